@@ -1,0 +1,41 @@
+"""uavcine: pip-installable (pip install -e src/uavcine) and an ament_python package for colcon."""
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'uavcine'
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def rel(pattern):
+    return [os.path.relpath(p, here) for p in glob(os.path.join(here, pattern))]
+
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'tests']),
+    package_data={'uavcine': ['offline/msg/*/msg/*.msg']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+    ],
+    python_requires='>=3.8',
+    # Run-time needs of the onboard nodes (Python 3.8 on JetPack 5).
+    install_requires=['numpy', 'pyyaml', 'transforms3d', 'scipy', 'pymap3d'],
+    extras_require={
+        # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
+        'offline': ['rosbags>=0.11', 'tqdm', 'matplotlib', 'opencv-python-headless', 'pycocotools',
+                    'onnx', 'onnxruntime', 'pymavlink', 'cosysairsim', 'foxglove-sdk'],
+        'test': ['pytest', 'pytest-timeout', 'vermin'],
+        # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.
+        'tensorrt': [],
+    },
+    zip_safe=True,
+    maintainer='uavcine developers',
+    maintainer_email='dev@uavcine.invalid',
+    description='Autonomous UAV cinematography nodes and tools',
+    license='Apache-2.0',
+    entry_points={'console_scripts': ['uavcine = uavcine.cli:main']},
+)

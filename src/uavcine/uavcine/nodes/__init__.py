@@ -1,0 +1,18 @@
+"""Layer 2: host-agnostic nodes. They never import rclpy or rosbags. Python 3.8.
+
+REGISTRY maps a node's short name (its console entry point under ROS 2 and its
+name in offline graph files) to 'module:Class'. Add one line per node.
+"""
+REGISTRY = {
+    'relay': 'uavcine.nodes.relay:RelayNode',
+}
+
+
+def load_node_class(name_or_path: str):
+    """'detector' or 'package.module:Class' -> the node class."""
+    import importlib
+    path = REGISTRY.get(name_or_path, name_or_path)
+    if ':' not in path:
+        raise KeyError('unknown node %r (known: %s)' % (name_or_path, ', '.join(sorted(REGISTRY))))
+    mod, _, cls = path.partition(':')
+    return getattr(importlib.import_module(mod), cls)
