@@ -10,7 +10,7 @@ from .base import RELIABLE, Node, param, sensor_qos
 @dataclass
 class RelayParams:
     msg_type: str = param('sensor_msgs/msg/Image', 'Message type of the relayed topic (pkg/msg/Name)')
-    max_rate_hz: float = param(0.0, 'Publish at most this often (header stamps; 0 = no limit)', min=0.0)
+    max_rate_hz: float = param(0.0, 'Publish at most this often in host time (simulated offline; 0 = no limit)', min=0.0)
     sensor_data: bool = param(False, 'Use the best-effort sensor-data QoS (else reliable)')
 
 

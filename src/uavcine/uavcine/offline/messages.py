@@ -1,0 +1,106 @@
+"""Build rosbags message objects the way rclpy builds messages: missing fields take defaults.
+
+rosbags' generated dataclasses need every field; rclpy's classes fill defaults.
+``new_message`` gives nodes rclpy's behaviour offline, converting nested dicts to
+messages and numeric arrays to numpy arrays of the field's dtype (what rosbags'
+CDR serializer expects).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rosbags.typesys.store import Typestore
+
+# rosbags Nodetype values (rosbags.typesys.base.Nodetype)
+BASE, NAME, ARRAY, SEQUENCE = 1, 2, 3, 4
+
+NUMPY_DTYPES = {
+    'bool': np.bool_, 'byte': np.uint8, 'char': np.uint8, 'int8': np.int8, 'uint8': np.uint8,
+    'int16': np.int16, 'uint16': np.uint16, 'int32': np.int32, 'uint32': np.uint32,
+    'int64': np.int64, 'uint64': np.uint64, 'float32': np.float32, 'float64': np.float64,
+}
+
+
+class MessageError(TypeError):
+    """A message was built with an unknown type or field, or a value of the wrong kind."""
+
+
+def _scalar(base: str, value: Any, where: str) -> Any:
+    try:
+        if base == 'string':
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if base == 'bool':
+            return bool(value)
+        if base in ('float32', 'float64'):
+            return float(value)
+        return int(value)
+    except (TypeError, ValueError):
+        raise MessageError('%s: expected %s, got %r' % (where, base, value)) from None
+
+
+def _default(store: Typestore, desc: tuple) -> Any:
+    kind, detail = desc
+    if kind == BASE:
+        base = detail[0]
+        return '' if base == 'string' else False if base == 'bool' else 0.0 if base.startswith('float') else 0
+    if kind == NAME:
+        return new_message(store, detail, {})
+    (subkind, subdetail), count = detail
+    if kind == ARRAY:
+        if subkind == BASE and subdetail[0] in NUMPY_DTYPES:
+            return np.zeros(count, dtype=NUMPY_DTYPES[subdetail[0]])
+        return [_default(store, (subkind, subdetail)) for _ in range(count)]
+    if subkind == BASE and subdetail[0] in NUMPY_DTYPES:
+        return np.zeros(0, dtype=NUMPY_DTYPES[subdetail[0]])
+    return []
+
+
+def _convert(store: Typestore, desc: tuple, value: Any, where: str) -> Any:
+    kind, detail = desc
+    if kind == BASE:
+        return _scalar(detail[0], value, where)
+    if kind == NAME:
+        if isinstance(value, dict):
+            return new_message(store, detail, value)
+        return value
+    (subkind, subdetail), count = detail
+    if subkind == BASE and subdetail[0] in NUMPY_DTYPES:
+        dtype = NUMPY_DTYPES[subdetail[0]]
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            arr = np.frombuffer(value, dtype=np.uint8).view(dtype) if dtype != np.uint8 else np.frombuffer(value, np.uint8)
+        else:
+            arr = np.asarray(value)
+            if arr.dtype != dtype:
+                arr = arr.astype(dtype)
+        arr = np.ascontiguousarray(arr).reshape(-1)
+        if kind == ARRAY and arr.size != count:
+            raise MessageError('%s: expected %d values, got %d' % (where, count, arr.size))
+        return arr
+    items = list(value)
+    if kind == ARRAY and len(items) != count:
+        raise MessageError('%s: expected %d values, got %d' % (where, count, len(items)))
+    return [_convert(store, (subkind, subdetail), v, '%s[%d]' % (where, i)) for i, v in enumerate(items)]
+
+
+def new_message(store: Typestore, typename: str, fields: dict) -> Any:
+    """An instance of ``typename`` from ``fields``; the rest default as in rclpy."""
+    try:
+        cls = store.types[typename]
+        _, fielddefs = store.fielddefs[typename]
+    except KeyError:
+        raise MessageError('unknown message type %r' % typename) from None
+    names = {name for name, _ in fielddefs}
+    unknown = set(fields) - names
+    if unknown:
+        raise MessageError('%s has no field %s (fields: %s)' % (typename, ', '.join(sorted(unknown)),
+                                                               ', '.join(n for n, _ in fielddefs)))
+    kwargs = {}
+    for name, desc in fielddefs:
+        if name in fields:
+            kwargs[name] = _convert(store, desc, fields[name], '%s.%s' % (typename, name))
+        else:
+            kwargs[name] = _default(store, desc)
+    return cls(**kwargs)

@@ -1,0 +1,1 @@
+"""The rclpy host of uavcine: the only package that imports rclpy."""

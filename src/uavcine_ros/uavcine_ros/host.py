@@ -1,0 +1,203 @@
+"""Run a uavcine node as an rclpy Node (ROS 2 Humble). Python 3.8.
+
+The node's parameters become declared ROS parameters with descriptors (type,
+description, ranges, read-only); its endpoints become rclpy publishers,
+subscriptions, services and timers with the declared QoS. Callbacks that raise
+are logged and the node stays up (a field robot must not lose its detector to
+one bad image).
+"""
+import array
+import sys
+import traceback
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node as RclNode
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosidl_runtime_py.utilities import get_message, get_service
+
+from uavcine.nodes import load_node_class
+from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, param_specs
+
+from .mapping import descriptor_fields, qos_fields, split_srv_type
+
+try:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+except ImportError:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+
+_RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
+_DURABILITY = {'volatile': DurabilityPolicy.VOLATILE, 'transient_local': DurabilityPolicy.TRANSIENT_LOCAL}
+_HISTORY = {'keep_last': HistoryPolicy.KEEP_LAST, 'keep_all': HistoryPolicy.KEEP_ALL}
+_TYPECODES = {np.dtype(np.uint8): 'B', np.dtype(np.int8): 'b', np.dtype(np.float64): 'd',
+              np.dtype(np.float32): 'f', np.dtype(np.int32): 'i', np.dtype(np.uint32): 'I',
+              np.dtype(np.int16): 'h', np.dtype(np.uint16): 'H', np.dtype(np.int64): 'q', np.dtype(np.uint64): 'Q'}
+
+
+def qos_profile(q):
+    f = qos_fields(q)
+    return QoSProfile(reliability=_RELIABILITY[f['reliability']], durability=_DURABILITY[f['durability']],
+                      history=_HISTORY[f['history']], depth=f['depth'])
+
+
+def descriptor(spec):
+    f = descriptor_fields(spec)
+    d = ParameterDescriptor(name=f['name'], type=f['type'], description=f['description'], read_only=f['read_only'])
+    if 'integer_range' in f:
+        d.integer_range = [IntegerRange(**r) for r in f['integer_range']]
+    if 'floating_point_range' in f:
+        d.floating_point_range = [FloatingPointRange(**r) for r in f['floating_point_range']]
+    if 'additional_constraints' in f:
+        d.additional_constraints = f['additional_constraints']
+    return d
+
+
+def message_class(msg_type):
+    base, part = split_srv_type(msg_type)
+    if part is None:
+        return get_message(msg_type)
+    return getattr(get_service(base), part)
+
+
+def _set_field(msg, name, value):
+    """Assign like the offline host: nested dicts become messages, numpy arrays fit rclpy's setters."""
+    if isinstance(value, dict):
+        sub = type(getattr(msg, name))()
+        for k, v in value.items():
+            _set_field(sub, k, v)
+        value = sub
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        cls = None
+        out = []
+        for v in value:
+            if isinstance(v, dict):
+                if cls is None:
+                    cls = _sequence_element_class(msg, name)
+                sub = cls()
+                for k, x in v.items():
+                    _set_field(sub, k, x)
+                v = sub
+            out.append(v)
+        value = out
+    elif isinstance(value, np.ndarray):
+        try:
+            setattr(msg, name, value)
+            return
+        except (AssertionError, TypeError):
+            code = _TYPECODES.get(value.dtype)
+            value = array.array(code, value.tobytes()) if code else value.tolist()
+    elif isinstance(value, (bytes, bytearray)):
+        value = array.array('B', bytes(value))
+    setattr(msg, name, value)
+
+
+def _sequence_element_class(msg, name):
+    """The message class of the elements of a sequence field (from rosidl's type support)."""
+    slot_type = msg.get_fields_and_field_types()[name]  # e.g. 'sequence<vision_msgs/Detection2D>'
+    inner = slot_type[slot_type.index('<') + 1:].split(',')[0].rstrip('>')
+    pkg, _, cls = inner.partition('/')
+    return get_message('%s/msg/%s' % (pkg, cls))
+
+
+class RclpyHost(Host):
+    """Hosts one uavcine node in one rclpy Node."""
+
+    def __init__(self, node_cls, node_name=None):
+        self.node_cls = node_cls
+        self.rcl = RclNode(node_name or node_cls.NAME)
+        self.shutdown_reason = None
+        self.specs = {s.name: s for s in param_specs(node_cls.Params)}
+        values = {}
+        for s in self.specs.values():
+            self.rcl.declare_parameter(s.name, s.default, descriptor(s))
+            values[s.name] = self.rcl.get_parameter(s.name).value
+        params = make_params(node_cls.Params, values, node_name=self.rcl.get_name())
+        self.rcl.add_on_set_parameters_callback(self._on_set_parameters)
+        self.node = node_cls(self, params, self.rcl.get_name())
+
+    def _on_set_parameters(self, parameters):
+        node = getattr(self, 'node', None)
+        for prm in parameters:
+            spec = self.specs.get(prm.name)
+            if spec is None:
+                continue
+            try:
+                value = coerce_param(spec, prm.value)
+            except ParamError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            if node is not None:
+                setattr(node.p, prm.name, value)
+        return SetParametersResult(successful=True)
+
+    def _guard(self, callback):
+        def run(*args):
+            try:
+                return callback(*args)
+            except Exception:  # a failing callback is logged; the node stays up
+                self.rcl.get_logger().error('callback failed:\n%s' % traceback.format_exc(),
+                                            throttle_duration_sec=5.0)
+                return args[-1] if len(args) == 2 else None  # services answer with the empty response
+        return run
+
+    def create_publisher(self, node, decl):
+        return self.rcl.create_publisher(message_class(decl.msg_type), decl.topic, qos_profile(decl.qos))
+
+    def create_subscription(self, node, decl):
+        logger = self.rcl.get_logger()
+        topic = decl.topic
+
+        def incompatible(event):
+            logger.warn('incompatible QoS on %s: this subscription requests %s; a publisher offers something '
+                        'weaker (last policy: %s). Set the image_reliability parameter to match.'
+                        % (topic, decl.qos.reliability, getattr(event, 'last_policy_kind', '?')),
+                        throttle_duration_sec=10.0)
+
+        return self.rcl.create_subscription(message_class(decl.msg_type), decl.topic, self._guard(decl.callback),
+                                            qos_profile(decl.qos),
+                                            event_callbacks=SubscriptionEventCallbacks(incompatible_qos=incompatible))
+
+    def create_service(self, node, decl):
+        return self.rcl.create_service(get_service(decl.srv_type), decl.name, self._guard(decl.callback))
+
+    def create_timer(self, node, decl):
+        return self.rcl.create_timer(decl.period_s, self._guard(decl.callback))
+
+    def new(self, msg_type, fields):
+        msg = message_class(msg_type)()
+        for name, value in fields.items():
+            if not hasattr(msg, name):
+                raise TypeError('%s has no field %s' % (msg_type, name))
+            _set_field(msg, name, value)
+        return msg
+
+    def now_ns(self):
+        return self.rcl.get_clock().now().nanoseconds
+
+    def log(self, node, level, text):
+        getattr(self.rcl.get_logger(), {'warn': 'warning'}.get(level, level))(text)
+
+    def request_shutdown(self, node, reason):
+        self.shutdown_reason = reason or 'requested'
+
+
+def main(node_name, args=None):
+    """Entry point of ``ros2 run uavcine_ros NODE``."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    host = None
+    try:
+        host = RclpyHost(load_node_class(node_name), node_name)
+        while rclpy.ok() and host.shutdown_reason is None:
+            rclpy.spin_once(host.rcl, timeout_sec=0.1)
+    except ParamError as exc:
+        print('%s: %s' % (node_name, exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if host is not None:
+            host.node.close()
+            host.rcl.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
