@@ -150,10 +150,24 @@ class OfflineHost(Host):
         prev, self._current = self._current, node
         try:
             node_cls.__init__(node, self, p, name)
+        except BaseException:
+            self._forget(node)
+            raise
         finally:
             self._current = prev
         self.nodes.append(node)
         return node
+
+    def _forget(self, node):
+        """Undo what a node that failed in setup() registered, so the graph stays as it was."""
+        for table in (self.pubs, self.subs):
+            for topic in list(table):
+                table[topic] = [e for e in table[topic] if e.node is not node]
+        self.services = {k: v for k, v in self.services.items() if v.node is not node}
+        self.timers = [t for t in self.timers if t.node is not node]
+        used = {t for table in (self.pubs, self.subs) for t, es in table.items() if es}
+        used |= {t for r, topics in self.bags for t in r.topics if topics is None or t in topics}
+        self.topic_types = {t: mt for t, mt in self.topic_types.items() if t in used}
 
     def add_bag_source(self, path, topics=None):
         """Replay a bag's messages (optionally only ``topics``) at their log times."""

@@ -14,7 +14,8 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 HERE = Path(__file__).resolve().parent
-VISION_MSGS_DIR = HERE / 'msg' / 'vision_msgs'
+#: Humble packages missing from rosbags' store, one folder each (msg/<package>/{msg,srv}/...).
+EXTRA_DIR = HERE / 'msg'
 
 
 class InterfaceError(RuntimeError):
@@ -37,7 +38,7 @@ def interfaces_dir() -> Path:
 
 def _package_types(root: Path, package: str) -> dict:
     types: dict = {}
-    for path in sorted((root / 'msg').glob('*.msg')):
+    for path in sorted((root / 'msg').glob('*.msg')) if (root / 'msg').is_dir() else []:
         name = '%s/msg/%s' % (package, path.stem)
         try:
             types.update(get_types_from_msg(path.read_text(), name))
@@ -51,7 +52,10 @@ def _package_types(root: Path, package: str) -> dict:
         for part, suffix in ((request, 'Request'), (response, 'Response')):
             name = '%s/srv/%s_%s' % (package, path.stem, suffix)
             try:
-                types.update(get_types_from_msg(part.strip('\n') + '\n', name))
+                # rosbags' parser only names 'pkg/msg/X' types: parse as that, then file it under srv/
+                parsed = get_types_from_msg(part.strip('\n') + '\n', name.replace('/srv/', '/msg/'))
+                types[name] = parsed.pop(name.replace('/srv/', '/msg/'))
+                types.update(parsed)
             except Exception as exc:
                 raise InterfaceError('cannot parse %s (%s): %s' % (path, suffix, exc)) from None
     return types
@@ -60,7 +64,7 @@ def _package_types(root: Path, package: str) -> dict:
 def interface_files() -> dict:
     """Every message/service type name -> its source file, for uavcine_interfaces and vision_msgs."""
     out = {}
-    for root, pkg in ((interfaces_dir(), 'uavcine_interfaces'), (VISION_MSGS_DIR, 'vision_msgs')):
+    for root, pkg in _packages():
         for kind in ('msg', 'srv'):
             for path in sorted((root / kind).glob('*.' + kind)):
                 out['%s/%s/%s' % (pkg, kind, path.stem)] = path
@@ -71,6 +75,11 @@ def interface_files() -> dict:
 def make_typestore() -> Typestore:
     """Humble typestore with vision_msgs 4.x and uavcine_interfaces registered (cached, do not mutate)."""
     store = get_typestore(Stores.ROS2_HUMBLE)
-    store.register(_package_types(VISION_MSGS_DIR, 'vision_msgs'))
-    store.register(_package_types(interfaces_dir(), 'uavcine_interfaces'))
+    for root, pkg in _packages():
+        store.register(_package_types(root, pkg))
     return store
+
+
+def _packages() -> list:
+    extra = [(d, d.name) for d in sorted(EXTRA_DIR.iterdir()) if d.is_dir()]
+    return extra + [(interfaces_dir(), 'uavcine_interfaces')]
