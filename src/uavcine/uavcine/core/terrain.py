@@ -190,13 +190,19 @@ class HeightMap:
         k = int(below[0])
         lo = 0.0 if k == 0 else float(t[k - 1])
         hi = float(t[k])
+        c_lo = g0 if k == 0 else float(clearance[k - 1])
+        c_hi = float(clearance[k])
         while hi - lo > BISECTION_TOL_M:
             mid = 0.5 * (lo + hi)
             p = o + mid * d
-            if p[2] - self.height_at(p[0], p[1]) > 0.0:
-                lo = mid
+            c_mid = p[2] - self.height_at(p[0], p[1])
+            if c_mid > 0.0:
+                lo, c_lo = mid, c_mid
             else:
-                hi = mid
-        p = o + hi * d
+                hi, c_hi = mid, c_mid
+        # Last step: the clearance is linear enough over so short a bracket to interpolate
+        # (this keeps finite-difference Jacobians of the hit point smooth).
+        t_hit = lo + (hi - lo) * c_lo / (c_lo - c_hi) if c_lo > c_hi else hi
+        p = o + t_hit * d
         p[2] = self.height_at(p[0], p[1])
         return p
