@@ -1,0 +1,34 @@
+"""Onboard graph on the drone: camera in, target geoposition and camera pointing out.
+
+    ros2 launch uavcine_ros onboard.launch.py [params:=/path/onboard.yaml] [mavlink_url:=udpin:0.0.0.0:14550]
+
+The camera driver is the user's (any node publishing /camera/image_raw + /camera/camera_info).
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description():
+    params = LaunchConfiguration('params')
+    sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
+    mavlink = {'url': LaunchConfiguration('mavlink_url')}
+
+    def node(executable, *extra):
+        return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
+                    parameters=[params, sim_time, *extra])
+
+    return LaunchDescription([
+        DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
+                              default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
+                                                                  'onboard.yaml'])),
+        DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
+        DeclareLaunchArgument('mavlink_url', default_value='udpin:0.0.0.0:14550',
+                              description='pymavlink connection to the autopilot'),
+        node('detector'),
+        node('tracker'),
+        node('geo'),
+        node('mavlink', mavlink),
+    ])

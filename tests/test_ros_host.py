@@ -1,0 +1,109 @@
+"""The rclpy host. What can be checked without ROS 2 is checked everywhere; the rest needs rclpy."""
+import ast
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from uavcine.nodes import REGISTRY, load_node_class
+from uavcine.nodes.base import LATCHED, SENSOR_DATA, ParamSpec, param_specs
+from uavcine_ros.mapping import PARAMETER_TYPES, descriptor_fields, qos_fields, split_srv_type
+
+REPO = Path(__file__).resolve().parents[1]
+HAVE_RCLPY = importlib.util.find_spec('rclpy') is not None
+needs_rclpy = pytest.mark.skipif(not HAVE_RCLPY, reason='rclpy is not installed here (no ROS 2 on PyPI/Debian '
+                                                        'for this machine); runs on a ROS 2 Humble install')
+
+
+def setup_node_names():
+    tree = ast.parse((REPO / 'src' / 'uavcine_ros' / 'setup.py').read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == 'NODE_NAMES':
+            return ast.literal_eval(node.value)
+    raise AssertionError('NODE_NAMES not found in setup.py')
+
+
+def test_every_node_has_a_console_entry_point():
+    assert sorted(setup_node_names()) == sorted(REGISTRY)
+
+
+def test_entry_points_resolve_to_callables():
+    from uavcine_ros import entry
+    for name in REGISTRY:
+        assert callable(getattr(entry, name))
+    with pytest.raises(AttributeError):
+        getattr(entry, 'no_such_node')
+
+
+def test_launch_files_run_only_existing_executables():
+    names = set(setup_node_names())
+    launch = sorted((REPO / 'launch').glob('*.launch.py'))
+    assert launch, 'no launch files'
+    for path in launch:
+        text = path.read_text()
+        ast.parse(text)  # valid Python
+        for exe in re.findall(r"executable\s*=\s*'([^']+)'", text):
+            assert exe in names, '%s runs unknown executable %s' % (path.name, exe)
+        for pkg in re.findall(r"package\s*=\s*'([^']+)'", text):
+            assert pkg in ('uavcine_ros',), '%s uses package %s' % (path.name, pkg)
+
+
+def test_every_node_declares_described_parameters():
+    for name in REGISTRY:
+        cls = load_node_class(name)
+        for spec in param_specs(cls.Params):
+            assert spec.description.strip(), '%s.%s has no description' % (name, spec.name)
+            d = descriptor_fields(spec)
+            assert d['type'] == PARAMETER_TYPES[spec.type]
+
+
+def test_descriptor_ranges():
+    f = descriptor_fields(ParamSpec('rate', 'float', 10.0, 'Rate', min=0.0, max=30.0))
+    assert f['floating_point_range'] == [{'from_value': 0.0, 'to_value': 30.0, 'step': 0.0}]
+    assert f['type'] == 3 and f['description'] == 'Rate' and not f['read_only']
+    f = descriptor_fields(ParamSpec('n', 'int', 3, 'N', min=1))
+    assert f['integer_range'][0]['from_value'] == 1 and f['integer_range'][0]['to_value'] == 2 ** 31 - 1
+    f = descriptor_fields(ParamSpec('b', 'str', 'torch', 'Backend', choices=('torch', 'onnxruntime')))
+    assert 'torch, onnxruntime' in f['additional_constraints'] and 'floating_point_range' not in f
+    assert descriptor_fields(ParamSpec('s', 'float_array', [1.0], 'S'))['type'] == 8
+
+
+def test_qos_mapping():
+    assert qos_fields(SENSOR_DATA) == {'reliability': 'best_effort', 'durability': 'volatile',
+                                       'history': 'keep_last', 'depth': 5}
+    assert qos_fields(LATCHED)['durability'] == 'transient_local'
+
+
+def test_service_type_split():
+    assert split_srv_type('std_srvs/srv/SetBool_Request') == ('std_srvs/srv/SetBool', 'Request')
+    assert split_srv_type('sensor_msgs/msg/Image') == ('sensor_msgs/msg/Image', None)
+
+
+def test_config_files_are_ros_parameter_files():
+    from uavcine.offline.graph import load_params_file
+    from uavcine.nodes.base import make_params
+    for path in sorted((REPO / 'config').glob('*.yaml')):
+        for node, params in load_params_file(path).items():
+            if node == '/**':
+                continue
+            cls = load_node_class(node) if node in REGISTRY else None
+            assert cls is not None, '%s configures unknown node %s' % (path.name, node)
+            make_params(cls.Params, params, node_name=node)  # raises on unknown names or bad values
+
+
+@needs_rclpy
+def test_relay_runs_as_an_rclpy_node():
+    import rclpy
+    from uavcine_ros.host import RclpyHost
+    rclpy.init()
+    try:
+        host = RclpyHost(load_node_class('relay'), 'relay_test')
+        names = {p.name for p in host.rcl._parameters.values()}
+        assert {'msg_type', 'max_rate_hz', 'sensor_data'} <= names
+        msg = host.new('sensor_msgs/msg/Image', {'height': 2, 'width': 2, 'encoding': 'mono8', 'step': 2,
+                                                 'data': bytes(4)})
+        assert msg.height == 2 and len(msg.data) == 4
+        host.rcl.destroy_node()
+    finally:
+        rclpy.shutdown()
