@@ -1,0 +1,234 @@
+"""The detect/track manager of the seed's onboard loop (Alaez et al., MMSP 2023), as pure logic.
+
+DETECTING -> TRACKING -> DETECTING: the manager asks the detector for detections
+until a target is found, starts the tracker on it, and keeps the tracker's boxes
+while its quality stays at or above ``quality_threshold`` and its tracking time
+window ``track_window_s`` has not run out. A weak frame (quality below the
+threshold) makes the track OCCLUDED (the tracker's held box is reported);
+more than ``max_weak_frames`` weak frames in a row make it LOST and the manager
+goes back to DETECTING. When the window runs out, or while the track is weak,
+the manager asks for detections again: a fresh detection of the same target
+(IoU with the tracked box, or appearance) re-initialises the tracker under the
+same track id.
+
+Target choice, in order: the class filter, then the detection closest to the
+previous track (within a gate, and like it in appearance when that is known),
+else the most confident one (a new track id).
+
+No images here: the caller runs the tracker and the detector and passes boxes,
+qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+# States: the numbers of uavcine_interfaces/msg/Track's STATE_*.
+NONE = 0
+DETECTING = 1
+TRACKING = 2
+OCCLUDED = 3
+LOST = 4
+STATE_NAMES = {NONE: 'none', DETECTING: 'detecting', TRACKING: 'tracking', OCCLUDED: 'occluded', LOST: 'lost'}
+
+Box = Tuple[float, float, float, float]
+
+
+@dataclass
+class ManagerConfig:
+    quality_threshold: float = 0.3    # tracker quality below this is a weak frame
+    max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
+    track_window_s: float = 5.0       # after this long without a confirming detection, ask the detector again
+    target_classes: List[str] = field(default_factory=list)  # class filter; empty = any class
+    min_score: float = 0.5            # detections below this score are ignored
+    reinit_iou: float = 0.3           # a detection with this IoU with the tracked box is the same target
+    min_appearance: float = 0.5       # appearance similarity (when given) for a detection to be the same target
+    gate: float = 3.0                 # re-acquisition gate: centre distance <= gate * max(w, h) of the last box
+    gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
+    forget_s: float = 10.0            # after this long lost, the previous track no longer steers the choice
+    detect_while_weak: bool = True    # ask for detections on OCCLUDED frames too (early re-acquisition)
+
+
+@dataclass
+class Detection:
+    box: Box
+    score: float
+    class_id: str = ''
+    appearance: Optional[float] = None  # similarity to the tracked target in [0, 1], if the caller computed it
+
+
+@dataclass
+class InitCommand:
+    """Start (or restart) the tracker on ``box``."""
+
+    box: Box
+    track_id: int
+    class_id: str
+    class_score: float
+    reason: str  # 'new' | 'reacquire' | 'refresh'
+
+
+@dataclass
+class ManagerOutput:
+    state: int
+    box: Optional[Box]
+    quality: float
+    track_id: int
+    class_id: str
+    class_score: float
+    age_s: float
+    request_detections: bool
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES[self.state]
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = min(ax + aw, bx + bw) - max(ax, bx)
+    ih = min(ay + ah, by + bh) - max(ay, by)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def centre_distance(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
+
+
+class Manager:
+    """The state machine. Per image: ``on_tracker(t, box, quality)``; per detection result: ``on_detections``."""
+
+    def __init__(self, cfg: Optional[ManagerConfig] = None):
+        self.cfg = cfg or ManagerConfig()
+        self.state = DETECTING
+        self.track_id = 0
+        self.next_id = 1
+        self.class_id = ''
+        self.class_score = 0.0
+        self.box = None  # type: Optional[Box]
+        self.quality = 0.0
+        self.weak = 0
+        self.t_init = None  # type: Optional[float]
+        self.t_good = None  # type: Optional[float]   last time the box was trusted (tracking or detection)
+        self.last_good_box = None  # type: Optional[Box]
+
+    # --- helpers -----------------------------------------------------------------
+    def _age(self, t: float) -> float:
+        return 0.0 if self.t_init is None else max(0.0, t - self.t_init)
+
+    def _window_over(self, t: float) -> bool:
+        return self.t_init is not None and t - self.t_init >= self.cfg.track_window_s
+
+    def wants_detections(self, t: float) -> bool:
+        """Should the detector look at the next image?"""
+        if self.state in (DETECTING, LOST, NONE):
+            return True
+        if self.state == OCCLUDED and self.cfg.detect_while_weak:
+            return True
+        return self._window_over(t)
+
+    def output(self, t: float) -> ManagerOutput:
+        has_box = self.state in (TRACKING, OCCLUDED, LOST) and self.box is not None
+        return ManagerOutput(self.state, self.box if has_box else None, self.quality if has_box else 0.0,
+                             self.track_id, self.class_id, self.class_score, self._age(t) if has_box else 0.0,
+                             self.wants_detections(t))
+
+    # --- tracker results ---------------------------------------------------------
+    def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
+        """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
+        if self.state not in (TRACKING, OCCLUDED):
+            if self.state == LOST:  # LOST is reported for one frame, then the detector takes over
+                self.state = DETECTING
+            return self.output(t)
+        if failed or box is None:
+            self.state = LOST
+            self.quality = 0.0
+            out = self.output(t)
+            self.state = DETECTING
+            return out
+        self.box = tuple(float(v) for v in box)
+        self.quality = float(quality)
+        if quality >= self.cfg.quality_threshold:
+            self.weak = 0
+            self.state = TRACKING
+            self.t_good = t
+            self.last_good_box = self.box
+        else:
+            self.weak += 1
+            if self.weak > self.cfg.max_weak_frames:
+                self.state = LOST
+                out = self.output(t)
+                self.state = DETECTING
+                return out
+            self.state = OCCLUDED
+        return self.output(t)
+
+    # --- detections --------------------------------------------------------------
+    def _candidates(self, dets: Sequence[Detection]) -> List[Detection]:
+        cls = set(self.cfg.target_classes)
+        return [d for d in dets if d.score >= self.cfg.min_score and (not cls or d.class_id in cls)
+                and d.box[2] > 0 and d.box[3] > 0]
+
+    def _gate_px(self, t: float) -> float:
+        ref = self.last_good_box or self.box
+        size = max(ref[2], ref[3])
+        dt = 0.0 if self.t_good is None else max(0.0, t - self.t_good)
+        return size * (self.cfg.gate + self.cfg.gate_growth_per_s * dt)
+
+    def _like(self, d: Detection) -> bool:
+        return d.appearance is None or d.appearance >= self.cfg.min_appearance
+
+    def on_detections(self, t: float, dets: Sequence[Detection]) -> Optional[InitCommand]:
+        """Detections of the image at time ``t``. Returns the tracker (re)initialisation to do, if any."""
+        cands = self._candidates(dets)
+        if not cands:
+            return None
+        tracking = self.state in (TRACKING, OCCLUDED)
+        if tracking and self.box is not None:
+            # a fresh detection of the same target: best IoU with the tracked box, like it in appearance
+            same = [d for d in cands if self._like(d) and iou(d.box, self.box) >= self.cfg.reinit_iou]
+            if same:
+                best = max(same, key=lambda d: iou(d.box, self.box))
+                return self._start(t, best, 'refresh', new=False)
+            if self.state == TRACKING:
+                if self._window_over(t):
+                    self.t_init = t  # tracker still confident and nothing contradicts it: re-employ it
+                return None
+        # (re-)acquisition: closest to the previous track within the gate, else the most confident
+        ref = self.last_good_box or self.box
+        recent = ref is not None and (self.t_good is None or t - self.t_good <= self.cfg.forget_s)
+        if recent:
+            near = [d for d in cands if self._like(d) and centre_distance(d.box, ref) <= self._gate_px(t)]
+            if near:
+                best = min(near, key=lambda d: centre_distance(d.box, ref))
+                return self._start(t, best, 'reacquire', new=self.track_id == 0)
+            if tracking:
+                return None  # weak but nothing near: keep the held box until LOST
+        best = max(cands, key=lambda d: d.score)
+        return self._start(t, best, 'new', new=True)
+
+    def _start(self, t: float, d: Detection, reason: str, new: bool) -> InitCommand:
+        if new:
+            self.track_id = self.next_id
+            self.next_id += 1
+        self.class_id = d.class_id
+        self.class_score = float(d.score)
+        self.box = tuple(float(v) for v in d.box)
+        self.quality = 1.0
+        self.weak = 0
+        self.state = TRACKING
+        self.t_init = t
+        self.t_good = t
+        self.last_good_box = self.box
+        return InitCommand(self.box, self.track_id, self.class_id, self.class_score, reason)
+
+    def tracker_init_failed(self, t: float, error: str = '') -> None:
+        """The tracker refused the box of the last InitCommand (bad box or image): back to DETECTING."""
+        self.state = DETECTING
+        self.box = None
+        self.quality = 0.0

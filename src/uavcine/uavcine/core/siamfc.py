@@ -1,0 +1,645 @@
+"""SiamFC: fully-convolutional Siamese tracker (Bertinetto et al., ECCV-W 2016), with a tracking-quality score.
+
+One readable module in the shape of huanglianghua/siamfc-pytorch ``siamfc.py``:
+
+- ``AlexNetV1``: the backbone, parameter names and shapes of the official
+  ``siamfc_alexnet_e50.pth`` state dict (``backbone.conv1.0.weight`` ...; raw
+  0-255 RGB input, no normalisation). ``width`` < 1 makes a slimmer variant
+  with the same names (channels scaled); ``width=1`` is the official layout.
+- ``SiamFCNet``: phi(z) * phi(x) cross-correlation scaled by ``out_scale`` (0.001).
+- ``SiamFCTracker``: exemplar 127 / search 255 crops with context margin and
+  mean-colour padding, 3-scale search (scales batched in one forward) with scale
+  penalty and damping (``scale_lr``), cosine (Hann) window, response upsampled
+  x16 (17 -> 272), every hyper-parameter in ``SiamFCConfig`` with the paper's
+  defaults.
+- Tracking quality in [0, 1] for every box, from the response map: the peak
+  relative to the first frame's peak, APCE (Wang et al., CVPR 2017) and PSR
+  relative to the first frame, mapped by a small logistic head whose
+  coefficients are calibrated on simulator sequences to predict the box's IoU
+  with the truth (``QualityHead``). Weak frames hold the box (OCCLUDED); too
+  many in a row make the track LOST; bad input gives a clear state, never an
+  exception.
+
+Boxes are (x_min, y_min, width, height) in continuous pixel coordinates (the
+image spans [0, W] x [0, H]). Python 3.8.
+"""
+import io
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Tracker states (the numbers are uavcine_interfaces/msg/Track's STATE_*).
+NONE = 0          # not initialised (or reset by bad input)
+TRACKING = 2      # quality above the weak threshold
+OCCLUDED = 3      # quality weak for fewer than ``lost_frames`` frames: the box is held
+LOST = 4          # weak for ``lost_frames`` frames in a row (or the stream changed): re-detect
+STATE_NAMES = {NONE: 'none', TRACKING: 'tracking', OCCLUDED: 'occluded', LOST: 'lost'}
+
+
+# ----------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class SiamFCConfig:
+    """Hyper-parameters. Defaults are the paper's / siamfc-pytorch's (``parse_args``), quality gating is ours."""
+
+    # network
+    width: float = 1.0              # channel multiplier of AlexNetV1 (1.0 = official checkpoint layout)
+    out_scale: float = 0.001        # cross-correlation scale of the head
+    exemplar_sz: int = 127          # z crop side, px
+    instance_sz: int = 255          # x crop side, px
+    context: float = 0.5            # context margin: p = context * (w + h), crop side sqrt((w+p)(h+p))
+    # inference
+    scale_num: int = 3
+    scale_step: float = 1.0375
+    scale_lr: float = 0.59          # damping of the scale update
+    scale_penalty: float = 0.9745   # multiplies the responses of the non-unit scales
+    window_influence: float = 0.176  # cosine window weight
+    response_sz: int = 17
+    response_up: int = 16           # response upsampling: 17 * 16 = 272
+    total_stride: int = 8
+    # quality gating
+    weak_quality: float = 0.3       # quality below this = a weak frame (box held, state OCCLUDED)
+    lost_frames: int = 15           # weak frames in a row -> LOST
+    hold_when_weak: bool = True     # keep the previous box on weak frames (no drift onto occluders)
+    min_box_px: float = 2.0         # smallest init box side (after clipping to the image)
+
+    def __post_init__(self):
+        if self.scale_num < 1 or self.scale_num % 2 == 0:
+            raise ValueError('scale_num must be odd and >= 1, got %d' % self.scale_num)
+        if self.instance_sz <= self.exemplar_sz:
+            raise ValueError('instance_sz must be larger than exemplar_sz')
+
+    @property
+    def upscale_sz(self) -> int:
+        return self.response_up * self.response_sz
+
+
+# ----------------------------------------------------------------------------
+# Network
+# ----------------------------------------------------------------------------
+
+
+class _BatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm with the official checkpoint's eps and momentum."""
+
+    def __init__(self, num_features: int):
+        super().__init__(num_features, eps=1e-6, momentum=0.05)
+
+
+def _ch(n: int, width: float) -> int:
+    c = int(round(n * width / 2.0)) * 2  # even: conv2/4/5 use two groups
+    return max(c, 2)
+
+
+class AlexNetV1(nn.Module):
+    """SiamFC's AlexNet (stride 8), names as the official checkpoint: conv1..conv5 Sequentials."""
+
+    output_stride = 8
+
+    def __init__(self, width: float = 1.0):
+        super().__init__()
+        c1, c2, c3, c4, c5 = (_ch(n, width) for n in (96, 256, 384, 384, 256))
+        self.conv1 = nn.Sequential(nn.Conv2d(3, c1, 11, 2), _BatchNorm2d(c1), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2))
+        self.conv2 = nn.Sequential(nn.Conv2d(c1, c2, 5, 1, groups=2), _BatchNorm2d(c2), nn.ReLU(inplace=True),
+                                   nn.MaxPool2d(3, 2))
+        self.conv3 = nn.Sequential(nn.Conv2d(c2, c3, 3, 1), _BatchNorm2d(c3), nn.ReLU(inplace=True))
+        self.conv4 = nn.Sequential(nn.Conv2d(c3, c4, 3, 1, groups=2), _BatchNorm2d(c4), nn.ReLU(inplace=True))
+        self.conv5 = nn.Sequential(nn.Conv2d(c4, c5, 3, 1, groups=2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
+
+
+def xcorr(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Cross-correlation of exemplar features z (nz, C, h, w) with search features x (nx, C, H, W).
+
+    nz == 1 correlates one exemplar with every search image; nz == nx pairs them (training).
+    Written as one grouped convolution, as siamfc-pytorch's ``_fast_xcorr``.
+    """
+    nz = z.size(0)
+    nx, c, h, w = x.size()
+    if nz == 1:
+        return F.conv2d(x, z)
+    out = F.conv2d(x.reshape(-1, nz * c, h, w), z, groups=nz)
+    return out.reshape(nx, -1, out.size(-2), out.size(-1))
+
+
+class SiamFCNet(nn.Module):
+    """f(z, x) = out_scale * (phi(z) * phi(x)). State dict = the official one (the head has no parameters)."""
+
+    def __init__(self, width: float = 1.0, out_scale: float = 0.001):
+        super().__init__()
+        self.backbone = AlexNetV1(width)
+        self.out_scale = out_scale
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return xcorr(self.backbone(z), self.backbone(x)) * self.out_scale
+
+
+def init_weights(net: nn.Module) -> None:
+    """Xavier-uniform convolutions, unit BatchNorm (as siamfc-pytorch ``ops.init_weights``)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+
+
+def fuse_backbone(backbone: AlexNetV1) -> nn.Sequential:
+    """An inference copy of the backbone with each BatchNorm folded into the convolution before it."""
+    layers = []  # type: List[nn.Module]
+    for stage in (backbone.conv1, backbone.conv2, backbone.conv3, backbone.conv4, backbone.conv5):
+        mods = list(stage)
+        conv = mods[0]
+        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                          groups=conv.groups, bias=True)
+        w = conv.weight.detach().float().clone()
+        b = conv.bias.detach().float().clone()
+        rest = mods[1:]
+        if rest and isinstance(rest[0], nn.BatchNorm2d):
+            bn = rest[0]
+            s = bn.weight.detach().float() / torch.sqrt(bn.running_var.float() + bn.eps)
+            w = w * s.reshape(-1, 1, 1, 1)
+            b = (b - bn.running_mean.float()) * s + bn.bias.detach().float()
+            rest = rest[1:]
+        fused.weight.data.copy_(w)
+        fused.bias.data.copy_(b)
+        layers.append(fused)
+        layers.extend(rest)
+    return nn.Sequential(*layers).eval()
+
+
+def official_state_dict_shapes(width: float = 1.0) -> Dict[str, Tuple[int, ...]]:
+    """Names and shapes of the state dict (= the reference file's for width 1)."""
+    return {k: tuple(v.shape) for k, v in SiamFCNet(width).state_dict().items()}
+
+
+def _unwrap_state_dict(obj: Any) -> Dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ('state_dict', 'model', 'net'):
+            if key in obj and isinstance(obj[key], dict):
+                return _unwrap_state_dict(obj[key])
+    if not isinstance(obj, dict) or not obj:
+        raise ValueError('not a SiamFC state dict (got %s)' % type(obj).__name__)
+    sd = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            raise ValueError('not a SiamFC state dict: entry %r is a %s' % (k, type(v).__name__))
+        k = k[len('module.'):] if k.startswith('module.') else k  # saved from DataParallel
+        if not k.startswith('backbone.'):
+            k = 'backbone.' + k  # a bare AlexNetV1 state dict
+        sd[k] = v
+    return sd
+
+
+def load_official_checkpoint(path_or_obj: Any, net: Optional[SiamFCNet] = None) -> SiamFCNet:
+    """Load siamfc-pytorch's ``siamfc_alexnet_e50.pth`` (or any state dict of that layout) strictly.
+
+    Accepts a path, a file object or an already loaded state dict. Raises ValueError with
+    one clear line when names or shapes do not match.
+    """
+    obj = path_or_obj
+    if not isinstance(obj, dict):
+        try:
+            obj = torch.load(path_or_obj, map_location='cpu', weights_only=True)
+        except FileNotFoundError:
+            raise ValueError('SiamFC checkpoint not found: %s' % path_or_obj) from None
+        except Exception as e:  # corrupt file, pickle error
+            raise ValueError('cannot read SiamFC checkpoint %s: %s' % (path_or_obj, e)) from None
+    sd = _unwrap_state_dict(obj)
+    net = net if net is not None else SiamFCNet(1.0)
+    want = net.state_dict()
+    missing = sorted(set(want) - set(sd))
+    unexpected = sorted(set(sd) - set(want))
+    bad = sorted(k for k in set(want) & set(sd) if tuple(want[k].shape) != tuple(sd[k].shape))
+    if missing or unexpected or bad:
+        parts = []
+        if missing:
+            parts.append('missing %s' % ', '.join(missing[:3]))
+        if unexpected:
+            parts.append('unexpected %s' % ', '.join(unexpected[:3]))
+        if bad:
+            parts.append('shape mismatch %s: %s vs %s' % (bad[0], tuple(sd[bad[0]].shape), tuple(want[bad[0]].shape)))
+        raise ValueError('SiamFC checkpoint does not match AlexNetV1 (width %.2f): %s'
+                         % (_width_of(net), '; '.join(parts)))
+    net.load_state_dict({k: v.to(want[k].dtype) for k, v in sd.items()}, strict=True)
+    return net.eval()
+
+
+def _width_of(net: SiamFCNet) -> float:
+    return net.backbone.conv1[0].out_channels / 96.0
+
+
+# ----------------------------------------------------------------------------
+# Crops
+# ----------------------------------------------------------------------------
+
+
+def crop_and_resize(img: np.ndarray, center_xy: Sequence[float], size: float, out_size: int,
+                    border_value: Sequence[float]) -> np.ndarray:
+    """Square crop of side ``size`` px centred at ``center_xy`` (continuous coords), resized to ``out_size``.
+
+    Parts outside the image take ``border_value`` (the mean colour). One cv2.warpAffine
+    instead of siamfc-pytorch's pad-the-whole-image-then-crop: same result, no full-frame copy.
+    """
+    s = float(size) / out_size
+    # output pixel u (centre u + 0.5) <- input continuous coord cx - size/2 + (u + 0.5) s, index = coord - 0.5
+    tx = center_xy[0] - size / 2.0 + 0.5 * s - 0.5
+    ty = center_xy[1] - size / 2.0 + 0.5 * s - 0.5
+    m = np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
+    return cv2.warpAffine(img, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in border_value))
+
+
+def exemplar_size(target_wh: Sequence[float], context: float) -> float:
+    """Side of the exemplar crop: sqrt((w + p)(h + p)), p = context * (w + h)."""
+    w, h = float(target_wh[0]), float(target_wh[1])
+    p = context * (w + h)
+    return math.sqrt((w + p) * (h + p))
+
+
+def to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) or (H, W, 3) uint8 RGB -> float (N, 3, H, W), raw 0-255 (no normalisation)."""
+    if crops.ndim == 3:
+        crops = crops[None]
+    return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
+
+
+# ----------------------------------------------------------------------------
+# Response-map statistics and the quality head
+# ----------------------------------------------------------------------------
+
+
+def apce(r: np.ndarray) -> float:
+    """Average peak-to-correlation energy: |Fmax - Fmin|^2 / mean((F - Fmin)^2)."""
+    lo, hi = float(r.min()), float(r.max())
+    den = float(np.mean((r - lo) ** 2))
+    return (hi - lo) ** 2 / den if den > 1e-12 else 0.0
+
+
+def psr(r: np.ndarray, exclude: int = 2) -> float:
+    """Peak-to-sidelobe ratio: (peak - mean(sidelobe)) / std(sidelobe), sidelobe = all but (2e+1)^2 around the peak."""
+    i, j = np.unravel_index(int(np.argmax(r)), r.shape)
+    mask = np.ones(r.shape, dtype=bool)
+    mask[max(0, i - exclude):i + exclude + 1, max(0, j - exclude):j + exclude + 1] = False
+    side = r[mask]
+    sd = float(side.std())
+    return (float(r.max()) - float(side.mean())) / sd if sd > 1e-12 else 0.0
+
+
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
+
+
+QUALITY_FEATURES = ('peak_prob', 'peak_ratio', 'apce_ratio', 'psr_ratio', 'scale_jump')
+
+
+@dataclass
+class QualityHead:
+    """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
+
+    ``coef`` = [b, w_1 .. w_n]; calibrated on simulator sequences (train/siamfc_train.py
+    ``calibrate``) by fitting q to the IoU of the box with the truth. The default is an
+    uncalibrated prior: quality rises with the peak relative to the first frame's.
+    """
+
+    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 6.0, 1.0, 0.0, 0.0])
+
+    def features(self, stats: Dict[str, float]) -> np.ndarray:
+        return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
+
+    def __call__(self, stats: Dict[str, float]) -> float:
+        c = np.asarray(self.coef, dtype=np.float64)
+        if c.shape != (len(QUALITY_FEATURES) + 1,):
+            raise ValueError('QualityHead needs %d coefficients, got %d' % (len(QUALITY_FEATURES) + 1, c.size))
+        return _sigmoid(float(c[0] + c[1:] @ self.features(stats)))
+
+
+def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float) -> Dict[str, float]:
+    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref``."""
+    peak = float(raw.max())
+    p = _sigmoid(peak)
+    a, s = apce(raw), psr(raw)
+    return {
+        'peak': peak,
+        'peak_prob': p,
+        'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
+        'apce': a,
+        'apce_ratio': min(a / max(ref.get('apce', a), 1e-6), 3.0),
+        'psr': s,
+        'psr_ratio': min(s / max(ref.get('psr', s), 1e-6), 3.0),
+        'scale_jump': scale_jump,
+    }
+
+
+# ----------------------------------------------------------------------------
+# Tracker
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class TrackResult:
+    """One output of the tracker. ``box`` is None when there is none; ``error`` says why input was refused."""
+
+    state: int
+    box: Optional[Tuple[float, float, float, float]] = None
+    quality: float = 0.0
+    error: str = ''
+    stats: Dict[str, float] = field(default_factory=dict)
+    candidate: Optional[Tuple[float, float, float, float]] = None  # the response's box, even when held
+
+    @property
+    def state_name(self) -> str:
+        return STATE_NAMES.get(self.state, str(self.state))
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def check_image(img: Any) -> str:
+    """'' if ``img`` is an HxWx3 uint8 image the tracker can use, else why not."""
+    if not isinstance(img, np.ndarray):
+        return 'image is not an array (%s)' % type(img).__name__
+    if img.ndim != 3 or img.shape[2] != 3:
+        return 'image must be HxWx3 RGB, got shape %s' % (img.shape,)
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        return 'empty frame (%dx%d)' % (img.shape[1], img.shape[0])
+    if img.dtype != np.uint8:
+        return 'image must be uint8, got %s' % img.dtype
+    return ''
+
+
+def check_box(box: Any, width: int, height: int, min_px: float) -> Tuple[Optional[Tuple[float, float, float, float]], str]:
+    """Validate an init box against the image; a box partly outside is kept if enough of it is inside."""
+    try:
+        x, y, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return None, 'init box must be 4 numbers (x, y, w, h), got %r' % (box,)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return None, 'init box has non-finite values %r' % ((x, y, w, h),)
+    if w <= 0 or h <= 0:
+        return None, 'init box has zero or negative size (%.1f x %.1f)' % (w, h)
+    ix = min(x + w, width) - max(x, 0.0)
+    iy = min(y + h, height) - max(y, 0.0)
+    if ix < min_px or iy < min_px:
+        return None, 'init box (%.1f, %.1f, %.1f, %.1f) is outside the %dx%d image' % (x, y, w, h, width, height)
+    if w < min_px or h < min_px:
+        return None, 'init box %.1f x %.1f is smaller than %.1f px' % (w, h, min_px)
+    return (x, y, w, h), ''
+
+
+class SearchModel(nn.Module):
+    """The per-frame graph: fused backbone on the scaled search crops, correlated with the exemplar features."""
+
+    def __init__(self, fused: nn.Module, out_scale: float):
+        super().__init__()
+        self.backbone = fused
+        self.out_scale = out_scale
+
+    def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(self.backbone(x), kernel) * self.out_scale
+
+
+class SiamFCTracker:
+    """SiamFC tracking with quality gating. ``init(img, box)`` then ``update(img)`` per frame.
+
+    ``backend`` 'torch' or 'onnxruntime' (the same fused graph exported in memory; scales batched).
+    """
+
+    def __init__(self, net: Optional[SiamFCNet] = None, cfg: Optional[SiamFCConfig] = None,
+                 quality: Optional[QualityHead] = None, backend: str = 'torch', num_threads: int = 0):
+        self.cfg = cfg or SiamFCConfig()
+        if net is None:
+            net = SiamFCNet(self.cfg.width, self.cfg.out_scale)
+            init_weights(net)
+        self.net = net.float().eval()
+        self.quality = quality or QualityHead()
+        self.backend = backend
+        self._fused = fuse_backbone(self.net.backbone)
+        self._search = SearchModel(self._fused, self.net.out_scale).eval()
+        self._ort = None
+        if backend == 'onnxruntime':
+            self._ort = _ort_session(self._search, self.cfg, num_threads)
+        elif backend != 'torch':
+            raise ValueError("backend must be 'torch' or 'onnxruntime', not %r" % backend)
+        n = self.cfg.upscale_sz
+        hann = np.outer(np.hanning(n), np.hanning(n))
+        self.hann_window = (hann / hann.sum()).astype(np.float32)
+        half = self.cfg.scale_num // 2
+        self.scale_factors = self.cfg.scale_step ** np.linspace(-half, half, self.cfg.scale_num)
+        self.reset()
+
+    # --- state ---------------------------------------------------------------------
+    def reset(self) -> None:
+        self.state = NONE
+        self.center = np.zeros(2)      # (cx, cy), continuous px
+        self.target_sz = np.zeros(2)   # (w, h)
+        self.z_sz = 0.0
+        self.x_sz = 0.0
+        self.kernel = None  # type: Optional[torch.Tensor]
+        self.avg_color = np.zeros(3)
+        self.image_wh = None  # type: Optional[Tuple[int, int]]
+        self.ref = {}  # type: Dict[str, float]
+        self.weak_count = 0
+        self.frames = 0
+
+    @property
+    def box(self) -> Tuple[float, float, float, float]:
+        (cx, cy), (w, h) = self.center, self.target_sz
+        return (float(cx - w / 2), float(cy - h / 2), float(w), float(h))
+
+    @property
+    def initialised(self) -> bool:
+        return self.kernel is not None
+
+    # --- network calls -------------------------------------------------------------
+    @torch.inference_mode()
+    def embed(self, crops: np.ndarray) -> torch.Tensor:
+        return self._fused(to_tensor(crops))
+
+    @torch.inference_mode()
+    def responses(self, crops: np.ndarray) -> np.ndarray:
+        """Raw responses (S, 17, 17) of the S search crops against the exemplar, one forward."""
+        if self._ort is not None:
+            x = np.ascontiguousarray(crops).transpose(0, 3, 1, 2).astype(np.float32)
+            out = self._ort.run(None, {'x': x, 'kernel': self.kernel.numpy()})[0]
+        else:
+            out = self._search(to_tensor(crops), self.kernel).numpy()
+        return out[:, 0]
+
+    # --- tracking ------------------------------------------------------------------
+    def init(self, img: np.ndarray, box: Sequence[float]) -> TrackResult:
+        """Start tracking ``box`` in ``img``. Bad input leaves the tracker reset (state NONE) with ``error`` set."""
+        err = check_image(img)
+        if err:
+            self.reset()
+            return TrackResult(NONE, error=err)
+        h_img, w_img = img.shape[:2]
+        ok_box, err = check_box(box, w_img, h_img, self.cfg.min_box_px)
+        if err:
+            self.reset()
+            return TrackResult(NONE, error=err)
+        self.reset()
+        x, y, w, h = ok_box
+        self.center = np.array([x + w / 2.0, y + h / 2.0])
+        self.target_sz = np.array([w, h], dtype=np.float64)
+        self.z_sz = exemplar_size(self.target_sz, self.cfg.context)
+        self.x_sz = self.z_sz * self.cfg.instance_sz / self.cfg.exemplar_sz
+        self.avg_color = img.reshape(-1, 3).mean(axis=0)
+        self.image_wh = (w_img, h_img)
+        z = crop_and_resize(img, self.center, self.z_sz, self.cfg.exemplar_sz, self.avg_color)
+        self.kernel = self.embed(z)
+        # the first frame's response (unit scale) is the reference of the quality features
+        x0 = crop_and_resize(img, self.center, self.x_sz, self.cfg.instance_sz, self.avg_color)
+        self.ref = response_stats(self.responses(x0[None])[0], {}, 0.0)
+        self.state = TRACKING
+        return TrackResult(TRACKING, box=self.box, quality=1.0, stats=dict(self.ref), candidate=self.box)
+
+    def update(self, img: np.ndarray) -> TrackResult:
+        """Track one frame. Never raises on bad input: the result's ``error`` says what happened."""
+        if not self.initialised:
+            return TrackResult(NONE, error='tracker not initialised')
+        err = check_image(img)
+        if err:  # frame skipped, state kept
+            return TrackResult(self.state, box=self.box, quality=0.0, error=err)
+        wh = (img.shape[1], img.shape[0])
+        if wh != self.image_wh:
+            old = self.image_wh
+            self.reset()
+            return TrackResult(LOST, error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
+        cfg = self.cfg
+        self.frames += 1
+        crops = np.stack([crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color)
+                          for f in self.scale_factors])
+        raw = self.responses(crops)
+        # upsample and penalise scale changes
+        up = np.stack([cv2.resize(r, (cfg.upscale_sz, cfg.upscale_sz), interpolation=cv2.INTER_CUBIC) for r in raw])
+        half = cfg.scale_num // 2
+        up[:half] *= cfg.scale_penalty
+        up[half + 1:] *= cfg.scale_penalty
+        scale_id = int(np.argmax(np.amax(up, axis=(1, 2))))
+        response = up[scale_id] - up[scale_id].min()
+        response /= response.sum() + 1e-16
+        response = (1 - cfg.window_influence) * response + cfg.window_influence * self.hann_window
+        loc = np.unravel_index(int(response.argmax()), response.shape)  # (row, col)
+        disp_resp = np.array([loc[1], loc[0]], dtype=np.float64) - (cfg.upscale_sz - 1) / 2.0
+        disp_img = disp_resp * cfg.total_stride / cfg.response_up * self.x_sz * self.scale_factors[scale_id] / cfg.instance_sz
+        scale = (1 - cfg.scale_lr) * 1.0 + cfg.scale_lr * self.scale_factors[scale_id]
+        cand_center = self.center + disp_img
+        cand_sz = self.target_sz * scale
+        stats = response_stats(raw[scale_id], self.ref, float(scale_id != half))
+        q = self.quality(stats)
+        (cx, cy), (w, h) = cand_center, cand_sz
+        candidate = (float(cx - w / 2), float(cy - h / 2), float(w), float(h))
+        weak = q < cfg.weak_quality
+        if weak:
+            self.weak_count += 1
+            self.state = LOST if self.weak_count >= cfg.lost_frames else OCCLUDED
+        else:
+            self.weak_count = 0
+            self.state = TRACKING
+        if not (weak and cfg.hold_when_weak):
+            self.center = cand_center
+            self.target_sz = cand_sz
+            self.z_sz *= scale
+            self.x_sz *= scale
+        return TrackResult(self.state, box=self.box, quality=q, stats=stats, candidate=candidate)
+
+    @torch.inference_mode()
+    def appearance(self, img: np.ndarray, box: Sequence[float], kernel: Optional[torch.Tensor] = None) -> float:
+        """Similarity in [0, 1] of ``box`` in ``img`` to the exemplar: cosine of the two exemplar embeddings.
+
+        For the manager's re-initialisation test (is this detection the target we track?).
+        ``kernel``: compare with these exemplar features instead of the current ones
+        (e.g. the kernel saved when the track started).
+        """
+        if not self.initialised or check_image(img):
+            return 0.0
+        ok_box, err = check_box(box, img.shape[1], img.shape[0], 1.0)
+        if err:
+            return 0.0
+        x, y, w, h = ok_box
+        z = crop_and_resize(img, (x + w / 2, y + h / 2), exemplar_size((w, h), self.cfg.context),
+                            self.cfg.exemplar_sz, self.avg_color)
+        a = self.embed(z).flatten()
+        b = (self.kernel if kernel is None else kernel).flatten()
+        cos = float(a @ b) / (float(a.norm() * b.norm()) + 1e-12)
+        return max(0.0, cos)
+
+
+# ----------------------------------------------------------------------------
+# ONNX Runtime backend and checkpoints
+# ----------------------------------------------------------------------------
+
+
+def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
+    """The search graph (fused backbone + correlation with the exemplar as an input) as ONNX bytes."""
+    x = torch.zeros(cfg.scale_num, 3, cfg.instance_sz, cfg.instance_sz)
+    with torch.no_grad():
+        k = search.backbone(torch.zeros(1, 3, cfg.exemplar_sz, cfg.exemplar_sz))
+    buf = io.BytesIO()
+    kw = dict(input_names=['x', 'kernel'], output_names=['response'],
+              dynamic_axes={'x': {0: 'scales'}, 'response': {0: 'scales'}}, opset_version=17)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try:  # torch >= 2.5 defaults to the torch.export exporter; this small static graph wants the classic one
+            torch.onnx.export(search, (x, k), buf, dynamo=False, **kw)
+        except TypeError:  # torch 2.0 (Jetson) has no 'dynamo' argument
+            torch.onnx.export(search, (x, k), buf, **kw)
+    return buf.getvalue()
+
+
+def _ort_session(search: SearchModel, cfg: SiamFCConfig, num_threads: int = 0):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    if num_threads > 0:
+        so.intra_op_num_threads = num_threads
+        so.inter_op_num_threads = 1
+    return ort.InferenceSession(export_onnx(search, cfg), so, providers=['CPUExecutionProvider'])
+
+
+CHECKPOINT_FORMAT = 'uavcine-siamfc-1'
+
+
+def save_checkpoint(net: SiamFCNet, cfg: SiamFCConfig, quality: Optional[QualityHead] = None,
+                    meta: Optional[Dict[str, Any]] = None, half: bool = True) -> Dict[str, Any]:
+    """A checkpoint dict (torch.save it): config, fp16 (or fp32) state dict, quality calibration, metadata."""
+    sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
+    return {'format': CHECKPOINT_FORMAT, 'config': asdict(cfg), 'state_dict': sd,
+            'quality': list(quality.coef) if quality is not None else None, 'meta': dict(meta or {})}
+
+
+def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityHead]:
+    """Our checkpoint (``save_checkpoint``) or an official siamfc-pytorch state dict -> fp32 net, config, quality.
+
+    Raises ValueError with one clear line for a missing or unreadable file.
+    """
+    obj = path_or_obj
+    if not isinstance(obj, dict):
+        try:
+            obj = torch.load(path_or_obj, map_location='cpu', weights_only=True)
+        except FileNotFoundError:
+            raise ValueError('SiamFC model not found: %s' % path_or_obj) from None
+        except Exception as e:
+            raise ValueError('cannot read SiamFC model %s: %s' % (path_or_obj, e)) from None
+    if isinstance(obj, dict) and obj.get('format') == CHECKPOINT_FORMAT:
+        known = set(SiamFCConfig.__dataclass_fields__)
+        cfg = SiamFCConfig(**{k: v for k, v in obj['config'].items() if k in known})
+        net = load_official_checkpoint(obj['state_dict'], SiamFCNet(cfg.width, cfg.out_scale))
+        q = QualityHead(list(obj['quality'])) if obj.get('quality') else QualityHead()
+        return net, cfg, q
+    net = load_official_checkpoint(obj)
+    return net, SiamFCConfig(), QualityHead()

@@ -1,0 +1,126 @@
+"""The detect/track manager as pure logic: states, target choice, re-initialisation, time window."""
+import pytest
+
+from uavcine.core import manager as M
+from uavcine.core.manager import Detection, Manager, ManagerConfig
+
+
+def det(x, y, score=0.9, cls='car', w=20, h=10, app=None):
+    return Detection((x, y, w, h), score, cls, app)
+
+
+def test_starts_detecting_and_asks_for_detections():
+    m = Manager()
+    out = m.on_tracker(0.0, None, 0.0)
+    assert out.state == M.DETECTING and out.request_detections and out.box is None
+    assert m.on_detections(0.0, []) is None
+    assert m.state == M.DETECTING
+
+
+def test_class_filter_then_most_confident():
+    m = Manager(ManagerConfig(target_classes=['car'], min_score=0.5))
+    cmd = m.on_detections(0.0, [det(0, 0, 0.99, 'person'), det(100, 0, 0.6), det(200, 0, 0.8), det(300, 0, 0.4)])
+    assert cmd.box == (200, 0, 20, 10) and cmd.reason == 'new' and cmd.track_id == 1 and cmd.class_id == 'car'
+    assert m.state == M.TRACKING
+
+
+def test_tracking_weak_occluded_lost_detecting():
+    m = Manager(ManagerConfig(quality_threshold=0.5, max_weak_frames=2))
+    m.on_detections(0.0, [det(10, 10)])
+    out = m.on_tracker(0.1, (11, 10, 20, 10), 0.8)
+    assert out.state == M.TRACKING and out.box == (11, 10, 20, 10) and not out.request_detections
+    assert out.age_s == pytest.approx(0.1)
+    assert m.on_tracker(0.2, (11, 10, 20, 10), 0.2).state == M.OCCLUDED
+    out = m.on_tracker(0.3, (11, 10, 20, 10), 0.2)
+    assert out.state == M.OCCLUDED and out.request_detections  # detect_while_weak
+    out = m.on_tracker(0.4, (11, 10, 20, 10), 0.2)
+    assert out.state == M.LOST and out.request_detections
+    assert m.on_tracker(0.5, None, 0.0).state == M.DETECTING
+
+
+def test_quality_recovery_resets_weak_count():
+    m = Manager(ManagerConfig(quality_threshold=0.5, max_weak_frames=1))
+    m.on_detections(0.0, [det(10, 10)])
+    assert m.on_tracker(0.1, (10, 10, 20, 10), 0.1).state == M.OCCLUDED
+    assert m.on_tracker(0.2, (10, 10, 20, 10), 0.9).state == M.TRACKING
+    assert m.on_tracker(0.3, (10, 10, 20, 10), 0.1).state == M.OCCLUDED
+
+
+def test_time_window_asks_again_and_refreshes_same_target():
+    m = Manager(ManagerConfig(track_window_s=1.0))
+    m.on_detections(0.0, [det(10, 10)])
+    assert not m.on_tracker(0.5, (12, 10, 20, 10), 0.9).request_detections
+    out = m.on_tracker(1.0, (14, 10, 20, 10), 0.9)
+    assert out.request_detections
+    cmd = m.on_detections(1.0, [det(200, 100, 0.99), det(15, 11, 0.7)])
+    assert cmd.reason == 'refresh' and cmd.box == (15, 11, 20, 10) and cmd.track_id == 1
+    out = m.on_tracker(1.1, (15, 11, 20, 10), 0.9)
+    assert out.age_s == pytest.approx(0.1) and not out.request_detections
+
+
+def test_window_over_but_target_not_detected_keeps_confident_tracker():
+    m = Manager(ManagerConfig(track_window_s=1.0))
+    m.on_detections(0.0, [det(10, 10)])
+    m.on_tracker(1.2, (14, 10, 20, 10), 0.9)
+    assert m.on_detections(1.2, [det(300, 200)]) is None  # a far other car does not take over
+    out = m.on_tracker(1.3, (15, 10, 20, 10), 0.9)
+    assert out.state == M.TRACKING and out.track_id == 1 and not out.request_detections  # window re-armed
+
+
+def test_reacquire_closest_to_previous_track_keeps_id():
+    m = Manager(ManagerConfig(max_weak_frames=0))
+    m.on_detections(0.0, [det(100, 100)])
+    m.on_tracker(0.1, (100, 100, 20, 10), 0.9)
+    assert m.on_tracker(0.2, (100, 100, 20, 10), 0.0).state == M.LOST
+    cmd = m.on_detections(0.3, [det(400, 300, 0.99), det(110, 104, 0.6)])
+    assert cmd.reason == 'reacquire' and cmd.box == (110, 104, 20, 10) and cmd.track_id == 1
+
+
+def test_far_detections_after_lost_start_a_new_track():
+    m = Manager(ManagerConfig(max_weak_frames=0, gate=2.0, gate_growth_per_s=0.0))
+    m.on_detections(0.0, [det(100, 100)])
+    m.on_tracker(0.1, (100, 100, 20, 10), 0.1)
+    cmd = m.on_detections(0.3, [det(400, 300, 0.7), det(500, 300, 0.95)])
+    assert cmd.reason == 'new' and cmd.box == (500, 300, 20, 10) and cmd.track_id == 2
+
+
+def test_previous_track_is_forgotten_after_forget_s():
+    m = Manager(ManagerConfig(max_weak_frames=0, forget_s=1.0))
+    m.on_detections(0.0, [det(100, 100)])
+    m.on_tracker(0.1, (100, 100, 20, 10), 0.1)
+    cmd = m.on_detections(5.0, [det(105, 100, 0.6), det(500, 300, 0.95)])
+    assert cmd.reason == 'new' and cmd.box == (500, 300, 20, 10)
+
+
+def test_appearance_vetoes_a_look_alike_distractor():
+    m = Manager(ManagerConfig(min_appearance=0.6, track_window_s=0.5))
+    m.on_detections(0.0, [det(100, 100)])
+    m.on_tracker(0.1, (100, 100, 20, 10), 0.2)  # weak: occluded
+    # an overlapping detection that does not look like the target, and the target a bit further
+    cmd = m.on_detections(0.2, [det(102, 100, 0.9, app=0.2), det(130, 100, 0.8, app=0.9)])
+    assert cmd.box == (130, 100, 20, 10) and cmd.reason == 'reacquire' and cmd.track_id == 1
+
+
+def test_occluded_with_nothing_near_keeps_holding():
+    m = Manager(ManagerConfig(gate=1.0, gate_growth_per_s=0.0))
+    m.on_detections(0.0, [det(100, 100)])
+    m.on_tracker(0.1, (100, 100, 20, 10), 0.1)
+    assert m.on_detections(0.2, [det(400, 300)]) is None
+    assert m.state == M.OCCLUDED and m.track_id == 1
+
+
+def test_tracker_failure_goes_back_to_detecting():
+    m = Manager()
+    m.on_detections(0.0, [det(100, 100)])
+    out = m.on_tracker(0.1, None, 0.0, failed=True)
+    assert out.state == M.LOST and out.request_detections
+    assert m.on_tracker(0.2, None, 0.0).state == M.DETECTING
+    m.on_detections(0.3, [det(100, 100)])
+    m.tracker_init_failed(0.3, 'bad box')
+    assert m.state == M.DETECTING
+
+
+def test_iou():
+    assert M.iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
+    assert M.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert M.iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0

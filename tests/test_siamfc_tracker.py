@@ -1,0 +1,156 @@
+"""SiamFC tracking on synthetic images: follows a textured patch, gates weak frames, survives bad input."""
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from uavcine.core import siamfc as S
+from uavcine.core.manager import iou
+
+torch.set_num_threads(1)
+
+
+def synthetic_sequence(n=16, size=(160, 120), box=(40, 40, 24, 20), velocity=(3.0, 1.5), seed=0):
+    """A striped patch moving over a blurred-noise background; returns frames and true (x, y, w, h) boxes."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bg = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3)).astype(np.uint8), (0, 0), 3)
+    patch = np.zeros((box[3], box[2], 3), np.uint8)
+    patch[::6, :] = (255, 40, 40)
+    patch[:, ::6] = (40, 255, 40)
+    patch[6:-6, 6:-6] = (30, 30, 200)
+    frames, boxes = [], []
+    for i in range(n):
+        img = bg.copy()
+        x0, y0 = int(round(box[0] + velocity[0] * i)), int(round(box[1] + velocity[1] * i))
+        img[y0:y0 + box[3], x0:x0 + box[2]] = patch
+        frames.append(img)
+        boxes.append((x0, y0, box[2], box[3]))
+    return frames, boxes
+
+
+@pytest.fixture(scope='module')
+def net():
+    torch.manual_seed(0)
+    n = S.SiamFCNet(0.25)
+    S.init_weights(n)  # random features are enough to follow a distinctive patch
+    return n.eval()
+
+
+def tracker(net, **kw):
+    return S.SiamFCTracker(net, S.SiamFCConfig(width=0.25, **kw))
+
+
+def test_follows_a_moving_patch(net):
+    frames, boxes = synthetic_sequence()
+    t = tracker(net)
+    r = t.init(frames[0], boxes[0])
+    assert r.ok and r.state == S.TRACKING and r.quality == 1.0
+    ious = []
+    for f, b in zip(frames[1:], boxes[1:]):
+        r = t.update(f)
+        assert r.ok and r.state == S.TRACKING and 0.0 <= r.quality <= 1.0
+        ious.append(iou(r.box, b))
+    assert np.mean(ious) > 0.75, ious
+    assert min(ious) > 0.5, ious
+
+
+def test_scales_batched_equal_one_by_one(net):
+    frames, boxes = synthetic_sequence(2)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    crops = np.stack([S.crop_and_resize(frames[1], t.center, t.x_sz * f, 255, t.avg_color) for f in t.scale_factors])
+    batched = t.responses(crops)
+    single = np.stack([t.responses(c[None])[0] for c in crops])
+    assert np.allclose(batched, single, rtol=1e-4, atol=1e-4 * np.abs(single).max())
+
+
+def test_weak_frames_hold_the_box_then_lost(net):
+    frames, boxes = synthetic_sequence(8)
+    t = tracker(net, lost_frames=3)
+    t.init(frames[0], boxes[0])
+    t.quality = lambda stats: 0.05  # every frame weak
+    held = t.box
+    states = [t.update(f).state for f in frames[1:5]]
+    assert states == [S.OCCLUDED, S.OCCLUDED, S.LOST, S.LOST]
+    assert t.box == held  # no drift while weak
+    t.quality = lambda stats: 0.9  # quality recovers: tracking again
+    assert t.update(frames[5]).state == S.TRACKING
+
+
+def test_quality_head_is_in_unit_range():
+    q = S.QualityHead()
+    for p in (0.0, 0.5, 1.0):
+        v = q({'peak_prob': p, 'peak_ratio': p, 'apce_ratio': 2 * p, 'psr_ratio': p, 'scale_jump': 0.0})
+        assert 0.0 <= v <= 1.0
+    low = q({'peak_prob': 0.1, 'peak_ratio': 0.1, 'apce_ratio': 0.3, 'psr_ratio': 0.3, 'scale_jump': 1.0})
+    high = q({'peak_prob': 0.9, 'peak_ratio': 1.0, 'apce_ratio': 1.0, 'psr_ratio': 1.0, 'scale_jump': 0.0})
+    assert low < high
+
+
+@pytest.mark.parametrize('box, why', [
+    ((500, 500, 20, 20), 'outside'),
+    ((-50, 10, 20, 20), 'outside'),
+    ((40, 40, 0, 20), 'zero'),
+    ((40, 40, 20, -3), 'zero'),
+    ((40, float('nan'), 20, 20), 'non-finite'),
+    ((1, 2, 3), '4 numbers'),
+])
+def test_bad_init_box_gives_clear_state(net, box, why):
+    frames, _ = synthetic_sequence(2)
+    t = tracker(net)
+    r = t.init(frames[0], box)
+    assert r.state == S.NONE and r.box is None and why in r.error
+    assert not t.initialised
+    r = t.update(frames[1])
+    assert r.state == S.NONE and 'not initialised' in r.error
+
+
+@pytest.mark.parametrize('frame, why', [
+    (np.zeros((0, 0, 3), np.uint8), 'empty'),
+    (np.zeros((120, 0, 3), np.uint8), 'empty'),
+    (np.zeros((120, 160), np.uint8), 'HxWx3'),
+    (np.zeros((120, 160, 3), np.float32), 'uint8'),
+    (None, 'not an array'),
+])
+def test_bad_frame_is_skipped_with_clear_state(net, frame, why):
+    frames, boxes = synthetic_sequence(4)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    t.update(frames[1])
+    before = t.box
+    r = t.update(frame)
+    assert why in r.error and r.state == S.TRACKING and r.box == before
+    r = t.update(frames[2])  # and it goes on
+    assert r.ok and iou(r.box, boxes[2]) > 0.5
+    r = t.init(frame, boxes[0])
+    assert r.state == S.NONE and why in r.error
+
+
+def test_image_size_change_resets_to_lost(net):
+    frames, boxes = synthetic_sequence(3)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    r = t.update(cv2.resize(frames[1], (320, 240)))
+    assert r.state == S.LOST and 'size changed from 160x120 to 320x240' in r.error and r.box is None
+    assert not t.initialised
+    assert t.update(frames[2]).state == S.NONE
+    assert t.init(frames[2], boxes[2]).state == S.TRACKING
+
+
+def test_box_partly_outside_is_kept(net):
+    frames, _ = synthetic_sequence(2)
+    t = tracker(net)
+    r = t.init(frames[0], (-10, -10, 30, 30))
+    assert r.ok and r.box == (-10.0, -10.0, 30.0, 30.0)
+    assert t.update(frames[1]).ok
+
+
+def test_appearance_prefers_the_target(net):
+    frames, boxes = synthetic_sequence(3)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    same = t.appearance(frames[2], boxes[2])
+    other = t.appearance(frames[2], (110, 10, 24, 20))
+    assert 0.0 <= other < same <= 1.0
+    assert t.appearance(np.zeros((0, 0, 3), np.uint8), boxes[2]) == 0.0
