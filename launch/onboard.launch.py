@@ -16,10 +16,6 @@ def generate_launch_description():
     sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
     mavlink = {'url': LaunchConfiguration('mavlink_url')}
 
-    def node(executable, *extra):
-        return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
-                    parameters=[params, sim_time, *extra])
-
     return LaunchDescription([
         DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
                               default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
@@ -27,8 +23,12 @@ def generate_launch_description():
         DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
         DeclareLaunchArgument('mavlink_url', default_value='udpin:0.0.0.0:14550',
                               description='pymavlink connection to the autopilot'),
-        node('detector'),
-        node('tracker'),
-        node('geo'),
-        node('mavlink', mavlink),
+        Node(package='uavcine_ros', executable='detector', name='detector', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='tracker', name='tracker', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='geo', name='geo', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='mavlink', name='mavlink', output='screen',
+             parameters=[params, sim_time, mavlink]),
     ])

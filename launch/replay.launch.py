@@ -14,10 +14,7 @@ from launch_ros.substitutions import FindPackageShare
 
 def generate_launch_description():
     params = LaunchConfiguration('params')
-
-    def node(executable):
-        return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
-                    parameters=[params, {'use_sim_time': True}])
+    sim_time = {'use_sim_time': True}
 
     return LaunchDescription([
         DeclareLaunchArgument('bag', description='rosbag2 directory to replay'),
@@ -26,7 +23,10 @@ def generate_launch_description():
             [FindPackageShare('uavcine_ros'), 'config', 'onboard.yaml'])),
         ExecuteProcess(cmd=['ros2', 'bag', 'play', LaunchConfiguration('bag'), '--clock',
                             '--rate', LaunchConfiguration('rate')], output='screen'),
-        node('detector'),
-        node('tracker'),
-        node('geo'),
+        Node(package='uavcine_ros', executable='detector', name='detector', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='tracker', name='tracker', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='geo', name='geo', output='screen',
+             parameters=[params, sim_time]),
     ])

@@ -123,17 +123,29 @@ class BagTopic:
 
 
 class BagReader:
-    """Reads a bag with rosbags' AnyReader; every failure becomes a BagError with one line."""
+    """Reads a bag with rosbags' AnyReader; every failure becomes a BagError with one line.
 
-    def __init__(self, path: str | Path, typestore):
+    ``recover=True`` reads what precedes the damage of a truncated MCAP file (a recorder
+    killed mid-flight leaves no summary): ``self.recovered`` then says what was lost.
+    """
+
+    def __init__(self, path: str | Path, typestore, recover: bool = False):
         self.path = bag_dir(path)
+        self.recovered = None
         if not self.path.exists():
             raise BagError('bag not found: %s' % path)
         try:
             self.reader = AnyReader([self.path], default_typestore=typestore)
             self.reader.open()
         except Exception as exc:  # rosbags raises several error types for damaged bags
-            raise BagError('cannot open bag %s: %s' % (self.path, _one_line(exc))) from None
+            mcaps = sorted(self.path.glob('*.mcap')) if self.path.is_dir() else [self.path]
+            if recover and mcaps and mcaps[0].suffix == '.mcap':
+                self.reader = _RecoveredMcap(mcaps[0], typestore)
+                self.recovered = 'bag %s is damaged (%s); read the %d messages before the damage' % (
+                    self.path, _one_line(exc), self.reader.count)
+            else:
+                hint = ' (truncated? `uavcine eval` reads what precedes the damage)' if 'magic' in str(exc) else ''
+                raise BagError('cannot open bag %s: %s%s' % (self.path, _one_line(exc), hint)) from None
         self.topics: dict = {}
         for c in self.reader.connections:
             qos = from_rosbags_qos(getattr(c.ext, 'offered_qos_profiles', None))
@@ -181,3 +193,65 @@ class BagReader:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
+
+
+class _RecoveredMcap:
+    """The readable prefix of a damaged MCAP file, with AnyReader's interface (what BagReader uses).
+
+    rosbags needs the summary section that a killed recorder never wrote; the mcap
+    library's stream reader walks the records from the start, so we stop at the damage.
+    """
+
+    def __init__(self, path: Path, typestore):
+        from types import SimpleNamespace
+
+        from mcap.records import Channel, Message, Schema
+        from mcap.stream_reader import StreamReader
+        from rosbags.typesys import get_types_from_msg
+
+        self.typestore = typestore
+        schemas, channels, self.msgs = {}, {}, []
+        try:
+            with open(path, 'rb') as f:
+                for rec in StreamReader(f, record_size_limit=1 << 31).records:
+                    if isinstance(rec, Schema):
+                        schemas[rec.id] = rec
+                    elif isinstance(rec, Channel):
+                        channels[rec.id] = rec
+                    elif isinstance(rec, Message) and rec.channel_id in channels:
+                        self.msgs.append((rec.channel_id, rec.log_time, rec.data))
+        except Exception:  # mcap's EndOfFile, CRC or record errors: the damage; keep what came before
+            pass
+        counts: dict = {}
+        for cid, _, _ in self.msgs:
+            counts[cid] = counts.get(cid, 0) + 1
+        self.connections = []
+        for cid, ch in channels.items():
+            schema = schemas.get(ch.schema_id)
+            msgtype = schema.name if schema else ''
+            msgdef = schema.data.decode() if schema else ''
+            if msgtype and msgtype not in typestore.types and msgdef:
+                try:
+                    typestore.register(get_types_from_msg(msgdef, msgtype))
+                except Exception:
+                    pass
+            self.connections.append(SimpleNamespace(
+                id=cid, topic=ch.topic, msgtype=msgtype, msgcount=counts.get(cid, 0), digest='',
+                msgdef=SimpleNamespace(data=msgdef), ext=SimpleNamespace(offered_qos_profiles=[])))
+        self.count = len(self.msgs)
+        self.msgs.sort(key=lambda m: m[1])
+        times = [t for _, t, _ in self.msgs]
+        self.start_time = times[0] if times else 0
+        self.end_time = times[-1] if times else 0
+
+    def messages(self, connections=()):
+        by_id = {c.id: c for c in connections}
+        for cid, t, data in self.msgs:
+            if cid in by_id:
+                yield by_id[cid], t, data
+
+    def deserialize(self, raw, msgtype):
+        return self.typestore.deserialize_cdr(raw, msgtype)
+
+    def close(self):
+        self.msgs = []

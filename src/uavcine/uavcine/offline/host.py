@@ -21,7 +21,7 @@ import traceback
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..nodes.base import Host, Node, QoS, RELIABLE, make_params
 from .bag import BagError, BagReader, BagWriter
