@@ -1,0 +1,98 @@
+"""Camera pointing node: GeoTarget + vehicle pose -> gimbal command that centres the target.
+
+For vehicles and simulators steered by gimbal angles (the embedded simulator, AirSim);
+an ArduPilot vehicle gets MAV_CMD_DO_SET_ROI_LOCATION from the MAVLink bridge instead.
+Commands only from fresh estimates and fresh telemetry, inside a range limit; otherwise
+the gimbal holds where it is. Python 3.8.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pymap3d
+from transforms3d.euler import euler2quat, quat2euler
+
+from ..core.pointing import PointingConfig, look_at, slew
+from . import msgs
+from .base import RELIABLE, SENSOR_DATA, Node, param
+
+
+@dataclass
+class PointingParams:
+    rate_hz: float = param(10.0, 'Gimbal command rate', min=0.5, max=100.0)
+    max_target_age_s: float = param(1.0, 'Ignore GeoTargets older than this (image stamp vs now)', min=0.0)
+    max_telemetry_age_s: float = param(0.5, 'Ignore vehicle fix/attitude older than this', min=0.0)
+    max_range_m: float = param(300.0, 'Never point at estimates farther than this', min=1.0)
+    aim_height_m: float = param(1.0, 'Aim this far above the target ground point', min=0.0)
+    max_rate_dps: float = param(60.0, 'Gimbal slew-rate limit per axis', min=1.0)
+    min_pitch_deg: float = param(-30.0, 'Gimbal pitch limit (up; positive is down)', min=-90.0, max=90.0)
+    max_pitch_deg: float = param(90.0, 'Gimbal pitch limit (down)', min=0.0, max=90.0)
+
+
+class PointingNode(Node):
+    NAME = 'pointing'
+    Params = PointingParams
+
+    def setup(self):
+        self.cfg = PointingConfig(self.p.max_rate_dps, self.p.min_pitch_deg, self.p.max_pitch_deg)
+        self.pub = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', RELIABLE)
+        self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
+        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
+        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
+        self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal, SENSOR_DATA)
+        self.create_timer(1.0 / self.p.rate_hz, self.on_timer)
+        self.geo = self.fix = self.rpy = None
+        self.geo_ns = self.fix_ns = self.imu_ns = None
+        self.angles = None  # last commanded (pitch, yaw)
+        self.last_ns = None
+        self.commands = 0
+
+    def on_geo(self, msg):
+        lat, lon = float(msg.geodetic.latitude), float(msg.geodetic.longitude)
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            self.warn_throttled('geo_nan', 'dropping a GeoTarget without a position')
+            return
+        self.geo = (lat, lon, float(msg.geodetic.altitude))
+        self.geo_ns = msgs.stamp_ns(msg.header.stamp)
+
+    def on_fix(self, msg):
+        vals = (float(msg.latitude), float(msg.longitude), float(msg.altitude))
+        if not all(math.isfinite(v) for v in vals) or int(msg.status.status) < 0:
+            self.warn_throttled('fix', 'no valid vehicle fix: gimbal holds')
+            return
+        self.fix, self.fix_ns = vals, msgs.stamp_ns(msg.header.stamp)
+
+    def on_imu(self, msg):
+        q = msgs.quaternion_wxyz(msg.orientation)
+        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+            self.warn_throttled('imu', 'dropping an attitude that is not a unit quaternion')
+            return
+        roll, pitch, yaw = quat2euler(q, 'sxyz')
+        self.rpy, self.imu_ns = (roll, pitch, yaw), msgs.stamp_ns(msg.header.stamp)
+
+    def on_gimbal(self, msg):
+        if self.angles is None:  # start slewing from where the gimbal really is
+            _, pitch, yaw = quat2euler(msgs.quaternion_wxyz(msg.quaternion), 'sxyz')
+            self.angles = (pitch, yaw)
+
+    def on_timer(self):
+        now = self.now_ns()
+        dt = 0.0 if self.last_ns is None else (now - self.last_ns) / 1e9
+        self.last_ns = now
+        if self.geo is None or self.fix is None or self.rpy is None:
+            return
+        if (now - self.geo_ns) / 1e9 > self.p.max_target_age_s:
+            return  # stale estimate: hold
+        if max(now - self.fix_ns, now - self.imu_ns) / 1e9 > self.p.max_telemetry_age_s:
+            self.warn_throttled('stale', 'vehicle telemetry is stale: gimbal holds')
+            return
+        e, n, u = pymap3d.geodetic2enu(self.geo[0], self.geo[1], self.geo[2] + self.p.aim_height_m, *self.fix)
+        if math.hypot(e, n) > self.p.max_range_m:
+            self.warn_throttled('range', 'target estimate %.0f m away, beyond max_range_m: gimbal holds'
+                                % math.hypot(e, n))
+            return
+        self.angles = slew(self.angles, look_at((e, n, u), self.rpy), dt, self.cfg)
+        q = euler2quat(0.0, self.angles[0], self.angles[1], 'sxyz')
+        self.pub.publish(self.new('geometry_msgs/msg/QuaternionStamped', header=msgs.header(self, now, 'base_link'),
+                                  quaternion=msgs.quaternion_fields(q)))
+        self.commands += 1
