@@ -285,3 +285,16 @@ def test_ray_above_horizon_can_still_hit_a_hill_with_terrain():
     assert e.point_enu[2] == pytest.approx(30.0 + e.point_enu[0] * math.tan(math.atan(40.0 / CAM.fy)), abs=0.01)
     e = Geopositioner(CAM, exact()).estimate(box_with_bottom(320.0, 200.0), tel)
     assert not e.ok and e.reason == 'ray_above_horizon'
+
+
+def test_class_depth_prior_moves_the_nearest_point_to_the_centre():
+    g = Geopositioner(CAM, exact(class_depths={'tower': (3.8, 0.0)}))
+    tel = Telemetry([0.0, 0.0, 30.0], (0.0, 0.0, NORTH), SEED_GIMBAL, 30.0)
+    plain = g.estimate(box_with_bottom(400.0, 300.0), tel)
+    tower = g.estimate(box_with_bottom(400.0, 300.0, cls='tower'), tel)
+    d = tower.point_enu[:2] - plain.point_enu[:2]
+    assert np.linalg.norm(d) == pytest.approx(3.8)
+    assert compass_bearing(*d) == pytest.approx(plain.bearing_rad, abs=1e-9)  # along the view
+    noisy = Geopositioner(CAM, exact(class_depths={'tower': (3.8, 0.4)})).estimate(
+        box_with_bottom(400.0, 300.0, cls='tower'), tel)
+    assert noisy.range_sigma_m == pytest.approx(0.4, rel=0.01)

@@ -24,7 +24,10 @@ beyond the seed in four ways:
    ground) and the estimate is the middle of that interval with its uniform
    variance; the one with the smaller range sigma is used;
 4. degenerate input (NaN, box outside the image, ray above the horizon, no
-   ground within range) gives ``ok=False`` and a reason, never an exception.
+   ground within range) gives ``ok=False`` and a reason, never an exception;
+5. a box's bottom edge is where the object's *nearest* ground point projects,
+   not its centre: a class footprint prior (``class_depths``, e.g. 3.8 m for a
+   6 m lattice tower base) moves the hit that much farther along the view.
 
 Frames (REP-103, as uavcine.core.camera): world = local ENU (x east, y north,
 z up), metres; body = FLU, attitude (roll, pitch, yaw) of body in ENU with
@@ -49,6 +52,7 @@ import numpy as np
 import pymap3d
 
 from uavcine.core.camera import R_FLU_OPTICAL, PinholeCamera, rot_flu
+from uavcine.core.kalman import ConstantVelocityKF, KalmanConfig
 from uavcine.core.terrain import FlatGround, HeightMap
 
 # Flags, the same bits as uavcine_interfaces/msg/GeoTarget.
@@ -63,14 +67,14 @@ FLAG_CLASS_PRIOR = 32
 CHI2_2DOF_95 = 5.991464547107979
 
 #: Noise sources of the propagated covariance (keys of GeoEstimate.cov_sources).
-SOURCES = ('gps', 'altitude', 'attitude', 'gimbal', 'pixel', 'class_height', 'truncation')
+SOURCES = ('gps', 'altitude', 'attitude', 'gimbal', 'pixel', 'class_height', 'class_depth', 'truncation')
 
 # The perturbed inputs of the Jacobian, in order, with their source and finite-difference step.
 _PARAM_NAMES = ('gps_e', 'gps_n', 'gps_u', 'agl', 'roll', 'pitch', 'yaw',
-                'gimbal_roll', 'gimbal_pitch', 'gimbal_yaw', 'pixel_u', 'pixel_v', 'class_height')
+                'gimbal_roll', 'gimbal_pitch', 'gimbal_yaw', 'pixel_u', 'pixel_v', 'class_height', 'class_depth')
 _PARAM_SOURCE = ('gps', 'gps', 'gps', 'altitude', 'attitude', 'attitude', 'attitude',
-                 'gimbal', 'gimbal', 'gimbal', 'pixel', 'pixel', 'class_height')
-_FD_STEP = np.array([0.05, 0.05, 0.05, 0.02, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 0.25, 0.25, 0.02])
+                 'gimbal', 'gimbal', 'gimbal', 'pixel', 'pixel', 'class_height', 'class_depth')
+_FD_STEP = np.array([0.05, 0.05, 0.05, 0.02, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 0.25, 0.25, 0.02, 0.02])
 
 
 # ----------------------------------------------------------------------------
@@ -175,6 +179,14 @@ def _default_class_heights() -> Dict[str, Tuple[float, float]]:
     return {'person': (1.75, 0.1), 'car': (1.5, 0.15), 'tower': (30.0, 3.0)}
 
 
+def _default_class_depths() -> Dict[str, Tuple[float, float]]:
+    # A box's bottom edge is the object's nearest ground point, not its centre. For a
+    # square footprint of half-width a seen from a random azimuth the nearest corner is
+    # a (|cos| + |sin|) nearer along the view: mean 4a/pi, within [a, a sqrt 2].
+    # person 0.5 x 0.5 m, car 4.5 x 1.8 m (any heading), lattice tower base 6 x 6 m.
+    return {'person': (0.3, 0.1), 'car': (1.5, 0.6), 'tower': (3.8, 0.4)}
+
+
 @dataclass
 class GeoConfig:
     """Every tunable of the method (the geo node exposes each as a parameter)."""
@@ -193,6 +205,7 @@ class GeoConfig:
     mount_rpy_deg: Tuple[float, float, float] = (0.0, 0.0, 0.0)
     border_margin_px: float = 1.0      # a box edge within this of the image border counts as truncated
     class_heights: Dict[str, Tuple[float, float]] = field(default_factory=_default_class_heights)
+    class_depths: Dict[str, Tuple[float, float]] = field(default_factory=_default_class_depths)  # (m, sigma)
     terrain_step_m: Optional[float] = None  # march step of the ray-terrain intersection (None: half a cell)
 
     def __post_init__(self):
@@ -324,9 +337,14 @@ class Geopositioner:
                               self.cfg.terrain_step_m)
         self._R_mount_optical = rot_flu(*np.radians(self.cfg.mount_rpy_deg)) @ R_FLU_OPTICAL
 
+    @property
+    def terrain_height(self):
+        """(x, y) -> ground z of the terrain model, or None on flat earth (for TargetFilter)."""
+        return self.ground.height_at if self.ground.is_terrain else None
+
     # --- one solution for given (possibly perturbed) inputs -----------------------------
     def _solve(self, x: np.ndarray, mode: str) -> Tuple[Optional[np.ndarray], str]:
-        """x = the 13 inputs of _PARAM_NAMES; returns ([e, n, u, range, bearing], '') or (None, reason)."""
+        """x = the 14 inputs of _PARAM_NAMES; returns ([e, n, u, range, bearing], '') or (None, reason)."""
         cfg = self.cfg
         vehicle = x[0:3]
         R = rot_flu(*x[4:7]) @ rot_flu(*x[7:10]) @ self._R_mount_optical
@@ -352,6 +370,14 @@ class Geopositioner:
         if mode == 'border_mid':
             # The foot is nearer than the border ray's hit: take the middle of [drone, hit].
             p = np.array([0.5 * (vehicle[0] + p[0]), 0.5 * (vehicle[1] + p[1]), p[2]])
+            if self.ground.is_terrain:
+                p[2] = self.ground.height_at(p[0], p[1])
+        if mode != 'top_prior' and x[13] != 0.0:
+            # from the object's nearest ground point to its centre, farther along the view
+            hz = np.array([ray[0], ray[1]])
+            hz = hz / max(float(np.linalg.norm(hz)), 1e-12)
+            p[0] += x[13] * hz[0]
+            p[1] += x[13] * hz[1]
             if self.ground.is_terrain:
                 p[2] = self.ground.height_at(p[0], p[1])
         dx, dy = p[0] - vehicle[0], p[1] - vehicle[1]
@@ -433,9 +459,10 @@ class Geopositioner:
             sig_u = math.hypot(sig_u, box.w / 2.0)
         sig_alt = cfg.sigma_agl_m if cfg.altitude_source == 'agl' else 0.0
         sig_gps_u = cfg.sigma_gps_v_m if cfg.altitude_source == 'gps' else 0.0
-        x = np.concatenate([vehicle, [agl], rpy, grpy, [u_bottom, min(box.y + box.h, H)], [0.0]])
+        depth, sig_depth = cfg.class_depths.get(box.class_id, (0.0, 0.0))
+        x = np.concatenate([vehicle, [agl], rpy, grpy, [u_bottom, min(box.y + box.h, H)], [0.0, depth]])
         sigma = np.array([cfg.sigma_gps_h_m, cfg.sigma_gps_h_m, sig_gps_u, sig_alt, att, att, att,
-                          gim, gim, gim, sig_u, cfg.sigma_pixel, 0.0])
+                          gim, gim, gim, sig_u, cfg.sigma_pixel, 0.0, sig_depth])
         flags = FLAG_TERRAIN if self.ground.is_terrain else 0
 
         if not bottom_cut:
@@ -506,3 +533,79 @@ def seed_flat_earth_point(camera: PinholeCamera, u: float, v: float, vehicle_enu
     r = d / math.cos(beta)
     p = np.asarray(vehicle_enu, dtype=float)
     return np.array([p[0] + r * math.cos(yaw), p[1] + r * math.sin(yaw), p[2] - agl_m])
+
+
+# ----------------------------------------------------------------------------
+# Filtering: constant-velocity Kalman filter with slowly varying (bias) sources kept apart
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class FilteredTarget:
+    """The filter's target: ENU position/velocity with covariance, range/bearing from the drone."""
+
+    position_enu: np.ndarray
+    velocity_enu: np.ndarray
+    cov_enu: np.ndarray               # 3x3: filter covariance + the bias sources' covariance
+    range_m: float
+    range_sigma_m: float
+    bearing_rad: float
+    bearing_sigma_rad: float
+    accepted: bool                    # the measurement passed the gate
+    mahalanobis2: float
+    restarted: bool
+
+    @property
+    def cov_xy(self) -> np.ndarray:
+        return self.cov_enu[:2, :2]
+
+
+class TargetFilter:
+    """Kalman filter on geopositions that does not average slowly varying errors away.
+
+    A GPS error is not white: it drifts over minutes, so consecutive estimates
+    share it and averaging them does not shrink it. The sources named in
+    ``correlated_sources`` are therefore left out of the filter's measurement
+    noise R (only the white part is fused) and their covariance, taken from the
+    latest estimate, is added back to the filter's covariance on output
+    (a "consider" covariance: the bias is not estimated, it is accounted for).
+    """
+
+    def __init__(self, config: Optional[KalmanConfig] = None, correlated_sources: Sequence[str] = ('gps',),
+                 height_fn=None):
+        self.kf = ConstantVelocityKF(config, dim=2)
+        self.correlated = tuple(correlated_sources)
+        self.height_fn = height_fn  # (x, y) -> ground z, or None to take the measurement's z
+
+    def reset(self) -> None:
+        self.kf.reset()
+
+    @property
+    def initialized(self) -> bool:
+        return self.kf.initialized
+
+    def update(self, t_s: float, est: GeoEstimate) -> FilteredTarget:
+        c_bias = est.cov_of(self.correlated)
+        R = est.cov_enu[:2, :2] - c_bias[:2, :2] + np.eye(2) * 1e-6
+        up = self.kf.update(t_s, est.point_enu[:2], R)
+        pos = self.kf.position
+        z = float(self.height_fn(pos[0], pos[1])) if self.height_fn is not None else float(est.point_enu[2])
+        cov = np.zeros((3, 3))
+        cov[:2, :2] = self.kf.P_position + c_bias[:2, :2]
+        cov[2, 2] = est.cov_enu[2, 2]
+        # range/bearing are relative to the drone: its own GPS error cancels out of them
+        c_rel = self.kf.P_position + (c_bias - est.cov_of(('gps',) if 'gps' in self.correlated else ()))[:2, :2]
+        d = pos - est.vehicle_enu[:2]
+        r = float(np.hypot(d[0], d[1]))
+        if r > 1e-9:
+            u = d / r
+            w = np.array([u[1], -u[0]])
+            r_sig = math.sqrt(max(float(u @ c_rel @ u), 0.0))
+            b_sig = math.sqrt(max(float(w @ c_rel @ w), 0.0)) / r
+        else:
+            r_sig, b_sig = math.sqrt(max(np.trace(c_rel), 0.0)), math.pi
+        v = self.kf.velocity
+        return FilteredTarget(position_enu=np.array([pos[0], pos[1], z]), velocity_enu=np.array([v[0], v[1], 0.0]),
+                              cov_enu=cov, range_m=r, range_sigma_m=r_sig,
+                              bearing_rad=compass_bearing(d[0], d[1]), bearing_sigma_rad=b_sig,
+                              accepted=up.accepted, mahalanobis2=up.mahalanobis2, restarted=up.restarted)
