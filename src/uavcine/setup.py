@@ -28,7 +28,7 @@ setup(
         # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
         'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-python-headless', 'pycocotools',
                     'onnx', 'onnxruntime', 'pymavlink', 'cosysairsim', 'foxglove-sdk'],
-        'test': ['pytest', 'pytest-timeout', 'vermin'],
+        'test': ['pytest', 'pytest-timeout', 'vermin', 'websockets'],
         # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.
         'tensorrt': [],
     },

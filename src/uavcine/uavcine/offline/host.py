@@ -137,6 +137,8 @@ class OfflineHost(Host):
         self._remaps: dict = {}
         self._current: Node | None = None
         self.writer = BagWriter(out, self.typestore) if out is not None else None
+        #: Extra consumers of every message: callables (topic, msgtype, t_ns, raw_cdr, msgdef=None), e.g. a live view.
+        self.sinks: list = []
 
     # ------------------------------------------------------------------ building the graph
     def add_node(self, node_cls, params: dict | None = None, name: str | None = None, remap: dict | None = None):
@@ -272,8 +274,12 @@ class OfflineHost(Host):
             pub.latched.append(msg)
             while len(pub.latched) > pub.qos.depth:
                 pub.latched.popleft()
-        if self.writer is not None:
-            self.writer.write(pub.topic, self.now_ns(), self.typestore.serialize_cdr(msg, pub.msgtype))
+        if self.writer is not None or self.sinks:
+            raw = self.typestore.serialize_cdr(msg, pub.msgtype)
+            if self.writer is not None:
+                self.writer.write(pub.topic, self.now_ns(), raw)
+            for sink in self.sinks:
+                sink(pub.topic, pub.msgtype, self.now_ns(), raw)
         self._pending.append((pub, msg, None))
 
     def _deliver(self, topic: str, msg, offered: QoS | None, src: str, only: _Sub | None = None):
@@ -410,6 +416,8 @@ class OfflineHost(Host):
         if self.writer is not None and self.record_inputs:
             self.writer.add_topic(topic, msgtype, info.qos, msgdef=info.msgdef, rihs01=info.rihs01)
             self.writer.write(topic, self._now, bytes(raw))
+        for sink in self.sinks:
+            sink(topic, msgtype, self._now, raw, info.msgdef or None)
         if self.subs.get(topic) or topic in self.captures:
             msg = reader.deserialize(raw, msgtype)
             self._deliver(topic, msg, info.qos, 'bag %s' % reader.path)
@@ -428,6 +436,10 @@ class OfflineHost(Host):
             reader.close()
         if self.writer is not None:
             self.writer.close()
+        for sink in self.sinks:
+            close = getattr(sink, 'close', None)
+            if close is not None:
+                close()
         if first is not None and self.strict:
             raise first
 
