@@ -186,7 +186,8 @@ def main(node_name, args=None):
     rclpy.init(args=args if args is not None else sys.argv)
     host = None
     try:
-        host = RclpyHost(load_node_class(node_name), node_name)
+        host = RclpyHost.__new__(RclpyHost)  # so that finally can clean up a node that failed in setup
+        RclpyHost.__init__(host, load_node_class(node_name), node_name)
         while rclpy.ok() and host.shutdown_reason is None:
             rclpy.spin_once(host.rcl, timeout_sec=0.1)
     except ParamError as exc:
@@ -196,8 +197,10 @@ def main(node_name, args=None):
         pass
     finally:
         if host is not None:
-            host.node.close()
-            host.rcl.destroy_node()
+            if getattr(host, 'node', None) is not None:
+                host.node.close()
+            if getattr(host, 'rcl', None) is not None:
+                host.rcl.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
     return 0
