@@ -5,6 +5,7 @@ name in offline graph files) to 'module:Class'. Add one line per node.
 """
 REGISTRY = {
     'relay': 'uavcine.nodes.relay:RelayNode',
+    'geo': 'uavcine.nodes.geo:GeoNode',
     'detector': 'uavcine.nodes.detector:DetectorNode',
     'pointing': 'uavcine.nodes.pointing:PointingNode',
 }

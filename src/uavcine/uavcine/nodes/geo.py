@@ -1,0 +1,328 @@
+"""Geo node: the tracked box + telemetry -> where the target stands on the Earth (core.geoposition).
+
+Subscribes /target/track (uavcine_interfaces/Track), /vehicle/fix (NavSatFix),
+/vehicle/imu (Imu: orientation of base_link in ENU), /vehicle/gimbal
+(QuaternionStamped: gimbal FLU relative to base_link), /vehicle/agl (Range) and
+/camera/camera_info. Each track is paired with the telemetry sample of each kind
+nearest its stamp; a sample farther than ``staleness_s`` from it means no
+estimate (reason 'stale_<topic>'). Publishes /target/geo (GeoTarget),
+/target/fix (NavSatFix, ENU covariance in m^2) and /target/point_enu
+(PointStamped in the local ENU frame ``frame_id``).
+
+The local ENU frame is anchored at (origin_lat, origin_lon, origin_alt), or at
+the first valid fix when ``origin_from_first_fix`` is true. A terrain file is an
+.npz heightmap in that ENU frame (see core.terrain), so it needs a fixed origin.
+
+Python 3.8.
+"""
+import math
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Deque, Optional, Tuple
+
+import numpy as np
+from transforms3d.euler import quat2euler
+
+from uavcine.core.camera import PinholeCamera
+from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate,
+                                      Geopositioner, LocalFrame, TargetFilter, Telemetry)
+from uavcine.core.kalman import CHI2_2DOF_999, KalmanConfig
+from uavcine.core.terrain import HeightMap
+
+from . import msgs
+from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+
+NAVSAT_COVARIANCE_KNOWN = 3
+TRACK_STATE_TRACKING = 2
+TRACK_STATE_OCCLUDED = 3
+
+
+@dataclass
+class GeoParams:
+    frame_id: str = param('map', 'Frame id of the local ENU frame of the outputs')
+    origin_from_first_fix: bool = param(True, 'Anchor the local ENU frame at the first valid vehicle fix '
+                                              '(else at origin_lat/lon/alt)')
+    origin_lat: float = param(0.0, 'Latitude of the local ENU origin, deg (WGS84)', min=-90.0, max=90.0)
+    origin_lon: float = param(0.0, 'Longitude of the local ENU origin, deg (WGS84)', min=-180.0, max=180.0)
+    origin_alt: float = param(0.0, 'Ellipsoid height of the local ENU origin, m')
+    camera_source: str = param('camera_info', 'Intrinsics from /camera/camera_info, or from width/height/DFOV',
+                               choices=['camera_info', 'dfov'])
+    image_width: int = param(640, 'Image width, px (camera_source dfov, or before CameraInfo arrives)', min=1)
+    image_height: int = param(480, 'Image height, px', min=1)
+    dfov_deg: float = param(92.0, 'Diagonal field of view, deg', min=1.0, max=179.0)
+    mount_rpy_deg: list = param([0.0, 0.0, 0.0], 'Camera head rotation relative to the gimbal frame '
+                                                 '(FLU roll, pitch down, yaw), deg')
+    gimbal_source: str = param('topic', "Gimbal angles from /vehicle/gimbal, or fixed_gimbal_rpy_deg for a "
+                                        "fixed mount", choices=['topic', 'fixed'])
+    fixed_gimbal_rpy_deg: list = param([0.0, 15.0, 0.0], 'Gimbal FLU angles relative to base_link when '
+                                                         'gimbal_source is fixed, deg (pitch positive down)')
+    altitude_source: str = param('agl', "Camera height: 'agl' = ground under the drone + /vehicle/agl (the "
+                                        "seed), 'gps' = fix altitude", choices=['agl', 'gps'])
+    flat_ground_alt_m: float = param(0.0, 'Ellipsoid height of the flat ground when altitude_source is gps '
+                                          'and there is no terrain file, m')
+    terrain_file: str = param('', 'Heightmap .npz (x0, y0, resolution, heights) in the local ENU frame; '
+                                  'empty = flat earth')
+    max_range_m: float = param(1000.0, 'Ground hits farther than this along the ray are refused, m', min=1.0)
+    staleness_s: float = param(0.2, 'Telemetry farther than this from the track stamp is stale (no estimate), s',
+                               min=0.0)
+    heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
+    declination_deg: float = param(0.0, 'Magnetic declination, deg east positive', min=-180.0, max=180.0)
+    sigma_gps_h_m: float = param(1.5, 'GPS horizontal sigma per axis, m (when the fix has no covariance)',
+                                 min=0.0)
+    sigma_gps_v_m: float = param(3.0, 'GPS vertical sigma, m (altitude_source gps)', min=0.0)
+    gps_sigma_from_fix: bool = param(True, "Use the fix's own covariance when it gives one")
+    sigma_agl_m: float = param(0.3, 'AGL sensor sigma, m', min=0.0)
+    sigma_attitude_deg: float = param(0.5, 'Attitude sigma per angle, deg', min=0.0)
+    sigma_gimbal_deg: float = param(0.5, 'Gimbal angle sigma per angle, deg', min=0.0)
+    sigma_pixel: float = param(2.0, 'Box edge sigma, px', min=0.0)
+    border_margin_px: float = param(1.0, 'A box edge this close to the image border counts as truncated, px')
+    class_names: list = param(['person', 'car', 'tower'], 'Classes with a height prior (truncated boxes)')
+    class_heights_m: list = param([1.75, 1.5, 30.0], 'Height prior of each class in class_names, m')
+    class_height_sigmas_m: list = param([0.1, 0.15, 3.0], 'Sigma of each class height prior, m')
+    accept_occluded: bool = param(False, 'Also geoposition boxes the tracker only predicts (state OCCLUDED)')
+    kalman: bool = param(True, 'Filter the estimates with a constant-velocity Kalman filter')
+    accel_sigma: float = param(0.5, 'Kalman process noise: white acceleration, m/s^2', min=0.0)
+    gate_chi2: float = param(CHI2_2DOF_999, 'Kalman gate on the squared Mahalanobis distance (0 = off)', min=0.0)
+    max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
+                                          min=1)
+    max_gap_s: float = param(10.0, 'Restart the filter after this long without an update, s', min=0.0)
+    correlated_sources: list = param(['gps'], 'Noise sources that drift slowly (biases): kept out of the '
+                                              "filter's averaging, added to its covariance (of: %s)"
+                                     % ', '.join(SOURCES))
+
+
+class _Buffer:
+    """The last samples of one telemetry topic: (stamp_ns, value)."""
+
+    def __init__(self, maxlen: int = 400):
+        self.items = deque(maxlen=maxlen)  # type: Deque[Tuple[int, object]]
+
+    def add(self, t_ns: int, value) -> None:
+        if self.items and t_ns < self.items[-1][0]:  # out of order: keep the deque sorted
+            items = sorted(list(self.items) + [(t_ns, value)], key=lambda e: e[0])
+            self.items.clear()
+            self.items.extend(items)
+        else:
+            self.items.append((t_ns, value))
+
+    def nearest(self, t_ns: int) -> Optional[Tuple[int, object]]:
+        if not self.items:
+            return None
+        return min(self.items, key=lambda e: abs(e[0] - t_ns))
+
+
+class GeoNode(Node):
+    NAME = 'geo'
+    Params = GeoParams
+
+    def setup(self):
+        p = self.p
+        if len({len(p.class_names), len(p.class_heights_m), len(p.class_height_sigmas_m)}) != 1:
+            raise ParamError('class_names, class_heights_m and class_height_sigmas_m must have the same length')
+        unknown = sorted(set(p.correlated_sources) - set(SOURCES))
+        if unknown:
+            raise ParamError('correlated_sources: unknown %s (known: %s)' % (', '.join(unknown), ', '.join(SOURCES)))
+        if len(p.mount_rpy_deg) != 3 or len(p.fixed_gimbal_rpy_deg) != 3:
+            raise ParamError('mount_rpy_deg and fixed_gimbal_rpy_deg need 3 angles (roll, pitch, yaw)')
+        self.terrain = None  # type: Optional[HeightMap]
+        if p.terrain_file:
+            if p.origin_from_first_fix:
+                raise ParamError('terrain_file is in a fixed ENU frame: set origin_from_first_fix false '
+                                 'and origin_lat/lon/alt')
+            try:
+                with np.load(p.terrain_file) as data:
+                    self.terrain = HeightMap.from_mapping(data)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ParamError('terrain_file %s: %s' % (p.terrain_file, exc)) from None
+        self.frame = None if p.origin_from_first_fix else LocalFrame(p.origin_lat, p.origin_lon, p.origin_alt)
+        self.cfg = GeoConfig(
+            sigma_gps_h_m=p.sigma_gps_h_m, sigma_gps_v_m=p.sigma_gps_v_m, sigma_agl_m=p.sigma_agl_m,
+            sigma_attitude_deg=p.sigma_attitude_deg, sigma_gimbal_deg=p.sigma_gimbal_deg, sigma_pixel=p.sigma_pixel,
+            altitude_source=p.altitude_source, max_range_m=p.max_range_m,
+            heading_is_magnetic=p.heading_is_magnetic, declination_deg=p.declination_deg,
+            mount_rpy_deg=tuple(p.mount_rpy_deg), border_margin_px=p.border_margin_px,
+            class_heights={n: (h, s) for n, h, s in zip(p.class_names, p.class_heights_m, p.class_height_sigmas_m)})
+        self.kcfg = KalmanConfig(accel_sigma=p.accel_sigma, gate_chi2=p.gate_chi2,
+                                 max_consecutive_outliers=p.max_consecutive_outliers, max_gap_s=p.max_gap_s)
+        self.geo = None  # type: Optional[Geopositioner]
+        self.camera = None  # type: Optional[PinholeCamera]
+        if p.camera_source == 'dfov':
+            self._set_camera(PinholeCamera.from_dfov(p.image_width, p.image_height, p.dfov_deg))
+        self.filter = None  # type: Optional[TargetFilter]
+        self.track_id = None  # type: Optional[int]
+        self.fixes, self.imus, self.gimbals, self.agls = _Buffer(), _Buffer(), _Buffer(), _Buffer()
+        self.rejected = Counter()  # reason -> count (for tests and reports)
+        self.last_estimate = None  # type: Optional[GeoEstimate]
+
+        self.pub_geo = self.create_publisher('uavcine_interfaces/msg/GeoTarget', 'target/geo', RELIABLE)
+        self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'target/fix', RELIABLE)
+        self.pub_point = self.create_publisher('geometry_msgs/msg/PointStamped', 'target/point_enu', RELIABLE)
+        self.create_subscription('uavcine_interfaces/msg/Track', 'target/track', self.on_track, RELIABLE)
+        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
+        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
+        if p.gimbal_source == 'topic':
+            self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal,
+                                     SENSOR_DATA)
+        if p.altitude_source == 'agl':
+            self.create_subscription('sensor_msgs/msg/Range', 'vehicle/agl', self.on_agl, SENSOR_DATA)
+        if p.camera_source == 'camera_info':
+            self.create_subscription('sensor_msgs/msg/CameraInfo', 'camera/camera_info', self.on_camera_info,
+                                     SENSOR_DATA)
+
+    # ------------------------------------------------------------------ telemetry in
+    def _set_camera(self, cam: PinholeCamera) -> None:
+        self.camera = cam
+        self.geo = Geopositioner(cam, self.cfg, self.terrain)
+
+    def on_camera_info(self, msg):
+        try:
+            cam = PinholeCamera.from_camera_info(msg)
+        except (ValueError, TypeError, AttributeError) as exc:
+            self.warn_throttled('bad_camera_info', 'dropping CameraInfo: %s' % exc)
+            return
+        if self.camera is None or not _same_camera(cam, self.camera):
+            self._set_camera(cam)
+
+    def on_fix(self, msg):
+        lat, lon, alt = float(msg.latitude), float(msg.longitude), float(msg.altitude)
+        if int(msg.status.status) < 0 or not all(math.isfinite(v) for v in (lat, lon, alt)):
+            self.warn_throttled('bad_fix', 'dropping vehicle fix without a valid position')
+            return
+        if self.frame is None:
+            self.frame = LocalFrame(lat, lon, alt)
+            self.info('local ENU origin at the first fix: %.7f, %.7f, %.2f m' % (lat, lon, alt))
+        cov = np.asarray(msg.position_covariance, dtype=float).reshape(-1)
+        sigma_h = None
+        if self.p.gps_sigma_from_fix and int(msg.position_covariance_type) > 0 and cov.size == 9 \
+                and np.all(np.isfinite(cov)) and cov[0] > 0 and cov[4] > 0:
+            sigma_h = math.sqrt(0.5 * (cov[0] + cov[4]))
+        self.fixes.add(msgs.stamp_ns(msg.header.stamp), (self.frame.to_enu(lat, lon, alt), sigma_h))
+
+    def on_imu(self, msg):
+        q = msgs.quaternion_wxyz(msg.orientation)
+        cov0 = float(np.asarray(msg.orientation_covariance, dtype=float).reshape(-1)[0])
+        if cov0 == -1.0 or not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
+            self.warn_throttled('bad_imu', 'dropping IMU message without an orientation')
+            return
+        roll, pitch, yaw = quat2euler(q / np.linalg.norm(q), 'sxyz')
+        self.imus.add(msgs.stamp_ns(msg.header.stamp), np.array([roll, pitch, yaw]))
+
+    def on_gimbal(self, msg):
+        q = msgs.quaternion_wxyz(msg.quaternion)
+        if not np.all(np.isfinite(q)) or np.linalg.norm(q) < 1e-6:
+            self.warn_throttled('bad_gimbal', 'dropping gimbal message without a valid quaternion')
+            return
+        self.gimbals.add(msgs.stamp_ns(msg.header.stamp), np.array(quat2euler(q / np.linalg.norm(q), 'sxyz')))
+
+    def on_agl(self, msg):
+        r = float(msg.range)
+        lo, hi = float(msg.min_range), float(msg.max_range)
+        if not math.isfinite(r) or r <= 0 or (hi > lo and not lo <= r <= hi):
+            self.warn_throttled('bad_agl', 'dropping AGL reading %r outside [%r, %r]' % (r, lo, hi))
+            return
+        self.agls.add(msgs.stamp_ns(msg.header.stamp), r)
+
+    # ------------------------------------------------------------------ the estimate
+    def _reject(self, reason: str) -> None:
+        self.rejected[reason] += 1
+        self.warn_throttled('reject_' + reason, 'no geoposition: %s' % reason)
+
+    def _paired(self, buf: _Buffer, t_ns: int, name: str):
+        got = buf.nearest(t_ns)
+        if got is None:
+            return None, 'no_' + name
+        if abs(got[0] - t_ns) > self.p.staleness_s * 1e9:
+            return None, 'stale_' + name
+        return got[1], ''
+
+    def telemetry_at(self, t_ns: int):
+        """(Telemetry, gps sigma or None, '') paired with a stamp, or (None, None, reason)."""
+        fix, why = self._paired(self.fixes, t_ns, 'fix')
+        if fix is None:
+            return None, None, why
+        rpy, why = self._paired(self.imus, t_ns, 'imu')
+        if rpy is None:
+            return None, None, why
+        if self.p.gimbal_source == 'topic':
+            grpy, why = self._paired(self.gimbals, t_ns, 'gimbal')
+            if grpy is None:
+                return None, None, why
+        else:
+            grpy = np.radians(self.p.fixed_gimbal_rpy_deg)
+        agl = None
+        if self.p.altitude_source == 'agl':
+            agl, why = self._paired(self.agls, t_ns, 'agl')
+            if agl is None:
+                return None, None, why
+        enu, sigma_h = fix
+        if self.p.altitude_source == 'gps' and self.terrain is None:
+            # flat ground at flat_ground_alt_m (ellipsoid) is at this ENU height
+            self.cfg.flat_ground_height_m = self.p.flat_ground_alt_m - self.frame.alt0
+        return Telemetry(enu, rpy, grpy, agl), sigma_h, ''
+
+    def on_track(self, msg):
+        t_ns = msgs.stamp_ns(msg.header.stamp)
+        state = int(msg.state)
+        if state != TRACK_STATE_TRACKING and not (self.p.accept_occluded and state == TRACK_STATE_OCCLUDED):
+            return  # no box to geoposition (detecting, lost) or only a prediction
+        if self.camera is None:
+            if self.p.camera_source == 'camera_info':
+                self.warn_throttled('no_camera_info', 'no CameraInfo yet: using %dx%d at %.1f deg DFOV'
+                                    % (self.p.image_width, self.p.image_height, self.p.dfov_deg))
+            self._set_camera(PinholeCamera.from_dfov(self.p.image_width, self.p.image_height, self.p.dfov_deg))
+        try:
+            x, y, w, h = msgs.bbox_xywh(msg.bbox)
+        except (AttributeError, TypeError, ValueError):
+            self._reject('invalid_box')
+            return
+        tel, sigma_h, why = self.telemetry_at(t_ns)
+        if tel is None:
+            self._reject(why)
+            return
+        self.geo.cfg.sigma_gps_h_m = sigma_h if sigma_h is not None else self.p.sigma_gps_h_m
+        est = self.geo.estimate(Box(x, y, w, h, str(msg.class_id)), tel)
+        self.last_estimate = est
+        if not est.ok:
+            self._reject(est.reason)
+            return
+        track_id = int(msg.track_id)
+        if self.track_id != track_id:
+            self.track_id = track_id
+            self.filter = None
+        self.publish(msg, t_ns, est)
+
+    def publish(self, track, t_ns: int, est: GeoEstimate) -> None:
+        flags = est.flags
+        pos, cov = est.point_enu, est.cov_enu
+        vel = np.zeros(3)
+        rng, rng_s, brg, brg_s = est.range_m, est.range_sigma_m, est.bearing_rad, est.bearing_sigma_rad
+        if self.p.kalman:
+            if self.filter is None:
+                self.filter = TargetFilter(self.kcfg, self.p.correlated_sources, self.geo.terrain_height)
+                self.t0_ns = t_ns
+            f = self.filter.update((t_ns - self.t0_ns) * 1e-9, est)
+            flags |= FLAG_FILTERED | (0 if f.accepted else FLAG_OUTLIER)
+            pos, cov, vel = f.position_enu, f.cov_enu, f.velocity_enu
+            rng, rng_s, brg, brg_s = f.range_m, f.range_sigma_m, f.bearing_rad, f.bearing_sigma_rad
+        lat, lon, alt = self.frame.to_geodetic(pos)
+        hdr = msgs.header(self, t_ns, self.p.frame_id)
+        fix = {'header': {'stamp': msgs.stamp_fields(t_ns), 'frame_id': self.p.frame_id},
+               'status': {'status': 0, 'service': 0}, 'latitude': lat, 'longitude': lon, 'altitude': alt,
+               'position_covariance': cov.reshape(-1).astype(np.float64),
+               'position_covariance_type': NAVSAT_COVARIANCE_KNOWN}
+        self.pub_geo.publish(self.new(
+            'uavcine_interfaces/msg/GeoTarget', header=hdr, track_id=int(track.track_id),
+            class_id=str(track.class_id), geodetic=fix,
+            position_enu={'x': float(pos[0]), 'y': float(pos[1]), 'z': float(pos[2])},
+            velocity_enu={'x': float(vel[0]), 'y': float(vel[1]), 'z': float(vel[2])},
+            covariance_enu_xy=cov[:2, :2].reshape(-1).astype(np.float64),
+            range_m=float(rng), range_sigma_m=float(rng_s), bearing_rad=float(brg), bearing_sigma_rad=float(brg_s),
+            flags=int(flags)))
+        self.pub_fix.publish(self.new('sensor_msgs/msg/NavSatFix', **fix))
+        self.pub_point.publish(self.new('geometry_msgs/msg/PointStamped', header=hdr,
+                                        point={'x': float(pos[0]), 'y': float(pos[1]), 'z': float(pos[2])}))
+
+
+def _same_camera(a: PinholeCamera, b: PinholeCamera) -> bool:
+    return (a.width, a.height) == (b.width, b.height) and np.allclose(
+        [a.fx, a.fy, a.cx, a.cy], [b.fx, b.fy, b.cx, b.cy]) and np.allclose(a.dist, b.dist)

@@ -1,0 +1,178 @@
+"""GeoNode through the offline host: pairing by stamp, staleness, outputs, filtering, bad input."""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from transforms3d.euler import euler2quat
+
+from uavcine.core.camera import PinholeCamera, camera_rotation, world_to_camera
+from uavcine.core.geoposition import FLAG_FILTERED, FLAG_TRUNCATED, CHI2_2DOF_95, LocalFrame, mahalanobis2_xy
+from uavcine.nodes import load_node_class, msgs
+from uavcine.nodes.base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from uavcine.nodes.geo import GeoNode
+from uavcine.offline.host import OfflineHost
+
+CAM = PinholeCamera.from_dfov(640, 480, 92.0)
+ORIGIN = LocalFrame(40.6401, 22.9444, 50.0)
+TARGET = np.array([20.0, 120.0, 0.0])  # ENU, on flat ground at the origin's height
+
+
+@dataclass
+class FlightParams:
+    frames: int = param(30, 'Images to send')
+    rate_hz: float = param(10.0, 'Image rate')
+    telemetry_lag_s: float = param(0.0, 'Telemetry stamps lag the image by this')
+    drop_imu_after: int = param(-1, 'Stop sending IMU after this frame (-1: never)')
+    nan_fix_at: int = param(-1, 'Frame whose fix is NaN')
+    speed: float = param(6.0, 'Drone speed north, m/s')
+    noise: bool = param(False, 'Add white attitude noise')
+
+
+class Flight(Node):
+    """A drone flying north at 30 m AGL, camera 15 deg down, sending exact boxes of a static person."""
+    NAME = 'flight'
+    Params = FlightParams
+
+    def setup(self):
+        self.fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
+        self.imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
+        self.gimbal = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', SENSOR_DATA)
+        self.agl = self.create_publisher('sensor_msgs/msg/Range', 'vehicle/agl', SENSOR_DATA)
+        self.info_pub = self.create_publisher('sensor_msgs/msg/CameraInfo', 'camera/camera_info', SENSOR_DATA)
+        self.track = self.create_publisher('uavcine_interfaces/msg/Track', 'target/track', RELIABLE)
+        self.create_timer(1.0 / self.p.rate_hz, self.tick)
+        self.n = 0
+        self.rng = np.random.default_rng(0)
+
+    def tick(self):
+        self.n += 1
+        t = self.now_ns()
+        tt = t - int(self.p.telemetry_lag_s * 1e9)
+        veh = np.array([0.0, self.p.speed * self.n / self.p.rate_hz, 30.0])
+        rpy = np.array([0.0, 0.0, math.pi / 2])
+        grpy = np.array([0.0, math.radians(15.0), 0.0])
+        lat, lon, alt = ORIGIN.to_geodetic(veh)
+        if self.n == self.p.nan_fix_at:
+            lat = float('nan')
+        self.fix.publish(self.new('sensor_msgs/msg/NavSatFix', header=msgs.header(self, tt, 'gps'),
+                                  latitude=lat, longitude=lon, altitude=alt))
+        noisy = rpy + (np.radians(self.rng.normal(0, 0.5, 3)) if self.p.noise else 0.0)
+        if self.p.drop_imu_after < 0 or self.n <= self.p.drop_imu_after:
+            self.imu.publish(self.new('sensor_msgs/msg/Imu', header=msgs.header(self, tt, 'base_link'),
+                                      orientation=msgs.quaternion_fields(euler2quat(*noisy, 'sxyz'))))
+        self.gimbal.publish(self.new('geometry_msgs/msg/QuaternionStamped', header=msgs.header(self, tt, 'base_link'),
+                                     quaternion=msgs.quaternion_fields(euler2quat(*grpy, 'sxyz'))))
+        self.agl.publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, tt, 'base_link'),
+                                  range=30.0, min_range=0.1, max_range=100.0))
+        fields = CAM.camera_info_fields()
+        self.info_pub.publish(self.new('sensor_msgs/msg/CameraInfo', header=msgs.header(self, t, 'camera_optical'),
+                                       **fields))
+        uv = CAM.project(world_to_camera(TARGET[None], veh, camera_rotation(rpy, grpy)))[0]
+        box = (uv[0] - 5, uv[1] - 30, 10, 30)
+        self.track.publish(self.new('uavcine_interfaces/msg/Track', header=msgs.header(self, t, 'camera_optical'),
+                                    track_id=1, class_id='thing', bbox=msgs.bbox_fields(*box), state=2, quality=0.9))
+        if self.n == self.p.frames:
+            self.request_shutdown('done')
+
+
+FIXED_ORIGIN = {'origin_from_first_fix': False, 'origin_lat': ORIGIN.lat0, 'origin_lon': ORIGIN.lon0,
+                'origin_alt': ORIGIN.alt0}
+
+
+def run(flight=None, geo=None):
+    host = OfflineHost()
+    host.add_node(Flight, flight or {})
+    node = host.add_node(GeoNode, geo if geo is not None and 'origin_from_first_fix' in geo
+                         else dict(FIXED_ORIGIN, **(geo or {})))
+    caps = {k: host.capture(k) for k in ('/target/geo', '/target/fix', '/target/point_enu')}
+    host.run()
+    host.close()
+    return node, caps
+
+
+def test_registered():
+    assert load_node_class('geo') is GeoNode
+
+
+def test_exact_boxes_give_the_target_on_all_three_topics():
+    node, caps = run(geo={'kalman': False})
+    assert len(caps['/target/geo']) == 30 and not node.rejected
+    _, g = caps['/target/geo'][-1]
+    np.testing.assert_allclose([g.position_enu.x, g.position_enu.y, g.position_enu.z], TARGET, atol=1e-3)
+    assert g.flags & FLAG_TRUNCATED == 0 and g.flags & FLAG_FILTERED == 0
+    assert g.header.frame_id == 'map' and g.track_id == 1 and g.class_id == 'thing'
+    veh_y = 6.0 * 30 / 10.0
+    assert g.range_m == pytest.approx(math.hypot(20.0, 120.0 - veh_y), abs=1e-3)
+    assert math.degrees(g.bearing_rad) == pytest.approx(math.degrees(math.atan2(20.0, 120.0 - veh_y)), abs=1e-3)
+    cov = np.asarray(g.covariance_enu_xy).reshape(2, 2)
+    assert np.all(np.linalg.eigvalsh(cov) > 1.5 ** 2 * 0.99)  # at least the GPS sigma
+    _, fix = caps['/target/fix'][-1]
+    lat, lon, alt = ORIGIN.to_geodetic(TARGET)
+    assert (fix.latitude, fix.longitude) == pytest.approx((lat, lon), abs=1e-8)
+    assert fix.position_covariance_type == 3
+    np.testing.assert_allclose(np.asarray(fix.position_covariance).reshape(3, 3)[:2, :2], cov)
+    _, pt = caps['/target/point_enu'][-1]
+    assert pt.header.frame_id == 'map' and pt.point.y == pytest.approx(120.0, abs=1e-3)
+
+
+def test_origin_from_first_fix():
+    node, caps = run(geo={'kalman': False, 'origin_from_first_fix': True})
+    first = ORIGIN.to_geodetic([0.0, 6.0 / 10.0, 30.0])  # the first fix
+    assert node.frame.lat0 == pytest.approx(first[0])
+    _, fix = caps['/target/fix'][-1]
+    assert (fix.latitude, fix.longitude) == pytest.approx(ORIGIN.to_geodetic(TARGET)[:2], abs=1e-8)
+
+
+def test_filter_reduces_white_attitude_noise_and_stays_consistent():
+    raw_node, raw = run({'noise': True, 'frames': 60}, {'kalman': False})
+    _, filt = run({'noise': True, 'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})  # a static target
+    err = lambda cap: [math.hypot(m.position_enu.x - TARGET[0], m.position_enu.y - TARGET[1]) for _, m in cap[-20:]]
+    assert np.median(err(filt['/target/geo'])) < 0.5 * np.median(err(raw['/target/geo']))
+    _, last = filt['/target/geo'][-1]
+    assert last.flags & FLAG_FILTERED
+    cov = np.asarray(last.covariance_enu_xy).reshape(2, 2)
+    # GPS (1.5 m) is a bias by default: the filter does not average it away
+    assert np.all(np.linalg.eigvalsh(cov) >= 1.5 ** 2 * 0.99)
+    assert mahalanobis2_xy(TARGET, [last.position_enu.x, last.position_enu.y], cov) <= CHI2_2DOF_95
+
+
+def test_stale_and_missing_telemetry_give_no_estimate():
+    node, caps = run({'telemetry_lag_s': 0.5}, {'staleness_s': 0.2})
+    assert not caps['/target/geo'] and node.rejected['stale_fix'] == 30
+    node, caps = run({'drop_imu_after': 10, 'frames': 20}, {'staleness_s': 0.25})
+    assert len(caps['/target/geo']) == 12  # the last IMU sample stays fresh for 2 more frames
+    assert node.rejected['stale_imu'] == 8
+
+
+def test_nan_fix_is_dropped_and_the_node_keeps_running():
+    node, caps = run({'nan_fix_at': 5, 'frames': 10}, {'staleness_s': 0.05})
+    assert len(caps['/target/geo']) == 9 and node.rejected['stale_fix'] == 1
+
+
+def test_fixed_gimbal_and_dfov_camera_without_those_topics():
+    node, caps = run(geo={'gimbal_source': 'fixed', 'camera_source': 'dfov', 'kalman': False})
+    _, g = caps['/target/geo'][-1]
+    assert g.position_enu.y == pytest.approx(120.0, abs=1e-3)
+    assert not any(s.topic in ('/vehicle/gimbal', '/camera/camera_info') for s in node.subscriptions)
+
+
+def test_bad_parameters_are_one_line_errors(tmp_path):
+    host = OfflineHost()
+    with pytest.raises(ParamError, match='same length'):
+        host.add_node(GeoNode, {'class_heights_m': [1.0]})
+    with pytest.raises(ParamError, match='origin_from_first_fix'):
+        host.add_node(GeoNode, {'terrain_file': str(tmp_path / 'x.npz')})
+    with pytest.raises(ParamError, match='terrain_file'):
+        host.add_node(GeoNode, {'terrain_file': str(tmp_path / 'x.npz'), 'origin_from_first_fix': False})
+    with pytest.raises(ParamError, match='correlated_sources'):
+        host.add_node(GeoNode, {'correlated_sources': ['gpss']})
+
+
+def test_terrain_file_is_loaded(tmp_path):
+    path = tmp_path / 'flat.npz'
+    np.savez(path, x0=-500.0, y0=-500.0, resolution=10.0, heights=np.zeros((101, 101)))
+    node, caps = run(geo={'terrain_file': str(path), 'kalman': False})
+    _, g = caps['/target/geo'][-1]
+    assert g.flags & 4  # FLAG_TERRAIN
+    np.testing.assert_allclose([g.position_enu.x, g.position_enu.y], TARGET[:2], atol=1e-3)
