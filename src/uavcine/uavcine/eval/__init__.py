@@ -1,0 +1,1 @@
+"""Evaluation tools (offline; Python 3.10+ allowed)."""
