@@ -566,16 +566,18 @@ class SiamFCTracker:
         ``kernel``: compare with these exemplar features instead of the current ones
         (e.g. the kernel saved when the track started).
         """
-        if not self.initialised or check_image(img):
+        ref = self.kernel if kernel is None else kernel
+        if ref is None or check_image(img):
             return 0.0
         ok_box, err = check_box(box, img.shape[1], img.shape[0], 1.0)
         if err:
             return 0.0
         x, y, w, h = ok_box
+        avg = self.avg_color if self.initialised else img.reshape(-1, 3).mean(axis=0)
         z = crop_and_resize(img, (x + w / 2, y + h / 2), exemplar_size((w, h), self.cfg.context),
-                            self.cfg.exemplar_sz, self.avg_color)
+                            self.cfg.exemplar_sz, avg)
         a = self.embed(z).flatten()
-        b = (self.kernel if kernel is None else kernel).flatten()
+        b = ref.flatten()
         cos = float(a @ b) / (float(a.norm() * b.norm()) + 1e-12)
         return max(0.0, cos)
 

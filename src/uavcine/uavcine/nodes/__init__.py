@@ -8,6 +8,7 @@ REGISTRY = {
     'geo': 'uavcine.nodes.geo:GeoNode',
     'detector': 'uavcine.nodes.detector:DetectorNode',
     'pointing': 'uavcine.nodes.pointing:PointingNode',
+    'tracker': 'uavcine.nodes.tracker:TrackerNode',
 }
 
 
