@@ -271,7 +271,10 @@ def exemplar_size(target_wh: Sequence[float], context: float) -> float:
 
 
 def to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) or (H, W, 3) uint8 RGB -> float (N, 3, H, W), raw 0-255 (no normalisation)."""
+    """(N, H, W, 3) or (H, W, 3) uint8 RGB -> float (N, 3, H, W), raw 0-255 (no normalisation).
+
+    The result is channels-last in memory (a free view of the HWC crops).
+    """
     if crops.ndim == 3:
         crops = crops[None]
     return torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
@@ -433,7 +436,9 @@ class SiamFCTracker:
         self._ort = None
         if backend == 'onnxruntime':
             self._ort = _ort_session(self._search, self.cfg, num_threads)
-        elif backend != 'torch':
+        elif backend == 'torch':
+            self._fused.to(memory_format=torch.channels_last)  # NHWC convolutions: ~10% faster on CPU
+        else:
             raise ValueError("backend must be 'torch' or 'onnxruntime', not %r" % backend)
         n = self.cfg.upscale_sz
         hann = np.outer(np.hanning(n), np.hanning(n))
