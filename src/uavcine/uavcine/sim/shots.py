@@ -1,0 +1,202 @@
+"""The drone and its gimbal along UAV cinematography shot types.
+
+Shot types (after the seed's trajectory generator, report section 4.2, and the
+shot-type taxonomy it cites), all relative to a target that may move:
+
+- ORBIT: circle of radius ``distance_m`` around the target at ``speed_mps`` (tangential), from
+  ``start_angle_deg`` (ENU bearing of the drone seen from the target), ``direction`` ccw/cw;
+- FLYBY: straight line along ``heading_deg`` passing the target at ``distance_m`` (closest approach at
+  ``t_closest_s``; the target on the ``side`` of the path);
+- FLYOVER: a FLYBY with zero distance: straight over the target;
+- CHASE: behind the target at ``distance_m`` along its direction of motion;
+- LATERAL: beside the target at ``distance_m``, flying parallel to it;
+- WAYPOINTS: along a polyline at ``speed_mps``; HOVER: still at the first waypoint (or behind the point).
+
+Altitude: ``altitude_m`` above the target's ground (``altitude_ref: target``) or above the ground
+under the drone (``agl``). Body heading: travel direction or facing the target (``yaw``).
+Body attitude (FLU in ENU, positive pitch = nose down) follows the multirotor's tilt: pitch
+grows with forward speed and acceleration, roll with lateral acceleration, plus a smooth wind
+wobble. Gimbal: ``fixed`` holds the camera at ``pitch_deg`` down and the body's heading (+yaw_deg)
+whatever the body's tilt (a stabilised gimbal); ``lock`` points the camera's axis at the target's
+centre; ``mount`` is a rigid camera mount (the camera tilts with the body). Gimbal angles reported
+are relative to the body (FLU), as /vehicle/gimbal carries them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from transforms3d.euler import mat2euler
+
+from ..core.camera import camera_rotation, rot_flu
+from .scenario import ShotCfg, TargetCfg
+from .world import PathMotion
+
+G = 9.81
+
+
+@dataclass
+class DroneState:
+    """Truth of the vehicle at one time. Angles in radians; positions ENU metres."""
+
+    t: float
+    pos: np.ndarray          # ENU position of base_link (= the camera's centre)
+    vel: np.ndarray          # ENU velocity
+    body_rpy: tuple          # attitude of base_link in ENU (roll, pitch, yaw), pitch>0 nose down
+    gimbal_rpy: tuple        # camera head (FLU) relative to base_link
+    R_world_optical: np.ndarray
+    agl: float               # height above the ground right below, m
+
+    @property
+    def cam_pos(self) -> np.ndarray:
+        return self.pos
+
+
+class _Wobble:
+    """Smooth, seeded disturbance: a sum of sinusoids (deterministic for any t, no state)."""
+
+    def __init__(self, rng, channels, sigma, fmin=0.05, fmax=0.6, n=6):
+        self.f = rng.uniform(fmin, fmax, (channels, n))
+        self.ph = rng.uniform(0, 2 * np.pi, (channels, n))
+        self.a = sigma * math.sqrt(2.0 / n)
+
+    def __call__(self, t):
+        return self.a * np.sin(2 * np.pi * self.f * t + self.ph).sum(axis=1)
+
+
+class Shot:
+    def __init__(self, world, cfg: ShotCfg, gimbal, duration_s: float, seed: int):
+        self.world, self.cfg, self.gimbal = world, cfg, gimbal
+        self.duration = float(duration_s)
+        rng = np.random.default_rng([seed, 7])
+        self.wob_pos = _Wobble(rng, 3, cfg.position_wobble_m)
+        self.wob_att = _Wobble(rng, 3, math.radians(cfg.wobble_deg), fmin=0.1, fmax=1.5)
+        self.target = world.object(cfg.target) if cfg.target is not None else None
+        lock_id = gimbal.target if gimbal.target is not None else cfg.target
+        self.lock = world.object(lock_id) if lock_id is not None else None
+        self.t_closest = cfg.t_closest_s if cfg.t_closest_s is not None else duration_s / 2
+        self.path = None
+        if cfg.type == 'WAYPOINTS':
+            tc = TargetCfg(id=0, cls='drone', path=[list(map(float, w[:2])) for w in cfg.waypoints],
+                           speeds=[cfg.speed_mps], smooth=True, max_accel=3.0)
+            self.path = PathMotion(tc, duration_s + 5)
+            wp = np.asarray([w if len(w) > 2 else list(w) + [cfg.altitude_m] for w in cfg.waypoints], float)
+            self.path_alt = wp[:, 2]
+
+    # -- reference ---------------------------------------------------------------------
+    def ref(self, t):
+        """(ground position (3,), heading) of what the shot is built around."""
+        if self.target is not None:
+            p, yaw, vel = self.world.pose(self.target, t)
+            if np.linalg.norm(vel[:2]) > 0.3:
+                p_prev = self.world.pose(self.target, t - 1.5)[0]
+                d = p - p_prev
+                if np.linalg.norm(d[:2]) > 0.2:
+                    yaw = math.atan2(d[1], d[0])
+            return p, yaw
+        pt = self.cfg.point or [0.0, 0.0]
+        z = float(self.world.ground.height_at(pt[0], pt[1]))
+        return np.array([pt[0], pt[1], z]), 0.0
+
+    def _horizontal(self, t):
+        c = self.cfg
+        p, hd = self.ref(t)
+        typ = c.type
+        side = 1.0 if c.side == 'right' else -1.0
+        if typ == 'ORBIT':
+            w = c.speed_mps / c.distance_m * (1.0 if c.direction == 'ccw' else -1.0)
+            a = math.radians(c.start_angle_deg) + w * t
+            xy = p[:2] + c.distance_m * np.array([math.cos(a), math.sin(a)])
+        elif typ in ('FLYBY', 'FLYOVER'):
+            h = math.radians(c.heading_deg)
+            u = np.array([math.cos(h), math.sin(h)])
+            left = np.array([-u[1], u[0]])
+            d = c.distance_m if typ == 'FLYBY' else 0.0
+            # relative to the target: the closest approach happens at t_closest
+            p0, _ = self.ref(self.t_closest)
+            xy = p0[:2] + side * d * left + (t - self.t_closest) * c.speed_mps * u + (p[:2] - p0[:2])
+        elif typ == 'CHASE':
+            xy = p[:2] - c.distance_m * np.array([math.cos(hd), math.sin(hd)])
+        elif typ == 'LATERAL':
+            left = np.array([-math.sin(hd), math.cos(hd)])
+            xy = p[:2] + side * c.distance_m * left
+        elif typ == 'WAYPOINTS':
+            x, y, _, _ = self.path.pose(t)
+            xy = np.array([float(x), float(y)])
+        else:  # HOVER
+            if c.waypoints:
+                xy = np.asarray(c.waypoints[0][:2], float)
+            else:
+                h = math.radians(c.heading_deg)
+                xy = p[:2] - c.distance_m * np.array([math.cos(h), math.sin(h)])
+        return xy, p
+
+    def position(self, t) -> np.ndarray:
+        c = self.cfg
+        xy, p = self._horizontal(t)
+        if c.type == 'WAYPOINTS':
+            s = float(np.interp(t + self.path.t0, self.path.ts, self.path.s_t))
+            alt = float(np.interp(s, self.path.s_knot, self.path_alt))
+        else:
+            alt = c.altitude_m
+        if c.altitude_ref == 'agl':
+            z = float(self.world.ground.height_at(xy[0], xy[1])) + alt
+        else:
+            z = float(p[2]) + alt
+        return np.array([xy[0], xy[1], z]) + self.wob_pos(t)
+
+    # -- full state --------------------------------------------------------------------
+    def state(self, t: float) -> DroneState:
+        c = self.cfg
+        h = 0.05
+        p_m, p0, p_p = self.position(t - h), self.position(t), self.position(t + h)
+        vel = (p_p - p_m) / (2 * h)
+        acc = (p_p - 2 * p0 + p_m) / (h * h)
+        # body heading
+        mode = c.yaw
+        if mode == 'auto':
+            mode = 'target' if c.type in ('ORBIT', 'LATERAL', 'HOVER') else 'travel'
+        if mode == 'travel' and np.linalg.norm(vel[:2]) > 0.5:
+            yaw = math.atan2(vel[1], vel[0])
+        elif c.type in ('FLYBY', 'FLYOVER') and mode == 'travel':
+            yaw = math.radians(c.heading_deg)
+        else:
+            tp = self.ref(t)[0]
+            yaw = math.atan2(tp[1] - p0[1], tp[0] - p0[0])
+        # tilt of a multirotor: forward speed (drag) and acceleration
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        fwd = np.array([cy, sy])
+        left = np.array([-sy, cy])
+        v_f = float(vel[:2] @ fwd)
+        a_f, a_l = float(acc[:2] @ fwd), float(acc[:2] @ left)
+        wob = self.wob_att(t)
+        pitch = math.radians(c.tilt_gain_deg_per_mps) * v_f + math.atan(a_f / G) + wob[1]
+        roll = math.atan(-a_l / G) + wob[0]
+        yaw_b = yaw + 0.5 * wob[2]
+        body = (roll, pitch, yaw_b)
+        gimbal = self._gimbal(t, p0, body, yaw)
+        R = camera_rotation(body, gimbal)
+        agl = float(p0[2] - self.world.ground.height_at(p0[0], p0[1]))
+        return DroneState(float(t), p0, vel, body, gimbal, R, agl)
+
+    def _gimbal(self, t, pos, body, yaw_heading):
+        g = self.gimbal
+        if g.mode == 'mount':
+            return (0.0, math.radians(g.pitch_deg), math.radians(g.yaw_deg))
+        if g.mode == 'lock' and (self.lock is not None or self.cfg.point is not None):
+            if self.lock is not None:
+                tp, _, _ = self.world.pose(self.lock, t)
+                tp = tp + np.array([0, 0, self.lock.model.size[2] / 2])
+            else:
+                tp = self.ref(t)[0]
+            d = tp - pos
+            cam_yaw = math.atan2(d[1], d[0])
+            cam_pitch = math.atan2(-d[2], math.hypot(d[0], d[1]))
+        else:
+            cam_yaw = yaw_heading + math.radians(g.yaw_deg)
+            cam_pitch = math.radians(g.pitch_deg)
+        R_cam = rot_flu(0.0, cam_pitch, cam_yaw)
+        R_rel = rot_flu(*body).T @ R_cam
+        r, p, y = mat2euler(R_rel, 'sxyz')
+        return (float(r), float(p), float(y))
