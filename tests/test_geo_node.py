@@ -52,7 +52,7 @@ class Flight(Node):
         veh = np.array([0.0, self.p.speed * self.n / self.p.rate_hz, 30.0])
         rpy = np.array([0.0, 0.0, math.pi / 2])
         grpy = np.array([0.0, math.radians(15.0), 0.0])
-        lat, lon, alt = ORIGIN.to_geodetic(veh)
+        lat, lon, alt = ORIGIN.to_geodetic(veh - [0.0, self.p.speed * self.p.telemetry_lag_s, 0.0])  # at its stamp
         if self.n == self.p.nan_fix_at:
             lat = float('nan')
         self.fix.publish(self.new('sensor_msgs/msg/NavSatFix', header=msgs.header(self, tt, 'gps'),
@@ -138,7 +138,7 @@ def test_filter_reduces_white_attitude_noise_and_stays_consistent():
 
 
 def test_stale_and_missing_telemetry_give_no_estimate():
-    node, caps = run({'telemetry_lag_s': 0.5}, {'staleness_s': 0.2})
+    node, caps = run({'telemetry_lag_s': 0.5}, {'staleness_s': 0.2, 'fix_staleness_s': 0.2})
     assert not caps['/target/geo'] and node.rejected['stale_fix'] == 30
     node, caps = run({'drop_imu_after': 10, 'frames': 20}, {'staleness_s': 0.25})
     assert len(caps['/target/geo']) == 12  # the last IMU sample stays fresh for 2 more frames
@@ -146,8 +146,20 @@ def test_stale_and_missing_telemetry_give_no_estimate():
 
 
 def test_nan_fix_is_dropped_and_the_node_keeps_running():
-    node, caps = run({'nan_fix_at': 5, 'frames': 10}, {'staleness_s': 0.05})
+    node, caps = run({'nan_fix_at': 5, 'frames': 10}, {'fix_staleness_s': 0.05, 'kalman': False})
     assert len(caps['/target/geo']) == 9 and node.rejected['stale_fix'] == 1
+    node, caps = run({'nan_fix_at': 5, 'frames': 10}, {'fix_staleness_s': 0.15, 'kalman': False})
+    assert len(caps['/target/geo']) == 10  # frame 5 extrapolated from the fixes of frames 3 and 4
+    _, g = caps['/target/geo'][4]
+    assert g.position_enu.y == pytest.approx(TARGET[1], abs=1e-3)
+
+
+def test_late_fixes_are_extrapolated_to_the_image_stamp():
+    # fixes stamped 0.15 s before each image: nearest-in-time would put the drone 0.9 m behind
+    node, caps = run({'telemetry_lag_s': 0.15}, {'kalman': False})
+    assert len(caps['/target/geo']) == 30
+    _, g = caps['/target/geo'][-1]
+    np.testing.assert_allclose([g.position_enu.x, g.position_enu.y], TARGET[:2], atol=1e-3)
 
 
 def test_fixed_gimbal_and_dfov_camera_without_those_topics():

@@ -63,8 +63,10 @@ class GeoParams:
     terrain_file: str = param('', 'Heightmap .npz (x0, y0, resolution, heights) in the local ENU frame; '
                                   'empty = flat earth')
     max_range_m: float = param(1000.0, 'Ground hits farther than this along the ray are refused, m', min=1.0)
-    staleness_s: float = param(0.2, 'Telemetry farther than this from the track stamp is stale (no estimate), s',
-                               min=0.0)
+    staleness_s: float = param(0.2, 'Attitude, gimbal or AGL farther than this from the track stamp is stale '
+                                    '(no estimate), s', min=0.0)
+    fix_staleness_s: float = param(0.5, 'A vehicle fix farther than this from the track stamp is stale; within '
+                                        'it the fixes are interpolated or extrapolated to the stamp, s', min=0.0)
     heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
     declination_deg: float = param(0.0, 'Magnetic declination, deg east positive', min=-180.0, max=180.0)
     sigma_gps_h_m: float = param(1.5, 'GPS horizontal sigma per axis, m (when the fix has no covariance)',
@@ -109,6 +111,28 @@ class _Buffer:
         if not self.items:
             return None
         return min(self.items, key=lambda e: abs(e[0] - t_ns))
+
+    def interpolate(self, t_ns: int, key=lambda v: v) -> Optional[Tuple[int, np.ndarray]]:
+        """(stamp of the nearest sample, value at t_ns): linear between the samples around t_ns, or
+        extrapolated from the last two after the newest one (a GPS fix arrives late and seldom: at
+        6 m/s, 0.2 s of latency is 1.2 m). Before the oldest sample: the oldest."""
+        if not self.items:
+            return None
+        items = self.items
+        if len(items) == 1 or t_ns <= items[0][0]:
+            t0, v0 = items[0] if t_ns <= items[0][0] else items[-1]
+            return t0, np.asarray(key(v0), dtype=float)
+        if t_ns >= items[-1][0]:
+            (ta, va), (tb, vb) = items[-2], items[-1]
+        else:
+            k = next(i for i in range(1, len(items)) if items[i][0] >= t_ns)
+            (ta, va), (tb, vb) = items[k - 1], items[k]
+        a, b = np.asarray(key(va), dtype=float), np.asarray(key(vb), dtype=float)
+        if tb <= ta:
+            return tb, b
+        w = (t_ns - ta) / float(tb - ta)
+        near = ta if abs(t_ns - ta) < abs(t_ns - tb) else tb
+        return near, a + w * (b - a)
 
 
 class GeoNode(Node):
@@ -237,9 +261,13 @@ class GeoNode(Node):
 
     def telemetry_at(self, t_ns: int):
         """(Telemetry, gps sigma or None, '') paired with a stamp, or (None, None, reason)."""
-        fix, why = self._paired(self.fixes, t_ns, 'fix')
-        if fix is None:
-            return None, None, why
+        got = self.fixes.interpolate(t_ns, key=lambda v: v[0])
+        if got is None:
+            return None, None, 'no_fix'
+        if abs(got[0] - t_ns) > self.p.fix_staleness_s * 1e9:
+            return None, None, 'stale_fix'
+        enu = got[1]
+        sigma_h = self.fixes.nearest(t_ns)[1][1]
         rpy, why = self._paired(self.imus, t_ns, 'imu')
         if rpy is None:
             return None, None, why
@@ -254,7 +282,6 @@ class GeoNode(Node):
             agl, why = self._paired(self.agls, t_ns, 'agl')
             if agl is None:
                 return None, None, why
-        enu, sigma_h = fix
         if self.p.altitude_source == 'gps' and self.terrain is None:
             # flat ground at flat_ground_alt_m (ellipsoid) is at this ENU height
             self.cfg.flat_ground_height_m = self.p.flat_ground_alt_m - self.frame.alt0
