@@ -9,6 +9,7 @@ REGISTRY = {
     'detector': 'uavcine.nodes.detector:DetectorNode',
     'pointing': 'uavcine.nodes.pointing:PointingNode',
     'tracker': 'uavcine.nodes.tracker:TrackerNode',
+    'mavlink': 'uavcine.nodes.mavlink_bridge:MavlinkBridgeNode',
 }
 
 

@@ -1,0 +1,495 @@
+"""MAVLink bridge (pymavlink): an ArduPilot vehicle's telemetry in, camera pointing out.
+
+In: HEARTBEAT, GLOBAL_POSITION_INT, ATTITUDE, GPS_RAW_INT, SYSTEM_TIME, TIMESYNC,
+GIMBAL_DEVICE_ATTITUDE_STATUS / MOUNT_ORIENTATION / MOUNT_STATUS, DISTANCE_SENSOR,
+TERRAIN_REPORT -> /vehicle/fix, /vehicle/imu, /vehicle/gimbal, /vehicle/agl (see
+mavlink_telemetry for what comes from where and how time is mapped), and
+/diagnostics (link state, heartbeat age, garbage and rejected signatures, what
+the pointing did and why it held back).
+
+Out: the camera is pointed at the latest /target/geo GeoTarget with
+MAV_CMD_DO_SET_ROI_LOCATION (COMMAND_INT: latitude/longitude as 1e-7 degrees,
+altitude relative to home; or COMMAND_LONG, whose float32 parameters round
+latitude to about 0.5 m) and/or MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW where the
+vehicle runs a gimbal manager (it sent GIMBAL_MANAGER_STATUS/INFORMATION).
+A command is sent for a new GeoTarget at most ``roi_rate_hz`` times a second, and
+only when: the link is up, the vehicle's position and attitude arrived within
+``telemetry_timeout_s``, the GeoTarget is younger than ``target_max_age_s`` and
+not flagged stale, it lies within ``max_range_m`` of the vehicle and inside the
+``geofence`` polygon, and its horizontal sigma is below ``max_target_sigma_m``.
+Each refusal is counted by reason and shown in /diagnostics.
+
+The link is read without blocking from a timer (``poll_period_s``), so the node
+runs in the offline host (pace it with ``realtime``: the vehicle lives on the
+wall clock) and in rclpy alike. The bridge sends a HEARTBEAT each second as an
+onboard controller, asks for the streams it needs (SET_MESSAGE_INTERVAL) when
+the link comes up, answers and sends TIMESYNC, and reconnects on its own.
+Optional MAVLink 2 signing: ``signing_key_file`` (32 raw bytes, 64 hex digits or
+a passphrase); unsigned or wrongly signed messages are then dropped and counted.
+
+Python 3.8.
+"""
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import numpy as np
+import pymap3d
+
+from . import msgs
+from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from .mavlink_telemetry import (MavlinkTelemetry, Output, TelemetryParams, load_mavutil, load_signing_key,
+                                parse_url)
+
+GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
+DIAG_OK, DIAG_WARN, DIAG_ERROR, DIAG_STALE = 0, 1, 2, 3
+
+
+@dataclass
+class MavlinkBridgeParams(TelemetryParams):
+    url: str = param('udpin:0.0.0.0:14550', 'MAVLink connection: udpin:HOST:PORT (listen), udpout:HOST:PORT '
+                                            '(send to), tcp:HOST:PORT (connect), tcpin:HOST:PORT (listen), '
+                                            'serial:DEVICE[:BAUD]')
+    baud: int = param(921600, 'Serial baud rate when the url gives none', min=1200)
+    source_system: int = param(1, 'Our MAVLink system id (a companion computer shares the vehicle\'s)', min=1,
+                               max=255)
+    source_component: int = param(191, 'Our MAVLink component id (191 = MAV_COMP_ID_ONBOARD_COMPUTER)', min=1,
+                                  max=255)
+    target_component: int = param(1, 'Component that receives our commands (1 = the autopilot)', min=0, max=255)
+    poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0)
+    max_messages_per_poll: int = param(2000, 'Read at most this many messages per poll', min=1)
+    heartbeat_timeout_s: float = param(3.0, 'Link is lost after this long without a vehicle HEARTBEAT, s', min=0.1)
+    send_heartbeat: bool = param(True, 'Send a HEARTBEAT each second (MAV_TYPE_ONBOARD_CONTROLLER)')
+    stream_rate_hz: float = param(10.0, 'Ask for position, attitude and gimbal at this rate on link-up '
+                                        '(SET_MESSAGE_INTERVAL); 0 = keep the autopilot\'s SRx_ rates', min=0.0)
+    timesync_period_s: float = param(1.0, 'Send a TIMESYNC request this often, s (0 = never)', min=0.0)
+    reconnect_period_s: float = param(2.0, 'Retry opening a link that failed (or a TCP link that closed), s',
+                                      min=0.1)
+    signing_key_file: str = param('', 'MAVLink 2 signing key file (32 bytes, 64 hex digits or a passphrase); '
+                                      'empty = no signing')
+    signing_allow_unsigned: bool = param(False, 'With signing: still accept unsigned messages (not recommended)')
+    signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255)
+    diagnostics_period_s: float = param(1.0, 'Publish /diagnostics this often, s', min=0.05)
+    # ---- pointing
+    point_camera: bool = param(True, 'Point the camera at /target/geo')
+    pointing_command: str = param('roi', "'roi' = MAV_CMD_DO_SET_ROI_LOCATION (the autopilot keeps the camera on "
+                                         "the point; ArduCopter in Auto/Guided also turns the nose to it), "
+                                         "'gimbal_manager' = MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (vehicle heading "
+                                         "untouched; falls back to roi without a gimbal manager), 'both'",
+                                  choices=['roi', 'gimbal_manager', 'both'])
+    roi_command: str = param('command_int', 'Send the ROI as COMMAND_INT (exact lat/lon, frame given) or '
+                                            'COMMAND_LONG (float32 lat/lon)', choices=['command_int', 'command_long'])
+    roi_rate_hz: float = param(2.0, 'At most this many pointing commands per second', min=0.01, max=50.0)
+    target_max_age_s: float = param(1.0, 'Only GeoTargets younger than this (stamp vs host time) are used, s',
+                                    min=0.0)
+    telemetry_timeout_s: float = param(1.0, 'No command unless position and attitude arrived within this, s',
+                                       min=0.0)
+    max_range_m: float = param(300.0, 'No command for targets farther than this from the vehicle (horizontal), m',
+                               min=1.0)
+    geofence: str = param('', "Polygon the target must lie in: 'lat,lon;lat,lon;lat,lon;...' (deg, >= 3 "
+                              "vertices); empty = none")
+    max_target_sigma_m: float = param(30.0, 'No command when the GeoTarget horizontal sigma (sqrt of the largest '
+                                            'covariance eigenvalue) exceeds this, m; 0 = no check', min=0.0)
+    reject_flagged_stale: bool = param(True, 'No command for GeoTargets flagged FLAG_STALE')
+    gimbal_device_id: int = param(0, 'Gimbal device id in the commands (0 = all/primary)', min=0, max=255)
+
+
+def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        pts = [tuple(float(v) for v in item.split(',')) for item in text.split(';') if item.strip()]
+    except ValueError:
+        pts = []
+    if len(pts) < 3 or any(len(p) != 2 or not (-90 <= p[0] <= 90 and -180 <= p[1] <= 180) for p in pts):
+        raise ParamError("parameter geofence: expected 'lat,lon;lat,lon;lat,lon' with at least 3 vertices, got %r"
+                         % text)
+    return pts
+
+
+def inside_polygon(lat: float, lon: float, poly: List[Tuple[float, float]]) -> bool:
+    """Even-odd ray casting in (lon, lat); a geofence a few km wide needs no projection and no extra package."""
+    inside = False
+    n = len(poly)
+    for i in range(n):
+        (y1, x1), (y2, x2) = poly[i], poly[(i + 1) % n]
+        if (y1 > lat) != (y2 > lat):
+            x = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
+            if lon < x:
+                inside = not inside
+    return inside
+
+
+class MavlinkBridgeNode(Node):
+    NAME = 'mavlink'
+    Params = MavlinkBridgeParams
+
+    TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
+              'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
+              'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
+              'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+
+    def setup(self):
+        p = self.p
+        self.device, self.kind, self.baud = parse_url(p.url, p.baud)
+        self.geofence = parse_geofence(p.geofence)
+        self.key = load_signing_key(p.signing_key_file) if p.signing_key_file else None
+        self.mavutil = load_mavutil(p.dialect)
+        self.mav = self.mavutil.mavlink
+        self.tel = MavlinkTelemetry(p, self.mav)
+        self.stats = Counter()
+        self.skipped = Counter()
+        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in self.TOPICS.items()}
+        self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
+        if p.point_camera:
+            self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
+        self.create_timer(p.poll_period_s, self.poll)
+        self.conn = None
+        self.open_error = ''
+        self.next_open_ns = None  # type: Optional[int]
+        self.link_up = False
+        self.ever_up = False
+        self.next = {'heartbeat': 0, 'timesync': 0, 'diag': 0, 'point': 0}
+        self.pending_timesync = {}  # ts1 we sent -> True
+        self.target = None  # latest GeoTarget
+        self.target_new = False
+        self.last_command = None  # (host ns, lat, lon, alt_rel) of the last ROI sent
+        self.acks = Counter()  # (command, result) -> count
+        self.gimbal_manager_refused = False
+        self.configured_gimbal_manager = False
+        self._eof = False
+        self._open(self.now_ns())
+
+    # ------------------------------------------------------------------ the link
+    def _open(self, now: int) -> None:
+        p = self.p
+        try:
+            conn = self.mavutil.mavlink_connection(self.device, baud=self.baud, source_system=p.source_system,
+                                                   source_component=p.source_component, dialect=p.dialect,
+                                                   autoreconnect=False, retries=0, robust_parsing=True)
+        except ImportError as exc:  # pymavlink's serial links import pyserial lazily
+            raise ParamError('parameter url: %s needs %s (pip install pyserial)' % (p.url, exc.name)) from None
+        except (OSError, ValueError) as exc:
+            self.conn = None
+            self.next_open_ns = now + int(p.reconnect_period_s * 1e9)
+            msg = 'cannot open %s: %s' % (p.url, exc)
+            if msg != self.open_error:
+                self.error(msg + ' (retrying every %.1f s)' % p.reconnect_period_s)
+            self.open_error = msg
+            self.stats['open_failures'] += 1
+            return
+        if self.kind == 'tcp':  # pymavlink prints and gives up on EOF without autoreconnect: reconnect ourselves
+            conn.handle_eof = conn.handle_disconnect = self._on_eof
+        if self.key is not None:
+            conn.setup_signing(self.key, sign_outgoing=True, allow_unsigned_callback=self._allow_unsigned,
+                               link_id=p.signing_link_id)
+        self.conn = conn
+        self._eof = False
+        self.open_error = ''
+        self.info('opened %s%s' % (p.url, ' (signed)' if self.key is not None else ''))
+        self.next['heartbeat'] = now  # udpout: the vehicle learns our address from our first packet
+
+    def _on_eof(self):
+        self._eof = True
+
+    def _allow_unsigned(self, mav, msg_id: int) -> bool:
+        # SiK radios inject unsigned RADIO_STATUS; everything else needs a valid signature
+        return self.p.signing_allow_unsigned or msg_id == self.mav.MAVLINK_MSG_ID_RADIO_STATUS
+
+    def _close_conn(self):
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except (OSError, AttributeError):
+                pass
+        self.conn = None
+
+    def close(self):
+        self._close_conn()
+
+    # ------------------------------------------------------------------ the timer
+    def poll(self):
+        now = self.now_ns()
+        if self.conn is None:
+            if self.next_open_ns is not None and now >= self.next_open_ns:
+                self._open(now)
+        if self.conn is not None:
+            self._read(now)
+            if self._eof:
+                self.warn('%s closed by the vehicle side; reconnecting every %.1f s'
+                          % (self.p.url, self.p.reconnect_period_s))
+                self._close_conn()
+                self.next_open_ns = now + int(self.p.reconnect_period_s * 1e9)
+        self._check_link(now)
+        if self.conn is not None:
+            self._periodic_sends(now)
+        if self.p.point_camera and now >= self.next['point']:
+            if self._point(now):
+                self.next['point'] = now + int(1e9 / self.p.roi_rate_hz)
+        if now >= self.next['diag']:
+            self.next['diag'] = now + int(self.p.diagnostics_period_s * 1e9)
+            self.publish_diagnostics(now)
+
+    def _read(self, now: int) -> None:
+        for _ in range(self.p.max_messages_per_poll):
+            try:
+                m = self.conn.recv_msg()
+            except Exception as exc:  # a broken link or a parser corner case must never stop the node
+                self.stats['read_errors'] += 1
+                self.warn_throttled('read_error', 'error reading %s: %s: %s' % (self.p.url, type(exc).__name__, exc))
+                return
+            if m is None:
+                return
+            self._on_message(m, now)
+
+    def _on_message(self, m, now: int) -> None:
+        mtype = m.get_type()
+        if mtype == 'BAD_DATA':
+            reason = str(getattr(m, 'reason', ''))
+            if 'signature' in reason.lower():
+                self.stats['rejected_signature'] += 1
+                self.warn_throttled('bad_signature', 'dropping MAVLink messages with a missing or wrong signature')
+            else:
+                self.stats['bad_data'] += 1
+                self.warn_throttled('bad_data', 'garbage on %s: %s' % (self.p.url, reason))
+            return
+        if (m.get_srcSystem(), m.get_srcComponent()) == (self.p.source_system, self.p.source_component):
+            return  # our own packets echoed by a router
+        self.stats['messages'] += 1
+        try:
+            outputs = self.tel.handle(m, now)
+        except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
+            self.stats['bad_fields'] += 1
+            self.warn_throttled('bad_fields', 'dropping %s: %s' % (mtype, exc))
+            return
+        for o in outputs:
+            self._publish(o)
+        if mtype == 'TIMESYNC' and m.get_srcSystem() == self.tel.sysid:
+            self._on_timesync(m, now)
+        elif mtype == 'COMMAND_ACK' and m.get_srcSystem() == self.tel.sysid:
+            self.acks[(int(m.command), int(m.result))] += 1
+            if m.command == self.mav.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW and m.result in (
+                    self.mav.MAV_RESULT_UNSUPPORTED, self.mav.MAV_RESULT_DENIED):
+                if not self.gimbal_manager_refused:
+                    self.warn('the vehicle refused MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (result %d): using ROI only'
+                              % m.result)
+                self.gimbal_manager_refused = True
+            elif m.result not in (self.mav.MAV_RESULT_ACCEPTED, self.mav.MAV_RESULT_IN_PROGRESS):
+                self.warn_throttled('nack_%d' % m.command, 'the vehicle answered command %d with result %d'
+                                    % (m.command, m.result))
+
+    def _publish(self, o: Output) -> None:
+        msg_type, _ = self.TOPICS[o.kind]
+        fields = dict(o.fields)
+        fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
+        self.pubs[o.kind].publish(self.new(msg_type, **fields))
+        self.stats['published_' + o.kind] += 1
+
+    def _on_timesync(self, m, now: int) -> None:
+        if m.tc1 == 0:  # a request from the vehicle: answer with our clock
+            self.conn.mav.timesync_send(now, m.ts1)
+            return
+        if self.pending_timesync.pop(int(m.ts1), None) is not None:
+            if self.tel.on_timesync_answer(int(m.ts1), int(m.tc1), now):
+                self.stats['timesync_used'] += 1
+
+    def _check_link(self, now: int) -> None:
+        hb = self.tel.heartbeat_ns
+        alive = hb is not None and now - hb <= self.p.heartbeat_timeout_s * 1e9
+        if alive and not self.link_up:
+            self.link_up = True
+            hbm = self.tel.heartbeat
+            self.info('link up: system %d component %d, autopilot %d, type %d'
+                      % (hbm.get_srcSystem(), hbm.get_srcComponent(), hbm.autopilot, hbm.type))
+            self._request_streams()  # after a reboot or reconnect too: the autopilot forgets them
+            self.ever_up = True
+            self.configured_gimbal_manager = False
+            self.publish_diagnostics(now)
+        elif not alive and self.link_up:
+            self.link_up = False
+            self.stats['link_losses'] += 1
+            self.warn('link lost: no HEARTBEAT from system %s for %.1f s' % (self.tel.sysid, self.p.heartbeat_timeout_s))
+            self.publish_diagnostics(now)
+
+    def _periodic_sends(self, now: int) -> None:
+        p, mav = self.p, self.conn.mav
+        try:
+            if p.send_heartbeat and now >= self.next['heartbeat']:
+                self.next['heartbeat'] = now + 1_000_000_000
+                mav.heartbeat_send(self.mav.MAV_TYPE_ONBOARD_CONTROLLER, self.mav.MAV_AUTOPILOT_INVALID, 0, 0,
+                                   self.mav.MAV_STATE_ACTIVE)
+            if p.timesync_period_s > 0 and self.link_up and now >= self.next['timesync']:
+                self.next['timesync'] = now + int(p.timesync_period_s * 1e9)
+                if len(self.pending_timesync) > 20:
+                    self.pending_timesync.clear()
+                self.pending_timesync[now] = True
+                mav.timesync_send(0, now)
+        except OSError as exc:
+            self.stats['write_errors'] += 1
+            self.warn_throttled('write_error', 'cannot send on %s: %s' % (p.url, exc))
+
+    def _send_command_long(self, command: int, params: List[float]) -> None:
+        self.conn.mav.command_long_send(self.tel.sysid, self.p.target_component, command, 0, *params)
+
+    def _request_streams(self) -> None:
+        rate = self.p.stream_rate_hz
+        if rate <= 0 or self.conn is None:
+            return
+        mav = self.mav
+        wanted = [(mav.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, rate), (mav.MAVLINK_MSG_ID_ATTITUDE, rate),
+                  (mav.MAVLINK_MSG_ID_GPS_RAW_INT, min(rate, 5.0)), (mav.MAVLINK_MSG_ID_SYSTEM_TIME, 1.0),
+                  (mav.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, rate)]
+        try:
+            for msg_id, hz in wanted:
+                self._send_command_long(mav.MAV_CMD_SET_MESSAGE_INTERVAL,
+                                        [msg_id, int(1e6 / hz), 0, 0, 0, 0, 0])
+            self.stats['stream_requests'] += 1
+        except OSError as exc:
+            self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
+
+    # ------------------------------------------------------------------ pointing
+    def on_geo(self, msg):
+        lat, lon, alt = float(msg.geodetic.latitude), float(msg.geodetic.longitude), float(msg.geodetic.altitude)
+        if not all(math.isfinite(v) for v in (lat, lon, alt)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            self.warn_throttled('bad_geo', 'dropping a GeoTarget without a valid position')
+            self.skipped['invalid_target'] += 1
+            return
+        self.target = msg
+        self.target_new = True
+
+    def pointing_refusal(self, now: int) -> str:
+        """Why no command may be sent now ('' = go)."""
+        p, tel, tgt = self.p, self.tel, self.target
+        if self.conn is None or not self.link_up:
+            return 'link_down'
+        if tel.position is None or tel.R_enu_base is None:
+            return 'no_telemetry'
+        if max(now - tel.position_ns, now - tel.attitude_ns) > p.telemetry_timeout_s * 1e9:
+            return 'stale_telemetry'
+        if tel.position['status'] < 0:
+            return 'no_gps_fix'
+        age = now - msgs.stamp_ns(tgt.header.stamp)
+        if age > p.target_max_age_s * 1e9:
+            return 'stale_target'
+        if age < -p.target_max_age_s * 1e9:
+            return 'target_from_the_future'
+        if p.reject_flagged_stale and int(tgt.flags) & GEO_FLAG_STALE:
+            return 'target_flagged_stale'
+        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
+        pos = tel.position
+        e, n, _ = pymap3d.geodetic2enu(lat, lon, pos['alt'], pos['lat'], pos['lon'], pos['alt'])
+        if math.hypot(e, n) > p.max_range_m:
+            return 'out_of_range'
+        if self.geofence is not None and not inside_polygon(lat, lon, self.geofence):
+            return 'outside_geofence'
+        if p.max_target_sigma_m > 0:
+            cov = np.asarray(tgt.covariance_enu_xy, dtype=float).reshape(-1)
+            if cov.size == 4 and np.all(np.isfinite(cov)):
+                sigma = math.sqrt(max(0.0, float(np.linalg.eigvalsh(cov.reshape(2, 2)).max())))
+                if sigma > p.max_target_sigma_m:
+                    return 'uncertain_target'
+        return ''
+
+    def _point(self, now: int) -> bool:
+        """Send a pointing command for a new GeoTarget if allowed; True if one was sent."""
+        if self.target is None or not self.target_new:
+            return False
+        self.target_new = False
+        why = self.pointing_refusal(now)
+        if why:
+            self.skipped[why] += 1
+            self.warn_throttled('refuse_' + why, 'not pointing the camera: %s' % why.replace('_', ' '))
+            return False
+        tgt, pos, p, mav = self.target, self.tel.position, self.p, self.mav
+        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
+        # ROI altitude relative to home: the vehicle's height above home plus the target's height below the
+        # vehicle (both ellipsoid heights from the same fix, so the geoid cancels)
+        alt_rel = pos['relative_alt'] + float(tgt.geodetic.altitude) - pos['alt']
+        use_gm = p.pointing_command in ('gimbal_manager', 'both') and self.tel.gimbal_manager_seen \
+            and not self.gimbal_manager_refused
+        use_roi = p.pointing_command in ('roi', 'both') or not use_gm
+        if p.pointing_command != 'roi' and not use_gm:
+            self.warn_throttled('no_gimbal_manager', 'the vehicle has no gimbal manager: pointing with ROI')
+        try:
+            if use_roi:
+                if p.roi_command == 'command_int':
+                    self.conn.mav.command_int_send(self.tel.sysid, p.target_component,
+                                                   mav.MAV_FRAME_GLOBAL_RELATIVE_ALT, mav.MAV_CMD_DO_SET_ROI_LOCATION,
+                                                   0, 0, float(p.gimbal_device_id), 0, 0, 0,
+                                                   int(round(lat * 1e7)), int(round(lon * 1e7)), float(alt_rel))
+                else:
+                    self._send_command_long(mav.MAV_CMD_DO_SET_ROI_LOCATION,
+                                            [float(p.gimbal_device_id), 0, 0, 0, lat, lon, float(alt_rel)])
+                self.stats['roi_sent'] += 1
+            if use_gm:
+                if not self.configured_gimbal_manager:  # ask for primary control (PX4 needs it; harmless elsewhere)
+                    self._send_command_long(mav.MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE,
+                                            [p.source_system, p.source_component, -1, -1, 0, 0,
+                                             float(p.gimbal_device_id)])
+                    self.configured_gimbal_manager = True
+                az, el, _ = pymap3d.geodetic2aer(lat, lon, float(tgt.geodetic.altitude), pos['lat'], pos['lon'],
+                                                 pos['alt'])
+                yaw = (az + 180.0) % 360.0 - 180.0  # deg from north, clockwise
+                flags = mav.GIMBAL_MANAGER_FLAGS_YAW_LOCK | mav.GIMBAL_MANAGER_FLAGS_YAW_IN_EARTH_FRAME
+                self._send_command_long(mav.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
+                                        [float(el), float(yaw), float('nan'), float('nan'), float(flags), 0,
+                                         float(p.gimbal_device_id)])
+                self.stats['pitchyaw_sent'] += 1
+        except OSError as exc:
+            self.stats['write_errors'] += 1
+            self.warn_throttled('write_error', 'cannot send on %s: %s' % (p.url, exc))
+            return False
+        self.last_command = (now, lat, lon, alt_rel)
+        return True
+
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostic_state(self, now: int) -> Tuple[int, str]:
+        if self.conn is None:
+            return DIAG_ERROR, self.open_error or 'link closed'
+        hb = self.tel.heartbeat_ns
+        if hb is None:
+            return DIAG_WARN, 'waiting for a vehicle HEARTBEAT on %s' % self.p.url
+        if not self.link_up:
+            return DIAG_ERROR, 'link lost: no HEARTBEAT for %.1f s' % ((now - hb) / 1e9)
+        pos_ns = self.tel.position_ns
+        if pos_ns is None or now - pos_ns > self.p.telemetry_timeout_s * 1e9:
+            return DIAG_WARN, 'link up, position telemetry stale'
+        return DIAG_OK, 'link up'
+
+    def publish_diagnostics(self, now: int) -> None:
+        level, text = self.diagnostic_state(now)
+        tel = self.tel
+        hb = tel.heartbeat_ns
+        values = [
+            ('url', self.p.url),
+            ('link_up', str(self.link_up)),
+            ('vehicle_system', str(tel.sysid if tel.sysid is not None else '')),
+            ('heartbeat_age_s', '%.2f' % ((now - hb) / 1e9) if hb is not None else ''),
+            ('messages', str(self.stats['messages'])),
+            ('bad_data', str(self.stats['bad_data'])),
+            ('rejected_signature', str(self.stats['rejected_signature'])),
+            ('read_errors', str(self.stats['read_errors'])),
+            ('link_losses', str(self.stats['link_losses'])),
+            ('signing', 'on' if self.key is not None else 'off'),
+            ('time_sync', tel.time_source),
+            ('agl_source', tel.agl_used),
+            ('gimbal_manager', str(tel.gimbal_manager_seen and not self.gimbal_manager_refused)),
+            ('roi_sent', str(self.stats['roi_sent'])),
+            ('pitchyaw_sent', str(self.stats['pitchyaw_sent'])),
+        ]
+        values += [('pointing_refused_' + k, str(v)) for k, v in sorted(self.skipped.items())]
+        status = dict(name='%s: MAVLink link' % self.name, message=text, hardware_id=self.p.url,
+                      values=[{'key': k, 'value': v} for k, v in values])
+        self.pub_diag.publish(self.new('diagnostic_msgs/msg/DiagnosticArray', header=msgs.header(self, now, ''),
+                                       status=[diagnostic_status(self, level, status)]))
+        self.last_diagnostic = (level, text, dict(values))
+
+
+def diagnostic_status(node: Node, level: int, fields: dict):
+    """A DiagnosticStatus whose ``level`` (a ROS ``byte``) is an int offline and a 1-byte bytes in rclpy."""
+    try:
+        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=level, **fields)
+    except (AssertionError, TypeError, ValueError):
+        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=bytes([level]), **fields)
