@@ -14,6 +14,8 @@ import sys
 
 PLUGINS = [
     'uavcine.sim.cli',
+    'uavcine.eval.run_eval',
+    'uavcine.apps.demo',
     'uavcine.eval.geo_eval',
     'uavcine.eval.track_eval',
     'uavcine.train.detr_train',
@@ -196,8 +198,9 @@ def make_parser() -> argparse.ArgumentParser:
             if exc.name and mod.startswith(exc.name):
                 continue  # that part of uavcine is not written yet
             raise
-        m.register(sub)
-    for name, why in (('demo', 'the main job lands with issue 8'), ('eval', 'the bag evaluation lands with issue 8')):
+        if hasattr(m, 'register'):  # a module still being written may not offer its subcommand yet
+            m.register(sub)
+    for name, why in (('demo', 'the main job lands with issue 8'),):
         if name not in sub.choices:
             p = sub.add_parser(name, help='(not available yet)')
             p.set_defaults(func=cmd_not_yet, why=why)

@@ -87,9 +87,15 @@ def _set_field(msg, name, value):
         except (AssertionError, TypeError):
             code = _TYPECODES.get(value.dtype)
             value = array.array(code, value.tobytes()) if code else value.tolist()
-    elif isinstance(value, (bytes, bytearray)):
+    elif isinstance(value, (bytes, bytearray)) and len(value) != 1:
         value = array.array('B', bytes(value))
-    setattr(msg, name, value)
+    try:
+        setattr(msg, name, value)
+    except AssertionError:
+        if isinstance(value, int) and 0 <= value < 256:  # byte fields take bytes in rclpy, ints offline
+            setattr(msg, name, bytes([value]))
+        else:
+            raise
 
 
 def _sequence_element_class(msg, name):

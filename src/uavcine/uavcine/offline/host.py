@@ -435,7 +435,10 @@ class OfflineHost(Host):
         for reader, _ in self.bags:
             reader.close()
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self._record_latency()
+            finally:
+                self.writer.close()
         for sink in self.sinks:
             close = getattr(sink, 'close', None)
             if close is not None:
@@ -449,6 +452,23 @@ class OfflineHost(Host):
     def __exit__(self, *exc):
         self.close()
         return False
+
+    LATENCY_TOPIC = '/diagnostics/latency'
+
+    def _record_latency(self):
+        """Write the per-node callback wall times into the bag (diagnostic_msgs), so reports read them from it."""
+        rows = self.latency_table()
+        if not rows or self.writer.closed:
+            return
+        status = [{'level': b'\x00', 'name': r['node'], 'message': 'callback wall time', 'hardware_id': 'offline_host',
+                   'values': [{'key': k, 'value': '%.6g' % r[k]} for k in ('calls', 'mean_ms', 'p95_ms', 'errors')]}
+                  for r in rows]
+        msg = self.new('diagnostic_msgs/msg/DiagnosticArray', {
+            'header': {'stamp': {'sec': self.now_ns() // 10**9, 'nanosec': self.now_ns() % 10**9}},
+            'status': status})
+        self.writer.add_topic(self.LATENCY_TOPIC, 'diagnostic_msgs/msg/DiagnosticArray', RELIABLE)
+        self.writer.write(self.LATENCY_TOPIC, self.now_ns(),
+                          self.typestore.serialize_cdr(msg, 'diagnostic_msgs/msg/DiagnosticArray'))
 
     def latency_table(self) -> list:
         """Per node: calls, mean and 95th-percentile wall time in ms."""

@@ -36,6 +36,8 @@ def _scalar(base: str, value: Any, where: str) -> Any:
             return bool(value)
         if base in ('float32', 'float64'):
             return float(value)
+        if isinstance(value, (bytes, bytearray)) and len(value) == 1:  # rclpy's form of byte/char fields
+            return value[0]
         return int(value)
     except (TypeError, ValueError):
         raise MessageError('%s: expected %s, got %r' % (where, base, value)) from None
