@@ -10,6 +10,7 @@ REGISTRY = {
     'pointing': 'uavcine.nodes.pointing:PointingNode',
     'tracker': 'uavcine.nodes.tracker:TrackerNode',
     'mavlink': 'uavcine.nodes.mavlink_bridge:MavlinkBridgeNode',
+    'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
 }
 
 
