@@ -1,0 +1,118 @@
+"""`uavcine demo` (`make demo`): the drone films shots in the embedded simulator, by itself.
+
+For each shot of the demo (an ORBIT around a moving car, then a FLYBY of the tower line)
+the onboard graph runs in the offline host — simulator -> detector -> tracker/manager ->
+geopositioning -> camera pointing — and everything is recorded. Then the footage is
+rendered with overlays and the run is scored from its bags:
+
+    runs/<name>/<shot>/bag/          rosbag2 (MCAP) of every topic, readable by `ros2 bag`
+    runs/<name>/<shot>.mp4           footage with boxes, state, quality, geoposition and its ellipse
+    runs/<name>/report.html          plots and tables (uavcine eval on the bags)
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[4]
+#: The demo's shots: (name, scenario file). Each runs the same onboard graph.
+SHOTS = [('orbit_car', 'sim/orbit_car.yaml'), ('flyby_towers', 'sim/flight_test_towers.yaml')]
+GRAPH = 'config/graphs/demo.yaml'
+PARAMS = 'config/demo.yaml'
+MARKER = '.uavcine_run'
+
+
+def _repo_path(p: str) -> Path:
+    path = Path(p)
+    return path if path.is_absolute() or path.exists() else REPO / p
+
+
+def run_shot(name: str, scenario: Path, out_dir: Path, args) -> dict:
+    from ..offline.graph import load_graph, load_params_file, merged_params, parse_overrides
+    from ..offline.host import OfflineHost
+    entries = load_graph(_repo_path(args.graph))
+    files = [load_params_file(_repo_path(args.params))] if args.params else []
+    overrides = parse_overrides(args.param)
+    overrides.setdefault('sim', {})['scenario'] = str(scenario)
+    if args.duration:
+        overrides['sim']['duration_s'] = float(args.duration)
+    host = OfflineHost(out_dir / 'bag', strict=False)
+    live = None
+    try:
+        if args.live:
+            from ..offline.live import FoxgloveLive
+            live = FoxgloveLive(host.typestore, port=args.live_port)
+            host.sinks.append(live)
+        for e in entries:
+            host.add_node(e.cls, merged_params(e, files, overrides), name=e.name, remap=e.remap)
+        t0 = time.perf_counter()
+        print('[%s] %s' % (name, scenario.name))
+        reason = host.run(progress=not args.no_progress)
+        wall = time.perf_counter() - t0
+    finally:
+        host.close()
+    return {'name': name, 'reason': reason, 'wall_s': wall, 'errors': list(host.errors),
+            'latency': host.latency_table()}
+
+
+def cmd_demo(args) -> int:
+    from ..cli import UserError
+    from ..eval.run_eval import evaluate, load_run, print_summary, write_report
+    from .video import render_video
+    out = Path(args.out) / args.name
+    if out.exists():
+        if not (out / MARKER).exists():
+            raise UserError('%s exists and is not a uavcine run; choose another --name' % out)
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text('made by uavcine demo\n')
+    shots = [(n, s) for n, s in SHOTS if not args.shot or n in args.shot]
+    if not shots:
+        raise UserError('no shot named %s (shots: %s)' % (', '.join(args.shot), ', '.join(n for n, _ in SHOTS)))
+    t0 = time.perf_counter()
+    results = []
+    for name, scen in shots:
+        scenario = _repo_path(scen)
+        if not scenario.is_file():
+            raise UserError('scenario not found: %s' % scenario)
+        results.append(run_shot(name, scenario, out / name, args))
+    sim_wall = time.perf_counter() - t0
+    runs = [load_run(out / n / 'bag') for n, _ in shots]
+    metrics = [evaluate(r) for r in runs]
+    names = [n for n, _ in shots]
+    if not args.no_video:
+        for n, _ in shots:
+            frames = render_video(out / n / 'bag', out / ('%s.mp4' % n), progress=not args.no_progress)
+            print('[%s] video: %s (%d frames)' % (n, out / ('%s.mp4' % n), frames))
+    report = write_report(metrics, runs, names, out, title='uavcine demo: %s' % ', '.join(names))
+    print()
+    print_summary(metrics, names)
+    total = time.perf_counter() - t0
+    for r in results:
+        print('[%s] stopped: %s; %.1f s wall' % (r['name'], r['reason'], r['wall_s']))
+    print('graph runs %.1f s, with video and report %.1f s' % (sim_wall, total))
+    print('report: %s' % report)
+    failed = sum(len(r['errors']) for r in results)
+    if failed:
+        print('uavcine demo: %d node callbacks failed (see the log above)' % failed, file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(subparsers):
+    p = subparsers.add_parser('demo', help='film the demo shots in the embedded simulator and report on them')
+    p.add_argument('--name', default='demo', help='run name: results go to OUT/NAME (default: demo)')
+    p.add_argument('--out', default='runs', help='runs directory (default: runs)')
+    p.add_argument('--shot', nargs='+', help='only these shots (%s)' % ', '.join(n for n, _ in SHOTS))
+    p.add_argument('--graph', default=GRAPH, help='node graph (default: %s)' % GRAPH)
+    p.add_argument('--params', default=PARAMS, help='ROS 2 parameter file (default: %s)' % PARAMS)
+    p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.NAME=VALUE')
+    p.add_argument('--duration', type=float, help='seconds of each shot (default: the scenario\'s)')
+    p.add_argument('--no-video', action='store_true', help='skip the MP4 rendering')
+    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--live', action='store_true', help='serve the topics to Foxglove while the demo runs')
+    p.add_argument('--live-port', type=int, default=8765)
+    p.set_defaults(func=cmd_demo)
+    return p
