@@ -78,3 +78,18 @@ def test_onboard_code_compiles_with_a_real_python_3_8():
     code = 'import sys\nfor f in sys.argv[1:]:\n    compile(open(f).read(), f, "exec")'
     res = subprocess.run([py38, '-c', code, *files], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_relative_model_paths_resolve_from_anywhere(tmp_path, monkeypatch):
+    from uavcine.nodes import paths
+    monkeypatch.chdir(tmp_path)
+    (REPO / 'models').mkdir(exist_ok=True)
+    probe = 'models/README.md'
+    if not (REPO / probe).exists():
+        pytest.skip('no models/README.md yet')
+    assert paths.resolve(probe) == str(REPO / probe)
+    (tmp_path / 'models').mkdir()
+    (tmp_path / probe).write_text('local')
+    assert paths.resolve(probe) == probe  # the working directory wins
+    monkeypatch.setenv('UAVCINE_DATA_DIR', str(tmp_path / 'elsewhere'))
+    assert paths.resolve('nope/x.pt') == 'nope/x.pt'

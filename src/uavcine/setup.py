@@ -20,6 +20,9 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
+        # weights and scenarios for colcon installs (nodes look there through uavcine.nodes.paths)
+        ('share/' + package_name + '/models', [p for p in rel('../../models/*') if os.path.isfile(p)]),
+        ('share/' + package_name + '/sim', rel('../../sim/*.yaml')),
     ],
     python_requires='>=3.8',
     # Run-time needs of the onboard nodes (Python 3.8 on JetPack 5).
