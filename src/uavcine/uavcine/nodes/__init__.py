@@ -4,6 +4,7 @@ REGISTRY maps a node's short name (its console entry point under ROS 2 and its
 name in offline graph files) to 'module:Class'. Add one line per node.
 """
 REGISTRY = {
+    'sim': 'uavcine.sim.node:SimNode',
     'relay': 'uavcine.nodes.relay:RelayNode',
     'geo': 'uavcine.nodes.geo:GeoNode',
     'detector': 'uavcine.nodes.detector:DetectorNode',

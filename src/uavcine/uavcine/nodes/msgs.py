@@ -17,6 +17,7 @@ ENCODINGS = {
     'bgra8': (4, np.uint8, 'bgr'),
     'mono8': (1, np.uint8, 'mono'),
     '32FC1': (1, np.float32, 'mono'),
+    '32FC2': (2, np.float32, 'mono'),  # optical flow (u, v) in pixels
     '16UC1': (1, np.uint16, 'mono'),
 }
 

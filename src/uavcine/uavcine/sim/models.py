@@ -45,9 +45,18 @@ class Model:
     sph_color: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     size: tuple = (0.0, 0.0, 0.0)
 
+    def __post_init__(self):
+        self._hull = None
+        self._radius = None
+
     @property
     def hull(self) -> np.ndarray:
-        """Vertices bounding every primitive (polygon corners, segment ends widened, sphere boxes)."""
+        """Vertices bounding every primitive (polygon corners, segment ends, sphere boxes); cached."""
+        if self._hull is None:
+            self._hull = self._make_hull()
+        return self._hull
+
+    def _make_hull(self) -> np.ndarray:
         pts = [self.poly_verts.reshape(-1, 3), self.seg.reshape(-1, 3)]
         if len(self.sph):
             for c, r in zip(self.sph, self.sph_r):
@@ -56,9 +65,11 @@ class Model:
 
     @property
     def radius(self) -> float:
-        """Radius of a sphere around the local origin that holds the whole model."""
-        h = self.hull
-        return float(np.linalg.norm(h, axis=1).max()) if len(h) else 0.0
+        """Radius of a sphere around the model's half-height point that holds the whole model; cached."""
+        if self._radius is None:
+            h = self.hull - np.array([0.0, 0.0, self.size[2] / 2])
+            self._radius = float(np.linalg.norm(h, axis=1).max()) if len(h) else 0.0
+        return self._radius
 
 
 class ModelBuilder:
@@ -100,7 +111,7 @@ class ModelBuilder:
         self.pn.append(n / np.linalg.norm(n))
         return self
 
-    def segment(self, p0, p1, width, color, max_len=5.0):
+    def segment(self, p0, p1, width, color, max_len=12.0):
         """A thick line, split into pieces no longer than ``max_len`` (each piece gets one depth)."""
         p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
         n = max(1, int(np.ceil(np.linalg.norm(p1 - p0) / max_len)))

@@ -79,24 +79,31 @@ class Renderer:
         jj, ii = np.mgrid[0:self.H, 0:self.W]
         uv = np.stack([ii.ravel() + 0.5, jj.ravel() + 0.5], 1)
         r = camera.rays(uv)  # unit rays, optical frame (undistorted)
-        self.XN = (r[:, 0] / r[:, 2]).reshape(self.H, self.W).astype(np.float64)
-        self.YN = (r[:, 1] / r[:, 2]).reshape(self.H, self.W).astype(np.float64)
+        self.XN = (r[:, 0] / r[:, 2]).reshape(self.H, self.W).astype(np.float32)
+        self.YN = (r[:, 1] / r[:, 2]).reshape(self.H, self.W).astype(np.float32)
         self.RN = np.sqrt(self.XN ** 2 + self.YN ** 2 + 1.0).astype(np.float32)  # range / depth
+        lo = (self.W // 8, self.H // 8)
+        self.XNl = cv2.resize(self.XN, lo, interpolation=cv2.INTER_AREA).astype(np.float64)
+        self.YNl = cv2.resize(self.YN, lo, interpolation=cv2.INTER_AREA).astype(np.float64)
+        self.log2RNl = np.log2(np.sqrt(self.XNl ** 2 + self.YNl ** 2 + 1.0))
         self.f = 0.5 * (camera.fx + camera.fy)
         rng = np.random.default_rng(12345)
         leaf = cv2.GaussianBlur(rng.random((256, 256)).astype(np.float32), (0, 0), 1.2)
         self.leaf = ((leaf - leaf.mean()) / leaf.std()).astype(np.float32)
         self._static_pose = {}
+        # beyond the orthophoto the ground is its mean colour (the texture fades to it at its edges)
+        self._border = tuple(float(v) for v in ortho.mean_color)
+        self._haze_img = np.broadcast_to(HAZE.astype(np.uint8), (self.H, self.W, 3)).copy()
+        self._static = None
 
     # ------------------------------------------------------------------ ground
     def _ground_flat(self, C, R, h):
-        """Ground colour (float32 HxWx3), depth (float32) and sky mask on the plane z = h."""
-        dz = R[2, 0] * self.XN + R[2, 1] * self.YN + R[2, 2]  # world z of the ray [xn, yn, 1]
+        """Ground colour (uint8 HxWx3), depth (float32) and sky mask on the plane z = h."""
+        Hc = float(C[2] - h)  # camera height above the plane
+        dz = (R[2, 0] * self.XN + R[2, 1] * self.YN + R[2, 2]).astype(np.float32)  # world z of ray [xn, yn, 1]
+        sky = -dz * MAX_RANGE <= Hc * self.RN
         with np.errstate(divide='ignore', invalid='ignore'):
-            depth = np.where(dz < -1e-9, (h - C[2]) / dz, np.inf)
-        sky = ~(depth * self.RN < MAX_RANGE)
-        depth[sky] = np.inf
-        depth = depth.astype(np.float32)
+            depth = np.where(sky, np.float32(np.inf), np.float32(Hc) / -dz).astype(np.float32)
         # homography: orthophoto cv coords (i, j) -> image cv coords
         o = self.ortho
         M = np.array([[o.res, 0.0, o.xmin + 0.5 * o.res],
@@ -105,34 +112,49 @@ class Renderer:
         M[:, 2] -= C
         T = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
         H0 = T @ self.cam.K @ R.T @ M
-        # texel footprint per pixel -> mip level (anisotropy compromise: sqrt of the grazing factor)
-        sin_graze = np.clip(-dz / self.RN, 1e-3, 1.0)
-        fp = depth * self.RN / (self.f * o.res) / np.sqrt(sin_graze)
-        return self._warp_levels(fp, sky, lambda L, r0, r1: cv2.warpPerspective(
+        # texel footprint per pixel, on a coarse grid (it is smooth): range / (f res) / sqrt(sin(grazing))
+        dzl = R[2, 0] * self.XNl + R[2, 1] * self.YNl + R[2, 2]
+        with np.errstate(divide='ignore', invalid='ignore'):
+            lev_l = (np.log2(max(Hc, 1e-3) / (self.f * o.res)) + 1.5 * (self.log2RNl - np.log2(np.maximum(-dzl, 1e-6))))
+        lev = cv2.resize(lev_l.astype(np.float32), (self.W, self.H), interpolation=cv2.INTER_LINEAR)
+        return self._warp_levels(lev, sky, lambda L, r0, r1: cv2.warpPerspective(
             o.pyramid[L], np.array([[1, 0, 0], [0, 1, -r0], [0, 0, 1]], float) @ H0 @ self._level_scale(L),
-            (self.W, r1 - r0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)), depth, sky
+            (self.W, r1 - r0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+            borderValue=self._border)), depth, sky
 
     @staticmethod
     def _level_scale(L):
         s = float(2 ** L)
         return np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
 
-    def _warp_levels(self, fp, sky, warp):
+    def _warp_levels(self, lev, sky, warp):
+        """Blend mip levels by texel footprint (uint8 out): level L shows where log2(footprint) >= L.
+
+        ``lev`` is log2 of the footprint in texels. Only the rows a level touches are warped
+        and blended (levels > 0 live near the horizon).
+        """
         nlev = len(self.ortho.pyramid)
-        with np.errstate(divide='ignore', invalid='ignore'):
-            lev = np.clip(np.log2(np.maximum(fp, 1.0)), 0, nlev - 1).astype(np.float32)
-        lev[sky] = -5.0
-        out = np.zeros((self.H, self.W, 3), np.float32)
-        for L in range(nlev):
-            w = np.clip(1.0 - np.abs(lev - L), 0.0, 1.0)
-            if L == 0:
-                w[(lev < 0) & ~sky] = 1.0
-            rows = np.nonzero(w.max(axis=1) > 0)[0]
+        lev = np.clip(np.nan_to_num(lev, nan=0.0, posinf=nlev - 1.0), 0, nlev - 1).astype(np.float32)
+        lev[sky] = 0.0
+        ground_rows = np.nonzero(~sky.all(axis=1))[0]
+        out = np.zeros((self.H, self.W, 3), np.uint8)
+        if ground_rows.size == 0:
+            return out
+        g0, g1 = int(ground_rows[0]), int(ground_rows[-1]) + 1
+        row_min = np.where(sky, np.inf, lev).min(axis=1)
+        row_max = lev.max(axis=1)
+        rows0 = np.nonzero(row_min[g0:g1] < 1.0)[0]
+        if rows0.size:
+            r0, r1 = g0 + int(rows0[0]), g0 + int(rows0[-1]) + 1
+            out[r0:r1] = warp(0, r0, r1)
+        for L in range(1, nlev):
+            rows = np.nonzero(row_max[g0:g1] > L - 1)[0]
             if rows.size == 0:
-                continue
-            r0, r1 = int(rows[0]), int(rows[-1]) + 1
+                break
+            r0, r1 = g0 + int(rows[0]), g0 + int(rows[-1]) + 1
+            w = np.clip(lev[r0:r1] - (L - 1), 0.0, 1.0)
             img = warp(L, r0, r1)
-            out[r0:r1] += img.astype(np.float32) * w[r0:r1, :, None]
+            out[r0:r1] = cv2.blendLinear(out[r0:r1], img, 1.0 - w, w)
         return out
 
     def _ground_terrain(self, C, R):
@@ -172,13 +194,15 @@ class Renderer:
         ci, cj = o.to_px(X, Y)
         dz = R[2, 0] * self.XN + R[2, 1] * self.YN + R[2, 2]
         sin_graze = np.clip(-dz / self.RN, 0.05, 1.0)
-        fp = np.where(sky, 1.0, depth * self.RN / (self.f * o.res) / np.sqrt(sin_graze))
+        with np.errstate(divide='ignore', invalid='ignore'):
+            fp = np.where(sky, 0.0, np.log2(np.maximum(depth * self.RN / (self.f * o.res) / np.sqrt(sin_graze), 1e-6)))
 
         def warp(L, r0, r1):
             sc = 2.0 ** L
             mx = (ci[r0:r1] / sc - 0.5).astype(np.float32)
             my = (cj[r0:r1] / sc - 0.5).astype(np.float32)
-            return cv2.remap(o.pyramid[L], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            return cv2.remap(o.pyramid[L], mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=self._border)
         return self._warp_levels(fp, sky, warp), depth, sky
 
     # ------------------------------------------------------------------ objects
@@ -208,21 +232,32 @@ class Renderer:
         ids = np.zeros((self.H, self.W), np.int32)
         sun_c = R.T @ self.world.sun
         # cull and sort objects (near first: later tests then reject hidden pixels early)
+        objs = self.world.objects
+        if self._static is None:
+            self._static = [o for o in objs if not o.motion.moving]
+            self._static_c = np.array([self._object_pose(o, 0.0)[0] + [0, 0, o.model.size[2] / 2]
+                                       for o in self._static]).reshape(-1, 3)
+            self._static_r = np.array([o.model.radius for o in self._static])
+            self._moving = [o for o in objs if o.motion.moving]
+        poses = [self._object_pose(o, t) for o in self._moving]
+        cand = self._static + self._moving
+        cen = np.concatenate([self._static_c] + [[p + np.array([0, 0, o.model.size[2] / 2])]
+                                                  for o, (p, _) in zip(self._moving, poses)]).reshape(-1, 3)
+        rad = np.concatenate([self._static_r, [o.model.radius for o in self._moving]])
+        cz = world_to_camera(cen, C, R) if len(cen) else np.zeros((0, 3))
+        zc = np.maximum(cz[:, 2], 1e-3)
+        vis = ((cz[:, 2] > -rad)
+               & (np.abs(cz[:, 0]) - rad <= zc * (self.cam.cx + 2) / self.cam.fx * 1.3 + rad)
+               & (np.abs(cz[:, 1]) - rad <= zc * (self.cam.cy + 2) / self.cam.fy * 1.3 + rad))
+        small = self.f * rad / zc < 0.7
         todo = []
-        for obj in self.world.objects:
-            pos, yaw = self._object_pose(obj, t)
-            rad = obj.model.radius
-            cz = world_to_camera(pos + np.array([0.0, 0.0, obj.model.size[2] / 2]), C, R)[0]
-            if cz[2] < -rad:
+        ns = len(self._static)
+        for i in np.nonzero(vis)[0]:
+            obj = cand[i]
+            if small[i] and not obj.is_target:
                 continue
-            zc = max(cz[2], 1e-3)
-            if abs(cz[0]) - rad > zc * (self.cam.cx + 2) / self.cam.fx * 1.3 + rad:
-                continue
-            if abs(cz[1]) - rad > zc * (self.cam.cy + 2) / self.cam.fy * 1.3 + rad:
-                continue
-            if not obj.is_target and self.f * rad / zc < 0.7:
-                continue
-            todo.append((cz[2], obj, pos, yaw))
+            pos, yaw = self._object_pose(obj, t) if i < ns else poses[i - ns]
+            todo.append((cz[i, 2], obj, pos, yaw))
         todo.sort(key=lambda e: e[0])
         # moving objects' shadows (static ones are baked into the orthophoto)
         for _, obj, pos, yaw in todo:
@@ -234,25 +269,26 @@ class Renderer:
             self._draw(obj, pos, yaw, C, R, sun_c, rgb, ids, zbuf, acc)
             if acc is not None:
                 alone[obj.id] = self._union(acc)
-        # final depth: objects in front of the ground
-        depth = np.minimum(depth, zbuf)
+        depth = np.minimum(depth, zbuf)  # objects in front of the ground
         sky &= ids == 0
-        # haze and sky
-        rng_m = depth * self.RN
+        # aerial haze: contrast falls as exp(-range / visibility)
         with np.errstate(over='ignore', invalid='ignore'):
-            hz = np.exp(-np.where(sky, 0.0, rng_m) / self.visibility).astype(np.float32)
-        rgb = rgb * hz[..., None] + HAZE * (1.0 - hz[..., None])
-        if sky.any():
-            up = R[2, 0] * self.XN + R[2, 1] * self.YN + R[2, 2]
-            el = np.clip(up / self.RN, 0.0, 1.0).astype(np.float32)
-            a = np.sqrt(el)[..., None]
+            hz = np.exp(depth * self.RN * np.float32(-1.0 / self.visibility))
+        hz[sky] = 1.0
+        rgb = cv2.blendLinear(rgb, self._haze_img, hz, 1.0 - hz)
+        sky_rows = np.nonzero(sky.any(axis=1))[0]
+        if sky_rows.size:
+            r0, r1 = int(sky_rows[0]), int(sky_rows[-1]) + 1
+            up = R[2, 0] * self.XN[r0:r1] + R[2, 1] * self.YN[r0:r1] + R[2, 2]
+            a = np.sqrt(np.clip(up / self.RN[r0:r1], 0.0, 1.0)).astype(np.float32)[..., None]
             skyc = SKY_HORIZON * (1 - a) + SKY_ZENITH * a
-            rgb[sky] = skyc[sky]
+            m = sky[r0:r1]
+            rgb[r0:r1][m] = skyc[m].astype(np.uint8)
         if noise_sigma > 0:
             nrng = np.random.default_rng(noise_seed)
-            rgb += nrng.normal(0.0, noise_sigma, rgb.shape[:2]).astype(np.float32)[..., None]
-        out = np.clip(rgb, 0, 255).astype(np.uint8)
-        return RenderOut(out, ids, depth, alone, sky)
+            n = nrng.normal(0.0, noise_sigma, rgb.shape[:2]).astype(np.float32)[..., None]
+            rgb = np.clip(rgb + n, 0, 255).astype(np.uint8)
+        return RenderOut(rgb, ids, depth, alone, sky)
 
     @staticmethod
     def _union(acc):
@@ -286,7 +322,8 @@ class Renderer:
         m = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillConvexPoly(m, hull - np.array([x0 * 16, y0 * 16], np.int32), 1, cv2.LINE_8, 4)
         reg = rgb[y0:y1, x0:x1]
-        reg[m.astype(bool)] *= 0.58
+        mb = m.astype(bool)
+        reg[mb] = (reg[mb] * 0.58).astype(np.uint8)
 
     def _draw(self, obj, pos, yaw, C, R, sun_c, rgb, ids, zbuf, acc):
         mdl = obj.model
@@ -296,33 +333,36 @@ class Renderer:
         oid = obj.id
         if len(mdl.poly_verts):
             V = mdl.poly_verts.reshape(-1, 3) @ RM.T + tc
-            V = V.reshape(-1, 4, 3)
+            Vq = V.reshape(-1, 4, 3)
             Nc = mdl.poly_normal @ RM.T
-            front = np.einsum('ij,ij->i', Nc, V[:, 0]) < 0
+            front = np.einsum('ij,ij->i', Nc, Vq[:, 0]) < 0
             lam = AMBIENT + DIFFUSE * np.clip(Nc @ sun_c, 0.0, 1.0)
             cols = mdl.poly_color * lam[:, None]
-            for k in np.nonzero(front)[0]:
-                self._poly(V[k], Nc[k], cols[k], oid, rgb, ids, zbuf, acc)
-        if len(mdl.seg):
+            UV = self._project(V).reshape(-1, 4, 2) if V[:, 2].min() >= NEAR else None
+            # far faces first so that a face's own object is consistent at equal depth
+            idx = np.nonzero(front)[0]
+            idx = idx[np.argsort(Vq[idx, :, 2].mean(1))]
+            for k in idx:
+                self._poly(Vq[k], Nc[k], cols[k], oid, rgb, ids, zbuf, acc, None if UV is None else UV[k])
+        if len(mdl.seg) and (obj.is_target or self.f * mdl.radius / max(tc[2], NEAR) > 12.0):  # far trunks: LOD
             S = (mdl.seg.reshape(-1, 3) @ RM.T + tc).reshape(-1, 2, 3)
-            for k in range(len(S)):
-                self._segment(S[k], mdl.seg_width[k], mdl.seg_color[k], oid, rgb, ids, zbuf, acc)
+            self._segments(S, mdl.seg_width, mdl.seg_color, oid, rgb, ids, zbuf, acc)
         if len(mdl.sph):
             Sc = mdl.sph @ RM.T + tc
-            for k in range(len(Sc)):
-                self._sphere(Sc[k], mdl.sph_r[k], mdl.sph_color[k], sun_c, oid, rgb, ids, zbuf, acc)
+            self._spheres(Sc, mdl.sph_r, mdl.sph_color, sun_c, oid, rgb, ids, zbuf, acc)
 
     def _region(self, uv, pad=1):
         x0, y0 = np.floor(uv.min(0)).astype(int) - pad
         x1, y1 = np.ceil(uv.max(0)).astype(int) + pad + 1
         return max(x0, 0), max(y0, 0), min(x1, self.W), min(y1, self.H)
 
-    def _poly(self, P, n, col, oid, rgb, ids, zbuf, acc):
-        if P[:, 2].min() < NEAR:
-            P = clip_near(P)
-            if len(P) < 3:
-                return
-        uv = self._project(P)
+    def _poly(self, P, n, col, oid, rgb, ids, zbuf, acc, uv=None):
+        if uv is None:
+            if P[:, 2].min() < NEAR:
+                P = clip_near(P)
+                if len(P) < 3:
+                    return
+            uv = self._project(P)
         x0, y0, x1, y1 = self._region(uv)
         if x1 <= x0 or y1 <= y0:
             return
@@ -349,66 +389,111 @@ class Renderer:
         zr[w] = z[w] if np.ndim(z) else z
         ids[y0:y1, x0:x1][w] = oid
         if np.ndim(col) == 1:
-            rgb[y0:y1, x0:x1][w] = col
+            rgb[y0:y1, x0:x1][w] = np.clip(col, 0, 255).astype(np.uint8)
         else:
-            rgb[y0:y1, x0:x1][w] = col[w]
+            rgb[y0:y1, x0:x1][w] = np.clip(col[w], 0, 255).astype(np.uint8)
 
-    def _segment(self, S, width, col, oid, rgb, ids, zbuf, acc):
-        a, b = S[0], S[1]
-        if a[2] < NEAR and b[2] < NEAR:
+    def _segments(self, S, width, col, oid, rgb, ids, zbuf, acc):
+        """All thick segments of one object: drawn far-to-near into an index canvas, one z-test."""
+        za, zb = S[:, 0, 2], S[:, 1, 2]
+        keep = (za >= NEAR) | (zb >= NEAR)
+        if not keep.any():
             return
-        if a[2] < NEAR or b[2] < NEAR:
+        S, width, col = S[keep].copy(), width[keep], col[keep]
+        za, zb = S[:, 0, 2], S[:, 1, 2]
+        for i in np.nonzero((za < NEAR) | (zb < NEAR))[0]:  # pull the end behind the camera onto the near plane
+            a, b = S[i]
             if a[2] < NEAR:
                 a, b = b, a
             t = (a[2] - NEAR) / (a[2] - b[2])
-            b = a + t * (b - a)
-        zm = 0.5 * (a[2] + b[2])
-        th = max(1, int(round(self.f * width / zm)))
-        uv = self._project(np.stack([a, b]))
-        if not np.all(np.isfinite(uv)):
-            return
-        x0, y0, x1, y1 = self._region(uv, pad=th // 2 + 1)
+            S[i] = [a, a + t * (b - a)]
+        uv = self._project(S.reshape(-1, 3)).reshape(-1, 2, 2)
+        z = S[:, :, 2]
+        th = np.maximum(1, np.round(self.f * width / z.mean(1))).astype(int)
+        pad = int(th.max()) // 2 + 2
+        x0, y0, x1, y1 = self._region(uv.reshape(-1, 2), pad=pad)
         if x1 <= x0 or y1 <= y0:
             return
-        m = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        p = np.round((uv - np.array([x0, y0])) * 16).astype(np.int32)
-        cv2.line(m, (int(p[0, 0]), int(p[0, 1])), (int(p[1, 0]), int(p[1, 1])), 1, th, cv2.LINE_8, 4)
-        m = m.view(bool)
+        canvas = np.zeros((y1 - y0, x1 - x0), np.int32)
+        p = np.round((uv - np.array([x0, y0])) * 16).astype(np.int64)
+        for k in np.argsort(-z.mean(1)):
+            cv2.line(canvas, (int(p[k, 0, 0]), int(p[k, 0, 1])), (int(p[k, 1, 0]), int(p[k, 1, 1])),
+                     int(k) + 1, int(th[k]), cv2.LINE_8, 4)
+        m = canvas > 0
         if not m.any():
             return
-        # depth along the segment: interpolate by the pixel's position between the two ends
-        uvl = uv - np.array([x0, y0])
-        dv = uvl[1] - uvl[0]
-        L2 = float(dv @ dv)
-        if L2 > 1e-6:
-            jj, ii = np.mgrid[0:y1 - y0, 0:x1 - x0]
-            s = np.clip(((ii + 0.5 - uvl[0, 0] - 0.5) * dv[0] + (jj + 0.5 - uvl[0, 1] - 0.5) * dv[1]) / L2, 0, 1)
-            z = (a[2] + s * (b[2] - a[2])).astype(np.float32)
-        else:
-            z = np.float32(zm)
-        self._commit(m, z, col, oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)
+        jj, ii = np.nonzero(m)
+        k = canvas[jj, ii] - 1
+        a = uv[k, 0] - np.array([x0, y0])
+        d = uv[k, 1] - uv[k, 0]
+        L2 = np.maximum((d * d).sum(1), 1e-9)
+        s = np.clip(((ii - a[:, 0]) * d[:, 0] + (jj - a[:, 1]) * d[:, 1]) / L2, 0.0, 1.0)
+        zz = np.full(m.shape, np.inf, np.float32)
+        zz[jj, ii] = z[k, 0] + s * (z[k, 1] - z[k, 0])
+        cc = np.zeros(m.shape + (3,), np.float32)
+        cc[jj, ii] = col[k]
+        self._commit(m, zz, cc, oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)
 
-    def _sphere(self, c, r, col, sun_c, oid, rgb, ids, zbuf, acc):
-        if c[2] < NEAR + r:
+    def _spheres(self, Sc, rad, col, sun_c, oid, rgb, ids, zbuf, acc):
+        """Canopy spheres of one object; far trees (< 2 px) are one flat disc."""
+        ok = Sc[:, 2] >= NEAR + rad
+        if not ok.any():
             return
-        uv = self._project(c[None])[0]
-        if not np.all(np.isfinite(uv)):
+        Sc, rad, col = Sc[ok], rad[ok], col[ok]
+        uv = self._project(Sc)
+        rp = self.f * rad / Sc[:, 2]
+        if rp.max() < 6.0:  # level of detail: flat-shaded discs, far to near, one depth each
+            if rp.max() >= 2.0:
+                x0, y0, x1, y1 = self._region(np.concatenate([uv - rp[:, None], uv + rp[:, None]]))
+                if x1 <= x0 or y1 <= y0:
+                    return
+                canvas = np.zeros((y1 - y0, x1 - x0), np.int32)
+                order = np.argsort(-(Sc[:, 2] - rad))
+                shade = AMBIENT + DIFFUSE * np.clip(-sun_c[2] * 0.7 + 0.3, 0, 1)
+                for k in order:
+                    c = np.round((uv[k] - np.array([x0, y0])) * 16).astype(int)
+                    cv2.circle(canvas, (int(c[0]), int(c[1])), int(round(rp[k] * 16)), int(k) + 1, -1, cv2.LINE_8, 4)
+                m = canvas > 0
+                if not m.any():
+                    return
+                k = canvas[m] - 1
+                zz = np.full(m.shape, np.inf, np.float32)
+                zz[m] = Sc[k, 2] - rad[k]
+                cc = np.zeros(m.shape + (3,), np.float32)
+                cc[m] = col[k] * shade * (1.0 + 0.12 * self.leaf[:m.shape[0], :m.shape[1]][m, None])
+                self._commit(m, zz, cc, oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)
+                return
+            lo, hi = (uv - rp[:, None]).min(0), (uv + rp[:, None]).max(0)
+            c = 0.5 * (lo + hi)
+            r = 0.5 * float((hi - lo).max())
+            x0, y0, x1, y1 = self._region(np.array([c - r, c + r]))
+            if x1 <= x0 or y1 <= y0:
+                return
+            yy, xx = np.ogrid[y0:y1, x0:x1]
+            m = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 <= max(r, 0.5) ** 2
+            if not m.any():
+                return
+            colr = col.mean(0) * (AMBIENT + 0.5 * DIFFUSE)
+            self._commit(m, np.float32(Sc[:, 2].min() - rad.max()), colr, oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)
             return
-        rp = self.f * r / c[2]
-        x0, y0, x1, y1 = self._region(np.array([uv - rp, uv + rp]))
+        x0, y0, x1, y1 = self._region(np.concatenate([uv - rp[:, None], uv + rp[:, None]]))
         if x1 <= x0 or y1 <= y0:
             return
-        jj, ii = np.mgrid[y0:y1, x0:x1]
-        dx = (ii - uv[0]) / max(rp, 0.5)
-        dy = (jj - uv[1]) / max(rp, 0.5)
-        q = dx * dx + dy * dy
-        m = q <= 1.0
-        if not m.any():
-            return
-        nz = np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
-        z = (c[2] - r * nz).astype(np.float32)
-        lam = AMBIENT + DIFFUSE * np.clip(dx * sun_c[0] + dy * sun_c[1] - nz * sun_c[2], 0.0, 1.0)
-        L = self.leaf
-        lt = L[(jj - int(uv[1])) % 256, (ii - int(uv[0])) % 256]
-        shade = (lam * (1.0 + 0.18 * lt)).astype(np.float32)
-        self._commit(m, z, col[None, None, :] * shade[..., None], oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)
+        h, w = y1 - y0, x1 - x0
+        zz = np.full((h, w), np.inf, np.float32)
+        cc = np.zeros((h, w, 3), np.float32)
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        for k in range(len(Sc)):
+            r = max(rp[k], 0.5)
+            dx = (xx - uv[k, 0]) / r
+            dy = (yy - uv[k, 1]) / r
+            q = dx * dx + dy * dy
+            nz = np.sqrt(np.clip(1.0 - q, 0.0, 1.0))
+            z = np.where(q <= 1.0, Sc[k, 2] - rad[k] * nz, np.inf).astype(np.float32)
+            lam = AMBIENT + DIFFUSE * np.clip(dx * sun_c[0] + dy * sun_c[1] - nz * sun_c[2], 0.0, 1.0)
+            lt = self.leaf[(yy - int(uv[k, 1])) % 256, (xx - int(uv[k, 0])) % 256]
+            closer = z < zz
+            zz = np.where(closer, z, zz)
+            cc = np.where(closer[..., None], col[k] * (lam * (1.0 + 0.18 * lt))[..., None], cc)
+        m = np.isfinite(zz)
+        self._commit(m, zz, cc, oid, x0, y0, x1, y1, rgb, ids, zbuf, acc)

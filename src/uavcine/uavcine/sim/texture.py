@@ -152,6 +152,13 @@ def make_orthophoto(world, rng: np.random.Generator) -> Orthophoto:
         shade = (0.45 + 0.55 * lam).astype(np.float32)
         img *= cv2.resize(shade, (W, H), interpolation=cv2.INTER_LINEAR)[..., None]
     img += rng.normal(0, 4.0, img.shape[:2]).astype(np.float32)[..., None]
+    # fade to the mean colour over the outer 60 m: beyond the orthophoto the renderer uses that colour
+    mean = img.reshape(-1, 3).mean(0)
+    edge = 60.0 / res
+    fx = np.clip(np.minimum(np.arange(W) + 0.5, W - np.arange(W) - 0.5) / edge, 0, 1).astype(np.float32)
+    fy = np.clip(np.minimum(np.arange(H) + 0.5, H - np.arange(H) - 0.5) / edge, 0, 1).astype(np.float32)
+    a = (fy[:, None] * fx[None, :])[..., None]
+    img = img * a + mean * (1 - a)
     tex.__init__(np.clip(img, 0, 255).astype(np.uint8), x0, tex.ymax, res)
     return tex
 
