@@ -80,12 +80,14 @@ def test_weak_frames_hold_the_box_then_lost(net):
 
 def test_quality_head_is_in_unit_range():
     q = S.QualityHead()
+    def stats(p, jump):
+        return {'peak_logit': 10 * p - 5, 'peak_prob': p, 'peak_ratio': p, 'apce_ratio': 2 * p, 'psr_ratio': p,
+                'scale_jump': float(jump > 1), 'jump': jump}
     for p in (0.0, 0.5, 1.0):
-        v = q({'peak_prob': p, 'peak_ratio': p, 'apce_ratio': 2 * p, 'psr_ratio': p, 'scale_jump': 0.0})
-        assert 0.0 <= v <= 1.0
-    low = q({'peak_prob': 0.1, 'peak_ratio': 0.1, 'apce_ratio': 0.3, 'psr_ratio': 0.3, 'scale_jump': 1.0})
-    high = q({'peak_prob': 0.9, 'peak_ratio': 1.0, 'apce_ratio': 1.0, 'psr_ratio': 1.0, 'scale_jump': 0.0})
-    assert low < high
+        assert 0.0 <= q(stats(p, 0.0)) <= 1.0
+    assert q(stats(0.1, 2.0)) < q(stats(1.0, 0.0))
+    with pytest.raises(ValueError, match='coefficients'):
+        S.QualityHead([1.0, 2.0])(stats(0.5, 0.0))
 
 
 @pytest.mark.parametrize('box, why', [

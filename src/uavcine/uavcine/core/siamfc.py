@@ -306,7 +306,7 @@ def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
 
 
-QUALITY_FEATURES = ('peak_prob', 'peak_ratio', 'apce_ratio', 'psr_ratio', 'scale_jump')
+QUALITY_FEATURES = ('peak_logit', 'peak_prob', 'peak_ratio', 'apce_ratio', 'psr_ratio', 'scale_jump', 'jump')
 
 
 @dataclass
@@ -318,7 +318,7 @@ class QualityHead:
     uncalibrated prior: quality rises with the peak relative to the first frame's.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 6.0, 1.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 0.0, 6.0, 1.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
@@ -330,13 +330,17 @@ class QualityHead:
         return _sigmoid(float(c[0] + c[1:] @ self.features(stats)))
 
 
-def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float) -> Dict[str, float]:
-    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref``."""
+def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0) -> Dict[str, float]:
+    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref``.
+
+    ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size.
+    """
     peak = float(raw.max())
     p = _sigmoid(peak)
     a, s = apce(raw), psr(raw)
     return {
         'peak': peak,
+        'peak_logit': max(-10.0, min(10.0, peak)),
         'peak_prob': p,
         'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
         'apce': a,
@@ -344,6 +348,7 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float) ->
         'psr': s,
         'psr_ratio': min(s / max(ref.get('psr', s), 1e-6), 3.0),
         'scale_jump': scale_jump,
+        'jump': min(jump, 3.0),
     }
 
 
@@ -545,7 +550,8 @@ class SiamFCTracker:
         scale = (1 - cfg.scale_lr) * 1.0 + cfg.scale_lr * self.scale_factors[scale_id]
         cand_center = self.center + disp_img
         cand_sz = self.target_sz * scale
-        stats = response_stats(raw[scale_id], self.ref, float(scale_id != half))
+        jump = float(np.hypot(*disp_img)) / max(1.0, math.sqrt(float(self.target_sz[0] * self.target_sz[1])))
+        stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump)
         q = self.quality(stats)
         (cx, cy), (w, h) = cand_center, cand_sz
         candidate = (float(cx - w / 2), float(cy - h / 2), float(w), float(h))

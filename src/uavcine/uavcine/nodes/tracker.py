@@ -16,14 +16,13 @@ catching up on the images that arrived since.
 
 Python 3.8.
 """
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from . import msgs
+from . import msgs, paths
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
 TRACK = 'uavcine_interfaces/msg/Track'
@@ -32,7 +31,7 @@ TRACK = 'uavcine_interfaces/msg/Track'
 @dataclass
 class TrackerParams:
     model_path: str = param('models/siamfc_sim.pt', 'SiamFC model: ours (.pt from siamfc_train) or an official '
-                            'siamfc-pytorch state dict (relative paths: working directory, then the repository)')
+                            'siamfc-pytorch state dict (relative paths: see uavcine.nodes.paths)')
     backend: str = param('torch', 'Inference backend for the search forward', choices=['torch', 'onnxruntime'])
     num_threads: int = param(0, 'CPU threads for inference (0 = library default)', min=0, max=64)
     # SiamFC (paper defaults)
@@ -62,16 +61,6 @@ class TrackerParams:
     buffer_frames: int = param(30, 'Images kept to start the tracker on a late detection', min=1, max=1000)
     image_reliability: str = param('best_effort', 'Image subscription QoS reliability',
                                    choices=['best_effort', 'reliable'])
-
-
-def resolve_model_path(path: str) -> str:
-    """A relative path is tried in the working directory, then in the repository (editable install)."""
-    if os.path.isabs(path) or os.path.exists(path):
-        return path
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.normpath(os.path.join(here, '..', '..', '..', '..'))
-    cand = os.path.join(repo, path)
-    return cand if os.path.exists(cand) else path
 
 
 class DetectTrackLoop:
@@ -157,7 +146,7 @@ class TrackerNode(Node):
         if p.num_threads > 0:
             import torch
             torch.set_num_threads(p.num_threads)
-        net, cfg, quality = S.load_checkpoint(resolve_model_path(p.model_path))  # ValueError: one clear line
+        net, cfg, quality = S.load_checkpoint(paths.resolve(p.model_path))  # ValueError: one clear line
         cfg.context, cfg.scale_num, cfg.scale_step = p.context, p.scale_num, p.scale_step
         cfg.scale_lr, cfg.scale_penalty, cfg.window_influence = p.scale_lr, p.scale_penalty, p.window_influence
         cfg.response_up = p.response_up

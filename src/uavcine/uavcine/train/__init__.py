@@ -1,0 +1,1 @@
+"""Offline training tools (Python >= 3.10): one module per model."""
