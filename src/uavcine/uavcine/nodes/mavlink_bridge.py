@@ -39,11 +39,14 @@ import pymap3d
 
 from . import msgs
 from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from .diagnostics import ERROR as DIAG_ERROR
+from .diagnostics import OK as DIAG_OK
+from .diagnostics import WARN as DIAG_WARN
+from .diagnostics import diagnostic_array, diagnostic_status
 from .mavlink_telemetry import (MavlinkTelemetry, Output, TelemetryParams, load_mavutil, load_signing_key,
                                 parse_url)
 
 GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
-DIAG_OK, DIAG_WARN, DIAG_ERROR, DIAG_STALE = 0, 1, 2, 3
 
 
 @dataclass
@@ -480,16 +483,6 @@ class MavlinkBridgeNode(Node):
             ('pitchyaw_sent', str(self.stats['pitchyaw_sent'])),
         ]
         values += [('pointing_refused_' + k, str(v)) for k, v in sorted(self.skipped.items())]
-        status = dict(name='%s: MAVLink link' % self.name, message=text, hardware_id=self.p.url,
-                      values=[{'key': k, 'value': v} for k, v in values])
-        self.pub_diag.publish(self.new('diagnostic_msgs/msg/DiagnosticArray', header=msgs.header(self, now, ''),
-                                       status=[diagnostic_status(self, level, status)]))
+        self.pub_diag.publish(diagnostic_array(self, now, [diagnostic_status(
+            self, level, '%s: MAVLink link' % self.name, text, self.p.url, values)]))
         self.last_diagnostic = (level, text, dict(values))
-
-
-def diagnostic_status(node: Node, level: int, fields: dict):
-    """A DiagnosticStatus whose ``level`` (a ROS ``byte``) is an int offline and a 1-byte bytes in rclpy."""
-    try:
-        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=level, **fields)
-    except (AssertionError, TypeError, ValueError):
-        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=bytes([level]), **fields)
