@@ -64,24 +64,35 @@ class Camera(Node):
 
 
 class TruthDetector(Node):
-    """Answers each request with the true box of the requested image (class 2 = 'car' in its LabelInfo)."""
+    """Like the detector node with run_on_request: on std_msgs/Empty, detects on the latest image not yet
+    processed (or the next one), answering with its true box (class 2 = 'car' in its LabelInfo)."""
     NAME = 'detector'
 
     def setup(self):
         self.cam = None
-        self.images = {}
+        self.latest, self.done, self.pending = None, True, False
         self.requests = 0
         self.pub = self.create_publisher('vision_msgs/msg/Detection2DArray', 'detector/detections', RELIABLE)
         labels = self.create_publisher('vision_msgs/msg/LabelInfo', 'detector/labels', LATCHED)
         labels.publish(self.new('vision_msgs/msg/LabelInfo', class_map=[{'class_id': 2, 'class_name': 'car'}]))
         self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image, SENSOR_DATA)
-        self.create_subscription('std_msgs/msg/Header', 'detector/request', self.on_request, RELIABLE)
+        self.create_subscription('std_msgs/msg/Empty', 'detector/request', self.on_request, RELIABLE)
 
     def on_image(self, msg):
-        self.images[msgs.stamp_ns(msg.header.stamp)] = msg.header
+        self.latest, self.done = msg.header, False
+        if self.pending:
+            self.pending = False
+            self.detect(msg.header)
 
-    def on_request(self, header):
+    def on_request(self, _msg):
         self.requests += 1
+        if self.latest is not None and not self.done:
+            self.detect(self.latest)
+        else:
+            self.pending = True
+
+    def detect(self, header):
+        self.done = True
         ns = msgs.stamp_ns(header.stamp)
         i = self.cam.stamps.index(ns)
         x, y, w, h = self.cam.boxes[i]

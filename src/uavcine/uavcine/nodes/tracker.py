@@ -9,7 +9,8 @@ race between them, so a run is deterministic on the offline host and on ROS 2.
 Per image: the tracker updates (if a target is held), the manager gates its
 quality and time window, ``/target/track`` is published, and when the manager
 wants detections a request goes to the detector (``/detector/request``,
-std_msgs/Header with the image's stamp; the detector runs on request). Detections
+std_msgs/Empty; the detector node with ``run_on_request`` detects on the latest image
+not yet processed, or the next one). Detections
 (``/detector/detections``) are matched to the buffered image of the same stamp;
 the manager chooses or confirms the target and the tracker (re)starts there,
 catching up on the images that arrived since.
@@ -165,7 +166,7 @@ class TrackerNode(Node):
         self.headers = OrderedDict()  # type: OrderedDict  # stamp_ns -> (header, width, height)
         self.labels = {}  # type: Dict[str, str]
         self.pub = self.create_publisher(TRACK, 'target/track', RELIABLE)
-        self.req = self.create_publisher('std_msgs/msg/Header', 'detector/request', RELIABLE)
+        self.req = self.create_publisher('std_msgs/msg/Empty', 'detector/request', RELIABLE)
         self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image,
                                  sensor_qos(p.image_reliability))
         self.create_subscription('vision_msgs/msg/Detection2DArray', 'detector/detections', self.on_detections,
@@ -200,7 +201,7 @@ class TrackerNode(Node):
             self.headers.popitem(last=False)
         self._publish(msg.header, rgb.shape[1], rgb.shape[0], out)
         if out.request_detections and self.p.request_detections:
-            self.req.publish(msg.header)
+            self.req.publish(self.new('std_msgs/msg/Empty'))
 
     def _detections(self, msg) -> List[Any]:
         dets = []
