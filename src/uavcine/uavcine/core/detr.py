@@ -84,8 +84,8 @@ class DETRConfig:
     class_names: List[str] = field(default_factory=lambda: list(COCO_CLASSES))
     # backbone
     backbone: str = 'resnet50'  # 'resnet50' (FrozenBatchNorm, stride 32) | 'small' (BatchNorm, stride 16)
-    small_channels: List[int] = field(default_factory=lambda: [32, 64, 128, 192])
-    small_blocks: List[int] = field(default_factory=lambda: [1, 1, 2, 2])
+    small_channels: List[int] = field(default_factory=lambda: [32, 64, 128, 160])
+    small_blocks: List[int] = field(default_factory=lambda: [1, 1, 2, 1])
     # transformer
     hidden_dim: int = 256
     nheads: int = 8
@@ -149,7 +149,7 @@ def detr_r50_config(**overrides: Any) -> DETRConfig:
 def detr_small_config(class_names: Sequence[str], **overrides: Any) -> DETRConfig:
     """A small DETR for CPU and embedded use (Jetson): small CNN, d_model 128, 3+3 layers, 30 anchor queries."""
     kw = dict(class_names=list(class_names), backbone='small', hidden_dim=128, nheads=4, enc_layers=3,
-              dec_layers=3, dim_feedforward=512, dropout=0.0, num_queries=30, anchor_queries=True,
+              dec_layers=3, dim_feedforward=256, dropout=0.0, num_queries=30, anchor_queries=True,
               num_groups=4, input_width=384, input_height=288)
     kw.update(overrides)
     return DETRConfig(**kw)
@@ -319,7 +319,8 @@ class ResNet50Body(nn.Module):
 
 
 class SmallBody(nn.Module):
-    """A small ResNet-like CNN trained from scratch (BatchNorm): stride-2 stem + 3 stride-2 stages = stride 16."""
+    """A small ResNet-like CNN trained from scratch (BatchNorm): a stride-2 stem and stages of stride 2, 2, 2, 1
+    (stride 16 overall; the last stage widens the features at 1/16 resolution)."""
 
     def __init__(self, channels: Sequence[int], blocks: Sequence[int]):
         super().__init__()
@@ -330,7 +331,7 @@ class SmallBody(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         inplanes = channels[0]
         for i, (planes, n) in enumerate(zip(channels, blocks)):
-            stride = 1 if i == 0 else 2
+            stride = 2 if i < 3 else 1
             layers = [BasicBlock(inplanes, planes, stride)] + [BasicBlock(planes, planes) for _ in range(1, n)]
             setattr(self, 'layer%d' % (i + 1), nn.Sequential(*layers))
             inplanes = planes

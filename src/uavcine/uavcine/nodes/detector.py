@@ -13,17 +13,19 @@ Bad input (unsupported encoding, empty or truncated image) and a missing or corr
 model file give a throttled warning and the node keeps running (the model is
 retried every ``model_retry_s``). Python 3.8.
 """
+import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from . import msgs
+from . import msgs, paths
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
 
 @dataclass
 class DetectorParams:
     model_path: str = param('models/detr_small.pt', 'DETR model: .pt (torch) or .onnx (onnxruntime/tensorrt); '
-                            'the sibling file with the other extension is used when the backend needs it')
+                            'the sibling file with the other extension is used when the backend needs it '
+                            '(relative paths: see uavcine.nodes.paths)')
     backend: str = param('torch', 'Inference backend', choices=['torch', 'onnxruntime', 'tensorrt'])
     device: str = param('cpu', 'torch/onnxruntime device (tensorrt always runs on the GPU)', choices=['cpu', 'cuda'])
     precision: str = param('fp16', 'TensorRT engine precision (engine built beforehand, never at start)',
@@ -73,8 +75,14 @@ class DetectorNode(Node):
         size = None
         if self.p.input_width or self.p.input_height:
             size = (self.p.input_width, self.p.input_height)
+        path = self.p.model_path
+        stem, ext = os.path.splitext(path)
+        if self.p.backend == 'torch' and ext == '.onnx':
+            path = stem + '.pt'
+        elif self.p.backend != 'torch' and ext != '.onnx':
+            path = stem + '.onnx'
         try:
-            det = Detector(self.p.model_path, self.p.backend, self.p.device, self.p.engine_cache_dir or None,
+            det = Detector(paths.resolve(path), self.p.backend, self.p.device, self.p.engine_cache_dir or None,
                            self.p.precision, self.p.threads, input_size=size)
             names = [c.strip() for c in self.p.class_filter.split(',') if c.strip()]
             keep = det.label_ids(names) if names else None

@@ -141,6 +141,17 @@ class Detector:
             self.config = dict(self.config, input_width=w, input_height=h)
         self.input_size = (int(self.config['input_width']), int(self.config['input_height']))
 
+    @classmethod
+    def from_model(cls, model: Any, device: str = 'cpu') -> 'Detector':
+        """A torch-backend detector around an in-memory DETR (training-time evaluation)."""
+        self = cls.__new__(cls)
+        self.backend, self.model, self.model_file = 'torch', model, '<memory>'
+        self.config = model.cfg.to_dict()
+        self.runtime = open_runtime('torch', module=DETRExport(model), device=device)
+        self.class_names = list(self.config['class_names'])
+        self.input_size = (int(self.config['input_width']), int(self.config['input_height']))
+        return self
+
     def label_ids(self, names: Sequence[str]) -> List[int]:
         """Class names -> label indices; ValueError naming the unknown ones."""
         unknown = [n for n in names if n not in self.class_names]

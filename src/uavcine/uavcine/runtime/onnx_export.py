@@ -14,6 +14,7 @@ Python 3.8.
 """
 import inspect
 import json
+import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
 #: ONNX operators that onnx-tensorrt 8.5 parses (the subset our graphs may use).
@@ -49,7 +50,11 @@ def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_nam
                   do_constant_folding=True)
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False  # the TorchScript exporter: same graph as torch 2.0 on the Jetson
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # shapes are static by design: the tracer's "treated as a constant" notes are expected
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.simplefilter('ignore', DeprecationWarning)
+        warnings.simplefilter('ignore', FutureWarning)
         torch.onnx.export(module, tuple(example_inputs), str(path), **kwargs)
     model = onnx.load(str(path))
     if metadata is not None:

@@ -1,0 +1,152 @@
+"""Evaluate a DETR detector on a COCO-format split with pycocotools: mAP@0.5 and mAP@[.5:.95] per class.
+
+    python -m uavcine.train.detr_eval --model models/detr_small.pt --ann data/detr/test/annotations.json \\
+        [--images DIR] [--backend torch|onnxruntime] [--json-out runs/eval.json]
+
+Boxes go through the same preprocess -> network -> postprocess path as the
+detector node (any backend), are mapped to the original image's pixels and
+scored against the annotations. All queries are kept (score threshold 0), as in
+DETR's own COCO evaluation. Offline tool (Python 3.10+).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def load_rgb(path: str) -> np.ndarray:
+    import cv2
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError('cannot read image %s' % path)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def resolve_image_dir(ann_path: str, images: str | None) -> Path:
+    if images:
+        return Path(images)
+    ann = Path(ann_path)
+    for cand in (ann.parent / 'images', ann.parent):
+        if cand.is_dir():
+            return cand
+    return ann.parent
+
+
+def coco_eval(gt: dict, results: list, class_names: list) -> dict:
+    """pycocotools COCOeval on in-memory ground truth and results -> summary with per-class AP."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+    out = {'mAP50': 0.0, 'mAP': 0.0, 'per_class': {}}
+    if not results:
+        for c in gt['categories']:
+            out['per_class'][c['name']] = {'AP50': 0.0, 'AP': 0.0}
+        return out
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, 'bbox')
+        ev.params.maxDets = [1, 10, 100]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    out['summary_text'] = buf.getvalue()
+    prec = ev.eval['precision']  # T x R x K x A x M
+    out['mAP'] = float(ev.stats[0])
+    out['mAP50'] = float(ev.stats[1])
+    for k, cat_id in enumerate(ev.params.catIds):
+        name = coco.cats[cat_id]['name']
+        p_all = prec[:, :, k, 0, -1]
+        p50 = prec[0, :, k, 0, -1]
+        out['per_class'][name] = {
+            'AP50': float(p50[p50 > -1].mean()) if (p50 > -1).any() else float('nan'),
+            'AP': float(p_all[p_all > -1].mean()) if (p_all > -1).any() else float('nan'),
+            'instances': int(sum(1 for a in gt['annotations'] if a['category_id'] == cat_id)),
+        }
+    return out
+
+
+def detections_to_coco(image_id: int, det, name_to_cat: dict) -> list:
+    res = []
+    for (x0, y0, x1, y1), s, name in zip(det.boxes_xyxy, det.scores, det.names()):
+        if name not in name_to_cat:
+            continue
+        res.append({'image_id': int(image_id), 'category_id': int(name_to_cat[name]),
+                    'bbox': [float(x0), float(y0), float(x1 - x0), float(y1 - y0)], 'score': float(s)})
+    return res
+
+
+def evaluate_detector(detector, gt: dict, image_dir: Path, limit: int | None = None, progress: bool = True) -> dict:
+    """Run ``detector`` (runtime.detector.Detector) on the split's images and score it."""
+    from tqdm import tqdm
+    name_to_cat = {c['name']: c['id'] for c in gt['categories']}
+    images = gt['images'][:limit] if limit else gt['images']
+    results, t_net = [], 0.0
+    for im in tqdm(images, desc='eval', disable=not progress, leave=False):
+        rgb = load_rgb(image_dir / im['file_name'])
+        t0 = time.perf_counter()
+        det = detector.detect(rgb, score_threshold=0.0, max_detections=100)
+        t_net += time.perf_counter() - t0
+        results += detections_to_coco(im['id'], det, name_to_cat)
+    if limit:
+        ids = {im['id'] for im in images}
+        gt = dict(gt, images=images, annotations=[a for a in gt['annotations'] if a['image_id'] in ids])
+    out = coco_eval(gt, results, list(name_to_cat))
+    out['images'] = len(images)
+    out['ms_per_image'] = 1000.0 * t_net / max(1, len(images))
+    return out
+
+
+def format_table(res: dict) -> str:
+    lines = ['%-10s %8s %8s %9s' % ('class', 'AP50', 'AP', 'instances')]
+    for name, r in res['per_class'].items():
+        lines.append('%-10s %8.3f %8.3f %9d' % (name, r['AP50'], r['AP'], r.get('instances', 0)))
+    lines.append('%-10s %8.3f %8.3f' % ('all', res['mAP50'], res['mAP']))
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m uavcine.train.detr_eval', description=__doc__.split('\n')[0])
+    ap.add_argument('--model', required=True, help='.pt (torch) or .onnx (onnxruntime)')
+    ap.add_argument('--ann', required=True, help='COCO annotations JSON of the held-out split')
+    ap.add_argument('--images', default=None, help='image directory (default: beside the annotations)')
+    ap.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime', 'tensorrt'])
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--limit', type=int, default=None, help='only the first N images')
+    ap.add_argument('--json-out', default=None)
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(a.threads)
+    from uavcine.runtime import RuntimeErrorBase
+    from uavcine.runtime.detector import Detector
+    try:
+        with open(a.ann) as f:
+            gt = json.load(f)
+        det = Detector(a.model, a.backend, threads=a.threads)
+    except (OSError, ValueError, RuntimeErrorBase) as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 2
+    res = evaluate_detector(det, gt, resolve_image_dir(a.ann, a.images), a.limit)
+    print('model %s (%s), %d images of %s' % (a.model, a.backend, res['images'], a.ann))
+    print(format_table(res))
+    print('network+postprocess %.1f ms/image (%d thread(s))' % (res['ms_per_image'], a.threads))
+    if a.json_out:
+        os.makedirs(os.path.dirname(a.json_out) or '.', exist_ok=True)
+        with open(a.json_out, 'w') as f:
+            json.dump({k: v for k, v in res.items() if k != 'summary_text'}, f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

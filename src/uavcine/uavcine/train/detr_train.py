@@ -1,0 +1,334 @@
+"""Train the small DETR on the simulator's COCO export; export it for the detector node.
+
+    # train (resumable: run the same command again, or add --resume, to continue from runs/.../last.pt)
+    python -m uavcine.train.detr_train train --train data/detr/train/annotations.json \\
+        --val data/detr/val/annotations.json --out runs/detr_small --epochs 40 --threads 2
+
+    # ship: float16 .pt (a few MB) + ONNX with metadata, checked against torch
+    python -m uavcine.train.detr_train export --checkpoint runs/detr_small/best.pt --out models/detr_small.pt
+
+Recipe (DETR's 500-epoch schedule is out of reach on 2 CPU cores; what makes it converge in
+minutes, documented in models/MODEL_CARD_detr_small.md):
+
+- small input (384x288 letterbox of 640x480), a stride-16 CNN trained from scratch (BatchNorm);
+- d_model 128, 3 encoder + 3 decoder layers, 30 queries;
+- anchor queries (learned boxes on a grid; query position = sine embedding of the anchor,
+  the box head predicts an offset to it), so the first matchings are already local;
+- Group DETR: 4 query groups at training time, each matched one-to-one (4x the matching signal),
+  only the first group at inference;
+- the DETR loss (class CE with eos_coef, L1 5, GIoU 2, auxiliary decoder losses), AdamW 2e-4,
+  weight decay 1e-4, gradient clipping 0.1, linear warm-up then cosine decay;
+- preloaded, letterboxed images; flips, photometric jitter and random scale/translation.
+
+Offline tool (Python 3.10+).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def log(text: str) -> None:
+    from tqdm import tqdm
+    tqdm.write(text)
+
+
+# ----------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------
+
+
+class CocoDetection:
+    """A COCO split, letterboxed to the network input and kept in memory as uint8."""
+
+    def __init__(self, ann_path: str, image_dir: str | None, cfg, progress: bool = True):
+        from tqdm import tqdm
+
+        from uavcine.core.letterbox import Letterbox
+        from uavcine.train.detr_eval import load_rgb, resolve_image_dir
+        with open(ann_path) as f:
+            self.gt = json.load(f)
+        self.image_dir = resolve_image_dir(ann_path, image_dir)
+        names = list(cfg.class_names)
+        cat_to_label = {}
+        for c in self.gt['categories']:
+            if c['name'] in names:
+                cat_to_label[c['id']] = names.index(c['name'])
+        by_image = {}
+        for a in self.gt['annotations']:
+            if a['category_id'] in cat_to_label and not a.get('iscrowd', 0):
+                by_image.setdefault(a['image_id'], []).append(a)
+        W, H = cfg.input_width, cfg.input_height
+        pad = np.round(np.asarray(cfg.pixel_mean) * 255).astype(np.uint8)
+        self.images = np.zeros((len(self.gt['images']), H, W, 3), np.uint8)
+        self.boxes, self.labels = [], []
+        for i, im in enumerate(tqdm(self.gt['images'], desc='load %s' % Path(ann_path).parent.name,
+                                    disable=not progress, leave=False)):
+            rgb = load_rgb(self.image_dir / im['file_name'])
+            lb = Letterbox.fit(rgb.shape[1], rgb.shape[0], W, H)
+            self.images[i] = lb.apply(rgb, pad)
+            anns = by_image.get(im['id'], [])
+            xyxy = np.array([[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2], a['bbox'][1] + a['bbox'][3]]
+                             for a in anns], np.float64).reshape(-1, 4)
+            self.boxes.append(lb.boxes_to_network(xyxy).astype(np.float32))
+            self.labels.append(np.array([cat_to_label[a['category_id']] for a in anns], np.int64))
+        self.W, self.H = W, H
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator, scale: float,
+            pad_value: np.ndarray):
+    """Flip, random scale/translation (cv2.warpAffine) and photometric jitter; boxes follow, tiny ones drop."""
+    import cv2
+    H, W = img.shape[:2]
+    boxes = boxes.copy()
+    if rng.random() < 0.5:
+        img = img[:, ::-1]
+        boxes[:, [0, 2]] = W - boxes[:, [2, 0]]
+    if scale > 0:
+        s = float(np.exp(rng.uniform(-scale, scale)))
+        tx = rng.uniform(-0.1, 0.1) * W + (1 - s) * W / 2
+        ty = rng.uniform(-0.1, 0.1) * H + (1 - s) * H / 2
+        M = np.array([[s, 0, tx], [0, s, ty]], np.float32)
+        img = cv2.warpAffine(np.ascontiguousarray(img), M, (W, H), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(int(v) for v in pad_value))
+        b = boxes * s + np.array([tx, ty, tx, ty], np.float32)
+        area0 = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, W)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, H)
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        keep = (area > 0.3 * np.maximum(area0, 1e-6)) & (b[:, 2] - b[:, 0] >= 1) & (b[:, 3] - b[:, 1] >= 1)
+        boxes, labels = b[keep], labels[keep]
+    img = img.astype(np.float32)
+    img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20) + rng.uniform(-8, 8, size=3)
+    return np.clip(img, 0, 255), boxes, labels
+
+
+def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool):
+    import torch
+    mean = np.asarray(cfg.pixel_mean, np.float32) * 255
+    std = np.asarray(cfg.pixel_std, np.float32) * 255
+    imgs, targets = [], []
+    for i in idx:
+        img, boxes, labels = ds.images[i], ds.boxes[i], ds.labels[i]
+        if train:
+            img, boxes, labels = augment(img, boxes, labels, rng, aug_scale, np.round(mean).astype(np.uint8))
+        imgs.append((np.asarray(img, np.float32) - mean) / std)
+        b = torch.from_numpy(np.asarray(boxes, np.float32)).reshape(-1, 4)
+        b = b / torch.tensor([ds.W, ds.H, ds.W, ds.H], dtype=torch.float32)
+        cxcywh = torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
+        targets.append({'labels': torch.from_numpy(np.asarray(labels, np.int64)), 'boxes': cxcywh})
+    x = torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2)))
+    return x, targets
+
+
+# ----------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------
+
+
+def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def evaluate_model(model, ann_path: str, limit: int | None) -> dict:
+    from uavcine.runtime.detector import Detector
+    from uavcine.train.detr_eval import evaluate_detector, resolve_image_dir
+    with open(ann_path) as f:
+        gt = json.load(f)
+    was_training = model.training
+    res = evaluate_detector(Detector.from_model(model.eval()), gt, resolve_image_dir(ann_path, None), limit)
+    model.train(was_training)
+    return res
+
+
+def train(a) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from uavcine.core.detr import DETR, DETRConfig, build_criterion, detr_small_config
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / 'last.pt'
+    ck = None
+    if last.exists() and not a.restart:
+        ck = torch.load(last, map_location='cpu', weights_only=False)
+        cfg = DETRConfig.from_dict(ck['config'])
+        log('resuming %s at epoch %d' % (last, ck['epoch']))
+    else:
+        with open(a.train) as f:
+            names = [c['name'] for c in sorted(json.load(f)['categories'], key=lambda c: c['id'])]
+        overrides = dict(encoder_attention=a.attention, num_queries=a.queries, num_groups=a.groups,
+                         input_width=a.input_size[0], input_height=a.input_size[1], hidden_dim=a.hidden_dim,
+                         dim_feedforward=a.ffn, enc_layers=a.enc_layers, dec_layers=a.dec_layers)
+        if a.channels:
+            overrides['small_channels'] = a.channels
+        cfg = detr_small_config(names, **overrides)
+    model = DETR(cfg)
+    criterion = build_criterion(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
+    history, epoch0, step, best = [], 0, 0, -1.0
+    if ck is not None:
+        model.load_state_dict(ck['model'])
+        opt.load_state_dict(ck['optimizer'])
+        history, epoch0, step, best = ck['history'], ck['epoch'], ck['step'], ck.get('best', -1.0)
+    log('model: %d parameters, input %dx%d, features %dx%d, %s encoder attention, %d queries x %d groups'
+        % (sum(p.numel() for p in model.parameters()), cfg.input_width, cfg.input_height, cfg.feature_size[1],
+           cfg.feature_size[0], cfg.encoder_attention, cfg.num_queries, cfg.num_groups))
+    ds = CocoDetection(a.train, a.train_images, cfg)
+    log('train: %d images, %d boxes' % (len(ds), sum(len(b) for b in ds.boxes)))
+    steps_per_epoch = len(ds) // a.batch_size
+    total = steps_per_epoch * a.epochs
+    rng = np.random.default_rng(a.seed + epoch0)
+    t_start = time.time()
+    stop = False
+    for epoch in range(epoch0, a.epochs):
+        model.train()
+        order = rng.permutation(len(ds))
+        sums, n = {}, 0
+        bar = tqdm(range(steps_per_epoch), desc='epoch %d/%d' % (epoch + 1, a.epochs), leave=False)
+        t_epoch = time.time()
+        for it in bar:
+            idx = order[it * a.batch_size:(it + 1) * a.batch_size]
+            x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True)
+            for g in opt.param_groups:
+                g['lr'] = lr_at(step, total, a.lr, a.warmup)
+            outputs = model(x)
+            losses = criterion(outputs, targets)
+            loss = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), a.clip)
+            opt.step()
+            step += 1
+            for k in ('loss_ce', 'loss_bbox', 'loss_giou', 'class_error'):
+                sums[k] = sums.get(k, 0.0) + float(losses[k].detach())
+            sums['loss'] = sums.get('loss', 0.0) + float(loss.detach())
+            n += 1
+            bar.set_postfix(loss='%.3f' % (sums['loss'] / n), ce='%.3f' % (sums['loss_ce'] / n),
+                            giou='%.3f' % (sums['loss_giou'] / n))
+            if a.max_minutes and (time.time() - t_start) > a.max_minutes * 60:
+                stop = True
+                break
+        rec = {k: v / max(1, n) for k, v in sums.items()}
+        rec.update(epoch=epoch + 1, step=step, seconds=time.time() - t_epoch, lr=opt.param_groups[0]['lr'])
+        if not stop and (epoch + 1) % a.eval_every == 0 or epoch + 1 == a.epochs:
+            res = evaluate_model(model, a.val, a.eval_limit)
+            rec.update(val_mAP50=res['mAP50'], val_mAP=res['mAP'],
+                       val_AP50={k: v['AP50'] for k, v in res['per_class'].items()})
+            if res['mAP50'] > best:
+                best = res['mAP50']
+                torch.save({'format': 'uavcine-detr', 'config': cfg.to_dict(), 'model': model.state_dict(),
+                            'extra': {'epoch': epoch + 1, 'val_mAP50': best}}, out / 'best.pt')
+        history.append(rec)
+        log('epoch %d: loss %.3f (ce %.3f, l1 %.3f, giou %.3f), class error %.1f%%, %.0f s%s'
+            % (epoch + 1, rec['loss'], rec['loss_ce'], rec['loss_bbox'], rec['loss_giou'], rec['class_error'],
+               rec['seconds'], ', val mAP50 %.3f mAP %.3f %s' % (rec['val_mAP50'], rec['val_mAP'], ' '.join(
+                   '%s=%.3f' % kv for kv in rec['val_AP50'].items())) if 'val_mAP50' in rec else ''))
+        state = {'config': cfg.to_dict(), 'model': model.state_dict(), 'optimizer': opt.state_dict(),
+                 'epoch': epoch + 1 if not stop else epoch, 'step': step, 'history': history, 'best': best,
+                 'args': vars(a)}
+        torch.save(state, str(last) + '.tmp')
+        os.replace(str(last) + '.tmp', last)
+        with open(out / 'history.json', 'w') as f:
+            json.dump(history, f, indent=1)
+        if stop:
+            log('time budget of %.0f min reached; run the same command again to continue' % a.max_minutes)
+            break
+    if not (out / 'best.pt').exists():
+        torch.save({'format': 'uavcine-detr', 'config': cfg.to_dict(), 'model': model.state_dict()}, out / 'best.pt')
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------
+
+
+def export(a) -> int:
+    import torch
+
+    from uavcine.core.detr import DETR, DETRConfig
+    from uavcine.runtime.detector import Detector, export_detr_onnx, save_detr_checkpoint
+    ck = torch.load(a.checkpoint, map_location='cpu', weights_only=False)
+    model = DETR(DETRConfig.from_dict(ck['config']))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck['model'].items()})
+    model.eval()
+    save_detr_checkpoint(a.out, model, half=not a.fp32, extra=ck.get('extra'))
+    onnx_path = a.onnx or os.path.splitext(a.out)[0] + '.onnx'
+    # export from the weights as shipped (float16 rounded) so torch and ONNX agree on the shipped model
+    shipped = Detector(a.out, 'torch').model
+    ops = export_detr_onnx(shipped, onnx_path, a.opset)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 3, model.cfg.input_height, model.cfg.input_width)).astype(np.float32)
+    dt = Detector(a.out, 'torch')
+    do = Detector(onnx_path, 'onnxruntime')
+    lt, bt = dt.runtime.run({'images': x})
+    lo, bo = do.runtime.run({'images': x})
+    print('%s (%.2f MB), %s (%.2f MB); ONNX ops: %s' % (a.out, os.path.getsize(a.out) / 1e6, onnx_path,
+                                                        os.path.getsize(onnx_path) / 1e6, ' '.join(ops)))
+    print('ONNX vs torch: max |d logits| %.2e, max |d boxes| %.2e' % (np.abs(lt - lo).max(), np.abs(bt - bo).max()))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m uavcine.train.detr_train', description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    t = sub.add_parser('train', help='train (resumes from OUT/last.pt when it exists)')
+    t.add_argument('--train', required=True, help='COCO annotations JSON of the training split')
+    t.add_argument('--train-images', default=None)
+    t.add_argument('--val', required=True, help='COCO annotations JSON of the validation split')
+    t.add_argument('--out', default='runs/detr_small')
+    t.add_argument('--restart', action='store_true', help='ignore OUT/last.pt and start again')
+    t.add_argument('--epochs', type=int, default=40)
+    t.add_argument('--batch-size', type=int, default=8)
+    t.add_argument('--lr', type=float, default=2e-4)
+    t.add_argument('--weight-decay', type=float, default=1e-4)
+    t.add_argument('--clip', type=float, default=0.1)
+    t.add_argument('--warmup', type=int, default=200)
+    t.add_argument('--aug-scale', type=float, default=0.25, help='log-scale jitter (0 = none)')
+    t.add_argument('--attention', choices=['standard', 'whitened'], default='standard')
+    t.add_argument('--queries', type=int, default=30)
+    t.add_argument('--groups', type=int, default=4)
+    t.add_argument('--hidden-dim', type=int, default=128)
+    t.add_argument('--ffn', type=int, default=256)
+    t.add_argument('--enc-layers', type=int, default=3)
+    t.add_argument('--dec-layers', type=int, default=3)
+    t.add_argument('--channels', type=int, nargs=4, default=None, help='small backbone stage widths')
+    t.add_argument('--input-size', type=int, nargs=2, default=[384, 288], metavar=('W', 'H'))
+    t.add_argument('--eval-every', type=int, default=5)
+    t.add_argument('--eval-limit', type=int, default=200, help='validation images per evaluation')
+    t.add_argument('--max-minutes', type=float, default=0, help='stop (resumably) after this long')
+    t.add_argument('--threads', type=int, default=1)
+    t.add_argument('--seed', type=int, default=0)
+    e = sub.add_parser('export', help='ship a checkpoint: float16 .pt + ONNX, with a parity check')
+    e.add_argument('--checkpoint', required=True)
+    e.add_argument('--out', default='models/detr_small.pt')
+    e.add_argument('--onnx', default=None, help='default: OUT with .onnx')
+    e.add_argument('--opset', type=int, default=16)
+    e.add_argument('--fp32', action='store_true', help='keep float32 weights in the .pt')
+    a = ap.parse_args(argv)
+    try:
+        return train(a) if a.cmd == 'train' else export(a)
+    except (OSError, ValueError, KeyError) as exc:
+        print('error: %s' % exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

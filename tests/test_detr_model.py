@@ -1,0 +1,139 @@
+"""DETR model: the official DETR-R50 checkpoint layout (strict), the small configuration, whitened attention."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from uavcine.core import detr as D
+from detr_fixtures import tiny_config
+
+REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference' / 'detr_r50_params.txt'
+
+
+def reference_layout():
+    if not REF.is_file():
+        pytest.skip('official layout file not found at %s (shared/ is beside the repo)' % REF)
+    rows = []
+    for line in REF.read_text().splitlines():
+        if line.startswith('#') or not line.strip():
+            continue
+        key, shape, kind = line.split('\t')
+        rows.append((key, tuple(int(v) for v in re.findall(r'\d+', shape)), kind))
+    return rows
+
+
+def random_official_state_dict(rows, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(shape, generator=g) for k, shape, _ in rows}
+
+
+@pytest.fixture(scope='module')
+def r50():
+    torch.manual_seed(0)
+    return D.DETR(D.detr_r50_config())
+
+
+def test_r50_layout_matches_the_official_names_shapes_and_kinds(r50):
+    rows = reference_layout()
+    assert len(rows) == 458
+    sd = r50.state_dict()
+    assert sorted(sd) == sorted(k for k, _, _ in rows)
+    params = {n for n, _ in r50.named_parameters()}
+    for key, shape, kind in rows:
+        assert tuple(sd[key].shape) == shape, key
+        assert (key in params) == (kind == 'param'), key
+
+
+def test_random_official_state_dict_loads_strictly_and_via_the_release_format(r50, tmp_path):
+    rows = reference_layout()
+    sd = random_official_state_dict(rows)
+    r50.load_state_dict(sd, strict=True)
+    assert torch.equal(r50.query_embed.weight, sd['query_embed.weight'])
+    path = tmp_path / 'detr-r50-e632da11.pth'
+    torch.save({'model': sd, 'args': None, 'epoch': 499}, path)
+    del r50  # keep one R50 in memory at a time
+    model = D.load_official_checkpoint(path)
+    assert not model.training
+    assert torch.equal(model.backbone[0].body.layer4[2].bn3.running_var, sd['backbone.0.body.layer4.2.bn3.running_var'])
+    assert model.cfg.class_names[1] == 'person' and model.cfg.num_classes == 91
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 64, 96))
+    assert out['pred_logits'].shape == (1, 100, 92) and out['pred_boxes'].shape == (1, 100, 4)
+
+
+def test_official_checkpoint_with_a_missing_key_is_a_clear_error():
+    rows = reference_layout()
+    sd = random_official_state_dict(rows)
+    del sd['class_embed.bias']
+    with pytest.raises(ValueError, match='class_embed.bias'):
+        D.load_official_checkpoint({'model': sd})
+
+
+def test_small_model_trains_with_query_groups_and_infers_with_one():
+    cfg = tiny_config()
+    model = D.DETR(cfg).train()
+    out = model(torch.randn(2, 3, cfg.input_height, cfg.input_width))
+    assert out['pred_logits'].shape == (2, cfg.num_queries * cfg.num_groups, cfg.num_classes + 1)
+    assert len(out['aux_outputs']) == cfg.dec_layers - 1
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, cfg.input_height, cfg.input_width))
+    assert out['pred_boxes'].shape == (1, cfg.num_queries, 4) and 'aux_outputs' not in out
+    assert float(out['pred_boxes'].min()) >= 0 and float(out['pred_boxes'].max()) <= 1
+
+
+def test_query_groups_do_not_see_each_other():
+    """Group DETR: changing group 1's anchors leaves group 0's predictions unchanged (self-attention mask)."""
+    cfg = tiny_config(dropout=0.0)
+    torch.manual_seed(1)
+    model = D.DETR(cfg).train()
+    x = torch.randn(1, 3, cfg.input_height, cfg.input_width)
+    model.backbone[0].eval()  # BatchNorm statistics fixed for the comparison
+    with torch.no_grad():
+        a = model(x)['pred_boxes'][:, :cfg.num_queries].clone()
+        model.refpoint_embed.weight[cfg.num_queries:] += 1.0
+        b = model(x)
+    assert torch.allclose(a, b['pred_boxes'][:, :cfg.num_queries], atol=1e-6)
+    mask = D.group_attention_mask(3, 2)
+    assert not mask[:3, :3].any() and mask[:3, 3:].all()
+
+
+def test_whitened_attention_matrix_and_size_check():
+    cfg = tiny_config(encoder_attention='whitened')
+    fh, fw = cfg.feature_size
+    model = D.DETR(cfg).eval()
+    a = model.transformer.encoder.aux_matrix
+    assert a.shape == (fh * fw, fh * fw)
+    assert abs(np.linalg.norm(a.numpy(), 2) - 1.0) < 1e-4
+    # the whitening part decorrelates the stationary covariance: W C W ~ I
+    c = D.stationary_covariance(fh, fw, cfg.whiten_corr_length)
+    c = c / (np.trace(c) / len(c))
+    w = D.whitening_matrix(c, eps=1e-6)
+    assert np.allclose(w @ c @ w, np.eye(len(c)), atol=1e-3)
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, cfg.input_height, cfg.input_width))
+        assert torch.isfinite(out['pred_logits']).all()
+        with pytest.raises(ValueError, match='input size'):
+            model(torch.randn(1, 3, cfg.input_height * 2, cfg.input_width))
+    # whitened encoder layers have no query/key projections
+    assert not any('in_proj' in k for k in model.transformer.encoder.state_dict())
+
+
+def test_calibrated_whitening_replaces_the_matrix():
+    cfg = tiny_config(encoder_attention='whitened')
+    model = D.DETR(cfg).eval()
+    before = model.transformer.encoder.aux_matrix.clone()
+    model.calibrate_whitening(torch.randn(4, 3, cfg.input_height, cfg.input_width))
+    after = model.transformer.encoder.aux_matrix
+    assert after.shape == before.shape and not torch.allclose(after, before)
+
+
+def test_config_round_trip_and_unknown_fields():
+    cfg = tiny_config()
+    assert D.DETRConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match='unknown DETR config'):
+        D.DETRConfig.from_dict(dict(cfg.to_dict(), bogus=1))
+    assert D.feature_size(288, 384, 'small') == (18, 24)
+    assert D.feature_size(608, 800, 'resnet50') == (19, 25)
