@@ -23,6 +23,27 @@ def project(p_world, vehicle, rpy, grpy, cam=CAM):
     return cam.project(world_to_camera(np.atleast_2d(p_world), vehicle, camera_rotation(rpy, grpy)))[0]
 
 
+def pole_box(foot, veh, rpy, grpy, height=2.0, width=6.0):
+    """The box of a thin vertical pole standing at foot: its centre is on the pole's image."""
+    b = project(foot, veh, rpy, grpy)
+    t = project(np.asarray(foot) + [0.0, 0.0, height], veh, rpy, grpy)
+    return Box(min(b[0], t[0]) - width / 2, t[1], abs(b[0] - t[0]) + width, b[1] - t[1])
+
+
+def test_vertical_axis_moves_the_foot_toward_the_nadir_vanishing_point():
+    """A 30 m tower 100 m ahead and 40 m left: its top leans outward in the image; the box's
+    centre column is not its foot's column."""
+    veh, rpy, grpy = np.array([0.0, 0.0, 30.0]), (0.0, 0.0, NORTH), SEED_GIMBAL
+    foot = np.array([-40.0, 100.0, 0.0])
+    box = pole_box(foot, veh, rpy, grpy, height=30.0)
+    u_foot = project(foot, veh, rpy, grpy)[0]
+    assert abs(box.x + box.w / 2 - u_foot) > 4.0
+    e = Geopositioner(CAM, exact()).estimate(box, Telemetry(veh, rpy, grpy, 30.0))
+    np.testing.assert_allclose(e.point_enu, foot, atol=1e-6)
+    naive = Geopositioner(CAM, exact(vertical_axis=False)).estimate(box, Telemetry(veh, rpy, grpy, 30.0))
+    assert abs(math.degrees(naive.bearing_rad - e.bearing_rad)) > 0.7  # 0.79 deg, 1.6 m sideways
+
+
 def exact(**kw):
     """A config with all noise off, except as given."""
     base = dict(sigma_gps_h_m=0.0, sigma_gps_v_m=0.0, sigma_agl_m=0.0, sigma_attitude_deg=0.0,
@@ -35,8 +56,11 @@ def exact(**kw):
 
 
 def test_nadir_camera():
-    """Gimbal pitched 90 deg down: image centre -> straight below; image-down -> behind the drone."""
-    g = Geopositioner(CAM)
+    """Gimbal pitched 90 deg down: image centre -> straight below; image-down -> behind the drone.
+
+    Pixel-level geometry (the box's bottom centre is the ground point): vertical_axis off, since
+    seen from straight above a standing object's axis is a ray from the image centre."""
+    g = Geopositioner(CAM, GeoConfig(vertical_axis=False))
     veh = np.array([10.0, 20.0, 50.0])
     tel = Telemetry(veh, (0.0, 0.0, 0.0), (0.0, math.pi / 2, 0.0), agl_m=50.0)  # facing east
     e = g.estimate(box_with_bottom(CAM.cx, CAM.cy), tel)
@@ -108,8 +132,7 @@ def test_general_pose_round_trip_flat_and_terrain():
             truth = (ground or g.ground.model).intersect_ray(veh, ray, 2000.0)
             if ground is None:
                 truth = veh + ray * (agl / -ray[2])
-            uv = project(truth, veh, rpy, grpy)
-            e = g.estimate(box_with_bottom(uv[0], uv[1]), Telemetry(veh, rpy, grpy, agl))
+            e = g.estimate(pole_box(truth, veh, rpy, grpy), Telemetry(veh, rpy, grpy, agl))
             assert e.ok, e.reason
             np.testing.assert_allclose(e.point_enu, truth, atol=1e-3)
             assert bool(e.flags & FLAG_TERRAIN) == (ground is not None)

@@ -68,8 +68,9 @@ class Flight(Node):
         fields = CAM.camera_info_fields()
         self.info_pub.publish(self.new('sensor_msgs/msg/CameraInfo', header=msgs.header(self, t, 'camera_optical'),
                                        **fields))
-        uv = CAM.project(world_to_camera(TARGET[None], veh, camera_rotation(rpy, grpy)))[0]
-        box = (uv[0] - 5, uv[1] - 30, 10, 30)
+        R = camera_rotation(rpy, grpy)
+        foot, head = CAM.project(world_to_camera(np.array([TARGET, TARGET + [0, 0, 1.75]]), veh, R))
+        box = (min(foot[0], head[0]) - 5, head[1], abs(foot[0] - head[0]) + 10, foot[1] - head[1])
         self.track.publish(self.new('uavcine_interfaces/msg/Track', header=msgs.header(self, t, 'camera_optical'),
                                     track_id=1, class_id='thing', bbox=msgs.bbox_fields(*box), state=2, quality=0.9))
         if self.n == self.p.frames:

@@ -91,6 +91,9 @@ class GeoParams:
     correlated_sources: list = param(['gps'], 'Noise sources that drift slowly (biases): kept out of the '
                                               "filter's averaging, added to its covariance (of: %s)"
                                      % ', '.join(SOURCES))
+    correlated_fractions: list = param([1.0], "Share of each correlated source's variance that drifts (the rest "
+                                              'is white and averaged); one value for all or one per source '
+                                              '([0.0]: treat every source as white)')
 
 
 class _Buffer:
@@ -146,6 +149,12 @@ class GeoNode(Node):
         unknown = sorted(set(p.correlated_sources) - set(SOURCES))
         if unknown:
             raise ParamError('correlated_sources: unknown %s (known: %s)' % (', '.join(unknown), ', '.join(SOURCES)))
+        fr = list(p.correlated_fractions)
+        if len(fr) == 1:
+            fr = fr * len(p.correlated_sources)
+        if len(fr) != len(p.correlated_sources) or any(not 0.0 <= f <= 1.0 for f in fr):
+            raise ParamError('correlated_fractions: one value in [0, 1], or one per correlated source')
+        self.correlated = dict(zip(p.correlated_sources, fr))
         if len(p.mount_rpy_deg) != 3 or len(p.fixed_gimbal_rpy_deg) != 3:
             raise ParamError('mount_rpy_deg and fixed_gimbal_rpy_deg need 3 angles (roll, pitch, yaw)')
         self.terrain = None  # type: Optional[HeightMap]
@@ -325,7 +334,7 @@ class GeoNode(Node):
         rng, rng_s, brg, brg_s = est.range_m, est.range_sigma_m, est.bearing_rad, est.bearing_sigma_rad
         if self.p.kalman:
             if self.filter is None:
-                self.filter = TargetFilter(self.kcfg, self.p.correlated_sources, self.geo.terrain_height)
+                self.filter = TargetFilter(self.kcfg, self.correlated, self.geo.terrain_height)
                 self.t0_ns = t_ns
             f = self.filter.update((t_ns - self.t0_ns) * 1e-9, est)
             flags |= FLAG_FILTERED | (0 if f.accepted else FLAG_OUTLIER)
