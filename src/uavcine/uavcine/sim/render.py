@@ -228,7 +228,9 @@ class Renderer:
             zbuf = np.full((self.H, self.W), np.inf, np.float32)  # the plane hides nothing above it
         else:
             rgb, depth, sky = self._ground_terrain(C, R)
-            zbuf = depth.copy()
+            # the terrain hides objects behind hills; the tolerance covers its coarse (4x) sampling,
+            # so that an object standing on the ground is not cut by the interpolated surface
+            zbuf = depth * np.float32(1.03) + np.float32(1.0)
         ids = np.zeros((self.H, self.W), np.int32)
         sun_c = R.T @ self.world.sun
         # cull and sort objects (near first: later tests then reject hidden pixels early)

@@ -70,7 +70,7 @@ class Shot:
         self.world, self.cfg, self.gimbal = world, cfg, gimbal
         self.duration = float(duration_s)
         rng = np.random.default_rng([seed, 7])
-        self.wob_pos = _Wobble(rng, 3, cfg.position_wobble_m)
+        self.wob_pos = _Wobble(rng, 3, cfg.position_wobble_m, fmin=0.02, fmax=0.2)
         self.wob_att = _Wobble(rng, 3, math.radians(cfg.wobble_deg), fmin=0.1, fmax=1.5)
         self.target = world.object(cfg.target) if cfg.target is not None else None
         lock_id = gimbal.target if gimbal.target is not None else cfg.target
@@ -133,6 +133,7 @@ class Shot:
         return xy, p
 
     def position(self, t) -> np.ndarray:
+        """Nominal position (no wind wobble), ENU."""
         c = self.cfg
         xy, p = self._horizontal(t)
         if c.type == 'WAYPOINTS':
@@ -144,15 +145,16 @@ class Shot:
             z = float(self.world.ground.height_at(xy[0], xy[1])) + alt
         else:
             z = float(p[2]) + alt
-        return np.array([xy[0], xy[1], z]) + self.wob_pos(t)
+        return np.array([xy[0], xy[1], z])
 
     # -- full state --------------------------------------------------------------------
     def state(self, t: float) -> DroneState:
         c = self.cfg
         h = 0.05
         p_m, p0, p_p = self.position(t - h), self.position(t), self.position(t + h)
-        vel = (p_p - p_m) / (2 * h)
+        vel = (p_p - p_m) / (2 * h)   # of the nominal path: heading and tilt do not follow the wind wobble
         acc = (p_p - 2 * p0 + p_m) / (h * h)
+        p0 = p0 + self.wob_pos(t)
         # body heading
         mode = c.yaw
         if mode == 'auto':

@@ -93,18 +93,33 @@ def make_orthophoto(world, rng: np.random.Generator) -> Orthophoto:
             tint = (np.random.default_rng(int(rng.integers(1 << 31))).uniform(0.9, 1.1, (len(f.fields), 3))
                     .astype(np.float32))[lab]
             img[m] = CROPS[crop] * tint * shade[:, None]
-    # forest clumps (canopies seen from above, painted)
+    # forest clumps: canopies seen from above, each with its shadow and a sunlit side
     if f.forests:
-        fmask = np.zeros(shape, np.uint8)
+        sun2 = world.sun[:2] / max(np.linalg.norm(world.sun[:2]), 1e-6)
+        sh_off = -world.sun[:2] / max(world.sun[2], 0.2) * 4.0
+        crowns = []
         for c, r in f.forests:
-            for _ in range(int(r * r / 12)):
+            for _ in range(int(r * r / 10)):
                 a, d = rng.uniform(0, 2 * np.pi), r * math.sqrt(rng.random())
-                p = c + d * np.array([math.cos(a), math.sin(a)])
-                cr = rng.uniform(2.0, 4.5)
-                cv2.circle(fmask, tuple(int(v) for v in _pts(p[None], tex, 0)[0]), max(1, int(cr / res)), 255, -1)
-        fm = cv2.GaussianBlur(fmask, (0, 0), 0.6 / res).astype(np.float32) / 255.0
-        leaf = (1.0 + 0.5 * n2 + 0.2 * n1)[..., None]
-        img = img * (1 - fm[..., None]) + (FOREST * leaf) * fm[..., None]
+                crowns.append((c + d * np.array([math.cos(a), math.sin(a)]), rng.uniform(2.0, 4.5), rng.uniform(0.8, 1.2)))
+        shadow_f = np.zeros(shape, np.uint8)
+        for p, cr, _ in crowns:
+            q = _pts((p + sh_off)[None], tex, 0)[0]
+            cv2.circle(shadow_f, (int(q[0]), int(q[1])), max(1, int(cr / res)), 255, -1)
+        img *= (1.0 - 0.5 * cv2.GaussianBlur(shadow_f, (0, 0), 0.5 / res).astype(np.float32)[..., None] / 255.0)
+        canopy = np.zeros(shape + (3,), np.float32)
+        cmask = np.zeros(shape, np.uint8)
+        for p, cr, tone in crowns:
+            q = _pts(p[None], tex, 0)[0]
+            base = np.array([62, 96, 44], np.float32) * tone
+            cv2.circle(canopy, (int(q[0]), int(q[1])), max(1, int(cr / res)), tuple(float(v) for v in base), -1, cv2.LINE_AA)
+            hq = _pts((p + sun2 * cr * 0.35)[None], tex, 0)[0]
+            cv2.circle(canopy, (int(hq[0]), int(hq[1])), max(1, int(cr * 0.55 / res)),
+                       tuple(float(v) for v in base * 1.3), -1, cv2.LINE_AA)
+            cv2.circle(cmask, (int(q[0]), int(q[1])), max(1, int(cr / res)), 255, -1, cv2.LINE_AA)
+        canopy = cv2.GaussianBlur(canopy, (0, 0), 0.3 / res)
+        fm = cmask.astype(np.float32)[..., None] / 255.0
+        img = img * (1 - fm) + canopy * (1.0 + 0.35 * n2[..., None]) * fm
     # dirt tracks and roads
     for line in f.tracks:
         cv2.polylines(img, [_pts(line, tex)], False, tuple(float(v) for v in DIRT), max(1, int(3.0 / res)), cv2.LINE_AA, 2)

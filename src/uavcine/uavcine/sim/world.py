@@ -287,7 +287,13 @@ def make_features(sc: Scenario, rng: np.random.Generator) -> Features:
         L, W = rng.uniform(8, 22), rng.uniform(6, 12)
         cs, sn = math.cos(yaw), math.sin(yaw)
         corners = np.array([[L, W], [-L, W], [-L, -W], [L, -W]]) / 2 @ np.array([[cs, sn], [-sn, cs]]) + c
-        f.footprints.append((corners, models.ROOF_COLORS[int(rng.integers(len(models.ROOF_COLORS)))]))
+        roof = models.ROOF_COLORS[int(rng.integers(len(models.ROOF_COLORS)))]
+        r = 0.5 * math.hypot(L, W)
+        if any(np.linalg.norm(c - q.mean(0)) < r + 0.5 * np.linalg.norm(q[0] - q[2]) + 2 for q, _ in f.footprints):
+            continue  # no overlapping roofs
+        if any(_polyline_dist(c[None], line) < r + 4.5 for line in f.roads):
+            continue  # not on a road
+        f.footprints.append((corners, roof))
     return f
 
 
