@@ -653,6 +653,10 @@ def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityH
         cfg = SiamFCConfig(**{k: v for k, v in obj['config'].items() if k in known})
         net = load_official_checkpoint(obj['state_dict'], SiamFCNet(cfg.width, cfg.out_scale))
         q = QualityHead(list(obj['quality'])) if obj.get('quality') else QualityHead()
+        if len(q.coef) != len(QUALITY_FEATURES) + 1:
+            raise ValueError('SiamFC model %s: its quality head has %d coefficients, this version needs %d '
+                             '(calibrate it again)' % (path_or_obj if isinstance(path_or_obj, str) else '<dict>',
+                                                       len(q.coef), len(QUALITY_FEATURES) + 1))
         return net, cfg, q
     net = load_official_checkpoint(obj)
     return net, SiamFCConfig(), QualityHead()

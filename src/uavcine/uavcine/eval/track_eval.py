@@ -1,0 +1,508 @@
+"""Tracking evaluation on simulator sequences: OTB one-pass success AUC and precision at 20 px, fps.
+
+Trackers, all started on the first frame's true box (OTB one-pass evaluation):
+
+- ``SiamFC``: the paper's tracker alone (our implementation, the shipped model;
+  no gating: every frame's response moves the box);
+- ``SiamFC + hold``: the same with quality gating (weak frames hold the box), no detector;
+- ``SiamFC + manager + detector``: the seed's loop (``nodes.tracker.DetectTrackLoop``):
+  the manager asks the detector for detections when the track is weak, lost or
+  its time window is over, and restarts the tracker on them. The detector is the
+  project's DETR when its trained model is given (``--detector detr``), else a
+  *simulated detector* made from the ground truth with noise, misses and false
+  positives (``--detector simulated``), labelled as such in every output;
+- OpenCV's CSRT, KCF and MIL (opencv-contrib for CSRT and KCF).
+
+Frames whose target is out of view are left out of the scores (no truth to overlap);
+a frame with no output box counts as IoU 0 (eval.metrics). The quality score is
+checked by its Spearman correlation with the IoU of the reported box.
+
+Writes a markdown table and the success plot:
+    python -m uavcine.eval.track_eval --suite test --out docs/track_eval.md --plot docs/track_success.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..core import manager as M
+from ..core import siamfc as S
+from . import metrics
+
+REPO = Path(__file__).resolve().parents[4]
+DATA = REPO / 'data' / 'track_suite'
+
+# ----------------------------------------------------------------------------
+# The simulator suite
+# ----------------------------------------------------------------------------
+
+#: Seeds of the random scenarios per split (disjoint: train the model, calibrate quality, test).
+SPLITS = {'train': range(1000, 1080), 'calib': range(2000, 2020), 'test': range(3000, 3036), 'smoke': range(3000, 3003)}
+RATE_HZ = 10.0
+SPLIT_RATE_HZ = {'train': 5.0}  # training pairs need variety more than frame rate
+DURATION_S = 20.0
+
+
+def sim_sequences(split: str, cache: bool = True) -> list:
+    """Tracking sequences of a split, rendered by the embedded simulator (cached under data/track_suite/)."""
+    from ..train.siamfc_train import Seq, read_otb
+    if split not in SPLITS:
+        raise SystemExit('error: unknown split %r (known: %s)' % (split, ', '.join(SPLITS)))
+    from tqdm import tqdm
+    out = []
+    for seed in tqdm(SPLITS[split], desc='suite %s' % split, unit='seq'):
+        folder = DATA / ('sim_%d' % seed)
+        done = (folder / 'meta.json').is_file() or (folder / 'UNUSABLE').is_file()
+        if not (cache and done):
+            try:
+                export_sim_sequence(seed, folder, rate_hz=SPLIT_RATE_HZ.get(split, RATE_HZ))
+            except Exception as e:  # a scenario the simulator cannot run: recorded, skipped
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / 'UNUSABLE').write_text('simulator error: %r\n' % e)
+        if (folder / 'UNUSABLE').is_file():
+            continue
+        seq = read_otb(folder)
+        meta_file = folder / 'meta.json'
+        seq.meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        out.append(seq)
+    return out
+
+
+def suite_scenario(seed: int, rate_hz: float = RATE_HZ, duration_s: float = DURATION_S):
+    """The scenario of a suite seed: three kinds in turn, so that every split has each difficulty.
+
+    seed % 3 == 0: ``random_scenario`` as it is (any class and shot, distractors, clutter);
+    seed % 3 == 1: the same with the gimbal fixed (the target drifts out of view and back);
+    seed % 3 == 2: a moving person or car in a CHASE or LATERAL shot, gimbal locked on it, with trees
+    planted on its path (canopies occlude it from above, the typical aerial occlusion).
+    Seeds whose target is never visible enough to start are skipped (UNUSABLE marker).
+    """
+    from ..sim import random_scenario
+    from ..sim.scenario import OccluderCfg
+    kind = seed % 3
+    if kind == 1:
+        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s, gimbal='fixed')
+    elif kind == 0:
+        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s)
+    else:
+        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s, classes=('person', 'car'),
+                             shots=('CHASE', 'LATERAL'), gimbal='lock')
+    for t in sc.targets:  # sim.world.PathMotion reads speeds past the last segment when a target reaches the end
+        if len(t.speeds) > 1:
+            t.speeds = list(t.speeds) + [t.speeds[-1]] * 4
+    if kind != 2:
+        return sc
+    rng = np.random.default_rng([seed, 77])
+    path = np.asarray(sc.targets[0].path, dtype=float)
+    if len(path) >= 2:
+        seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
+        cum = np.r_[0.0, np.cumsum(seg)]
+        speed = float(np.mean(sc.targets[0].speeds)) if sc.targets[0].speeds else 5.0
+        reach = min(cum[-1], speed * duration_s)  # plant only where the target goes during the sequence
+        big = sc.targets[0].cls == 'car'
+        for frac in (0.2, 0.45, 0.7):
+            d = frac * reach
+            i = min(int(np.searchsorted(cum, d, side='right')) - 1, len(seg) - 1)
+            p = path[i] + (path[i + 1] - path[i]) * (d - cum[i]) / max(seg[i], 1e-6)
+            sc.occluders.append(OccluderCfg(kind='tree', position=[float(p[0]), float(p[1])],
+                                            radius=float(rng.uniform(3.5, 5.5) if big else rng.uniform(2.5, 4.0)),
+                                            height=float(rng.uniform(7, 12))))
+    return sc
+
+
+def export_sim_sequence(seed: int, folder: Path, rate_hz: float = RATE_HZ, duration_s: float = DURATION_S,
+                        min_side: float = 5.0) -> None:
+    """Render ``suite_scenario(seed)`` and write it in OTB layout (img/, groundtruth_rect.txt, NaN rows when the
+    target is out of view) plus visibility.txt (unoccluded fraction of the target per frame) and meta.json
+    (class, rate, shot, attributes and every object's box per frame, for the simulated detector).
+
+    The sequence starts at the first frame where the target is >= 80% visible, not truncated and at least
+    ``min_side`` px; a scenario that never has one gets an UNUSABLE marker (returns False).
+    """
+    from ..sim import Simulator
+    sc = suite_scenario(seed, rate_hz, duration_s)
+    sim = Simulator(sc)
+    tid = sc.shot.target
+    (folder / 'img').mkdir(parents=True, exist_ok=True)
+    boxes, vis, objects, started = [], [], [], False
+    k = 0
+    for f in sim.frames():
+        tgt = next((o for o in f.truth if o.id == tid), None)
+        ok = tgt is not None and tgt.bbox_xywh is not None and tgt.in_view
+        if not started:
+            if not (ok and tgt.visibility >= 0.8 and min(tgt.bbox_xywh[2:]) >= min_side and not tgt.truncated):
+                continue
+            started = True
+        cv2.imwrite(str(folder / 'img' / ('%04d.jpg' % (k + 1))), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 92])
+        boxes.append(tgt.bbox_xywh if ok else (np.nan,) * 4)
+        vis.append(float(tgt.visibility) if ok else 0.0)
+        objects.append([{'id': o.id, 'cls': o.cls, 'box': [float(v) for v in o.bbox_xywh],
+                         'visible': float(o.visibility), 'target': o.id == tid}
+                        for o in f.truth if o.bbox_xywh is not None and o.in_view])
+        k += 1
+    if not started:
+        (folder / 'UNUSABLE').write_text('the target is never visible enough to start tracking\n')
+        return False
+    b = np.asarray(boxes, dtype=np.float64)
+    b[:, :2] += 1.0  # OTB files are 1-based
+    np.savetxt(folder / 'groundtruth_rect.txt', b, fmt='%.2f', delimiter=',')
+    np.savetxt(folder / 'visibility.txt', np.asarray(vis), fmt='%.3f')
+    v = np.asarray(vis)
+    in_view = np.isfinite(b).all(axis=1)
+    meta = {'seed': seed, 'cls': sc.targets[0].cls, 'rate_hz': rate_hz, 'shot': sc.shot.type,
+            'frames': k, 'occluded_frames': int(np.sum(in_view & (v < 0.5))),
+            'out_of_view_frames': int(np.sum(~in_view)),
+            'distractors': int(sum(d.count for d in sc.distractors if d.cls == sc.targets[0].cls)),
+            'objects': objects}
+    (folder / 'meta.json').write_text(json.dumps(meta))
+    return True
+
+
+# ----------------------------------------------------------------------------
+# Detectors for the manager
+# ----------------------------------------------------------------------------
+
+
+class SimulatedDetector:
+    """A stand-in detector made from the simulator's truth: NOT the project's detector.
+
+    Every object of the scene whose box is at least ``min_visible`` visible is detected
+    with probability ``1 - miss``, its box jittered by ``jitter`` of its size, a score in
+    [0.55, 0.99]; a false positive of the target's class appears with probability ``fp``.
+    """
+
+    name = 'simulated detector (truth + noise)'
+
+    def __init__(self, seed: int = 0, miss: float = 0.15, jitter: float = 0.08, fp: float = 0.05,
+                 min_visible: float = 0.5):
+        self.rng = np.random.default_rng(seed)
+        self.miss, self.jitter, self.fp, self.min_visible = miss, jitter, fp, min_visible
+
+    def __call__(self, objects: list, image_wh, cls: str) -> list:
+        dets = []
+        for o in objects:
+            if o['visible'] < self.min_visible or self.rng.random() < self.miss:
+                continue
+            x, y, w, h = o['box']
+            j = self.rng.normal(0, self.jitter, 4) * np.array([w, h, w, h])
+            box = (x + j[0], y + j[1], max(2.0, w + j[2]), max(2.0, h + j[3]))
+            dets.append(M.Detection(box, float(self.rng.uniform(0.55, 0.99)), o['cls']))
+        if self.rng.random() < self.fp:
+            W, H = image_wh
+            w, h = self.rng.uniform(10, 60, 2)
+            dets.append(M.Detection((self.rng.uniform(0, W - w), self.rng.uniform(0, H - h), w, h),
+                                    float(self.rng.uniform(0.5, 0.8)), cls))
+        return dets
+
+
+# ----------------------------------------------------------------------------
+# Runners: each returns per-frame boxes (NaN = none), qualities and seconds per frame
+# ----------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    boxes: np.ndarray
+    quality: np.ndarray
+    seconds: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    detector_calls: int = 0
+
+
+def run_siamfc(seq, net, cfg, quality, hold: bool) -> RunResult:
+    cfg = S.SiamFCConfig(**{**asdict(cfg), 'hold_when_weak': hold, 'weak_quality': cfg.weak_quality if hold else -1})
+    t = S.SiamFCTracker(net, cfg, quality)
+    n = len(seq)
+    boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
+    res = RunResult(boxes, q)
+    t.init(seq.frame(0), seq.boxes[0])
+    boxes[0], q[0] = seq.boxes[0], 1.0
+    for i in range(1, n):
+        img = seq.frame(i)
+        t0 = time.perf_counter()
+        r = t.update(img)
+        res.seconds.append(time.perf_counter() - t0)
+        if r.box is not None:
+            boxes[i], q[i] = r.box, r.quality
+        res.states.append(r.state)
+    return res
+
+
+def run_loop(seq, net, cfg, quality, detector, mcfg: M.ManagerConfig) -> RunResult:
+    from ..nodes.tracker import DetectTrackLoop
+    cfg = S.SiamFCConfig(**{**asdict(cfg), 'weak_quality': mcfg.quality_threshold,
+                            'lost_frames': mcfg.max_weak_frames + 1})
+    loop = DetectTrackLoop(S.SiamFCTracker(net, cfg, quality), M.Manager(mcfg))
+    n = len(seq)
+    boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
+    res = RunResult(boxes, q)
+    cls = seq.meta.get('cls', '')
+    dt_ns = int(1e9 / seq.meta.get('rate_hz', RATE_HZ))
+    for i in range(n):
+        img = seq.frame(i)
+        ns = (i + 1) * dt_ns
+        t0 = time.perf_counter()
+        out = loop.on_image(ns, img)
+        if i == 0:  # one-pass evaluation: the first frame's detection is the true box
+            out = loop.on_detections(ns, [M.Detection(tuple(seq.boxes[0]), 1.0, cls)]) or out
+        elif out.request_detections:
+            res.detector_calls += 1
+            dets = detector(seq, i, img)
+            out = loop.on_detections(ns, dets) or out
+        if i:
+            res.seconds.append(time.perf_counter() - t0)
+        if out.box is not None:
+            boxes[i], q[i] = out.box, out.quality
+        res.states.append(out.state)
+    return res
+
+
+def opencv_tracker(name: str):
+    make = {'CSRT': 'TrackerCSRT_create', 'KCF': 'TrackerKCF_create', 'MIL': 'TrackerMIL_create'}[name]
+    fn = getattr(cv2, make, None) or getattr(getattr(cv2, 'legacy', None), make, None)
+    if fn is None:
+        raise SystemExit('error: cv2.%s is missing: install opencv-contrib-python-headless (same version) '
+                         'in place of opencv-python-headless' % make)
+    return fn()
+
+
+def run_opencv(seq, name: str) -> RunResult:
+    n = len(seq)
+    boxes = np.full((n, 4), np.nan)
+    res = RunResult(boxes, np.full(n, np.nan))
+    tr = opencv_tracker(name)
+    bgr = cv2.cvtColor(seq.frame(0), cv2.COLOR_RGB2BGR)
+    x, y, w, h = seq.boxes[0]
+    tr.init(bgr, (int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))))
+    boxes[0] = seq.boxes[0]
+    for i in range(1, n):
+        bgr = cv2.cvtColor(seq.frame(i), cv2.COLOR_RGB2BGR)
+        t0 = time.perf_counter()
+        ok, b = tr.update(bgr)
+        res.seconds.append(time.perf_counter() - t0)
+        if ok:
+            boxes[i] = b
+    return res
+
+
+# ----------------------------------------------------------------------------
+# Scores
+# ----------------------------------------------------------------------------
+
+
+def in_view(seq) -> np.ndarray:
+    """Frames with a true box (in view, occluded or not), the first (init) frame excluded."""
+    m = np.isfinite(seq.boxes).all(axis=1)
+    m[0] = False
+    return m
+
+
+def frame_scores(seq, boxes):
+    """IoU and centre error on the frames whose target is in view."""
+    in_view = globals()['in_view'](seq)  # the init frame is not scored
+    ious = metrics.iou_xywh(boxes[in_view], seq.boxes[in_view])
+    errs = metrics.centre_error(boxes[in_view], seq.boxes[in_view])
+    return ious, errs
+
+
+def spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return float('nan')
+    return float(spearmanr(a[ok], b[ok]).statistic)
+
+
+def attributes(seq) -> list:
+    """OTB-style attributes of a sequence from its truth."""
+    att = []
+    iv = np.isfinite(seq.boxes).all(axis=1)
+    if np.any(iv & (seq.visible < 0.5)):
+        att.append('OCC')
+    if np.any(~iv):
+        att.append('OV')
+    if seq.meta.get('distractors', 0):
+        att.append('DIS')
+    areas = seq.boxes[iv, 2] * seq.boxes[iv, 3]
+    if len(areas) and areas.max() / max(areas.min(), 1.0) > 2.0:
+        att.append('SV')
+    return att
+
+
+TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'KCF', 'MIL')
+
+
+def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
+             progress: bool = True, detr_model: str = '') -> dict:
+    from tqdm import tqdm
+    net, cfg, quality = S.load_checkpoint(model)
+    mcfg = mcfg or M.ManagerConfig(quality_threshold=cfg.weak_quality)
+    detr = None
+    if detector == 'simulated':
+        det_name = SimulatedDetector.name
+    else:
+        from ..runtime.detector import Detector
+        detr = Detector(detr_model)
+        det_name = 'project DETR detector (%s)' % Path(detr_model).name
+    per = {k: {'ious': [], 'errs': [], 'seconds': [], 'seq': [], 'q': [], 'qiou': [], 'calls': 0, 'frames': 0}
+           for k in trackers}
+    for si, seq in enumerate(tqdm(seqs, desc='sequences', unit='seq', disable=not progress)):
+        sim_det = SimulatedDetector(seed=si)
+
+        def det_fn(seq_, i, img):
+            if detr is not None:
+                d = detr.detect(img, score_threshold=mcfg.min_score)
+                return [M.Detection((float(x0), float(y0), float(x1 - x0), float(y1 - y0)), float(sc), name)
+                        for (x0, y0, x1, y1), sc, name in zip(d.boxes_xyxy, d.scores, d.names())]
+            objs = seq_.meta.get('objects', [])
+            frame_objs = objs[i] if i < len(objs) else []
+            return sim_det(frame_objs, (img.shape[1], img.shape[0]), seq_.meta.get('cls', ''))
+
+        for k in trackers:
+            if k == 'SiamFC':
+                r = run_siamfc(seq, net, cfg, quality, hold=False)
+            elif k == 'SiamFC + hold':
+                r = run_siamfc(seq, net, cfg, quality, hold=True)
+            elif k == 'SiamFC + manager + detector':
+                r = run_loop(seq, net, cfg, quality, det_fn, mcfg)
+            else:
+                r = run_opencv(seq, k)
+            ious, errs = frame_scores(seq, r.boxes)
+            d = per[k]
+            d['ious'].append(ious)
+            d['errs'].append(errs)
+            d['seconds'] += r.seconds
+            d['calls'] += r.detector_calls
+            d['frames'] += len(seq) - 1
+            d['seq'].append(seq.name)
+            if k.startswith('SiamFC'):
+                d['q'].append(r.quality[in_view(seq)])
+                d['qiou'].append(ious)
+    return {'per': per, 'detector': det_name, 'model': str(model), 'manager': asdict(mcfg)}
+
+
+def summarise(res: dict, seqs) -> list:
+    rows = []
+    occ = [i for i, s in enumerate(seqs) if {'OCC', 'OV'} & set(attributes(s))]
+    for k, d in res['per'].items():
+        all_i = np.concatenate(d['ious']) if d['ious'] else np.zeros(0)
+        all_e = np.concatenate(d['errs']) if d['errs'] else np.zeros(0)
+        occ_i = np.concatenate([d['ious'][i] for i in occ]) if occ else np.zeros(0)
+        occ_e = np.concatenate([d['errs'][i] for i in occ]) if occ else np.zeros(0)
+        row = {'tracker': k, 'auc': metrics.success_auc(all_i), 'prec20': metrics.precision_at(all_e),
+               'auc_occ': metrics.success_auc(occ_i), 'prec20_occ': metrics.precision_at(occ_e),
+               'fps': 1.0 / np.mean(d['seconds']) if d['seconds'] else float('nan'),
+               'curve': metrics.success_curve(all_i).tolist(), 'curve_occ': metrics.success_curve(occ_i).tolist()}
+        if d['q']:
+            row['spearman'] = spearman(np.concatenate(d['q']), np.concatenate(d['qiou']))
+        if d['calls']:
+            row['detector_share'] = d['calls'] / max(1, d['frames'])
+        rows.append(row)
+    return rows
+
+
+def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
+    occ = [s.name for s in seqs if {'OCC', 'OV'} & set(attributes(s))]
+    lines = ['# Tracking evaluation on the simulator suite', '',
+             'Generated by `%s`.' % cmd, '',
+             'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
+             'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
+             'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.',
+             'fps: tracker update only (frame decoding excluded), this machine\'s shared 2-core CPU.', '',
+             '**Detector of the manager row: %s.**' % res['detector'], '',
+             '%d sequences, %d with occlusion or out-of-view (the occlusion suite): %s.' % (
+                 len(seqs), len(occ), ', '.join(occ)), '',
+             '| tracker | AUC (all) | prec@20 (all) | AUC (occlusion suite) | prec@20 (occlusion suite) | fps | '
+             'Spearman(quality, IoU) |',
+             '|---|---|---|---|---|---|---|']
+    for r in rows:
+        sp = '%.3f' % r['spearman'] if 'spearman' in r else '-'
+        name = r['tracker']
+        if 'detector_share' in r:
+            name += ' (detector on %.0f%% of frames)' % (100 * r['detector_share'])
+        lines.append('| %s | %.3f | %.3f | %.3f | %.3f | %.1f | %s |' % (
+            name, r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'], sp))
+    lines += ['', 'Sequences and attributes (OCC occlusion, OV out of view, DIS same-class distractors, '
+              'SV scale change > 2x):', '']
+    lines += ['- %s: %d frames, %s' % (s.name, len(s), ' '.join(attributes(s)) or '-') for s in seqs]
+    lines += ['', 'Manager settings: `%s`' % json.dumps(res['manager']), '', 'Model: `%s`' % Path(res['model']).name]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def plot(rows, path: Path, det_name: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    th = metrics.SUCCESS_THRESHOLDS
+    for ax, key, akey, title in ((axes[0], 'curve', 'auc', 'all sequences'),
+                                 (axes[1], 'curve_occ', 'auc_occ', 'occlusion suite')):
+        for r in sorted(rows, key=lambda r: -r[akey]):
+            ax.plot(th, r[key], label='%s [%.3f]' % (r['tracker'], r[akey]), lw=2 if 'manager' in r['tracker'] else 1.2)
+        ax.set_xlabel('overlap threshold (IoU)')
+        ax.set_ylabel('success rate')
+        ax.set_title('Success plot, %s' % title)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7.5, loc='lower left')
+    fig.suptitle('Simulator suite, one-pass evaluation; manager row uses the %s' % det_name, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog='python -m uavcine.eval.track_eval', description=__doc__.split('\n')[0])
+    ap.add_argument('--suite', default='test', help='split of the simulator suite (%s)' % ', '.join(SPLITS))
+    ap.add_argument('--model', default=str(REPO / 'models' / 'siamfc_sim.pt'))
+    ap.add_argument('--detector', default='simulated', choices=['simulated', 'detr'])
+    ap.add_argument('--detr-model', default=str(REPO / 'models' / 'detr_small.pt'))
+    ap.add_argument('--trackers', default=','.join(TRACKERS))
+    ap.add_argument('--out', default='docs/track_eval.md')
+    ap.add_argument('--plot', default='docs/track_success.png')
+    ap.add_argument('--json', default='runs/track_eval.json')
+    ap.add_argument('--threads', type=int, default=1)
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(a.threads)
+    cv2.setNumThreads(a.threads)
+    if not Path(a.model).is_file():
+        print('error: model not found: %s' % a.model, file=sys.stderr)
+        return 2
+    trackers = [t.strip() for t in a.trackers.split(',') if t.strip()]
+    unknown = sorted(set(trackers) - set(TRACKERS))
+    if unknown:
+        print('error: unknown tracker %s (known: %s)' % (', '.join(unknown), ', '.join(TRACKERS)), file=sys.stderr)
+        return 2
+    seqs = sim_sequences(a.suite)
+    if a.detector == 'detr' and not Path(a.detr_model).is_file():
+        print('error: DETR model not found: %s' % a.detr_model, file=sys.stderr)
+        return 2
+    res = evaluate(seqs, a.model, a.detector, trackers, detr_model=a.detr_model)
+    rows = summarise(res, seqs)
+    cmd = 'python -m uavcine.eval.track_eval ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    write_table(rows, res, seqs, Path(a.out), cmd.strip())
+    plot(rows, Path(a.plot), res['detector'])
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(rows, indent=1))
+    for r in rows:
+        print('%-36s AUC %.3f prec20 %.3f | occl AUC %.3f prec20 %.3f | %.1f fps%s' % (
+            r['tracker'], r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'],
+            ' | spearman %.3f' % r['spearman'] if 'spearman' in r else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
