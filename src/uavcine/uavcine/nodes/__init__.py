@@ -12,6 +12,7 @@ REGISTRY = {
     'tracker': 'uavcine.nodes.tracker:TrackerNode',
     'mavlink': 'uavcine.nodes.mavlink_bridge:MavlinkBridgeNode',
     'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
+    'airsim': 'uavcine.nodes.airsim_bridge:AirSimBridgeNode',
 }
 
 
