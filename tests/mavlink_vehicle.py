@@ -40,6 +40,7 @@ class LoopbackVehicle:
         self.rates = (0.01, -0.02, 0.03)
         self.gimbal_rpy = (0.0, math.radians(-15.0), 0.0)  # MAVLink: pitch down is negative, yaw vs the nose
         self.gimbal_flags = self.mavlink.GIMBAL_DEVICE_FLAGS_YAW_IN_VEHICLE_FRAME
+        self.gimbal_q = None  # a quaternion (w, x, y, z) to send instead of gimbal_rpy
         self.fix_type, self.eph, self.epv, self.h_acc, self.v_acc = 3, 120, 180, 1500, 2500
         self.streams = {'heartbeat', 'position', 'attitude', 'gps', 'system_time', 'gimbal'}
         self.gimbal_manager = False
@@ -97,7 +98,7 @@ class LoopbackVehicle:
                 mav.attitude_send(t, self.roll, self.pitch, self.yaw, *self.rates)
                 self.sent.append((now_ns, 'ATTITUDE', t))
             if 'gimbal' in self.streams:
-                q = euler2quat(*self.gimbal_rpy, 'sxyz')
+                q = self.gimbal_q if self.gimbal_q is not None else euler2quat(*self.gimbal_rpy, 'sxyz')
                 mav.gimbal_device_attitude_status_send(0, 0, t, self.gimbal_flags, [float(v) for v in q],
                                                        0.0, 0.0, 0.0, 0)
         if 'gps' in self.streams and self._due('gps', now_ns, 200_000_000):
