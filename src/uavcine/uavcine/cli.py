@@ -220,6 +220,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print('uavcine: interrupted', file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `uavcine nodes | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == '__main__':

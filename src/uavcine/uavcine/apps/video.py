@@ -27,6 +27,11 @@ def _box(b):
     return (b.center.position.x - b.size_x / 2, b.center.position.y - b.size_y / 2, b.size_x, b.size_y)
 
 
+def _iou(a, b) -> float:
+    from ..eval.metrics import iou_xywh
+    return float(iou_xywh(a, b)[0])
+
+
 def _rect(img, box, colour, thick=1):
     x, y, w, h = (int(round(v)) for v in box)
     cv2.rectangle(img, (x, y), (x + w, y + h), colour, thick, cv2.LINE_AA)
@@ -118,17 +123,24 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
                                          (img.shape[1], img.shape[0]))
             tru = truth.get(s)
             target_truth = None
+            tr = tracks.get(s, last_track)
             if tru is not None:
+                best = -1.0
                 for tt in tru.targets:
-                    if tt.is_target:
-                        target_truth = tt
-                        if tt.in_view and tt.bbox.size_x > 0:
-                            _rect(img, _box(tt.bbox), (255, 255, 255), 1)
+                    if tt.distractor:
+                        continue
+                    if tt.in_view and tt.bbox.size_x > 0:
+                        _rect(img, _box(tt.bbox), (255, 255, 255), 1)
+                    # the target being filmed: the one the track overlaps most, else the first
+                    score = 0.0
+                    if tr is not None and tt.in_view and tr.bbox.size_x > 0:
+                        score = _iou(_box(tr.bbox), _box(tt.bbox))
+                    if score > best:
+                        best, target_truth = score, tt
             d = dets.get(s)
             if d is not None:
                 for det in d.detections:
                     _rect(img, _box(det.bbox), (230, 40, 40), 1)
-            tr = tracks.get(s, last_track)
             last_track = tr
             label = 'no track'
             if tr is not None:

@@ -66,7 +66,7 @@ def _truth_targets(msg) -> list:
             box = (t.bbox.center.position.x - t.bbox.size_x / 2, t.bbox.center.position.y - t.bbox.size_y / 2,
                    t.bbox.size_x, t.bbox.size_y)
         out.append({'id': int(t.id), 'cls': t.class_id, 'box': box, 'visibility': float(t.visibility),
-                    'truncated': bool(t.truncated), 'target': bool(t.is_target),
+                    'truncated': bool(t.truncated), 'target': not bool(t.distractor),
                     'enu': np.array([t.position_enu.x, t.position_enu.y, t.position_enu.z])})
     return out
 
@@ -132,12 +132,20 @@ def load_run(path) -> RunData:
 
 
 # ---------------------------------------------------------------------- metrics
-def _target_truth(run: RunData, stamp: int):
-    """The filmed target's truth at an image stamp (the entry flagged as the shot's target)."""
-    for t in run.truth.get(stamp, ()):
-        if t['target']:
-            return t
-    return None
+def _target_truth(run: RunData, stamp: int, box=None):
+    """The truth of the target being filmed at an image stamp.
+
+    Among the shot's targets (not distractors) visible enough to count: the one the box
+    overlaps most when a box is given (a line of towers: whichever tower is tracked),
+    else the most visible. Distractors are never the target: tracking one scores IoU 0.
+    """
+    cands = [t for t in run.truth.get(stamp, ()) if t['target'] and t['box'] is not None
+             and t['visibility'] >= MIN_VISIBILITY]
+    if not cands:
+        return None
+    if box is not None and np.all(np.isfinite(box)):
+        return max(cands, key=lambda t: float(iou_xywh(box, t['box'])[0]))
+    return max(cands, key=lambda t: (t['visibility'], t['box'][2] * t['box'][3]))
 
 
 def tracking_metrics(run: RunData) -> dict:
@@ -145,11 +153,11 @@ def tracking_metrics(run: RunData) -> dict:
         return {}
     ious, errs, quals, times, states = [], [], [], [], []
     for tr in run.tracks:
-        gt = _target_truth(run, tr['stamp'])
-        if gt is None or gt['box'] is None or gt['visibility'] < MIN_VISIBILITY:
-            continue
         has_box = tr['box'] is not None and tr['state'] in (2, 3)
         box = tr['box'] if has_box else (np.nan,) * 4
+        gt = _target_truth(run, tr['stamp'], box)
+        if gt is None:
+            continue
         ious.append(float(iou_xywh(box, gt['box'])[0]))
         errs.append(float(centre_error(box, gt['box'])[0]))
         quals.append(tr['quality'] if has_box else np.nan)
@@ -184,8 +192,10 @@ def geo_metrics(run: RunData) -> dict:
     if not run.geos or not run.truth:
         return {}
     errs, ranges, inside = [], [], []
+    boxes = {t['stamp']: t['box'] for t in run.tracks if t['box'] is not None}
     for g in run.geos:
-        gt = _target_truth(run, g['stamp'])
+        box = boxes.get(g['stamp'])  # the box this estimate was made from (same image stamp)
+        gt = _target_truth(run, g['stamp'], box) if box is not None else None
         cam = run.camera_enu.get(g['stamp'])
         if gt is None:
             continue
@@ -322,10 +332,13 @@ def plots(runs: list, names: list, out_dir: Path) -> dict:
         for (run, m), name, c in zip(runs, names, colours):
             est = np.array([g['enu'] for g in run.geos]) if run.geos else np.zeros((0, 2))
             ax.scatter(est[:, 0], est[:, 1], s=5, color=c, alpha=0.5, label='%s estimates' % name)
-            tru = [(_target_truth(run, s) or {}).get('enu') for s in sorted(run.truth)]
-            tru = np.array([t[:2] for t in tru if t is not None])
-            if tru.size:
-                ax.plot(tru[:, 0], tru[:, 1], 'k-', lw=1.5, label='%s truth' % name)
+            ids = sorted({t['id'] for ts in run.truth.values() for t in ts if t['target']})
+            for k, tid in enumerate(ids):
+                tru = np.array([t['enu'][:2] for s in sorted(run.truth) for t in run.truth[s] if t['id'] == tid])
+                if len(tru) and np.ptp(tru, axis=0).max() > 0.5:
+                    ax.plot(tru[:, 0], tru[:, 1], 'k-', lw=1.5, label='%s truth' % name if k == 0 else None)
+                elif len(tru):
+                    ax.plot(tru[:1, 0], tru[:1, 1], 'k^', ms=8, label='%s truth' % name if k == 0 else None)
             cams = np.array([run.camera_enu[s][:2] for s in sorted(run.camera_enu)])
             if cams.size:
                 ax.plot(cams[:, 0], cams[:, 1], '--', color=c, lw=1, label='%s drone' % name)
