@@ -395,3 +395,39 @@ def test_geofence_polygon():
     assert parse_geofence('  ') is None
     with pytest.raises(ParamError, match='geofence'):
         parse_geofence('0,0;1,1')
+
+
+@pytest.mark.slow
+def test_realtime_host_with_a_vehicle_on_the_wall_clock(vehicles):
+    """The vehicle runs in its own thread on the wall clock, the host paces itself to it (``realtime``)."""
+    import threading
+    import time
+    v = vehicles(boot_host_ns=time.time_ns() - 30 * 10**9)
+    stop = threading.Event()
+
+    def fly():
+        while not stop.is_set():
+            v.step(time.time_ns())
+            time.sleep(0.002)
+    th = threading.Thread(target=fly, daemon=True)
+    th.start()
+    host = OfflineHost(strict=True, realtime=True)
+    try:
+        bridge = host.add_node(MavlinkBridgeNode, params={'url': 'udpout:127.0.0.1:%d' % v.port})
+        src = host.add_node(TargetSource)
+        for k, val in target_near(v).items():
+            setattr(src, k, val)
+        fixes, diag = host.capture('/vehicle/fix'), host.capture('/diagnostics')
+        host.run(until_ns=T0 + int(2.5e9))
+    finally:
+        host.close()
+        stop.set()
+        th.join(timeout=2.0)
+    assert len(fixes) >= 18                                          # ~10 Hz for ~2.4 s
+    stamps = np.array([msgs.stamp_ns(m.header.stamp) for _, m in fixes])
+    gaps = np.diff(stamps) / 1e6
+    assert np.median(gaps) == pytest.approx(100.0, abs=5.0)         # autopilot time maps onto host time
+    assert all(s <= t for s, (t, _) in zip(stamps, fixes))
+    assert bridge.tel.time_source == 'timesync'
+    assert len(v.commands(v.mavlink.MAV_CMD_DO_SET_ROI_LOCATION)) >= 3
+    assert diag_values(diag[-1][1])[0] == 0
