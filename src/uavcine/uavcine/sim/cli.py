@@ -28,8 +28,10 @@ def register(subparsers):
 
 
 def _user_error(msg):
-    from ..cli import UserError
-    return UserError(msg)
+    # ConfigError (not cli.UserError): under `python -m uavcine.cli` the cli module runs as __main__,
+    # and a UserError imported from uavcine.cli would be another class than the one main() catches.
+    from ..offline.graph import ConfigError
+    return ConfigError(msg)
 
 
 def _record_parser():

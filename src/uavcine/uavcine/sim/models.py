@@ -57,7 +57,11 @@ class Model:
         return self._hull
 
     def _make_hull(self) -> np.ndarray:
-        pts = [self.poly_verts.reshape(-1, 3), self.seg.reshape(-1, 3)]
+        pts = [self.poly_verts.reshape(-1, 3)]
+        if len(self.seg):  # segment ends widened by half the member's width along each axis
+            ends = self.seg.reshape(-1, 3)
+            half = np.repeat(self.seg_width, 2)[:, None, None] / 2 * np.concatenate([np.eye(3), -np.eye(3)])[None]
+            pts.append((ends[:, None, :] + half).reshape(-1, 3))
         if len(self.sph):
             for c, r in zip(self.sph, self.sph_r):
                 pts.append(c + _CUBE * 2 * r)

@@ -46,7 +46,7 @@ class RenderOut:
     rgb: np.ndarray            # HxWx3 uint8
     ids: np.ndarray            # HxW int32: object id, 0 = ground or sky
     depth: np.ndarray          # HxW float32 optical z, +inf sky
-    alone: dict = field(default_factory=dict)   # target id -> pixels it covers with nothing in front
+    alone: dict = field(default_factory=dict)   # target id -> (pixels it covers with nothing in front, region)
     sky: np.ndarray = None     # HxW bool
 
 
@@ -294,9 +294,9 @@ class Renderer:
 
     @staticmethod
     def _union(acc):
-        """Number of distinct pixels in a list of (y0, x0, bool mask) pieces."""
+        """(number of distinct pixels, (y0, x0, y1, x1) region) of a list of (y0, x0, bool mask) pieces."""
         if not acc:
-            return 0
+            return 0, (0, 0, 0, 0)
         y0 = min(a[0] for a in acc)
         x0 = min(a[1] for a in acc)
         y1 = max(a[0] + a[2].shape[0] for a in acc)
@@ -304,7 +304,7 @@ class Renderer:
         u = np.zeros((y1 - y0, x1 - x0), bool)
         for ay, ax, m in acc:
             u[ay - y0:ay - y0 + m.shape[0], ax - x0:ax - x0 + m.shape[1]] |= m
-        return int(u.sum())
+        return int(u.sum()), (y0, x0, y1, x1)
 
     def _shadow(self, rgb, ids, obj, pos, yaw, C, R):
         sun = self.world.sun

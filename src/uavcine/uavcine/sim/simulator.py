@@ -172,10 +172,8 @@ class Simulator:
             rng_m = float(np.linalg.norm(pos + np.array([0, 0, obj.model.size[2] / 2]) - C))
             vis, pix, in_view = 0.0, 0, False
             if box is not None:
-                x0, y0 = int(math.floor(box[0])), int(math.floor(box[1]))
-                x1, y1 = int(math.ceil(box[0] + box[2])), int(math.ceil(box[1] + box[3]))
-                pix = int(np.count_nonzero(out.ids[max(y0 - 1, 0):y1 + 1, max(x0 - 1, 0):x1 + 1] == obj.id))
-                alone = out.alone.get(obj.id, 0)
+                alone, (y0, x0, y1, x1) = out.alone.get(obj.id, (0, (0, 0, 0, 0)))
+                pix = int(np.count_nonzero(out.ids[y0:y1, x0:x1] == obj.id))
                 in_view = alone > 0
                 vis = float(pix) / alone if alone > 0 else 0.0
                 if not in_view:

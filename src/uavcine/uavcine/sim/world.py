@@ -131,10 +131,12 @@ class PathMotion:
         ts = np.arange(n) * self.DT
         s_arr = np.zeros(n)
         v_arr = np.zeros(n)
-        s, v, seg, lap, wait_left = 0.0, 0.0, 0, 0, waits[0]
+        s, v, seg, lap, wait_left, done = 0.0, 0.0, 0, 0, waits[0], False
         stop_at = [i for i in range(1, nseg + 1) if waits[i % (nseg if closed else nseg + 1)] > 0 or (not closed and i == nseg)]
         for k in range(n):
             s_arr[k], v_arr[k] = s + lap * self.length, v
+            if done:  # the end of an open path: stay there
+                continue
             if wait_left > 0:
                 wait_left -= self.DT
                 continue
@@ -155,7 +157,7 @@ class PathMotion:
                         seg = 0
                         wait_left = waits[0]
                     else:
-                        s, v = self.length, 0.0
+                        s, v, done = self.length, 0.0, True
                         break
                 if w > 0:
                     wait_left, v = w, 0.0
