@@ -30,6 +30,7 @@ a passphrase); unsigned or wrongly signed messages are then dropped and counted.
 Python 3.8.
 """
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
@@ -163,6 +164,7 @@ class MavlinkBridgeNode(Node):
         self.gimbal_manager_refused = False
         self.configured_gimbal_manager = False
         self._eof = False
+        self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
         self._open(self.now_ns())
 
     # ------------------------------------------------------------------ the link
@@ -215,6 +217,7 @@ class MavlinkBridgeNode(Node):
     # ------------------------------------------------------------------ the timer
     def poll(self):
         now = self.now_ns()
+        self._check_pace(now)
         if self.conn is None:
             if self.next_open_ns is not None and now >= self.next_open_ns:
                 self._open(now)
@@ -234,6 +237,18 @@ class MavlinkBridgeNode(Node):
         if now >= self.next['diag']:
             self.next['diag'] = now + int(self.p.diagnostics_period_s * 1e9)
             self.publish_diagnostics(now)
+
+    def _check_pace(self, now: int) -> None:
+        """The vehicle lives on the wall clock: say so once if host time runs much faster (offline, no realtime)."""
+        if self._pace is None:
+            self._pace = (now, time.monotonic())
+        elif self._pace[1] is not None and now - self._pace[0] > 3e9:
+            wall = time.monotonic() - self._pace[1]
+            if (now - self._pace[0]) / 1e9 > 3.0 * max(wall, 1e-3):
+                self.warn('host time runs %.0fx faster than the wall clock the vehicle lives on: heartbeats will '
+                          'look late and telemetry stale (offline: run with --realtime)'
+                          % ((now - self._pace[0]) / 1e9 / max(wall, 1e-3)))
+            self._pace = (self._pace[0], None)  # checked once
 
     def _read(self, now: int) -> None:
         for _ in range(self.p.max_messages_per_poll):
@@ -313,7 +328,8 @@ class MavlinkBridgeNode(Node):
         elif not alive and self.link_up:
             self.link_up = False
             self.stats['link_losses'] += 1
-            self.warn('link lost: no HEARTBEAT from system %s for %.1f s' % (self.tel.sysid, self.p.heartbeat_timeout_s))
+            self.warn('link lost: no HEARTBEAT from system %s for %.1f s'
+                      % (self.tel.sysid, self.p.heartbeat_timeout_s))
             self.publish_diagnostics(now)
 
     def _periodic_sends(self, now: int) -> None:
