@@ -26,11 +26,11 @@ setup(
     ],
     python_requires='>=3.8',
     # Run-time needs of the onboard nodes (Python 3.8 on JetPack 5).
-    install_requires=['numpy', 'pyyaml', 'transforms3d', 'scipy', 'pymap3d'],
+    install_requires=['numpy', 'pyyaml', 'transforms3d', 'scipy', 'pymap3d', 'pymavlink', 'pyserial'],
     extras_require={
         # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
         'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-python-headless', 'pycocotools',
-                    'onnx', 'onnxruntime', 'pymavlink', 'cosysairsim', 'foxglove-sdk'],
+                    'onnx', 'onnxruntime', 'cosysairsim', 'foxglove-sdk'],
         'test': ['pytest', 'pytest-timeout', 'vermin', 'websockets'],
         # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.
         'tensorrt': [],
