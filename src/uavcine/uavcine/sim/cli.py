@@ -3,7 +3,7 @@
     uavcine sim SCENARIO [--out run.mcap] [--seed N] [--duration S] [--rate HZ] [--depth] [--flow] [-p NAME=VALUE]
     uavcine sim export-coco OUT (--scenario S [--scenario S2 ...] | --random N) [--every K] [--seed N]
     uavcine sim export-otb OUT --scenario S [--target ID] [--every K] [--seed N]
-    uavcine sim preview SCENARIO --out frames.png [--frames 0,50,100] [--seed N]
+    uavcine sim preview SCENARIO --out frames.png [--frames 0,50,100] [--seed N] [--depth-flow]
 
 Hooked into the ``uavcine`` command through ``register(subparsers)``.
 """
@@ -155,10 +155,11 @@ def _preview(argv) -> int:
     p.add_argument('--out', required=True, help='PNG file')
     p.add_argument('--frames', default='0', help='comma-separated frame indices (tiled 2 per row)')
     p.add_argument('--seed', type=int, default=-1)
+    p.add_argument('--depth-flow', action='store_true', help='per frame: image with boxes | depth | flow to the next frame')
     a = p.parse_args(argv)
     import cv2
     import numpy as np
-    from .export import draw_truth
+    from .export import colorize_depth, colorize_flow, draw_truth
     from .scenario import load_scenario
     from .simulator import Simulator
     sim = Simulator(load_scenario(a.scenario), seed=None if a.seed < 0 else a.seed)
@@ -166,7 +167,13 @@ def _preview(argv) -> int:
         idx = [int(x) for x in a.frames.split(',') if x.strip()]
     except ValueError:
         raise _user_error('--frames must be comma-separated integers, got %r' % a.frames) from None
-    tiles = [draw_truth(sim.frame(min(max(k, 0), sim.n_frames - 1))) for k in idx]
+    frames = [sim.frame(min(max(k, 0), sim.n_frames - 1)) for k in idx]
+    if a.depth_flow:
+        rows = [np.hstack([draw_truth(f), colorize_depth(f.depth), colorize_flow(f.flow)]) for f in frames]
+        cv2.imwrite(a.out, np.vstack(rows)[:, :, ::-1])
+        print('wrote %s' % a.out)
+        return 0
+    tiles = [draw_truth(f) for f in frames]
     if len(tiles) % 2 and len(tiles) > 1:
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)] if len(tiles) > 1 else tiles

@@ -129,9 +129,14 @@ def draw_truth(frame, show_distractors: bool = True, scale: int = 1) -> np.ndarr
     return img
 
 
-def colorize_depth(depth: np.ndarray, max_m: float = 300.0) -> np.ndarray:
-    d = np.where(np.isfinite(depth), depth, max_m)
-    v = (255 * (1 - np.clip(np.log1p(d) / np.log1p(max_m), 0, 1))).astype(np.uint8)
+def colorize_depth(depth: np.ndarray, max_m: Optional[float] = None) -> np.ndarray:
+    """Near = bright; log scale between the 1st and 99th percentile of the finite depths; sky black."""
+    fin = np.isfinite(depth)
+    lo, hi = (np.percentile(depth[fin], [1, 99]) if fin.any() else (1.0, 2.0))
+    hi = max_m or hi
+    d = np.clip(np.where(fin, depth, hi), lo, hi)
+    v = (255 * (1 - (np.log(d) - np.log(lo)) / max(np.log(hi) - np.log(lo), 1e-6))).astype(np.uint8)
+    v[~fin] = 0
     return cv2.applyColorMap(v, cv2.COLORMAP_INFERNO)[:, :, ::-1]
 
 

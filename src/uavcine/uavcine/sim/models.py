@@ -65,7 +65,14 @@ class Model:
         if len(self.sph):
             for c, r in zip(self.sph, self.sph_r):
                 pts.append(c + _CUBE * 2 * r)
-        return np.concatenate(pts) if pts else np.zeros((0, 3))
+        P = np.concatenate(pts) if pts else np.zeros((0, 3))
+        if len(P) > 16:  # only the convex hull's vertices bound a projection (fewer points to project per frame)
+            from scipy.spatial import ConvexHull, QhullError
+            try:
+                P = P[ConvexHull(P).vertices]
+            except QhullError:
+                pass
+        return P
 
     @property
     def radius(self) -> float:

@@ -445,7 +445,7 @@ class Renderer:
         uv = self._project(Sc)
         rp = self.f * rad / Sc[:, 2]
         if rp.max() < 6.0:  # level of detail: flat-shaded discs, far to near, one depth each
-            if rp.max() >= 2.0:
+            if rp.max() >= 3.0:
                 x0, y0, x1, y1 = self._region(np.concatenate([uv - rp[:, None], uv + rp[:, None]]))
                 if x1 <= x0 or y1 <= y0:
                     return

@@ -32,7 +32,7 @@ class Orthophoto:
         self.pyramid = [img]
         while min(self.pyramid[-1].shape[:2]) > 128 and len(self.pyramid) < 7:
             self.pyramid.append(cv2.pyrDown(self.pyramid[-1]))
-        self.mean_color = img.reshape(-1, 3).mean(0)
+        self.mean_color = img[::7, ::7].reshape(-1, 3).mean(0)
 
     @property
     def shape(self):
@@ -81,45 +81,55 @@ def make_orthophoto(world, rng: np.random.Generator) -> Orthophoto:
             cv2.fillPoly(label, [_pts(poly, tex)], k + 1, lineType=cv2.LINE_8, shift=2)
         m = label > 0
         if m.any():
-            lab = label[m] - 1
-            crop = np.array([c for _, c, _ in f.fields])[lab]
-            ang = np.array([a for _, _, a in f.fields], np.float32)[lab]
-            jj, ii = np.nonzero(m)
-            X = x0 + (ii + 0.5) * res
-            Y = tex.ymax - (jj + 0.5) * res
-            period = np.where(crop == 2, 1.2, 3.0)
-            stripe = np.sin(2 * np.pi * (X * np.cos(ang) + Y * np.sin(ang)) / period).astype(np.float32)
-            shade = 1.0 + 0.08 * stripe + 0.25 * n1[m] + 0.1 * n2[m]
-            tint = (np.random.default_rng(int(rng.integers(1 << 31))).uniform(0.9, 1.1, (len(f.fields), 3))
-                    .astype(np.float32))[lab]
-            img[m] = CROPS[crop] * tint * shade[:, None]
+            # per-field lookup tables (index 0 = no field), evaluated on the whole image in float32
+            crop = np.array([0] + [c for _, c, _ in f.fields])
+            ang = np.array([0.0] + [a for _, _, a in f.fields], np.float32)
+            period = np.where(crop == 2, 1.2, 3.0).astype(np.float32)
+            tint = np.concatenate([np.ones((1, 3)), np.random.default_rng(int(rng.integers(1 << 31)))
+                                   .uniform(0.9, 1.1, (len(f.fields), 3))]).astype(np.float32)
+            col = (CROPS[crop] * tint).astype(np.float32)
+            X = (x0 + (np.arange(W, dtype=np.float32) + 0.5) * res)[None, :]
+            Y = (tex.ymax - (np.arange(H, dtype=np.float32) + 0.5) * res)[:, None]
+            ca, sa, pe = np.cos(ang)[label], np.sin(ang)[label], (2 * np.pi / period)[label]
+            stripe = np.sin((X * ca + Y * sa) * pe)
+            shade = 1.0 + 0.045 * stripe + 0.25 * n1 + 0.1 * n2
+            img = np.where(m[..., None], col[label] * shade[..., None], img)
     # forest clumps: canopies seen from above, each with its shadow and a sunlit side
-    if f.forests:
-        sun2 = world.sun[:2] / max(np.linalg.norm(world.sun[:2]), 1e-6)
-        sh_off = -world.sun[:2] / max(world.sun[2], 0.2) * 4.0
+    sun2 = world.sun[:2] / max(np.linalg.norm(world.sun[:2]), 1e-6)
+    sh_off = -world.sun[:2] / max(world.sun[2], 0.2) * 4.0
+    for c, r in f.forests:
         crowns = []
-        for c, r in f.forests:
-            for _ in range(int(r * r / 10)):
-                a, d = rng.uniform(0, 2 * np.pi), r * math.sqrt(rng.random())
-                crowns.append((c + d * np.array([math.cos(a), math.sin(a)]), rng.uniform(2.0, 4.5), rng.uniform(0.8, 1.2)))
-        shadow_f = np.zeros(shape, np.uint8)
+        for _ in range(int(r * r / 10)):
+            a, d = rng.uniform(0, 2 * np.pi), r * math.sqrt(rng.random())
+            crowns.append((c + d * np.array([math.cos(a), math.sin(a)]), rng.uniform(2.0, 4.5), rng.uniform(0.8, 1.2)))
+        # work in the patch's own window of the orthophoto
+        ci, cj = tex.to_px(c[0], c[1])
+        pad = (r + 30.0) / res
+        i0, i1 = int(max(ci - pad, 0)), int(min(ci + pad, W))
+        j0, j1 = int(max(cj - pad, 0)), int(min(cj + pad, H))
+        if i1 <= i0 or j1 <= j0:
+            continue
+        win = (slice(j0, j1), slice(i0, i1))
+        off = np.array([i0, j0]) * 4
+
+        def px(p):
+            return tuple(int(v) for v in (_pts(p[None], tex)[0] - off))
+        sub = (j1 - j0, i1 - i0)
+        shadow_f = np.zeros(sub, np.uint8)
         for p, cr, _ in crowns:
-            q = _pts((p + sh_off)[None], tex, 0)[0]
-            cv2.circle(shadow_f, (int(q[0]), int(q[1])), max(1, int(cr / res)), 255, -1)
-        img *= (1.0 - 0.5 * cv2.GaussianBlur(shadow_f, (0, 0), 0.5 / res).astype(np.float32)[..., None] / 255.0)
-        canopy = np.zeros(shape + (3,), np.float32)
-        cmask = np.zeros(shape, np.uint8)
+            cv2.circle(shadow_f, px(p + sh_off), max(1, int(4 * cr / res)), 255, -1, cv2.LINE_8, 2)
+        img[win] *= (1.0 - 0.5 * cv2.GaussianBlur(shadow_f, (0, 0), 0.5 / res).astype(np.float32)[..., None] / 255.0)
+        canopy = np.zeros(sub + (3,), np.float32)
+        cmask = np.zeros(sub, np.uint8)
         for p, cr, tone in crowns:
-            q = _pts(p[None], tex, 0)[0]
             base = np.array([62, 96, 44], np.float32) * tone
-            cv2.circle(canopy, (int(q[0]), int(q[1])), max(1, int(cr / res)), tuple(float(v) for v in base), -1, cv2.LINE_AA)
-            hq = _pts((p + sun2 * cr * 0.35)[None], tex, 0)[0]
-            cv2.circle(canopy, (int(hq[0]), int(hq[1])), max(1, int(cr * 0.55 / res)),
-                       tuple(float(v) for v in base * 1.3), -1, cv2.LINE_AA)
-            cv2.circle(cmask, (int(q[0]), int(q[1])), max(1, int(cr / res)), 255, -1, cv2.LINE_AA)
+            cv2.circle(canopy, px(p), max(1, int(4 * cr / res)), tuple(float(v) for v in base), -1, cv2.LINE_AA, 2)
+            cv2.circle(canopy, px(p + sun2 * cr * 0.35), max(1, int(4 * cr * 0.55 / res)),
+                       tuple(float(v) for v in base * 1.3), -1, cv2.LINE_AA, 2)
+            cv2.circle(cmask, px(p), max(1, int(4 * cr / res)), 255, -1, cv2.LINE_AA, 2)
         canopy = cv2.GaussianBlur(canopy, (0, 0), 0.3 / res)
         fm = cmask.astype(np.float32)[..., None] / 255.0
-        img = img * (1 - fm) + canopy * (1.0 + 0.35 * n2[..., None]) * fm
+        img[win] = img[win] * (1 - fm) + canopy * (1.0 + 0.35 * n2[win][..., None]) * fm
     # dirt tracks and roads
     for line in f.tracks:
         cv2.polylines(img, [_pts(line, tex)], False, tuple(float(v) for v in DIRT), max(1, int(3.0 / res)), cv2.LINE_AA, 2)
@@ -168,13 +178,14 @@ def make_orthophoto(world, rng: np.random.Generator) -> Orthophoto:
         img *= cv2.resize(shade, (W, H), interpolation=cv2.INTER_LINEAR)[..., None]
     img += rng.normal(0, 4.0, img.shape[:2]).astype(np.float32)[..., None]
     # fade to the mean colour over the outer 60 m: beyond the orthophoto the renderer uses that colour
-    mean = img.reshape(-1, 3).mean(0)
-    edge = 60.0 / res
-    fx = np.clip(np.minimum(np.arange(W) + 0.5, W - np.arange(W) - 0.5) / edge, 0, 1).astype(np.float32)
-    fy = np.clip(np.minimum(np.arange(H) + 0.5, H - np.arange(H) - 0.5) / edge, 0, 1).astype(np.float32)
-    a = (fy[:, None] * fx[None, :])[..., None]
-    img = img * a + mean * (1 - a)
-    tex.__init__(np.clip(img, 0, 255).astype(np.uint8), x0, tex.ymax, res)
+    mean = img[::7, ::7].reshape(-1, 3).mean(0)
+    e = int(min(60.0 / res, W // 2, H // 2))
+    ramp = ((np.arange(e, dtype=np.float32) + 0.5) / e)
+    for sl, a in (((slice(0, e), slice(None)), ramp[:, None]), ((slice(H - e, H), slice(None)), ramp[::-1, None]),
+                  ((slice(None), slice(0, e)), ramp[None, :]), ((slice(None), slice(W - e, W)), ramp[None, ::-1])):
+        img[sl] = img[sl] * a[..., None] + mean * (1 - a[..., None])
+    np.clip(img, 0, 255, out=img)
+    tex.__init__(img.astype(np.uint8), x0, tex.ymax, res)
     return tex
 
 
