@@ -321,3 +321,51 @@ def test_class_depth_prior_moves_the_nearest_point_to_the_centre():
     noisy = Geopositioner(CAM, exact(class_depths={'tower': (3.8, 0.4)})).estimate(
         box_with_bottom(400.0, 300.0, cls='tower'), tel)
     assert noisy.range_sigma_m == pytest.approx(0.4, rel=0.01)
+
+
+# --- filtering ----------------------------------------------------------------------------
+
+
+def _approach(g, truth, n=150, seed=0):
+    """A drone flying north toward a static person 250 m ahead, white attitude noise; yields (t, estimate)."""
+    rng = np.random.default_rng(seed)
+    exact_g = Geopositioner(CAM, exact())
+    for k in range(n):
+        veh = np.array([0.0, 0.6 * k, 30.0])
+        rpy, grpy = (0.0, 0.0, NORTH), SEED_GIMBAL
+        box = pole_box(truth, veh, rpy, grpy, height=1.75)
+        noisy_rpy = np.add(rpy, np.radians(rng.normal(0, 0.5, 3)))
+        e = g.estimate(box, Telemetry(veh, noisy_rpy, grpy, 30.0))
+        yield 0.1 * k, e
+
+
+def test_target_filter_evaluates_the_measurement_noise_at_the_predicted_range():
+    """A measurement that lands farther must not get less weight than one that lands nearer (bias)."""
+    from uavcine.core.geoposition import GeoEstimate, TargetFilter
+    f = TargetFilter()
+    f.kf.start(0.0, np.array([0.0, 150.0]), np.eye(2))  # predicted: 150 m north of the drone
+    R = np.diag([1.0, 100.0])  # across (east) 1 m^2, along (north) 100 m^2, as measured at 180 m
+    est = GeoEstimate(ok=True, point_enu=np.array([0.0, 180.0, 0.0]), vehicle_enu=np.array([0.0, 0.0, 30.0]))
+    Rp = f._at_prediction(0.0, est, R)
+    along = (30.0 ** 2 + 150.0 ** 2) / (30.0 ** 2 + 180.0 ** 2)  # d(range)/d(depression) ~ (h^2 + d^2) / h
+    across = 150.0 / 180.0
+    np.testing.assert_allclose(Rp, np.diag([across ** 2 * 1.0, along ** 2 * 100.0]), atol=1e-9)
+
+
+def test_target_filter_keeps_the_gps_bias_in_its_covariance_and_skips_weak_bounds():
+    from uavcine.core.geoposition import TargetFilter
+    truth = np.array([10.0, 150.0, 0.0])
+    g = Geopositioner(CAM, GeoConfig(class_depths={}))
+    f = TargetFilter()
+    for t, e in _approach(g, truth, n=60):
+        out = f.update(t, e)
+    assert np.all(np.linalg.eigvalsh(out.cov_xy) >= 1.5 ** 2)  # GPS 1.5 m: a bias, not averaged away
+    # a truncated box without a class prior: a weak interval, not fused into a filter that knows better
+    veh = np.array([0.0, 140.0, 30.0])
+    box = Box(300.0, 400.0, 40.0, 80.0, 'unknown')
+    e = g.estimate(box, Telemetry(veh, (0.0, 0.0, NORTH), SEED_GIMBAL, 30.0))
+    assert e.ok and e.method == 'border_bound'
+    before = f.kf.position
+    out = f.update(6.1, e)
+    assert out.skipped and not out.accepted
+    np.testing.assert_allclose(f.kf.position, before, atol=0.5)  # only the prediction moved it

@@ -52,7 +52,7 @@ import numpy as np
 import pymap3d
 
 from uavcine.core.camera import R_FLU_OPTICAL, PinholeCamera, rot_flu
-from uavcine.core.kalman import ConstantVelocityKF, KalmanConfig
+from uavcine.core.kalman import ConstantVelocityKF, KalmanConfig, KalmanUpdate
 from uavcine.core.terrain import FlatGround, HeightMap
 
 # Flags, the same bits as uavcine_interfaces/msg/GeoTarget.
@@ -582,6 +582,7 @@ class FilteredTarget:
     accepted: bool                    # the measurement passed the gate
     mahalanobis2: float
     restarted: bool
+    skipped: bool = False             # a weak truncated-box bound the filter already knows better: not fused
 
     @property
     def cov_xy(self) -> np.ndarray:
@@ -598,9 +599,16 @@ class TargetFilter:
     noise R (only the white part is fused) and their covariance, taken from the
     latest estimate, is added back to the filter's covariance on output
     (a "consider" covariance: the bias is not estimated, it is accounted for).
+    A class prior (height, footprint) is such a bias too: it is the same error
+    for every frame of one target.
+
+    A truncated box's bound ('border_bound') is the same weak interval frame after
+    frame, not new information each time: it is fused only while the filter knows
+    less than it along the view (at the start), never averaged down.
     """
 
-    def __init__(self, config: Optional[KalmanConfig] = None, correlated_sources=('gps',), height_fn=None):
+    def __init__(self, config: Optional[KalmanConfig] = None,
+                 correlated_sources=('gps', 'class_height', 'class_depth'), height_fn=None):
         self.kf = ConstantVelocityKF(config, dim=2)
         if isinstance(correlated_sources, dict):
             self.correlated = {str(k): float(v) for k, v in correlated_sources.items()}
@@ -617,10 +625,47 @@ class TargetFilter:
     def initialized(self) -> bool:
         return self.kf.initialized
 
+    def _at_prediction(self, t_s: float, est: GeoEstimate, R: np.ndarray) -> np.ndarray:
+        """R re-evaluated at the predicted range instead of the measured one.
+
+        Ground-intersection noise grows with range (along the view as (h^2 + d^2) / h
+        per radian of depression, across it as d), so a measurement that happens to
+        land farther gets a larger R and less weight: weighting by the measurement's
+        own R biases the filter short (about -3 m at 150-200 m on the seed flight).
+        An EKF whose measurement is the ray would evaluate its Jacobian at the
+        prediction; scaling R to the predicted range does the same here.
+        """
+        p_pred, _ = self.kf.predicted(t_s)
+        v = est.vehicle_enu
+        d_m = est.point_enu[:2] - v[:2]
+        r_m = float(np.linalg.norm(d_m))
+        r_p = float(np.linalg.norm(p_pred - v[:2]))
+        h = max(float(v[2] - est.point_enu[2]), 1.0)
+        if r_m < 1e-6 or not math.isfinite(r_p):
+            return R
+        u = d_m / r_m
+        w = np.array([u[1], -u[0]])
+        along = min(max((h * h + r_p * r_p) / (h * h + r_m * r_m), 0.25), 4.0)
+        across = min(max(r_p / r_m, 0.5), 2.0)
+        T = along * np.outer(u, u) + across * np.outer(w, w)
+        return T @ R @ T.T
+
     def update(self, t_s: float, est: GeoEstimate) -> FilteredTarget:
         c_bias = est.cov_of(self.correlated)
         R = est.cov_enu[:2, :2] - c_bias[:2, :2] + np.eye(2) * 1e-6
-        up = self.kf.update(t_s, est.point_enu[:2], R)
+        if self.kf.initialized:
+            R = self._at_prediction(t_s, est, R)
+        skipped = False
+        if est.method == 'border_bound' and self.kf.initialized:
+            _, P_pred = self.kf.predicted(t_s)
+            u = est.point_enu[:2] - est.vehicle_enu[:2]
+            u = u / max(float(np.linalg.norm(u)), 1e-9)
+            skipped = float(u @ R @ u) >= float(u @ P_pred @ u)
+        if skipped:
+            self.kf.predict(t_s)
+            up = KalmanUpdate(False, math.nan)
+        else:
+            up = self.kf.update(t_s, est.point_enu[:2], R)
         pos = self.kf.position
         z = float(self.height_fn(pos[0], pos[1])) if self.height_fn is not None else float(est.point_enu[2])
         cov = np.zeros((3, 3))
@@ -641,4 +686,5 @@ class TargetFilter:
         return FilteredTarget(position_enu=np.array([pos[0], pos[1], z]), velocity_enu=np.array([v[0], v[1], 0.0]),
                               cov_enu=cov, range_m=r, range_sigma_m=r_sig,
                               bearing_rad=compass_bearing(d[0], d[1]), bearing_sigma_rad=b_sig,
-                              accepted=up.accepted, mahalanobis2=up.mahalanobis2, restarted=up.restarted)
+                              accepted=up.accepted, mahalanobis2=up.mahalanobis2, restarted=up.restarted,
+                              skipped=skipped)

@@ -331,6 +331,7 @@ class Record:
     h_err: float = math.nan
     inside95: bool = False
     truncated: bool = False
+    err_xy: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))  # estimate - truth, ENU m
 
 
 def _record(s: Sample, ok: bool, est=None, cov_xy=None, range_sigma=math.nan, truncated=False) -> Record:
@@ -346,7 +347,7 @@ def _record(s: Sample, ok: bool, est=None, cov_xy=None, range_sigma=math.nan, tr
     if cov_xy is None:
         cov_xy = np.full((2, 2), np.nan)
     return Record(s.t, s.target_id, true_dist, True, np.asarray(est, float), cov_xy, range_sigma, ang,
-                  float(np.hypot(*d_est) - true_dist), float(np.hypot(*err)), inside, truncated)
+                  float(np.hypot(*d_est) - true_dist), float(np.hypot(*err)), inside, truncated, err)
 
 
 def geo_config(noise: NoiseModel, **kw) -> GeoConfig:
@@ -365,7 +366,8 @@ def sim_geo_config(log: dict) -> tuple:
     cfg = GeoConfig(sigma_gps_h_m=tot['gps'], sigma_agl_m=max(tot['agl'], 0.05),
                     sigma_attitude_deg=tot['imu'], sigma_gimbal_deg=tot['gimbal'], sigma_pixel=GeoConfig.sigma_pixel,
                     heading_is_magnetic=log['declination_deg'] != 0.0, declination_deg=log['declination_deg'])
-    correlated = {'gps': frac['gps'], 'attitude': frac['imu'], 'gimbal': frac['gimbal'], 'altitude': frac['agl']}
+    correlated = {'gps': frac['gps'], 'attitude': frac['imu'], 'gimbal': frac['gimbal'], 'altitude': frac['agl'],
+                  'class_height': 1.0, 'class_depth': 1.0}
     return cfg, {k: v for k, v in correlated.items() if v > 0}
 
 
@@ -386,7 +388,7 @@ def evaluate(flight: Flight, noise: NoiseModel, seed: int, accel_sigma: float = 
         noisy = SimTelemetry(log)
     else:
         cfg = geo_config(noise)
-        correlated = {'gps': 1.0} if noise.gps_tau_s > 0 else {}
+        correlated = {'gps': 1.0 if noise.gps_tau_s > 0 else 0.0, 'class_height': 1.0, 'class_depth': 1.0}
         if noise.att_bias_deg > 0:
             for src, white in (('attitude', noise.att_sigma_deg), ('gimbal', noise.gimbal_sigma_deg)):
                 correlated[src] = noise.att_bias_deg ** 2 / (noise.att_bias_deg ** 2 + white ** 2)
@@ -495,8 +497,8 @@ def plot_errors(runs: list, name: str, out: Path, title: str) -> list:
         ax.set_ylabel(ylabel)
         ax.set_xlim(0, 250)
         lim = np.nanpercentile(np.abs([r.ang_err_deg if what == 'ang' else r.dist_err
-                                       for r in rec['raw'] if r.ok] or [1.0]), 99)
-        ax.set_ylim(-1.3 * lim, 1.3 * lim)
+                                       for r in rec['raw'] if r.ok and r.true_dist < 200] or [1.0]), 95)
+        ax.set_ylim(-1.6 * lim, 1.6 * lim)
         ax.set_title('%s: %s' % (title, 'figure 16, angular error' if what == 'ang' else 'figure 17, distance error'))
         ax.legend(loc='upper left', fontsize=8)
         ax.grid(alpha=0.3)
@@ -509,32 +511,54 @@ def plot_errors(runs: list, name: str, out: Path, title: str) -> list:
 
 
 def plot_map(flight: Flight, rec: dict, name: str, out: Path, title: str, suffix: str = '') -> Path:
-    """Figure 18: estimates on the map, coloured by true distance, with the truth as pins."""
+    """Figure 18: the map (filtered estimates, truth as pins) and the errors around the truth, raw and filtered."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 6.5), sharex=True, sharey=True)
-    colours = (('#2ca02c', 0, 60), ('#bcbd22', 60, 100), ('#ff7f0e', 100, 150), ('#d62728', 150, 200))
-    for ax, variant in zip(axes, ('raw' + suffix, 'filtered' + suffix)):
-        ax.plot(flight.track[:, 0], flight.track[:, 1], '-', c='#555555', lw=1, label='drone track')
-        for col, lo, hi in colours:
-            pts = np.array([r.est[:2] for r in rec[variant] if r.ok and lo <= r.true_dist < hi]).reshape(-1, 2)
-            ax.scatter(pts[:, 0], pts[:, 1], s=4, c=col, alpha=0.5, lw=0, label='%d-%d m' % (lo, hi))
-        for tid, (cls, p) in flight.targets.items():
-            ax.plot(p[0], p[1], 'kv', ms=9)
-            ax.annotate('%s %d' % (cls, tid), p[:2], xytext=(6, 4), textcoords='offset points', fontsize=8)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), gridspec_kw={'width_ratios': [1.4, 1, 1]})
+    colours = (('#2ca02c', 0, 60), ('#bcbd22', 60, 100), ('#ff7f0e', 100, 150), ('#d62728', 150, 200),
+               ('#7f0000', 200, 1e9))
+    ax = axes[0]
+    ax.plot(flight.track[:, 0], flight.track[:, 1], '-', c='#555555', lw=1, label='drone track')
+    for col, lo, hi in colours:
+        pts = np.array([r.est[:2] for r in rec['filtered' + suffix] if r.ok and lo <= r.true_dist < hi]).reshape(-1, 2)
+        ax.scatter(pts[:, 0], pts[:, 1], s=4, c=col, alpha=0.6, lw=0,
+                   label=('%d-%d m' % (lo, hi)) if hi < 1e9 else '> %d m' % lo)
+    for tid, (cls, p) in flight.targets.items():
+        ax.plot(p[0], p[1], 'kv', ms=8)
+        ax.annotate('%s %d' % (cls, tid), p[:2], xytext=(6, 4), textcoords='offset points', fontsize=8)
+    ax.set_aspect('equal', adjustable='datalim')
+    ax.set_title('filtered estimates on the map (pins: truth at t = 0)')
+    ax.set_xlabel('east (m)')
+    ax.set_ylabel('north (m)')
+    ax.legend(loc='best', fontsize=7, markerscale=3)
+    ax.grid(alpha=0.3)
+    lim = 1.0
+    for ax, variant in zip(axes[1:], ('raw' + suffix, 'filtered' + suffix)):
+        for col, lo, hi in colours[:-1]:  # the table's range bins (< 200 m)
+            err = np.array([r.est[:2] - _truth_at(flight, r) for r in rec[variant]
+                            if r.ok and lo <= r.true_dist < hi]).reshape(-1, 2)
+            ax.scatter(err[:, 0], err[:, 1], s=4, c=col, alpha=0.5, lw=0)
+            if len(err) and variant.startswith('raw'):
+                lim = max(lim, float(np.percentile(np.abs(err), 95)) * 1.2)
+        ax.axhline(0, c='k', lw=0.5)
+        ax.axvline(0, c='k', lw=0.5)
+        ax.set_title('%s: estimate - truth, < 200 m' % variant.replace('_', ' '))
+        ax.set_xlabel('east error (m)')
         ax.set_aspect('equal')
-        ax.set_title(variant.replace('_', ' '))
-        ax.set_xlabel('east (m)')
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel('north (m)')
-    xs = np.array([p[0] for _, p in flight.targets.values()])
-    axes[0].set_xlim(min(xs.min(), flight.track[:, 0].min()) - 40, max(xs.max(), flight.track[:, 0].max()) + 40)
-    axes[0].legend(loc='lower left', fontsize=7, markerscale=3)
-    fig.suptitle('%s: estimates (dots, coloured by true distance) vs truth (pins)' % title)
+    for ax in axes[1:]:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+    axes[1].set_ylabel('north error (m)')
+    fig.suptitle('%s: figure 18, estimates vs truth, coloured by true distance' % title)
     fig.tight_layout()
     f = out / ('geo_%s_map%s.png' % (name, suffix))
-    fig.savefig(f, dpi=110)
+    fig.savefig(f, dpi=100)
     plt.close(fig)
     return f
+
+
+def _truth_at(flight: Flight, r: Record) -> np.ndarray:
+    return r.est[:2] - r.err_xy
 
 
 def plot_terrain(runs: list, name: str, out: Path, title: str) -> Path:
@@ -585,6 +609,11 @@ def table(runs: list, variants: Iterable[str]) -> str:
             lines.append('| %s | %s | %d (%d) | %.2f | %.2f | %s | %+.2f | %.2f | %d |'
                          % (v, label, s['n'], s['n_ok'], s['median'], s['p95'], cov, s['bias'], s['ang_median'],
                             s['truncated']))
+        s = bin_stats(recs, RANGE_BINS[0][0], RANGE_BINS[-1][1])
+        if s['n_ok'] and math.isfinite(s['coverage']):
+            lines.append('| %s | **all < 200 m** | %d (%d) | %.2f | %.2f | **%.1f %%** | %+.2f | %.2f | %d |'
+                         % (v, s['n'], s['n_ok'], s['median'], s['p95'], 100 * s['coverage'], s['bias'],
+                            s['ang_median'], s['truncated']))
     return '\n'.join(lines)
 
 

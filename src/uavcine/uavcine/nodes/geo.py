@@ -88,9 +88,9 @@ class GeoParams:
     max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
                                           min=1)
     max_gap_s: float = param(10.0, 'Restart the filter after this long without an update, s', min=0.0)
-    correlated_sources: list = param(['gps'], 'Noise sources that drift slowly (biases): kept out of the '
-                                              "filter's averaging, added to its covariance (of: %s)"
-                                     % ', '.join(SOURCES))
+    correlated_sources: list = param(['gps', 'class_height', 'class_depth'],
+                                     'Noise sources that drift slowly or repeat every frame (biases): kept out of '
+                                     "the filter's averaging, added to its covariance (of: %s)" % ', '.join(SOURCES))
     correlated_fractions: list = param([1.0], "Share of each correlated source's variance that drifts (the rest "
                                               'is white and averaged); one value for all or one per source '
                                               '([0.0]: treat every source as white)')
@@ -337,7 +337,7 @@ class GeoNode(Node):
                 self.filter = TargetFilter(self.kcfg, self.correlated, self.geo.terrain_height)
                 self.t0_ns = t_ns
             f = self.filter.update((t_ns - self.t0_ns) * 1e-9, est)
-            flags |= FLAG_FILTERED | (0 if f.accepted else FLAG_OUTLIER)
+            flags |= FLAG_FILTERED | (0 if f.accepted or f.skipped else FLAG_OUTLIER)
             pos, cov, vel = f.position_enu, f.cov_enu, f.velocity_enu
             rng, rng_s, brg, brg_s = f.range_m, f.range_sigma_m, f.bearing_rad, f.bearing_sigma_rad
         lat, lon, alt = self.frame.to_geodetic(pos)
