@@ -316,7 +316,8 @@ def random_scenario(seed: int, *, classes=('person', 'car', 'tower'), shots=SHOT
     Everything is drawn from ``seed``; the same seed gives the same scenario.
     """
     rng = np.random.default_rng(seed)
-    cls = str(rng.choice(list(classes)))
+    weights = np.array([{'person': 0.4, 'car': 0.4, 'tower': 0.2}.get(c, 0.2) for c in classes])
+    cls = str(rng.choice(list(classes), p=weights / weights.sum()))
     shot_type = str(rng.choice(list(shots)))
     if cls == 'tower' and shot_type in ('CHASE', 'LATERAL'):
         shot_type = 'FLYBY'
@@ -349,7 +350,11 @@ def random_scenario(seed: int, *, classes=('person', 'car', 'tower'), shots=SHOT
     if shot_type == 'CHASE':
         shot.distance_m = float(rng.uniform(15, 40) * scale)
     gmode = gimbal or str(rng.choice(['lock', 'lock', 'fixed']))
-    g = GimbalCfg(mode=gmode, pitch_deg=float(rng.uniform(10, 45)))
+    # a fixed gimbal looks about at the target (the body faces it), give or take 12 degrees
+    look = math.degrees(math.atan2(alt, max(dist, 1.0)))
+    g = GimbalCfg(mode=gmode, pitch_deg=float(np.clip(look + rng.uniform(-12, 12), 5, 80)))
+    if gmode == 'fixed':
+        shot.yaw = 'target'
     ter = terrain or str(rng.choice(['flat', 'flat', 'hills']))
     w = WorldCfg(extent_m=[-extent_m, extent_m, -extent_m, extent_m], texture_res_m=texture_res_m,
                  terrain=TerrainCfg(type=ter, amplitude_m=float(rng.uniform(8, 25))),
@@ -365,5 +370,13 @@ def random_scenario(seed: int, *, classes=('person', 'car', 'tower'), shots=SHOT
     if rng.random() < 0.5:
         other = 'person' if cls != 'person' else 'car'
         d.append(DistractorCfg(cls=other, count=int(rng.integers(1, 4)), radius_m=40 * scale))
+    occ = []  # a few trees beside the target's way, for occlusions
+    way = np.asarray(tgt.path if tgt.path else [tgt.position], float)
+    for _ in range(int(rng.integers(0, 5))):
+        p = way[int(rng.integers(len(way)))]
+        a = rng.uniform(0, 2 * math.pi)
+        r = rng.uniform(4.0, 12.0) * (2.0 if cls == 'tower' else 1.0)
+        occ.append(OccluderCfg(kind='tree', position=[float(p[0] + r * math.cos(a)), float(p[1] + r * math.sin(a))]))
     return Scenario(name='random_%d' % seed, seed=int(seed), duration_s=duration_s, world=w,
-                    camera=CameraCfg(rate_hz=camera_rate_hz), gimbal=g, shot=shot, targets=[tgt], distractors=d)
+                    camera=CameraCfg(rate_hz=camera_rate_hz), gimbal=g, shot=shot, targets=[tgt], distractors=d,
+                    occluders=occ)

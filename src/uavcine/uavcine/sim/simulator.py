@@ -153,8 +153,20 @@ class Simulator:
     def render_at(self, t: float, index: int = -1, telemetry: bool = True) -> Frame:
         """The frame at any time t (seconds since the start)."""
         st = self.drone_state(t)
+        cam = self.scenario.camera
         noise_seed = [self.seed, 200, int(round(t * 1e6))]
-        out = self.renderer.render(st, t, self.scenario.camera.noise_sigma, noise_seed)
+        blur = cam.motion_blur > 0
+        out = self.renderer.render(st, t, 0.0 if blur else cam.noise_sigma, noise_seed)
+        if blur:  # average renders over the exposure (truth, ids and depth stay those of mid-exposure)
+            e = cam.motion_blur / self.rate_hz
+            acc = out.rgb.astype(np.float32)
+            subs = (-0.5, -0.25, 0.25, 0.5)
+            for a in subs:
+                acc += self.renderer.render(self.drone_state(t + a * e), t + a * e).rgb
+            acc /= 1 + len(subs)
+            if cam.noise_sigma > 0:
+                acc += np.random.default_rng(noise_seed).normal(0.0, cam.noise_sigma, acc.shape[:2])[..., None]
+            out.rgb = np.clip(acc + 0.5, 0, 255).astype(np.uint8)
         truth = self.truth(st, t, out)
         tel = self.telemetry(st, t) if telemetry else None
         return Frame(self, index, t, st, out, truth, tel)

@@ -318,6 +318,13 @@ class World:
         for t in sc.targets:
             self.objects.append(self._target(t, mrng, horizon))
         self._add_distractors(np.random.default_rng([self.seed, 4]), horizon)
+        # painted forests are flat: keep them away from where targets stand or drive
+        ways = [o.motion.dense if isinstance(o.motion, PathMotion) else np.array([[o.motion.x, o.motion.y]])
+                for o in self.objects]
+        if ways:
+            pts = np.concatenate(ways)
+            self.features.forests = [(c, r) for c, r in self.features.forests
+                                     if np.min(np.linalg.norm(pts - c, axis=1)) > r + 15.0]
         oid = 1000
         for o in sc.occluders:
             self.objects.append(self._occluder(oid, o.kind, o.position, math.radians(o.yaw_deg), mrng,
