@@ -24,8 +24,7 @@ PLUGINS = [
 ]
 
 
-class UserError(Exception):
-    """Raised by subcommands for a user's mistake: printed as one line, exit 2."""
+from .errors import UserError  # noqa: E402  (one class, also when run as python -m uavcine.cli)
 
 
 def _user_errors():

@@ -58,7 +58,7 @@ def run_shot(name: str, scenario: Path, out_dir: Path, args) -> dict:
 
 
 def cmd_demo(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..eval.run_eval import evaluate, load_run, print_summary, write_report
     from .video import render_video
     out = Path(args.out) / args.name

@@ -16,11 +16,10 @@ It asks the host to stop at the end of the scenario.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from transforms3d.euler import euler2quat
+from transforms3d.euler import euler2quat, quat2euler
 from transforms3d.quaternions import mat2quat
 
 from ..nodes import msgs
@@ -47,6 +46,9 @@ class SimParams:
     publish_depth: bool = param(False, 'Publish /truth/depth (32FC1) with each image')
     publish_flow: bool = param(False, 'Publish /truth/flow (32FC2) with each image')
     frame_id_map: str = param('map', 'Frame of the local ENU world')
+    gimbal_mode: str = param('', 'Override the scenario\'s gimbal mode (empty: the scenario\'s); command = follow '
+                             '/gimbal/command (geometry_msgs/QuaternionStamped relative to base_link)',
+                             choices=['', 'fixed', 'lock', 'mount', 'command'])
 
 
 class SimNode(Node):
@@ -76,6 +78,8 @@ class SimNode(Node):
                 c.dropout = p.dropout
         if p.magnetic_declination_deg != -999.0:
             s.magnetic_declination_deg = p.magnetic_declination_deg
+        if p.gimbal_mode:
+            sc.gimbal.mode = p.gimbal_mode
         self.t0_ns = self.now_ns()
         self.sim = Simulator(sc, seed=None if p.seed < 0 else p.seed, start_ns=self.t0_ns)
         self.expected_duration_s = sc.duration_s  # the offline host's progress bar reads this
@@ -94,6 +98,9 @@ class SimNode(Node):
             self.pub_depth = self.create_publisher('sensor_msgs/msg/Image', 'truth/depth', RELIABLE)
         if p.publish_flow:
             self.pub_flow = self.create_publisher('sensor_msgs/msg/Image', 'truth/flow', RELIABLE)
+        if sc.gimbal.mode == 'command':
+            self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', self.on_gimbal_command,
+                                     RELIABLE)
         self.count = {n: 0 for n in SENSORS}
         for name in SENSORS:
             rate = self.sim.sensors.rate(name)
@@ -102,6 +109,14 @@ class SimNode(Node):
         self.create_timer(0.1, self.check_end)
         self.info('scenario %s: %.1f s, %d targets, %d objects, seed %d'
                   % (sc.name, sc.duration_s, len(self.sim.world.targets), len(self.sim.world.objects), self.sim.seed))
+
+    def on_gimbal_command(self, msg):
+        q = msgs.quaternion_wxyz(msg.quaternion)
+        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+            self.warn_throttled('gimbal_cmd', 'dropping a gimbal command that is not a unit quaternion')
+            return
+        _, pitch, yaw = quat2euler(q, 'sxyz')
+        self.sim.command_gimbal((self.now_ns() - self.t0_ns) / 1e9, pitch, yaw)
 
     # ------------------------------------------------------------------ timers
     def check_end(self):

@@ -19,7 +19,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 SHOT_TYPES = ('ORBIT', 'FLYBY', 'FLYOVER', 'CHASE', 'LATERAL', 'WAYPOINTS', 'HOVER')
-GIMBAL_MODES = ('fixed', 'lock', 'mount')
+GIMBAL_MODES = ('fixed', 'lock', 'mount', 'command')
 
 
 class ScenarioError(ValueError):
@@ -75,7 +75,8 @@ class CameraCfg:
 
 @dataclass
 class GimbalCfg:
-    mode: str = 'fixed'            # fixed: stabilised at pitch/yaw; lock: points at the target; mount: rigid on the body
+    mode: str = 'fixed'            # fixed: stabilised at pitch/yaw; lock: points at the target (truth); mount: rigid on
+                                   # the body; command: follows /gimbal/command (fixed until the first command)
     pitch_deg: float = 15.0        # down
     yaw_deg: float = 0.0           # relative to the body's heading
     target: Optional[int] = None   # lock on this target id (default: the shot's)

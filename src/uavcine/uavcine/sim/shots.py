@@ -76,6 +76,7 @@ class Shot:
         lock_id = gimbal.target if gimbal.target is not None else cfg.target
         self.lock = world.object(lock_id) if lock_id is not None else None
         self.t_closest = cfg.t_closest_s if cfg.t_closest_s is not None else duration_s / 2
+        self.commands = []  # gimbal mode 'command': (t, pitch, yaw) relative to the body, in arrival order
         self.path = None
         if cfg.type == 'WAYPOINTS':
             tc = TargetCfg(id=0, cls='drone', path=[list(map(float, w[:2])) for w in cfg.waypoints],
@@ -182,8 +183,21 @@ class Shot:
         agl = float(p0[2] - self.world.ground.height_at(p0[0], p0[1]))
         return DroneState(float(t), p0, vel, body, gimbal, R, agl)
 
+    def command(self, t: float, pitch: float, yaw: float):
+        """Gimbal mode 'command': from time t the head points at (pitch, yaw) relative to the body, rad."""
+        self.commands.append((float(t), float(pitch), float(yaw)))
+
+    def _commanded(self, t):
+        for tc, pitch, yaw in reversed(self.commands):
+            if tc <= t + 1e-9:
+                return pitch, yaw
+        return None
+
     def _gimbal(self, t, pos, body, yaw_heading):
         g = self.gimbal
+        if g.mode == 'command' and self._commanded(t) is not None:
+            pitch, yaw = self._commanded(t)
+            return (0.0, pitch, yaw)
         if g.mode == 'mount':
             return (0.0, math.radians(g.pitch_deg), math.radians(g.yaw_deg))
         if g.mode == 'lock' and (self.lock is not None or self.cfg.point is not None):

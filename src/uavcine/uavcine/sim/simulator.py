@@ -125,6 +125,11 @@ class Simulator:
     def n_frames(self) -> int:
         return int(math.floor(self.duration_s * self.rate_hz + 1e-9)) + 1
 
+    def command_gimbal(self, t: float, pitch: float, yaw: float):
+        """Gimbal mode 'command': point the head at (pitch down, yaw left) relative to the body from time t."""
+        self.shot.command(t, pitch, yaw)
+        self._state_cache = {k: v for k, v in self._state_cache.items() if k < t}
+
     def drone_state(self, t: float) -> DroneState:
         key = round(float(t), 9)
         st = self._state_cache.get(key)
