@@ -84,20 +84,43 @@ def test_small_model_trains_with_query_groups_and_infers_with_one():
     assert float(out['pred_boxes'].min()) >= 0 and float(out['pred_boxes'].max()) <= 1
 
 
-def test_query_groups_do_not_see_each_other():
-    """Group DETR: changing group 1's anchors leaves group 0's predictions unchanged (self-attention mask)."""
-    cfg = tiny_config(dropout=0.0)
+@pytest.mark.parametrize('mode', ['anchor', 'two_stage'])
+def test_query_groups_do_not_see_each_other(mode):
+    """Group DETR: changing group 1's queries leaves group 0's predictions unchanged (self-attention mask)."""
+    cfg = tiny_config(dropout=0.0, two_stage=(mode == 'two_stage'), anchor_queries=(mode == 'anchor'))
     torch.manual_seed(1)
     model = D.DETR(cfg).train()
     x = torch.randn(1, 3, cfg.input_height, cfg.input_width)
     model.backbone[0].eval()  # BatchNorm statistics fixed for the comparison
+    q = cfg.num_queries
     with torch.no_grad():
-        a = model(x)['pred_boxes'][:, :cfg.num_queries].clone()
-        model.refpoint_embed.weight[cfg.num_queries:] += 1.0
+        a = model(x)
+        (model.refpoint_embed if mode == 'anchor' else model.query_embed).weight[q:] += 1.0
         b = model(x)
-    assert torch.allclose(a, b['pred_boxes'][:, :cfg.num_queries], atol=1e-6)
+    for key in ('pred_logits', 'pred_boxes'):
+        assert torch.allclose(a[key][:, :q], b[key][:, :q], atol=1e-6)
+    assert not torch.allclose(a['pred_logits'][:, q:], b['pred_logits'][:, q:], atol=1e-6)
     mask = D.group_attention_mask(3, 2)
     assert not mask[:3, :3].any() and mask[:3, 3:].all()
+
+
+def test_two_stage_proposals_are_supervised_and_select_the_anchors():
+    cfg = tiny_config()
+    assert cfg.two_stage
+    model = D.DETR(cfg).train()
+    fh, fw = cfg.feature_size
+    out = model(torch.randn(2, 3, cfg.input_height, cfg.input_width))
+    assert out['enc_outputs']['pred_logits'].shape == (2, fh * fw, cfg.num_classes + 1)
+    crit = D.build_criterion(cfg)
+    tg = [{'labels': torch.tensor([1]), 'boxes': torch.tensor([[0.5, 0.5, 0.2, 0.2]])}] * 2
+    losses = crit(out, tg)
+    assert 'loss_giou_enc' in losses and crit.weight_dict['loss_giou_enc'] == cfg.giou_loss_coef
+    # at initialisation the decoder's boxes are its anchors, i.e. selected proposals (box heads start at zero)
+    enc_boxes = out['enc_outputs']['pred_boxes'][0]
+    for box in out['pred_boxes'][0, :cfg.num_queries]:
+        assert torch.isclose(enc_boxes, box, atol=1e-5).all(-1).any()
+    a = D.grid_anchors(2, 3, 0.1).sigmoid()
+    assert torch.allclose(a[4], torch.tensor([0.5, 0.75, 0.1, 0.1]))
 
 
 def test_whitened_attention_matrix_and_size_check():

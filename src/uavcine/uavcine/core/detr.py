@@ -10,10 +10,15 @@ One module, one idea per class, names as in facebookresearch/detr:
 - ``Transformer``: encoder (self-attention + FFN, post-norm) and decoder (self-
   attention between object queries, cross-attention to the encoder memory, FFN)
   with the intermediate decoder outputs for the auxiliary losses.
-- object queries: learned ``query_embed`` (paper), or learned anchor boxes
+- object queries: learned ``query_embed`` (paper); or learned anchor boxes
   (``anchor_queries``, Anchor-DETR/DAB-DETR style: the query position is the
-  sine embedding of a learned box, the box head predicts an offset to it) -- a
-  documented faster-converging variant for CPU training.
+  sine embedding of a learned box, the box head predicts an offset to it); or
+  (``two_stage``, Deformable-DETR two-stage / DINO mixed query selection) anchors
+  taken from the encoder: every encoder token proposes a box and a class, the
+  ``num_queries`` best proposals become the decoder's anchors, the content
+  queries are learned. The proposals are supervised with the same Hungarian
+  loss (dense signal for the backbone from the first step): the documented
+  faster-converging variant used for CPU training.
 - ``class_embed`` (num_classes + 1 with "no object") and ``bbox_embed`` (3-layer
   MLP, sigmoid cx, cy, w, h normalised to the network input).
 - ``HungarianMatcher``: the optimal bipartite matching (scipy's
@@ -101,6 +106,8 @@ class DETRConfig:
     num_queries: int = 100
     anchor_queries: bool = False
     anchor_init_wh: float = 0.1
+    two_stage: bool = False  # query selection from encoder proposals (implies anchor-relative boxes)
+    proposal_wh: float = 0.05  # size of the per-token proposal anchor in two-stage mode
     num_groups: int = 1  # Group DETR: query groups at training time (1 = plain DETR)
     # input
     input_width: int = 800
@@ -149,7 +156,7 @@ def detr_r50_config(**overrides: Any) -> DETRConfig:
 def detr_small_config(class_names: Sequence[str], **overrides: Any) -> DETRConfig:
     """A small DETR for CPU and embedded use (Jetson): small CNN, d_model 128, 3+3 layers, 30 anchor queries."""
     kw = dict(class_names=list(class_names), backbone='small', hidden_dim=128, nheads=4, enc_layers=3,
-              dec_layers=3, dim_feedforward=256, dropout=0.0, num_queries=30, anchor_queries=True,
+              dec_layers=3, dim_feedforward=256, dropout=0.0, num_queries=30, two_stage=True,
               num_groups=4, input_width=384, input_height=288)
     kw.update(overrides)
     return DETRConfig(**kw)
@@ -616,17 +623,24 @@ class Transformer(nn.Module):
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p)
 
+    def encode(self, src: Tensor, pos_embed: Tensor) -> Tuple[Tensor, Tensor]:
+        """src B x E x H x W, pos_embed 1 x E x H x W -> (memory HW x B x E, pos HW x B x E)."""
+        bs = src.shape[0]
+        src = src.flatten(2).permute(2, 0, 1)
+        pos = pos_embed.flatten(2).permute(2, 0, 1).expand(-1, bs, -1)
+        return self.encoder(src, pos), pos
+
+    def decode(self, tgt: Tensor, memory: Tensor, pos: Tensor, query_pos: Tensor, tgt_mask: Optional[Tensor] = None,
+               all_layers: bool = True) -> Tensor:
+        """tgt, query_pos Q x B x E -> layers x B x Q x E."""
+        return self.decoder(tgt, memory, pos, query_pos, tgt_mask, all_layers).transpose(1, 2)
+
     def forward(self, src: Tensor, query_pos: Tensor, pos_embed: Tensor, tgt_mask: Optional[Tensor] = None,
                 all_layers: bool = True) -> Tensor:
-        """src B x E x H x W, query_pos Q x E, pos_embed 1 x E x H x W -> layers x B x Q x E."""
-        bs = src.shape[0]
-        src = src.flatten(2).permute(2, 0, 1)  # HW x B x E
-        pos = pos_embed.flatten(2).permute(2, 0, 1).expand(-1, bs, -1)
-        query_pos = query_pos.unsqueeze(1).expand(-1, bs, -1)
-        tgt = torch.zeros_like(query_pos)
-        memory = self.encoder(src, pos)
-        hs = self.decoder(tgt, memory, pos, query_pos, tgt_mask, all_layers)
-        return hs.transpose(1, 2)
+        """DETR: src B x E x H x W, query_pos Q x E, pos_embed 1 x E x H x W -> layers x B x Q x E (tgt = 0)."""
+        memory, pos = self.encode(src, pos_embed)
+        query_pos = query_pos.unsqueeze(1).expand(-1, memory.shape[1], -1)
+        return self.decode(torch.zeros_like(query_pos), memory, pos, query_pos, tgt_mask, all_layers)
 
 
 # ----------------------------------------------------------------------------
@@ -661,7 +675,17 @@ class DETR(nn.Module):
         self.class_embed = nn.Linear(d, cfg.num_classes + 1)
         self.bbox_embed = MLP(d, d, 4, 3)
         nq_all = cfg.num_queries * max(1, cfg.num_groups)
-        if cfg.anchor_queries:
+        if cfg.two_stage:
+            # DINO's mixed query selection: positions from the top-scoring encoder proposals, content learned
+            self.enc_class_embed = nn.Linear(d, cfg.num_classes + 1)
+            self.enc_bbox_embed = MLP(d, d, 4, 3)
+            nn.init.zeros_(self.enc_bbox_embed.layers[-1].weight)
+            nn.init.zeros_(self.enc_bbox_embed.layers[-1].bias)
+            self.query_embed = nn.Embedding(nq_all, d)
+            self.query_pos_head = MLP(d, d, d, 2)
+            nn.init.zeros_(self.bbox_embed.layers[-1].weight)
+            nn.init.zeros_(self.bbox_embed.layers[-1].bias)
+        elif cfg.anchor_queries:
             self.refpoint_embed = nn.Embedding(nq_all, 4)  # inverse-sigmoid anchor boxes (cx, cy, w, h)
             self.query_pos_head = MLP(d, d, d, 2)
             self.refpoint_embed.weight.data.copy_(_initial_anchors(cfg.num_queries, max(1, cfg.num_groups),
@@ -688,10 +712,23 @@ class DETR(nn.Module):
         groups = max(1, self.cfg.num_groups) if self.training else 1
         if all_layers is None:
             all_layers = self.training and self.aux_loss
+        bs = samples.shape[0]
         src, pos = self.backbone(samples)
-        query_pos, ref = self._queries(groups)
+        src = self.input_proj(src)
+        memory, pos_seq = self.transformer.encode(src, pos)
         tgt_mask = group_attention_mask(self.num_queries, groups, samples.device) if groups > 1 else None
-        hs = self.transformer(self.input_proj(src), query_pos, pos, tgt_mask, all_layers)
+        enc_out = None
+        if self.cfg.two_stage:
+            ref, enc_out = self._select_queries(memory, int(src.shape[-2]), int(src.shape[-1]))
+            ref = ref.repeat(1, groups, 1)  # B x GQ x 4: every group starts from the same proposals
+            query_pos = self.query_pos_head(sine_embed_points(ref[..., :2].sigmoid(), self.cfg.hidden_dim // 2))
+            query_pos = query_pos.transpose(0, 1)
+            tgt = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
+        else:
+            qp, ref = self._queries(groups)
+            query_pos = qp.unsqueeze(1).expand(-1, bs, -1)
+            tgt = torch.zeros_like(query_pos)
+        hs = self.transformer.decode(tgt, memory, pos_seq, query_pos, tgt_mask, all_layers)
         outputs_class = self.class_embed(hs)
         delta = self.bbox_embed(hs)
         outputs_coord = (delta + ref).sigmoid() if ref is not None else delta.sigmoid()
@@ -699,7 +736,20 @@ class DETR(nn.Module):
         if all_layers and self.aux_loss:
             out['aux_outputs'] = [{'pred_logits': a, 'pred_boxes': b}
                                   for a, b in zip(outputs_class[:-1], outputs_coord[:-1])]
+        if self.training and enc_out is not None:
+            out['enc_outputs'] = enc_out
         return out
+
+    def _select_queries(self, memory: Tensor, h: int, w: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """Two-stage: every encoder token proposes a box (relative to its grid cell); the num_queries best
+        (highest non-background probability) become the decoder's anchors (gradient stopped)."""
+        mem = memory.transpose(0, 1)  # B x HW x E
+        enc_logits = self.enc_class_embed(mem)
+        enc_unsig = self.enc_bbox_embed(mem) + grid_anchors(h, w, self.cfg.proposal_wh, mem.device)
+        score = enc_logits.softmax(-1)[..., :-1].max(-1)[0]
+        idx = torch.topk(score, self.num_queries, dim=1)[1]
+        ref = torch.gather(enc_unsig, 1, idx.unsqueeze(-1).expand(-1, -1, 4)).detach()
+        return ref, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}
 
     @torch.no_grad()
     def calibrate_whitening(self, samples: Tensor) -> None:
@@ -725,6 +775,16 @@ def _initial_anchors(num_queries: int, groups: int, wh: float) -> Tensor:
     boxes = np.concatenate([c, np.full((num_queries, 2), wh)], 1)
     boxes = np.tile(boxes, (groups, 1))
     return inverse_sigmoid(torch.tensor(boxes, dtype=torch.float32))
+
+
+def grid_anchors(h: int, w: int, wh: float, device=None) -> Tensor:
+    """Inverse-sigmoid boxes (cx, cy, wh, wh) centred on each cell of an h x w grid, row-major (HW x 4)."""
+    ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h
+    xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w
+    cy = ys[:, None].expand(h, w).reshape(-1)
+    cx = xs[None, :].expand(h, w).reshape(-1)
+    size = torch.full_like(cx, wh)
+    return inverse_sigmoid(torch.stack([cx, cy, size, size], dim=-1))
 
 
 def group_attention_mask(num_queries: int, groups: int, device=None) -> Tensor:
@@ -893,22 +953,29 @@ class SetCriterion(nn.Module):
 
     def forward(self, outputs: Dict[str, Any], targets: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
         """Loss dict. With Group DETR outputs (groups x num_queries predictions) each group is matched on its
-        own and the losses are summed over groups; logged errors are averaged."""
+        own and the losses are summed over groups; logged errors are averaged. Two-stage encoder proposals
+        ('enc_outputs') are matched and supervised the same way (keys with suffix '_enc')."""
         num_boxes = max(float(sum(len(t['labels']) for t in targets)), 1.0)
+        enc = outputs.get('enc_outputs')
+        outputs = {k: v for k, v in outputs.items() if k != 'enc_outputs'}
         nq = outputs['pred_logits'].shape[1]
         groups = nq // self.num_queries if self.num_queries and nq % self.num_queries == 0 else 1
         if groups <= 1:
-            return self._single(outputs, targets, num_boxes)
-        q = self.num_queries
-        total = {}  # type: Dict[str, Tensor]
-        for g in range(groups):
-            sl = slice(g * q, (g + 1) * q)
-            sub = {'pred_logits': outputs['pred_logits'][:, sl], 'pred_boxes': outputs['pred_boxes'][:, sl]}
-            if 'aux_outputs' in outputs:
-                sub['aux_outputs'] = [{k: v[:, sl] for k, v in a.items()} for a in outputs['aux_outputs']]
-            for k, v in self._single(sub, targets, num_boxes).items():
-                v = v if k.startswith('loss') else v / groups
-                total[k] = total[k] + v if k in total else v
+            total = self._single(outputs, targets, num_boxes)
+        else:
+            q = self.num_queries
+            total = {}  # type: Dict[str, Tensor]
+            for g in range(groups):
+                sl = slice(g * q, (g + 1) * q)
+                sub = {'pred_logits': outputs['pred_logits'][:, sl], 'pred_boxes': outputs['pred_boxes'][:, sl]}
+                if 'aux_outputs' in outputs:
+                    sub['aux_outputs'] = [{k: v[:, sl] for k, v in a.items()} for a in outputs['aux_outputs']]
+                for k, v in self._single(sub, targets, num_boxes).items():
+                    v = v if k.startswith('loss') else v / groups
+                    total[k] = total[k] + v if k in total else v
+        if enc is not None:
+            for k, v in self._single(enc, targets, num_boxes).items():
+                total[k + '_enc'] = v
         return total
 
 
@@ -920,6 +987,8 @@ def build_criterion(cfg: DETRConfig) -> SetCriterion:
         for i in range(cfg.dec_layers - 1):
             aux.update({k + '_%d' % i: v for k, v in weight_dict.items()})
         weight_dict.update(aux)
+    if cfg.two_stage:
+        weight_dict.update({'loss_ce_enc': 1.0, 'loss_bbox_enc': cfg.bbox_loss_coef, 'loss_giou_enc': cfg.giou_loss_coef})
     return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries)
 
 

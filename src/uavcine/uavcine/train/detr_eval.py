@@ -1,6 +1,6 @@
 """Evaluate a DETR detector on a COCO-format split with pycocotools: mAP@0.5 and mAP@[.5:.95] per class.
 
-    python -m uavcine.train.detr_eval --model models/detr_small.pt --ann data/detr/test/annotations.json \\
+    python -m uavcine.train.detr_eval --model models/detr_small.pt --ann data/detr/test/annotations/instances.json \\
         [--images DIR] [--backend torch|onnxruntime] [--json-out runs/eval.json]
 
 Boxes go through the same preprocess -> network -> postprocess path as the
@@ -34,7 +34,7 @@ def resolve_image_dir(ann_path: str, images: str | None) -> Path:
     if images:
         return Path(images)
     ann = Path(ann_path)
-    for cand in (ann.parent / 'images', ann.parent):
+    for cand in (ann.parent / 'images', ann.parent.parent / 'images', ann.parent):
         if cand.is_dir():
             return cand
     return ann.parent

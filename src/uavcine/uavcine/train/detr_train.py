@@ -1,8 +1,11 @@
 """Train the small DETR on the simulator's COCO export; export it for the detector node.
 
+    # data: train (seeds 0..59), val (5000..5005) and held-out test (10000..10011) scenes, every 4th frame
+    python -m uavcine.train.detr_train data --out data/detr
+
     # train (resumable: run the same command again, or add --resume, to continue from runs/.../last.pt)
-    python -m uavcine.train.detr_train train --train data/detr/train/annotations.json \\
-        --val data/detr/val/annotations.json --out runs/detr_small --epochs 40 --threads 2
+    python -m uavcine.train.detr_train train --train data/detr/train/annotations/instances.json \\
+        --val data/detr/val/annotations/instances.json --out runs/detr_small --epochs 40 --threads 2
 
     # ship: float16 .pt (a few MB) + ONNX with metadata, checked against torch
     python -m uavcine.train.detr_train export --checkpoint runs/detr_small/best.pt --out models/detr_small.pt
@@ -256,6 +259,32 @@ def train(a) -> int:
 
 
 # ----------------------------------------------------------------------------
+# Data: the simulator's COCO export, three splits from disjoint random scenes and seeds
+# ----------------------------------------------------------------------------
+
+
+def make_data(a) -> int:
+    from uavcine.sim.export import export_coco
+    from uavcine.sim.scenario import random_scenario
+    from uavcine.sim.simulator import Simulator
+    splits = [('train', a.train_seed, a.train_scenes), ('val', a.val_seed, a.val_scenes),
+              ('test', a.test_seed, a.test_scenes)]
+    for name, seed0, n in splits:
+        sims, skipped = [], []
+        for seed in range(seed0, seed0 + n):
+            try:
+                sims.append(Simulator(random_scenario(seed, duration_s=a.duration, camera_rate_hz=a.rate)))
+            except Exception as exc:  # a scene the simulator cannot build is left out, and said so
+                skipped.append('%d (%s)' % (seed, type(exc).__name__))
+        if skipped:
+            log('%s: skipped scenes the simulator could not build: %s' % (name, ', '.join(skipped)))
+        res = export_coco(sims, Path(a.out) / name, every=a.every, progress=not a.no_progress)
+        log('%s: seeds %d..%d, %d scenes, %d images, %d boxes -> %s' % (
+            name, seed0, seed0 + n - 1, len(sims), res['images'], res['annotations'], res['path']))
+    return 0
+
+
+# ----------------------------------------------------------------------------
 # Export
 # ----------------------------------------------------------------------------
 
@@ -316,6 +345,18 @@ def main(argv=None) -> int:
     t.add_argument('--max-minutes', type=float, default=0, help='stop (resumably) after this long')
     t.add_argument('--threads', type=int, default=1)
     t.add_argument('--seed', type=int, default=0)
+    d = sub.add_parser('data', help='export train/val/test COCO splits from disjoint random simulator scenes')
+    d.add_argument('--out', default='data/detr')
+    d.add_argument('--train-seed', type=int, default=0)
+    d.add_argument('--train-scenes', type=int, default=60)
+    d.add_argument('--val-seed', type=int, default=5000)
+    d.add_argument('--val-scenes', type=int, default=6)
+    d.add_argument('--test-seed', type=int, default=10000)
+    d.add_argument('--test-scenes', type=int, default=12)
+    d.add_argument('--every', type=int, default=4, help='keep every K-th frame')
+    d.add_argument('--duration', type=float, default=20.0, help='seconds per scene')
+    d.add_argument('--rate', type=float, default=5.0, help='camera rate (Hz)')
+    d.add_argument('--no-progress', action='store_true')
     e = sub.add_parser('export', help='ship a checkpoint: float16 .pt + ONNX, with a parity check')
     e.add_argument('--checkpoint', required=True)
     e.add_argument('--out', default='models/detr_small.pt')
@@ -324,7 +365,7 @@ def main(argv=None) -> int:
     e.add_argument('--fp32', action='store_true', help='keep float32 weights in the .pt')
     a = ap.parse_args(argv)
     try:
-        return train(a) if a.cmd == 'train' else export(a)
+        return {'train': train, 'export': export, 'data': make_data}[a.cmd](a)
     except (OSError, ValueError, KeyError) as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2
