@@ -157,13 +157,11 @@ def cmd_nodes(args) -> int:
     return 0
 
 
-def cmd_not_yet(args) -> int:
-    print('uavcine %s: not available yet (%s)' % (args.cmd, args.why), file=sys.stderr)
-    return 3
-
-
 # ---------------------------------------------------------------------- main
-def make_parser() -> argparse.ArgumentParser:
+BUILTIN = ('replay', 'run', 'bag', 'nodes')
+
+
+def make_parser(argv=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='uavcine', description='Autonomous UAV cinematography tools.')
     parser.add_argument('-v', '--verbose', action='store_true', help='debug logging')
     sub = parser.add_subparsers(dest='cmd', metavar='COMMAND')
@@ -190,7 +188,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument('node', nargs='?')
     p.set_defaults(func=cmd_nodes)
 
-    for mod in PLUGINS:
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith('-')), None)
+    plugins = [] if first in BUILTIN else PLUGINS  # plugins may import torch: only load them when needed
+    for mod in plugins:
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:
@@ -199,15 +200,11 @@ def make_parser() -> argparse.ArgumentParser:
             raise
         if hasattr(m, 'register'):  # a module still being written may not offer its subcommand yet
             m.register(sub)
-    for name, why in (('demo', 'the main job lands with issue 8'),):
-        if name not in sub.choices:
-            p = sub.add_parser(name, help='(not available yet)')
-            p.set_defaults(func=cmd_not_yet, why=why)
     return parser
 
 
 def main(argv=None) -> int:
-    parser = make_parser()
+    parser = make_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                          format='%(levelname)s %(message)s')
