@@ -35,6 +35,7 @@ def r50():
     return D.DETR(D.detr_r50_config())
 
 
+@pytest.mark.slow
 def test_r50_layout_matches_the_official_names_shapes_and_kinds(r50):
     rows = reference_layout()
     assert len(rows) == 458
@@ -46,6 +47,7 @@ def test_r50_layout_matches_the_official_names_shapes_and_kinds(r50):
         assert (key in params) == (kind == 'param'), key
 
 
+@pytest.mark.slow
 def test_random_official_state_dict_loads_strictly_and_via_the_release_format(r50, tmp_path):
     rows = reference_layout()
     sd = random_official_state_dict(rows)
@@ -63,6 +65,7 @@ def test_random_official_state_dict_loads_strictly_and_via_the_release_format(r5
     assert out['pred_logits'].shape == (1, 100, 92) and out['pred_boxes'].shape == (1, 100, 4)
 
 
+@pytest.mark.slow
 def test_official_checkpoint_with_a_missing_key_is_a_clear_error():
     rows = reference_layout()
     sd = random_official_state_dict(rows)
