@@ -82,15 +82,16 @@ def save_detr_checkpoint(path: str, model: Any, half: bool = True, extra: Option
     os.replace(tmp, str(path))
 
 
-def export_detr_onnx(model: Any, path: str, opset: int = 16) -> List[str]:
-    """Export the inference graph (images -> pred_logits, pred_boxes) with the config as metadata."""
+def export_detr_onnx(model: Any, path: str, opset: int = 16, half_weights: bool = False) -> List[str]:
+    """Export the inference graph (images -> pred_logits, pred_boxes) with the config as metadata
+    (``half_weights``: float16-stored weights, for models whose weights are float16 values)."""
     import torch
     from ..core.detr import DETRExport
     from .onnx_export import export_onnx
     cfg = model.cfg
     x = torch.zeros(1, 3, cfg.input_height, cfg.input_width)
     return export_onnx(DETRExport(model.eval()), [x], path, ['images'], ['pred_logits', 'pred_boxes'], opset,
-                       metadata={'format': FORMAT, 'config': cfg.to_dict()})
+                       metadata={'format': FORMAT, 'config': cfg.to_dict()}, half_weights=half_weights)
 
 
 class Detector:

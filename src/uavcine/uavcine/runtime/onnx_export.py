@@ -36,9 +36,11 @@ METADATA_KEY = 'uavcine'
 
 def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_names: Sequence[str],
                 output_names: Sequence[str], opset: int = OPSET_DEFAULT,
-                metadata: Optional[Dict[str, Any]] = None) -> List[str]:
+                metadata: Optional[Dict[str, Any]] = None, half_weights: bool = False) -> List[str]:
     """Export ``module`` (eval mode) with static shapes; store ``metadata`` as JSON; return the op types used.
 
+    ``half_weights``: store large float32 weights as float16 followed by a Cast to float32 (half the file;
+    exact when the weights already are float16 values, as in our float16 checkpoints).
     Raises ValueError if the graph uses an operator TensorRT 8.5 cannot import.
     """
     import onnx
@@ -62,10 +64,39 @@ def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_nam
         entry = model.metadata_props.add()
         entry.key = METADATA_KEY
         entry.value = json.dumps(metadata, sort_keys=True)
+    if half_weights:
+        store_weights_half(model)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     ops = check_onnx_for_tensorrt(model)
     return ops
+
+
+def store_weights_half(model: Any, min_elements: int = 1024) -> int:
+    """Replace float32 initializers of at least ``min_elements`` by float16 ones + Cast(to float32) nodes.
+
+    The graph computes in float32 as before; only the stored values are rounded to float16.
+    Returns the number of initializers converted.
+    """
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    graph = model.graph
+    casts, n = [], 0
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.size < min_elements:
+            continue
+        name = init.name
+        half = numpy_helper.from_array(arr.astype(np.float16), name + '__fp16')
+        init.CopyFrom(half)
+        casts.append(helper.make_node('Cast', [name + '__fp16'], [name], to=TensorProto.FLOAT,
+                                      name=name + '__cast'))
+        n += 1
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    return n
 
 
 def check_onnx_for_tensorrt(model_or_path: Any) -> List[str]:

@@ -1,7 +1,7 @@
 """Evaluate a DETR detector on a COCO-format split with pycocotools: mAP@0.5 and mAP@[.5:.95] per class.
 
     python -m uavcine.train.detr_eval --model models/detr_small.pt --ann data/detr/test/annotations/instances.json \\
-        [--images DIR] [--backend torch|onnxruntime] [--json-out runs/eval.json]
+        [--images DIR] [--backend torch|onnxruntime] [--json-out runs/eval.json] [--examples-png docs/x.png]
 
 Boxes go through the same preprocess -> network -> postprocess path as the
 detector node (any backend), are mapped to the original image's pixels and
@@ -108,6 +108,38 @@ def evaluate_detector(detector, gt: dict, image_dir: Path, limit: int | None = N
     return out
 
 
+def render_examples(detector, gt: dict, image_dir: Path, out_png: str, n: int = 6, score_threshold: float = 0.5,
+                    seed: int = 0) -> str:
+    """A grid of held-out frames: ground truth (thin white) and detections (class colour, with score)."""
+    import cv2
+    colors = {'person': (255, 80, 80), 'car': (80, 200, 255), 'tower': (255, 230, 60)}
+    rng = np.random.default_rng(seed)
+    images = [gt['images'][i] for i in sorted(rng.choice(len(gt['images']), min(n, len(gt['images'])), False))]
+    tiles = []
+    for im in images:
+        rgb = load_rgb(image_dir / im['file_name'])
+        vis = rgb.copy()
+        for a in gt['annotations']:
+            if a['image_id'] == im['id']:
+                x, y, w, h = a['bbox']
+                cv2.rectangle(vis, (int(x), int(y)), (int(round(x + w)), int(round(y + h))), (255, 255, 255), 1)
+        det = detector.detect(rgb, score_threshold, 20)
+        for (x0, y0, x1, y1), sc, name in zip(det.boxes_xyxy, det.scores, det.names()):
+            c = colors.get(name, (0, 255, 0))
+            cv2.rectangle(vis, (int(x0) - 2, int(y0) - 2), (int(x1) + 2, int(y1) + 2), c, 2)
+            cv2.putText(vis, '%s %.2f' % (name, sc), (int(x0), max(10, int(y0) - 5)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.45, c, 1, cv2.LINE_AA)
+        tiles.append(vis)
+    while len(tiles) % 3:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[i:i + 3], 1) for i in range(0, len(tiles), 3)]
+    grid = np.concatenate(rows, 0)
+    os.makedirs(os.path.dirname(out_png) or '.', exist_ok=True)
+    cv2.imwrite(out_png, cv2.resize(grid, (grid.shape[1] // 2, grid.shape[0] // 2),
+                                    interpolation=cv2.INTER_AREA)[:, :, ::-1])
+    return out_png
+
+
 def format_table(res: dict) -> str:
     lines = ['%-10s %8s %8s %9s' % ('class', 'AP50', 'AP', 'instances')]
     for name, r in res['per_class'].items():
@@ -125,6 +157,7 @@ def main(argv=None) -> int:
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--limit', type=int, default=None, help='only the first N images')
     ap.add_argument('--json-out', default=None)
+    ap.add_argument('--examples-png', default=None, help='also draw detections on 6 images of the split')
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -141,6 +174,8 @@ def main(argv=None) -> int:
     print('model %s (%s), %d images of %s' % (a.model, a.backend, res['images'], a.ann))
     print(format_table(res))
     print('network+postprocess %.1f ms/image (%d thread(s))' % (res['ms_per_image'], a.threads))
+    if a.examples_png:
+        print('wrote %s' % render_examples(det, gt, resolve_image_dir(a.ann, a.images), a.examples_png))
     if a.json_out:
         os.makedirs(os.path.dirname(a.json_out) or '.', exist_ok=True)
         with open(a.json_out, 'w') as f:

@@ -302,7 +302,7 @@ def export(a) -> int:
     onnx_path = a.onnx or os.path.splitext(a.out)[0] + '.onnx'
     # export from the weights as shipped (float16 rounded) so torch and ONNX agree on the shipped model
     shipped = Detector(a.out, 'torch').model
-    ops = export_detr_onnx(shipped, onnx_path, a.opset)
+    ops = export_detr_onnx(shipped, onnx_path, a.opset, half_weights=not a.fp32)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 3, model.cfg.input_height, model.cfg.input_width)).astype(np.float32)
     dt = Detector(a.out, 'torch')
@@ -312,6 +312,38 @@ def export(a) -> int:
     print('%s (%.2f MB), %s (%.2f MB); ONNX ops: %s' % (a.out, os.path.getsize(a.out) / 1e6, onnx_path,
                                                         os.path.getsize(onnx_path) / 1e6, ' '.join(ops)))
     print('ONNX vs torch: max |d logits| %.2e, max |d boxes| %.2e' % (np.abs(lt - lo).max(), np.abs(bt - bo).max()))
+    return 0
+
+
+def plot(a) -> int:
+    """Training curve(s): loss and validation mAP@0.5 per epoch, from history.json files."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for path, label in zip(a.history, a.labels or [str(p) for p in a.history]):
+        with open(path) as f:
+            hist = json.load(f)
+        ep = [h['epoch'] for h in hist]
+        ax1.plot(ep, [h['loss'] for h in hist], '-o', ms=3, label=label)
+        ev = [h for h in hist if 'val_mAP50' in h]
+        ax2.plot([h['epoch'] for h in ev], [h['val_mAP50'] for h in ev], '-o', ms=4, label=label + ' (all)')
+        for cls in (ev[0]['val_AP50'] if ev else {}):
+            ax2.plot([h['epoch'] for h in ev], [h['val_AP50'][cls] for h in ev], '--', lw=1, label=label + ' ' + cls)
+    ax1.set_xlabel('epoch')
+    ax1.set_ylabel('training loss (weighted sum)')
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=7)
+    ax2.set_xlabel('epoch')
+    ax2.set_ylabel('validation AP@0.5')
+    ax2.set_ylim(0, 1)
+    ax2.axhline(0.9, color='k', lw=0.8, ls=':')
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(a.out) or '.', exist_ok=True)
+    fig.savefig(a.out, dpi=110)
+    print('wrote %s' % a.out)
     return 0
 
 
@@ -363,9 +395,13 @@ def main(argv=None) -> int:
     e.add_argument('--onnx', default=None, help='default: OUT with .onnx')
     e.add_argument('--opset', type=int, default=16)
     e.add_argument('--fp32', action='store_true', help='keep float32 weights in the .pt')
+    pl = sub.add_parser('plot', help='plot training curves from history.json files')
+    pl.add_argument('history', nargs='+')
+    pl.add_argument('--labels', nargs='+', default=None)
+    pl.add_argument('--out', default='docs/detr_small_training.png')
     a = ap.parse_args(argv)
     try:
-        return {'train': train, 'export': export, 'data': make_data}[a.cmd](a)
+        return {'train': train, 'export': export, 'data': make_data, 'plot': plot}[a.cmd](a)
     except (OSError, ValueError, KeyError) as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2
