@@ -107,3 +107,75 @@ def test_relay_runs_as_an_rclpy_node():
         host.rcl.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+class _Strict:
+    """Mimics rosidl's generated Python classes: typed slots whose setters assert like rclpy's do."""
+    _fields = {}
+
+    def __init__(self):
+        for name, slot in self._fields.items():
+            object.__setattr__(self, '_' + name, _DEFAULTS.get(slot, lambda: None)())
+
+    @classmethod
+    def get_fields_and_field_types(cls):
+        return dict(cls._fields)
+
+    def __getattr__(self, name):
+        if name in type(self)._fields:
+            return object.__getattribute__(self, '_' + name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name, value):
+        slot = self._fields[name]
+        import array as _array
+        if slot == 'double':
+            assert isinstance(value, float)
+        elif slot in ('uint32', 'int32'):
+            assert isinstance(value, int) and not isinstance(value, bool)
+        elif slot == 'byte':
+            assert isinstance(value, bytes) and len(value) == 1
+        elif slot == 'string':
+            assert isinstance(value, str)
+        elif slot == 'sequence<uint8>':
+            assert isinstance(value, _array.array) and value.typecode == 'B'
+        elif slot == 'sequence<double>':
+            assert isinstance(value, _array.array) and value.typecode == 'd'
+        elif slot.startswith('sequence<'):
+            assert isinstance(value, list)
+        object.__setattr__(self, '_' + name, value)
+
+
+_DEFAULTS = {'double': float, 'uint32': int, 'int32': int, 'byte': lambda: b'\x00', 'string': str}
+
+
+class FakePoint(_Strict):
+    _fields = {'x': 'double', 'y': 'double'}
+
+
+class FakeItem(_Strict):
+    _fields = {'level': 'byte', 'name': 'string', 'centre': 'fake_msgs/Point'}
+
+    def __init__(self):
+        super().__init__()
+        object.__setattr__(self, '_centre', FakePoint())
+
+
+class FakeArray(_Strict):
+    _fields = {'count': 'uint32', 'data': 'sequence<uint8>', 'values': 'sequence<double>',
+               'items': 'sequence<fake_msgs/Item>'}
+
+
+def test_assign_fits_rclpy_strict_setters():
+    import numpy as np
+    from uavcine_ros.mapping import assign
+    classes = {'fake_msgs/msg/Item': FakeItem}
+    msg = FakeArray()
+    assign(msg, 'count', np.int64(3), classes.get)                 # numpy int -> int
+    assign(msg, 'data', np.arange(6, dtype=np.uint8), classes.get)  # numpy -> array('B')
+    assign(msg, 'values', np.array([1.5, 2.5]), classes.get)        # numpy -> array('d')
+    assign(msg, 'items', [{'level': 2, 'name': 'gps', 'centre': {'x': 1, 'y': np.float32(2.5)}}], classes.get)
+    assert msg.count == 3 and list(msg.data) == [0, 1, 2, 3, 4, 5] and list(msg.values) == [1.5, 2.5]
+    item = msg.items[0]
+    assert isinstance(item, FakeItem) and item.level == b'\x02' and item.name == 'gps'
+    assert item.centre.x == 1.0 and isinstance(item.centre.x, float) and item.centre.y == 2.5

@@ -6,11 +6,9 @@ subscriptions, services and timers with the declared QoS. Callbacks that raise
 are logged and the node stays up (a field robot must not lose its detector to
 one bad image).
 """
-import array
 import sys
 import traceback
 
-import numpy as np
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node as RclNode
@@ -20,7 +18,7 @@ from rosidl_runtime_py.utilities import get_message, get_service
 from uavcine.nodes import load_node_class
 from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, param_specs
 
-from .mapping import descriptor_fields, qos_fields, split_srv_type
+from .mapping import assign, descriptor_fields, qos_fields, split_srv_type
 
 try:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
@@ -30,10 +28,6 @@ except ImportError:  # Iron and later
 _RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 _DURABILITY = {'volatile': DurabilityPolicy.VOLATILE, 'transient_local': DurabilityPolicy.TRANSIENT_LOCAL}
 _HISTORY = {'keep_last': HistoryPolicy.KEEP_LAST, 'keep_all': HistoryPolicy.KEEP_ALL}
-_TYPECODES = {np.dtype(np.uint8): 'B', np.dtype(np.int8): 'b', np.dtype(np.float64): 'd',
-              np.dtype(np.float32): 'f', np.dtype(np.int32): 'i', np.dtype(np.uint32): 'I',
-              np.dtype(np.int16): 'h', np.dtype(np.uint16): 'H', np.dtype(np.int64): 'q', np.dtype(np.uint64): 'Q'}
-
 
 def qos_profile(q):
     f = qos_fields(q)
@@ -58,52 +52,6 @@ def message_class(msg_type):
     if part is None:
         return get_message(msg_type)
     return getattr(get_service(base), part)
-
-
-def _set_field(msg, name, value):
-    """Assign like the offline host: nested dicts become messages, numpy arrays fit rclpy's setters."""
-    if isinstance(value, dict):
-        sub = type(getattr(msg, name))()
-        for k, v in value.items():
-            _set_field(sub, k, v)
-        value = sub
-    elif isinstance(value, list) and value and isinstance(value[0], dict):
-        cls = None
-        out = []
-        for v in value:
-            if isinstance(v, dict):
-                if cls is None:
-                    cls = _sequence_element_class(msg, name)
-                sub = cls()
-                for k, x in v.items():
-                    _set_field(sub, k, x)
-                v = sub
-            out.append(v)
-        value = out
-    elif isinstance(value, np.ndarray):
-        try:
-            setattr(msg, name, value)
-            return
-        except (AssertionError, TypeError):
-            code = _TYPECODES.get(value.dtype)
-            value = array.array(code, value.tobytes()) if code else value.tolist()
-    elif isinstance(value, (bytes, bytearray)) and len(value) != 1:
-        value = array.array('B', bytes(value))
-    try:
-        setattr(msg, name, value)
-    except AssertionError:
-        if isinstance(value, int) and 0 <= value < 256:  # byte fields take bytes in rclpy, ints offline
-            setattr(msg, name, bytes([value]))
-        else:
-            raise
-
-
-def _sequence_element_class(msg, name):
-    """The message class of the elements of a sequence field (from rosidl's type support)."""
-    slot_type = msg.get_fields_and_field_types()[name]  # e.g. 'sequence<vision_msgs/Detection2D>'
-    inner = slot_type[slot_type.index('<') + 1:].split(',')[0].rstrip('>')
-    pkg, _, cls = inner.partition('/')
-    return get_message('%s/msg/%s' % (pkg, cls))
 
 
 class RclpyHost(Host):
@@ -174,7 +122,7 @@ class RclpyHost(Host):
         for name, value in fields.items():
             if not hasattr(msg, name):
                 raise TypeError('%s has no field %s' % (msg_type, name))
-            _set_field(msg, name, value)
+            assign(msg, name, value, message_class)
         return msg
 
     def now_ns(self):

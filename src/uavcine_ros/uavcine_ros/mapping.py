@@ -2,7 +2,10 @@
 
 Python 3.8 (runs on the Jetson).
 """
+import array
 from typing import Any, Dict
+
+import numpy as np
 
 from uavcine.nodes.base import ParamSpec, QoS
 
@@ -45,3 +48,72 @@ def split_srv_type(msg_type: str):
         if '/srv/' in msg_type and msg_type.endswith('_' + part):
             return msg_type[:-len(part) - 1], part
     return msg_type, None
+
+
+# ---------------------------------------------------------------------------- building rclpy messages
+_TYPECODES = {np.dtype(np.uint8): 'B', np.dtype(np.int8): 'b', np.dtype(np.float64): 'd',
+              np.dtype(np.float32): 'f', np.dtype(np.int32): 'i', np.dtype(np.uint32): 'I',
+              np.dtype(np.int16): 'h', np.dtype(np.uint16): 'H', np.dtype(np.int64): 'q', np.dtype(np.uint64): 'Q'}
+_FLOAT_SLOTS = ('double', 'float')
+_INT_SLOTS = ('int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'octet')
+
+
+def scalar_for_slot(slot, value):
+    """What rclpy's strict setters accept for a basic field (the offline host converts the same way)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if slot in _FLOAT_SLOTS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if slot in _INT_SLOTS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if slot in ('byte', 'char') and isinstance(value, int) and not isinstance(value, bool):
+        return bytes([value]) if slot == 'byte' else chr(value)
+    if slot == 'boolean':
+        return bool(value)
+    return value
+
+
+def assign(msg, name, value, message_class):
+    """Set a field of an rclpy message the way the offline host builds messages.
+
+    Nested dicts become messages, numpy arrays and numbers become what rclpy's strict
+    setters accept. ``message_class('pkg/msg/Name')`` gives message classes
+    (rosidl_runtime_py.utilities.get_message on ROS 2).
+    """
+    slot = msg.get_fields_and_field_types().get(name, '')
+    if isinstance(value, dict):
+        sub = type(getattr(msg, name))()
+        for k, v in value.items():
+            assign(sub, k, v, message_class)
+        value = sub
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        cls = sequence_element_class(msg, name, message_class)
+        out = []
+        for v in value:
+            if isinstance(v, dict):
+                sub = cls()
+                for k, x in v.items():
+                    assign(sub, k, x, message_class)
+                v = sub
+            out.append(v)
+        value = out
+    elif isinstance(value, np.ndarray):
+        try:
+            setattr(msg, name, value)
+            return
+        except (AssertionError, TypeError):
+            code = _TYPECODES.get(value.dtype)
+            value = array.array(code, value.tobytes()) if code else value.tolist()
+    elif isinstance(value, (bytes, bytearray)) and slot != 'byte':
+        value = array.array('B', bytes(value))
+    else:
+        value = scalar_for_slot(slot, value)
+    setattr(msg, name, value)
+
+
+def sequence_element_class(msg, name, message_class):
+    """The message class of the elements of a sequence field ('sequence<vision_msgs/Detection2D>')."""
+    slot_type = msg.get_fields_and_field_types()[name]
+    inner = slot_type[slot_type.index('<') + 1:].split(',')[0].rstrip('>')
+    pkg, _, cls = inner.partition('/')
+    return message_class('%s/msg/%s' % (pkg, cls))
