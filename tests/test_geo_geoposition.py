@@ -47,7 +47,7 @@ def test_vertical_axis_moves_the_foot_toward_the_nadir_vanishing_point():
 def exact(**kw):
     """A config with all noise off, except as given."""
     base = dict(sigma_gps_h_m=0.0, sigma_gps_v_m=0.0, sigma_agl_m=0.0, sigma_attitude_deg=0.0,
-                sigma_gimbal_deg=0.0, sigma_pixel=0.0)
+                sigma_gimbal_deg=0.0, sigma_pixel=0.0, sigma_axis_frac=0.0)
     base.update(kw)
     return GeoConfig(**base)
 

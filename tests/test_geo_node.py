@@ -189,3 +189,35 @@ def test_terrain_file_is_loaded(tmp_path):
     _, g = caps['/target/geo'][-1]
     assert g.flags & 4  # FLAG_TERRAIN
     np.testing.assert_allclose([g.position_enu.x, g.position_enu.y], TARGET[:2], atol=1e-3)
+
+
+def test_buffer_interpolates_angles_across_the_wrap_and_extrapolates_fixes():
+    from uavcine.nodes.geo import _Buffer
+    b = _Buffer()
+    b.add(0, np.array([0.0, 0.0, math.pi - 0.1]))
+    b.add(20, np.array([0.2, 0.0, -math.pi + 0.1]))
+    t, v = b.interpolate(10, extrapolate=False, angles=True)
+    assert abs(abs(v[2]) - math.pi) < 1e-9 and v[0] == pytest.approx(0.1)
+    t, v = b.interpolate(30, extrapolate=False, angles=True)
+    assert t == 20 and v[0] == pytest.approx(0.2)  # no extrapolation of angles
+    f = _Buffer()
+    f.add(0, np.array([0.0, 0.0, 0.0]))
+    f.add(200, np.array([0.0, 1.2, 0.0]))
+    f.add(100, np.array([0.0, 0.6, 0.0]))  # out of order is sorted in
+    assert f.interpolate(300)[1][1] == pytest.approx(1.8)
+    assert f.interpolate(50)[1][1] == pytest.approx(0.3)
+
+
+def test_fix_line_fit_does_not_amplify_white_noise_when_extrapolating():
+    from uavcine.nodes.geo import _Buffer
+    rng = np.random.default_rng(0)
+    fit_err, two_err = [], []
+    for _ in range(400):
+        b = _Buffer()
+        for k in range(6):  # 5 Hz fixes of a drone at 6 m/s, 1 m white noise
+            b.add(k * 200_000_000, np.array([6.0 * 0.2 * k + rng.normal(0, 1.0)]))
+        t = 5 * 200_000_000 + 150_000_000  # the image is 0.15 s past the newest fix
+        truth = 6.0 * t * 1e-9
+        fit_err.append(b.fit(t, 1_000_000_000)[1][0] - truth)
+        two_err.append(b.interpolate(t)[1][0] - truth)
+    assert np.std(two_err) > 1.9 and np.std(fit_err) < 1.1

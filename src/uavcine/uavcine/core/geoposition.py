@@ -67,15 +67,17 @@ FLAG_CLASS_PRIOR = 32
 CHI2_2DOF_95 = 5.991464547107979
 
 #: Noise sources of the propagated covariance (keys of GeoEstimate.cov_sources).
-SOURCES = ('gps', 'altitude', 'attitude', 'gimbal', 'pixel', 'class_height', 'class_depth', 'truncation')
+SOURCES = ('gps', 'altitude', 'attitude', 'gimbal', 'pixel', 'box_shape', 'class_height', 'class_depth',
+           'truncation')
 
 # The perturbed inputs of the Jacobian, in order, with their source and finite-difference step.
 _PARAM_NAMES = ('gps_e', 'gps_n', 'gps_u', 'agl', 'roll', 'pitch', 'yaw',
                 'gimbal_roll', 'gimbal_pitch', 'gimbal_yaw', 'pixel_u', 'pixel_v', 'class_height', 'class_depth',
-                'pixel_v_centre')
+                'pixel_v_centre', 'axis_offset')
 _PARAM_SOURCE = ('gps', 'gps', 'gps', 'altitude', 'attitude', 'attitude', 'attitude',
-                 'gimbal', 'gimbal', 'gimbal', 'pixel', 'pixel', 'class_height', 'class_depth', 'pixel')
-_FD_STEP = np.array([0.05, 0.05, 0.05, 0.02, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 0.25, 0.25, 0.02, 0.02, 0.25])
+                 'gimbal', 'gimbal', 'gimbal', 'pixel', 'pixel', 'class_height', 'class_depth', 'pixel', 'box_shape')
+_FD_STEP = np.array([0.05, 0.05, 0.05, 0.02, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 2e-4, 0.25, 0.25, 0.02, 0.02, 0.25,
+                     0.25])
 
 
 # ----------------------------------------------------------------------------
@@ -207,6 +209,7 @@ class GeoConfig:
     border_margin_px: float = 1.0      # a box edge within this of the image border counts as truncated
     class_heights: Dict[str, Tuple[float, float]] = field(default_factory=_default_class_heights)
     class_depths: Dict[str, Tuple[float, float]] = field(default_factory=_default_class_depths)  # (m, sigma)
+    sigma_axis_frac: float = 0.05      # the object's axis vs the box's centre column, sigma as a share of box width
     terrain_step_m: Optional[float] = None  # march step of the ray-terrain intersection (None: half a cell)
     vertical_axis: bool = True         # take the foot on the image of the object's vertical axis (see axis_column)
 
@@ -350,11 +353,12 @@ class Geopositioner:
 
     # --- one solution for given (possibly perturbed) inputs -----------------------------
     def _solve(self, x: np.ndarray, mode: str) -> Tuple[Optional[np.ndarray], str]:
-        """x = the 15 inputs of _PARAM_NAMES; returns ([e, n, u, range, bearing], '') or (None, reason)."""
+        """x = the 16 inputs of _PARAM_NAMES; returns ([e, n, u, range, bearing], '') or (None, reason)."""
         cfg = self.cfg
         vehicle = x[0:3]
         R = rot_flu(*x[4:7]) @ rot_flu(*x[7:10]) @ self._R_mount_optical
-        u = axis_column(self.camera, R, x[10], x[14], x[11]) if self.cfg.vertical_axis else x[10]
+        u_c = x[10] + x[15]
+        u = axis_column(self.camera, R, u_c, x[14], x[11]) if self.cfg.vertical_axis else u_c
         ray = R @ self.camera.rays(np.array([[u, x[11]]]))[0]
         if not np.all(np.isfinite(ray)):
             return None, 'invalid_ray'
@@ -468,9 +472,10 @@ class Geopositioner:
         sig_gps_u = cfg.sigma_gps_v_m if cfg.altitude_source == 'gps' else 0.0
         depth, sig_depth = cfg.class_depths.get(box.class_id, (0.0, 0.0))
         x = np.concatenate([vehicle, [agl], rpy, grpy, [u_bottom, min(box.y + box.h, H)], [0.0, depth],
-                            [box.y + box.h / 2.0]])
+                            [box.y + box.h / 2.0, 0.0]])
         sigma = np.array([cfg.sigma_gps_h_m, cfg.sigma_gps_h_m, sig_gps_u, sig_alt, att, att, att,
-                          gim, gim, gim, sig_u, cfg.sigma_pixel, 0.0, sig_depth, cfg.sigma_pixel / 2.0])
+                          gim, gim, gim, sig_u, cfg.sigma_pixel, 0.0, sig_depth, cfg.sigma_pixel / 2.0,
+                          cfg.sigma_axis_frac * box.w])
         flags = FLAG_TERRAIN if self.ground.is_terrain else 0
 
         if not bottom_cut:
@@ -599,8 +604,8 @@ class TargetFilter:
     noise R (only the white part is fused) and their covariance, taken from the
     latest estimate, is added back to the filter's covariance on output
     (a "consider" covariance: the bias is not estimated, it is accounted for).
-    A class prior (height, footprint) is such a bias too: it is the same error
-    for every frame of one target.
+    A class prior (height, footprint) and the box's shape (where the object's axis
+    is in its box) are such biases too: the same error for every frame of one target.
 
     A truncated box's bound ('border_bound') is the same weak interval frame after
     frame, not new information each time: it is fused only while the filter knows
@@ -608,7 +613,7 @@ class TargetFilter:
     """
 
     def __init__(self, config: Optional[KalmanConfig] = None,
-                 correlated_sources=('gps', 'class_height', 'class_depth'), height_fn=None):
+                 correlated_sources=('gps', 'box_shape', 'class_height', 'class_depth'), height_fn=None):
         self.kf = ConstantVelocityKF(config, dim=2)
         if isinstance(correlated_sources, dict):
             self.correlated = {str(k): float(v) for k, v in correlated_sources.items()}

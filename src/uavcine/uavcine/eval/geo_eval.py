@@ -48,6 +48,8 @@ from uavcine.core.geoposition import (FLAG_TRUNCATED, Box, GeoConfig, Geopositio
 from uavcine.core.kalman import KalmanConfig
 from uavcine.core.terrain import FlatGround, HeightMap
 from uavcine.eval.metrics import inside_ellipse
+from uavcine.nodes.base import ParamError as UsageError  # the uavcine command prints it as one line
+from uavcine.nodes.geo import GeoNode
 
 RANGE_BINS = ((0.0, 60.0, '< 60 m'), (60.0, 100.0, '60-100 m'), (100.0, 150.0, '100-150 m'),
               (150.0, 200.0, '150-200 m'))
@@ -276,13 +278,13 @@ class SimTelemetry:
     """The simulator's own sensor streams, paired with each frame as the geo node pairs them.
 
     At an image's stamp t only samples delivered by t + camera latency exist; the fix
-    is interpolated/extrapolated to t (nodes.geo._Buffer, the node's own code), the
-    other sensors take the sample nearest t.
+    is a line fitted to the fixes around t, attitude and gimbal angles interpolated, the AGL
+    the sample nearest t (nodes.geo._Buffer, the node's own code).
     """
 
     def __init__(self, log: dict):
         from uavcine.nodes.geo import _Buffer
-        self.log, self._Buffer = log, _Buffer
+        self.log, self._Buffer = log, _Buffer  # the geo node's own pairing code
         self.latency = log['camera_latency_s']
         self.cache = {}
 
@@ -300,18 +302,25 @@ class SimTelemetry:
             if any(not b.items for b in bufs.values()):
                 self.cache = {s.t: None}
             else:
-                enu = bufs['gps'].interpolate(t_ns)[1]
-                self.cache = {s.t: Telemetry(enu, bufs['imu'].nearest(t_ns)[1], bufs['gimbal'].nearest(t_ns)[1],
-                                             bufs['agl'].nearest(t_ns)[1])}
+                enu = bufs['gps'].fit(t_ns, int(GeoNode.Params.fix_fit_window_s * 1e9))[1]
+                ang = {n: bufs[n].interpolate(t_ns, extrapolate=False, angles=True)[1] for n in ('imu', 'gimbal')}
+                self.cache = {s.t: Telemetry(enu, ang['imu'], ang['gimbal'], bufs['agl'].nearest(t_ns)[1])}
         return self.cache[s.t]
 
 
 def load_flight(source: str, max_frames: int | None = None, sensor_seeds: int = 1) -> Flight:
     if source.startswith('fixture:'):
-        return fixture_flight(source.split(':', 1)[1])
+        try:
+            return fixture_flight(source.split(':', 1)[1])
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     if not Path(source).exists():
         raise FileNotFoundError('scenario %s does not exist' % source)
-    return sim_flight(source, max_frames, sensor_seeds=sensor_seeds)
+    from uavcine.sim import ScenarioError
+    try:
+        return sim_flight(source, max_frames, sensor_seeds=sensor_seeds)
+    except ScenarioError as exc:
+        raise UsageError('scenario %s: %s' % (source, exc)) from None
 
 
 # ---------------------------------------------------------------------------- the evaluation
@@ -367,7 +376,7 @@ def sim_geo_config(log: dict) -> tuple:
                     sigma_attitude_deg=tot['imu'], sigma_gimbal_deg=tot['gimbal'], sigma_pixel=GeoConfig.sigma_pixel,
                     heading_is_magnetic=log['declination_deg'] != 0.0, declination_deg=log['declination_deg'])
     correlated = {'gps': frac['gps'], 'attitude': frac['imu'], 'gimbal': frac['gimbal'], 'altitude': frac['agl'],
-                  'class_height': 1.0, 'class_depth': 1.0}
+                  'box_shape': 1.0, 'class_height': 1.0, 'class_depth': 1.0}
     return cfg, {k: v for k, v in correlated.items() if v > 0}
 
 
@@ -388,7 +397,8 @@ def evaluate(flight: Flight, noise: NoiseModel, seed: int, accel_sigma: float = 
         noisy = SimTelemetry(log)
     else:
         cfg = geo_config(noise)
-        correlated = {'gps': 1.0 if noise.gps_tau_s > 0 else 0.0, 'class_height': 1.0, 'class_depth': 1.0}
+        correlated = {'gps': 1.0 if noise.gps_tau_s > 0 else 0.0, 'box_shape': 1.0, 'class_height': 1.0,
+                      'class_depth': 1.0}
         if noise.att_bias_deg > 0:
             for src, white in (('attitude', noise.att_sigma_deg), ('gimbal', noise.gimbal_sigma_deg)):
                 correlated[src] = noise.att_bias_deg ** 2 / (noise.att_bias_deg ** 2 + white ** 2)
@@ -705,7 +715,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_eval_geo(args) -> int:
     if args.seeds < 1:
-        raise ValueError('--seeds must be at least 1')
+        raise UsageError('--seeds must be at least 1')
     noise = NoiseModel(args.gps_sigma, args.gps_tau, args.att_sigma, args.gimbal_sigma, args.att_bias,
                        args.agl_sigma, args.pixel_sigma)
     command = ' '.join(['python -m uavcine.eval.geo_eval'] + sys.argv[1:]) if args.cmd_line is None else args.cmd_line
