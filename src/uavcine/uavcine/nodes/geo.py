@@ -65,8 +65,9 @@ class GeoParams:
     max_range_m: float = param(1000.0, 'Ground hits farther than this along the ray are refused, m', min=1.0)
     staleness_s: float = param(0.2, 'Attitude, gimbal or AGL farther than this from the track stamp is stale '
                                     '(no estimate), s', min=0.0)
-    fix_staleness_s: float = param(0.5, 'A vehicle fix farther than this from the track stamp is stale; within '
-                                        'it the fixes are interpolated or extrapolated to the stamp, s', min=0.0)
+    fix_staleness_s: float = param(0.5, 'A vehicle fix farther than this from the track stamp is stale (fixes '
+                                        'arrive late: the position is carried to the stamp by fix_fit_window_s), s',
+                                   min=0.0)
     fix_fit_window_s: float = param(1.0, 'Vehicle position at the image stamp: a line fitted to the fixes within '
                                          'this of it (fewer than 3: interpolated between the nearest two), s',
                                     min=0.0)
@@ -86,6 +87,11 @@ class GeoParams:
     class_names: list = param(['person', 'car', 'tower'], 'Classes with a height prior (truncated boxes)')
     class_heights_m: list = param([1.75, 1.5, 30.0], 'Height prior of each class in class_names, m')
     class_height_sigmas_m: list = param([0.1, 0.15, 3.0], 'Sigma of each class height prior, m')
+    class_depths_m: list = param([0.3, 1.5, 3.8], "Per class: from the object's nearest ground point (its box's "
+                                                  'bottom) to its centre along the view, m')
+    class_depth_sigmas_m: list = param([0.1, 0.6, 0.4], 'Sigma of each class depth prior, m')
+    vertical_axis: bool = param(True, "Take the foot on the image of the object's vertical axis (nadir vanishing "
+                                      "point), not straight below the box centre")
     accept_occluded: bool = param(False, 'Also geoposition boxes the tracker only predicts (state OCCLUDED)')
     kalman: bool = param(True, 'Filter the estimates with a constant-velocity Kalman filter')
     accel_sigma: float = param(0.5, 'Kalman process noise: white acceleration, m/s^2', min=0.0)
@@ -172,8 +178,10 @@ class GeoNode(Node):
 
     def setup(self):
         p = self.p
-        if len({len(p.class_names), len(p.class_heights_m), len(p.class_height_sigmas_m)}) != 1:
-            raise ParamError('class_names, class_heights_m and class_height_sigmas_m must have the same length')
+        if len({len(p.class_names), len(p.class_heights_m), len(p.class_height_sigmas_m), len(p.class_depths_m),
+                len(p.class_depth_sigmas_m)}) != 1:
+            raise ParamError('class_names, class_heights_m, class_height_sigmas_m, class_depths_m and '
+                             'class_depth_sigmas_m must have the same length')
         unknown = sorted(set(p.correlated_sources) - set(SOURCES))
         if unknown:
             raise ParamError('correlated_sources: unknown %s (known: %s)' % (', '.join(unknown), ', '.join(SOURCES)))
@@ -203,7 +211,9 @@ class GeoNode(Node):
             heading_is_magnetic=p.heading_is_magnetic, declination_deg=p.declination_deg,
             mount_rpy_deg=tuple(p.mount_rpy_deg), border_margin_px=p.border_margin_px,
             sigma_axis_frac=p.sigma_axis_frac,
-            class_heights={n: (h, s) for n, h, s in zip(p.class_names, p.class_heights_m, p.class_height_sigmas_m)})
+            class_heights={n: (h, s) for n, h, s in zip(p.class_names, p.class_heights_m, p.class_height_sigmas_m)},
+            class_depths={n: (d, s) for n, d, s in zip(p.class_names, p.class_depths_m, p.class_depth_sigmas_m)},
+            vertical_axis=p.vertical_axis)
         self.kcfg = KalmanConfig(accel_sigma=p.accel_sigma, gate_chi2=p.gate_chi2,
                                  max_consecutive_outliers=p.max_consecutive_outliers, max_gap_s=p.max_gap_s)
         self.geo = None  # type: Optional[Geopositioner]
