@@ -122,6 +122,12 @@ def test_two_stage_proposals_are_supervised_and_select_the_anchors():
     enc_boxes = out['enc_outputs']['pred_boxes'][0]
     for box in out['pred_boxes'][0, :cfg.num_queries]:
         assert torch.isclose(enc_boxes, box, atol=1e-5).all(-1).any()
+    # one-to-many proposals: each target is matched to enc_one_to_many distinct tokens
+    k = crit.enc_one_to_many
+    assert k == cfg.enc_one_to_many > 1
+    rep = [{'labels': t['labels'].repeat(k), 'boxes': t['boxes'].repeat(k, 1)} for t in tg]
+    src, _ = crit.matcher(out['enc_outputs'], rep)[0]
+    assert len(set(src.tolist())) == k
     a = D.grid_anchors(2, 3, 0.1).sigmoid()
     assert torch.allclose(a[4], torch.tensor([0.5, 0.75, 0.1, 0.1]))
 

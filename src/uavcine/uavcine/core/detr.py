@@ -17,8 +17,9 @@ One module, one idea per class, names as in facebookresearch/detr:
   taken from the encoder: every encoder token proposes a box and a class, the
   ``num_queries`` best proposals become the decoder's anchors, the content
   queries are learned. The proposals are supervised with the same Hungarian
-  loss (dense signal for the backbone from the first step): the documented
-  faster-converging variant used for CPU training.
+  loss, one-to-many (``enc_one_to_many``: each target matched to k tokens, as
+  H-DETR's hybrid matching), a dense signal for the backbone from the first
+  step: the documented faster-converging variant used for CPU training.
 - ``class_embed`` (num_classes + 1 with "no object") and ``bbox_embed`` (3-layer
   MLP, sigmoid cx, cy, w, h normalised to the network input).
 - ``HungarianMatcher``: the optimal bipartite matching (scipy's
@@ -108,6 +109,7 @@ class DETRConfig:
     anchor_init_wh: float = 0.1
     two_stage: bool = False  # query selection from encoder proposals (implies anchor-relative boxes)
     proposal_wh: float = 0.05  # size of the per-token proposal anchor in two-stage mode
+    enc_one_to_many: int = 1  # H-DETR hybrid matching for the proposals: each target matched to k tokens
     num_groups: int = 1  # Group DETR: query groups at training time (1 = plain DETR)
     # input
     input_width: int = 800
@@ -157,7 +159,7 @@ def detr_small_config(class_names: Sequence[str], **overrides: Any) -> DETRConfi
     """A small DETR for CPU and embedded use (Jetson): small CNN, d_model 128, 3+3 layers, 30 anchor queries."""
     kw = dict(class_names=list(class_names), backbone='small', hidden_dim=128, nheads=4, enc_layers=3,
               dec_layers=3, dim_feedforward=256, dropout=0.0, num_queries=30, two_stage=True,
-              num_groups=4, input_width=384, input_height=288)
+              enc_one_to_many=6, num_groups=4, input_width=384, input_height=288)
     kw.update(overrides)
     return DETRConfig(**kw)
 
@@ -676,6 +678,11 @@ class DETR(nn.Module):
         self.bbox_embed = MLP(d, d, 4, 3)
         nq_all = cfg.num_queries * max(1, cfg.num_groups)
         if cfg.two_stage:
+            fh, fw = cfg.feature_size
+            if cfg.num_queries > fh * fw:
+                raise ValueError('two-stage DETR selects %d queries from %dx%d = %d encoder tokens: too few tokens '
+                                 'at input %dx%d' % (cfg.num_queries, fw, fh, fh * fw, cfg.input_width,
+                                                     cfg.input_height))
             # DINO's mixed query selection: positions from the top-scoring encoder proposals, content learned
             self.enc_class_embed = nn.Linear(d, cfg.num_classes + 1)
             self.enc_bbox_embed = MLP(d, d, 4, 3)
@@ -880,7 +887,8 @@ class SetCriterion(nn.Module):
     """The Hungarian loss: match, then supervise classes (with no-object) and boxes of the matched pairs."""
 
     def __init__(self, num_classes: int, matcher: HungarianMatcher, weight_dict: Dict[str, float], eos_coef: float,
-                 losses: Sequence[str] = ('labels', 'boxes', 'cardinality'), num_queries: int = 0):
+                 losses: Sequence[str] = ('labels', 'boxes', 'cardinality'), num_queries: int = 0,
+                 enc_one_to_many: int = 1):
         super().__init__()
         self.num_classes = num_classes
         self.matcher = matcher
@@ -888,6 +896,7 @@ class SetCriterion(nn.Module):
         self.eos_coef = eos_coef
         self.losses = list(losses)
         self.num_queries = num_queries  # per group; 0 = no groups
+        self.enc_one_to_many = max(1, enc_one_to_many)
         empty_weight = torch.ones(num_classes + 1)
         empty_weight[-1] = eos_coef
         self.register_buffer('empty_weight', empty_weight)
@@ -974,8 +983,12 @@ class SetCriterion(nn.Module):
                     v = v if k.startswith('loss') else v / groups
                     total[k] = total[k] + v if k in total else v
         if enc is not None:
-            for k, v in self._single(enc, targets, num_boxes).items():
-                total[k + '_enc'] = v
+            # one-to-many for the encoder proposals (H-DETR): every target repeated k times, so k tokens
+            # per object learn to propose it (denser signal for the backbone; the decoder stays one-to-one)
+            k = self.enc_one_to_many
+            rep_targets = [{'labels': t['labels'].repeat(k), 'boxes': t['boxes'].repeat(k, 1)} for t in targets]
+            for key, v in self._single(enc, rep_targets, num_boxes * k).items():
+                total[key + '_enc'] = v
         return total
 
 
@@ -989,7 +1002,8 @@ def build_criterion(cfg: DETRConfig) -> SetCriterion:
         weight_dict.update(aux)
     if cfg.two_stage:
         weight_dict.update({'loss_ce_enc': 1.0, 'loss_bbox_enc': cfg.bbox_loss_coef, 'loss_giou_enc': cfg.giou_loss_coef})
-    return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries)
+    return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries,
+                        enc_one_to_many=cfg.enc_one_to_many)
 
 
 # ----------------------------------------------------------------------------
