@@ -205,3 +205,17 @@ def test_message_builder_checks_fields():
         host.new('sensor_msgs/msg/CameraInfo', {'k': [1, 2, 3]})
     info = host.new('sensor_msgs/msg/CameraInfo', {'k': np.eye(3).ravel()})
     assert info.k.dtype == np.float64 and info.d.size == 0 and info.header.frame_id == ''
+
+
+def test_node_that_cannot_start_is_one_graph_error_and_leaves_no_trace():
+    class NeedsModel(Node):
+        NAME = 'needs_model'
+
+        def setup(self):
+            self.create_publisher('sensor_msgs/msg/Image', 'out/image')
+            raise ValueError('model not found: models/x.pt\nmore detail')
+
+    host = OfflineHost()
+    with pytest.raises(GraphError, match='node needs_model could not start: model not found: models/x.pt$'):
+        host.add_node(NeedsModel)
+    assert not host.pubs['/out/image'] and '/out/image' not in host.topic_types

@@ -11,7 +11,7 @@ from uavcine.core.manager import iou
 from uavcine.nodes import msgs
 from uavcine.nodes.base import LATCHED, RELIABLE, SENSOR_DATA, Node, param
 from uavcine.nodes.tracker import TrackerNode
-from uavcine.offline.host import OfflineHost
+from uavcine.offline.host import GraphError, OfflineHost
 
 torch.set_num_threads(1)
 TRACK = 'uavcine_interfaces/msg/Track'
@@ -166,6 +166,7 @@ def test_empty_image_is_dropped_and_tracking_goes_on(model):
 
 def test_missing_model_is_one_clear_error(tmp_path):
     host = OfflineHost()
-    with pytest.raises(ValueError, match='SiamFC model not found'):
+    with pytest.raises(GraphError, match='node tracker could not start: SiamFC model not found') as err:
         host.add_node(TrackerNode, params={'model_path': str(tmp_path / 'none.pt')})
+    assert isinstance(err.value.__cause__, ValueError)
     host.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..nodes.base import Host, Node, QoS, RELIABLE, make_params
+from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
 from .bag import BagError, BagReader, BagWriter
 from .messages import MessageError, new_message
 from .typestore import make_typestore
@@ -152,6 +152,13 @@ class OfflineHost(Host):
         prev, self._current = self._current, node
         try:
             node_cls.__init__(node, self, p, name)
+        except (GraphError, ParamError):  # already one line naming the node or the parameter
+            self._forget(node)
+            raise
+        except Exception as exc:  # a node that cannot start (missing model, bad scenario): one line for the user
+            self._forget(node)
+            raise GraphError('node %s could not start: %s' % (name, str(exc).strip().splitlines()[0] if str(exc).strip()
+                                                               else type(exc).__name__)) from exc
         except BaseException:
             self._forget(node)
             raise
