@@ -245,17 +245,19 @@ def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | 
         yield i, tracker.update(seq.frame(i)), truth
 
 
-def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[Seq]):
+def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[Seq], backend: str = 'torch',
+                         threads: int = 1, max_frames: int = 0):
     """Features of every tracked frame and the IoU of the candidate box with the truth (0 when out of view)."""
     cfg = S.SiamFCConfig(**{**asdict(cfg), 'hold_when_weak': False, 'weak_quality': -1.0})
     head = S.QualityHead()
     feats, target, seq_of = [], [], []
     for k, seq in enumerate(tqdm(seqs, desc='calibrate', unit='seq')):
-        t = S.SiamFCTracker(net, cfg, head)
+        t = S.SiamFCTracker(net, cfg, head, backend=backend, num_threads=threads)
         first = next((i for i in range(len(seq)) if usable(seq, i)), None)
         if first is None:
             continue
-        for i, r, truth in run_sequence(t, seq, first):
+        end = min(len(seq), first + max_frames) if max_frames > 0 else None
+        for i, r, truth in run_sequence(t, seq, first, end):
             if not r.ok:
                 continue
             feats.append(head.features(r.stats))
@@ -320,7 +322,9 @@ def main(argv=None) -> int:
     c = sub.add_parser('calibrate', help='fit the quality head, write the model file')
     c.add_argument('--ckpt', default='runs/siamfc/last.pt')
     c.add_argument('--calib', default='sim:calib', help='sequences to fit on')
-    c.add_argument('--heldout', default='sim:test', help='sequences to report Spearman on')
+    c.add_argument('--heldout', default='', help="sequences to report Spearman on ('' = none; track_eval reports it)")
+    c.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'])
+    c.add_argument('--max-frames', type=int, default=0, help='frames per sequence (0 = all)')
     c.add_argument('--out', default='models/siamfc_sim.pt')
     c.add_argument('--threads', type=int, default=1)
     a = ap.parse_args(argv)
@@ -352,16 +356,24 @@ def main(argv=None) -> int:
         net = S.SiamFCNet(cfg.width, cfg.out_scale)
         net.load_state_dict(ck['net'])
         net.eval()
-        f_cal, y_cal, _ = collect_quality_data(net, cfg, load_seqs(a.calib))
+        f_cal, y_cal, _ = collect_quality_data(net, cfg, load_seqs(a.calib), a.backend, a.threads,
+                                               a.max_frames)
         coef = fit_quality(f_cal, y_cal)
         head = S.QualityHead(coef)
-        f_te, y_te, _ = collect_quality_data(net, cfg, load_seqs(a.heldout))
-        q_te = np.array([S._sigmoid(coef[0] + np.dot(coef[1:], f)) for f in f_te])
-        rho = float(spearmanr(q_te, y_te).statistic)
+        q_cal = np.array([head(dict(zip(S.QUALITY_FEATURES, f))) for f in f_cal])
         meta = {'trained_steps': ck['step'], 'final_loss': float(np.mean(ck['history'][-100:])),
-                'calib_frames': int(len(y_cal)), 'heldout_frames': int(len(y_te)),
-                'heldout_spearman_quality_iou': rho, 'features': list(S.QUALITY_FEATURES)}
+                'calib': a.calib, 'calib_frames': int(len(y_cal)),
+                'calib_spearman_quality_iou': float(spearmanr(q_cal, y_cal).statistic),
+                'features': list(S.QUALITY_FEATURES)}
+        if a.heldout:
+            f_te, y_te, _ = collect_quality_data(net, cfg, load_seqs(a.heldout), a.backend, a.threads,
+                                                   a.max_frames)
+            q_te = np.array([head(dict(zip(S.QUALITY_FEATURES, f))) for f in f_te])
+            meta.update(heldout=a.heldout, heldout_frames=int(len(y_te)),
+                        heldout_spearman_quality_iou=float(spearmanr(q_te, y_te).statistic))
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(Path(a.out).with_suffix('.calib.npz') if a.out.startswith('runs') else Path('runs') / 'siamfc_calib.npz',
+                 features=f_cal, iou=y_cal)
         torch.save(S.save_checkpoint(net, cfg, head, meta, half=True), a.out)
         print(json.dumps({'coef': coef, **meta}, indent=1))
         print('model -> %s (%.1f MB)' % (a.out, os.path.getsize(a.out) / 1e6))
