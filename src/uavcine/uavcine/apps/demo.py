@@ -38,6 +38,13 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
     overrides = parse_overrides(args.param)
     overrides.setdefault('sim', {})['scenario'] = str(scenario)
     overrides['sim'].setdefault('duration_s', float(args.duration or duration_s))
+    # The simulated compass, like a real one, reads magnetic north: the site's declination is part of the
+    # onboard configuration (the scenario plays the site here).
+    from ..sim import load_scenario
+    decl = load_scenario(str(scenario)).sensors.magnetic_declination_deg
+    for node in ('geo', 'pointing'):
+        overrides.setdefault(node, {}).setdefault('heading_is_magnetic', True)
+        overrides[node].setdefault('declination_deg', float(decl))
     host = OfflineHost(out_dir / 'bag', strict=False)
     live = None
     try:

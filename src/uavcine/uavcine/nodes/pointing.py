@@ -12,6 +12,7 @@ import numpy as np
 import pymap3d
 from transforms3d.euler import euler2quat, quat2euler
 
+from ..core.geoposition import true_yaw
 from ..core.pointing import PointingConfig, look_at, slew
 from . import msgs
 from .base import RELIABLE, SENSOR_DATA, Node, param
@@ -27,6 +28,8 @@ class PointingParams:
     max_rate_dps: float = param(60.0, 'Gimbal slew-rate limit per axis', min=1.0)
     min_pitch_deg: float = param(-30.0, 'Gimbal pitch limit (up; positive is down)', min=-90.0, max=90.0)
     max_pitch_deg: float = param(90.0, 'Gimbal pitch limit (down)', min=0.0, max=90.0)
+    heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
+    declination_deg: float = param(0.0, 'Magnetic declination, deg east positive', min=-180.0, max=180.0)
 
 
 class PointingNode(Node):
@@ -68,6 +71,7 @@ class PointingNode(Node):
             self.warn_throttled('imu', 'dropping an attitude that is not a unit quaternion')
             return
         roll, pitch, yaw = quat2euler(q, 'sxyz')
+        yaw = true_yaw(yaw, self.p.declination_deg, self.p.heading_is_magnetic)
         self.rpy, self.imu_ns = (roll, pitch, yaw), msgs.stamp_ns(msg.header.stamp)
 
     def on_gimbal(self, msg):
