@@ -1,4 +1,6 @@
 """SiamFC tracking on synthetic images: follows a textured patch, gates weak frames, survives bad input."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -156,3 +158,21 @@ def test_appearance_prefers_the_target(net):
     other = t.appearance(frames[2], (110, 10, 24, 20))
     assert 0.0 <= other < same <= 1.0
     assert t.appearance(np.zeros((0, 0, 3), np.uint8), boxes[2]) == 0.0
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / 'models' / 'siamfc_sim.pt'
+
+
+def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish():
+    net, cfg, q = S.load_checkpoint(str(SHIPPED))
+    assert cfg.width == 0.5 and len(q.coef) == len(S.QUALITY_FEATURES) + 1
+    assert net.state_dict()['backbone.conv1.0.weight'].dtype == torch.float32  # fp16 file, fp32 model
+    frames, boxes = synthetic_sequence()
+    t = S.SiamFCTracker(net, cfg, q)
+    t.init(frames[0], boxes[0])
+    results = [t.update(f) for f in frames[1:]]
+    assert np.mean([iou(r.box, b) for r, b in zip(results, boxes[1:])]) > 0.8
+    assert min(r.quality for r in results) > cfg.weak_quality
+    empty = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, frames[0].shape).astype(np.uint8), (0, 0), 3)
+    r = t.update(empty)  # the target is gone: a weak frame, the box is held
+    assert r.quality < cfg.weak_quality and r.state == S.OCCLUDED and r.box == results[-1].box
