@@ -24,8 +24,8 @@ def test_class_filter_then_most_confident():
     assert m.state == M.TRACKING
 
 
-def test_tracking_weak_occluded_lost_detecting():
-    m = Manager(ManagerConfig(quality_threshold=0.5, max_weak_frames=2))
+def test_tracking_weak_occluded_lost_then_given_up():
+    m = Manager(ManagerConfig(quality_threshold=0.5, max_weak_frames=2, max_lost_s=1.0))
     m.on_detections(0.0, [det(10, 10)])
     out = m.on_tracker(0.1, (11, 10, 20, 10), 0.8)
     assert out.state == M.TRACKING and out.box == (11, 10, 20, 10) and not out.request_detections
@@ -34,8 +34,21 @@ def test_tracking_weak_occluded_lost_detecting():
     out = m.on_tracker(0.3, (11, 10, 20, 10), 0.2)
     assert out.state == M.OCCLUDED and out.request_detections  # detect_while_weak
     out = m.on_tracker(0.4, (11, 10, 20, 10), 0.2)
-    assert out.state == M.LOST and out.request_detections
-    assert m.on_tracker(0.5, None, 0.0).state == M.DETECTING
+    assert out.state == M.LOST and out.request_detections and out.box == (11, 10, 20, 10)  # held box
+    assert m.tracker_wanted  # the tracker keeps searching around the held box
+    assert m.on_tracker(1.0, (11, 10, 20, 10), 0.2).state == M.LOST
+    out = m.on_tracker(1.2, (11, 10, 20, 10), 0.2)  # lost for longer than max_lost_s: given up
+    assert out.state == M.LOST and not m.tracker_wanted
+    out = m.on_tracker(1.3, None, 0.0)
+    assert out.state == M.DETECTING and out.box is None and out.request_detections
+
+
+def test_lost_track_recovers_by_itself():
+    m = Manager(ManagerConfig(quality_threshold=0.5, max_weak_frames=0))
+    m.on_detections(0.0, [det(10, 10)])
+    assert m.on_tracker(0.1, (10, 10, 20, 10), 0.1).state == M.LOST
+    out = m.on_tracker(0.2, (12, 10, 20, 10), 0.9)
+    assert out.state == M.TRACKING and out.track_id == 1
 
 
 def test_quality_recovery_resets_weak_count():
@@ -52,10 +65,15 @@ def test_time_window_asks_again_and_refreshes_same_target():
     assert not m.on_tracker(0.5, (12, 10, 20, 10), 0.9).request_detections
     out = m.on_tracker(1.0, (14, 10, 20, 10), 0.9)
     assert out.request_detections
-    cmd = m.on_detections(1.0, [det(200, 100, 0.99), det(15, 11, 0.7)])
-    assert cmd.reason == 'refresh' and cmd.box == (15, 11, 20, 10) and cmd.track_id == 1
+    # the detector confirms the confident track (IoU >= refresh_iou): the tracker is re-employed, window re-armed
+    assert m.on_detections(1.0, [det(200, 100, 0.99), det(15, 11, 0.7)]) is None
     out = m.on_tracker(1.1, (15, 11, 20, 10), 0.9)
-    assert out.age_s == pytest.approx(0.1) and not out.request_detections
+    assert out.age_s == pytest.approx(1.1) and not out.request_detections and out.class_score == 0.7
+    # at the next window end the tracker has drifted half off the detection: restarted on it, same id
+    assert m.on_tracker(2.0, (18, 10, 20, 10), 0.9).request_detections  # IoU 0.43 with the detection
+    cmd = m.on_detections(2.0, [det(10, 10, 0.8)])
+    assert cmd.reason == 'refresh' and cmd.box == (10, 10, 20, 10) and cmd.track_id == 1
+    assert m.on_tracker(2.1, (10, 10, 20, 10), 0.9).age_s == pytest.approx(0.1)
 
 
 def test_window_over_but_target_not_detected_keeps_confident_tracker():
@@ -71,24 +89,27 @@ def test_reacquire_closest_to_previous_track_keeps_id():
     m = Manager(ManagerConfig(max_weak_frames=0))
     m.on_detections(0.0, [det(100, 100)])
     m.on_tracker(0.1, (100, 100, 20, 10), 0.9)
-    assert m.on_tracker(0.2, (100, 100, 20, 10), 0.0).state == M.LOST
+    assert m.on_tracker(0.2, (70, 100, 20, 10), 0.0).state == M.LOST  # the held box drifted off the target
     cmd = m.on_detections(0.3, [det(400, 300, 0.99), det(110, 104, 0.6)])
     assert cmd.reason == 'reacquire' and cmd.box == (110, 104, 20, 10) and cmd.track_id == 1
 
 
-def test_far_detections_after_lost_start_a_new_track():
-    m = Manager(ManagerConfig(max_weak_frames=0, gate=2.0, gate_growth_per_s=0.0))
+def test_far_detections_wait_while_lost_then_start_a_new_track():
+    m = Manager(ManagerConfig(max_weak_frames=0, gate=2.0, gate_growth_per_s=0.0, max_lost_s=1.0))
     m.on_detections(0.0, [det(100, 100)])
     m.on_tracker(0.1, (100, 100, 20, 10), 0.1)
-    cmd = m.on_detections(0.3, [det(400, 300, 0.7), det(500, 300, 0.95)])
+    assert m.on_detections(0.3, [det(400, 300, 0.7), det(500, 300, 0.95)]) is None  # still searching
+    m.on_tracker(1.5, (100, 100, 20, 10), 0.1)  # given up
+    cmd = m.on_detections(1.5, [det(400, 300, 0.7), det(500, 300, 0.95)])
     assert cmd.reason == 'new' and cmd.box == (500, 300, 20, 10) and cmd.track_id == 2
 
 
 def test_previous_track_is_forgotten_after_forget_s():
-    m = Manager(ManagerConfig(max_weak_frames=0, forget_s=1.0))
+    m = Manager(ManagerConfig(max_weak_frames=0, forget_s=1.0, max_lost_s=0.5))
     m.on_detections(0.0, [det(100, 100)])
     m.on_tracker(0.1, (100, 100, 20, 10), 0.1)
-    cmd = m.on_detections(5.0, [det(105, 100, 0.6), det(500, 300, 0.95)])
+    m.on_tracker(1.0, (100, 100, 20, 10), 0.1)  # given up
+    cmd = m.on_detections(5.0, [det(125, 100, 0.6), det(500, 300, 0.95)])
     assert cmd.reason == 'new' and cmd.box == (500, 300, 20, 10)
 
 
@@ -113,7 +134,7 @@ def test_tracker_failure_goes_back_to_detecting():
     m = Manager()
     m.on_detections(0.0, [det(100, 100)])
     out = m.on_tracker(0.1, None, 0.0, failed=True)
-    assert out.state == M.LOST and out.request_detections
+    assert out.state == M.LOST and out.request_detections and out.box is not None
     assert m.on_tracker(0.2, None, 0.0).state == M.DETECTING
     m.on_detections(0.3, [det(100, 100)])
     m.tracker_init_failed(0.3, 'bad box')

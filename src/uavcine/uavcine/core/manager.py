@@ -9,7 +9,9 @@ more than ``max_weak_frames`` weak frames in a row make it LOST and the manager
 goes back to DETECTING. When the window runs out, or while the track is weak,
 the manager asks for detections again: a fresh detection of the same target
 (IoU with the tracked box, or appearance) re-initialises the tracker under the
-same track id.
+same track id. A LOST track keeps the tracker searching around its held box
+(it recovers by itself if the target reappears there) while the detector looks
+for it; after ``max_lost_s`` the manager gives the track up (DETECTING, no box).
 
 Target choice, in order: the class filter, then the detection closest to the
 previous track (within a gate, and like it in appearance when that is known),
@@ -37,10 +39,12 @@ Box = Tuple[float, float, float, float]
 class ManagerConfig:
     quality_threshold: float = 0.3    # tracker quality below this is a weak frame
     max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
+    max_lost_s: float = 5.0           # a LOST track is given up (DETECTING, no box) after this long
     track_window_s: float = 5.0       # after this long without a confirming detection, ask the detector again
     target_classes: List[str] = field(default_factory=list)  # class filter; empty = any class
     min_score: float = 0.5            # detections below this score are ignored
     reinit_iou: float = 0.3           # a detection with this IoU with the tracked box is the same target
+    refresh_iou: float = 0.5          # ... and a confident track it overlaps this much is only confirmed, not restarted
     min_appearance: float = 0.5       # appearance similarity (when given) for a detection to be the same target
     gate: float = 3.0                 # re-acquisition gate: centre distance <= gate * max(w, h) of the last box
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
@@ -114,6 +118,7 @@ class Manager:
         self.quality = 0.0
         self.weak = 0
         self.t_init = None  # type: Optional[float]
+        self.t_confirm = None  # type: Optional[float]  # start of the current tracking time window
         self.t_good = None  # type: Optional[float]   last time the box was trusted (tracking or detection)
         self.last_good_box = None  # type: Optional[Box]
 
@@ -122,7 +127,7 @@ class Manager:
         return 0.0 if self.t_init is None else max(0.0, t - self.t_init)
 
     def _window_over(self, t: float) -> bool:
-        return self.t_init is not None and t - self.t_init >= self.cfg.track_window_s
+        return self.t_confirm is not None and t - self.t_confirm >= self.cfg.track_window_s
 
     def wants_detections(self, t: float) -> bool:
         """Should the detector look at the next image?"""
@@ -133,7 +138,7 @@ class Manager:
         return self._window_over(t)
 
     def output(self, t: float) -> ManagerOutput:
-        has_box = self.state in (TRACKING, OCCLUDED, LOST) and self.box is not None
+        has_box = self.state in (TRACKING, OCCLUDED, LOST) and self.box is not None and self.t_init is not None
         return ManagerOutput(self.state, self.box if has_box else None, self.quality if has_box else 0.0,
                              self.track_id, self.class_id, self.class_score, self._age(t) if has_box else 0.0,
                              self.wants_detections(t))
@@ -141,16 +146,10 @@ class Manager:
     # --- tracker results ---------------------------------------------------------
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
-        if self.state not in (TRACKING, OCCLUDED):
-            if self.state == LOST:  # LOST is reported for one frame, then the detector takes over
-                self.state = DETECTING
+        if self.state not in (TRACKING, OCCLUDED, LOST):
             return self.output(t)
-        if failed or box is None:
-            self.state = LOST
-            self.quality = 0.0
-            out = self.output(t)
-            self.state = DETECTING
-            return out
+        if failed or box is None:  # the tracker was reset: LOST for this frame, then the detector takes over
+            return self._give_up(t)
         self.box = tuple(float(v) for v in box)
         self.quality = float(quality)
         if quality >= self.cfg.quality_threshold:
@@ -161,12 +160,24 @@ class Manager:
         else:
             self.weak += 1
             if self.weak > self.cfg.max_weak_frames:
+                if self.t_good is not None and t - self.t_good > self.cfg.max_lost_s:
+                    return self._give_up(t)
                 self.state = LOST
-                out = self.output(t)
-                self.state = DETECTING
-                return out
-            self.state = OCCLUDED
+            else:
+                self.state = OCCLUDED
         return self.output(t)
+
+    def _give_up(self, t: float) -> ManagerOutput:
+        self.state = LOST
+        self.quality = 0.0
+        out = self.output(t)
+        self.state = DETECTING
+        return out
+
+    @property
+    def tracker_wanted(self) -> bool:
+        """Should the tracker keep running (else it may be reset to save its cost)?"""
+        return self.state in (TRACKING, OCCLUDED, LOST)
 
     # --- detections --------------------------------------------------------------
     def _candidates(self, dets: Sequence[Detection]) -> List[Detection]:
@@ -188,16 +199,20 @@ class Manager:
         cands = self._candidates(dets)
         if not cands:
             return None
-        tracking = self.state in (TRACKING, OCCLUDED)
+        tracking = self.state in (TRACKING, OCCLUDED, LOST)
         if tracking and self.box is not None:
             # a fresh detection of the same target: best IoU with the tracked box, like it in appearance
             same = [d for d in cands if self._like(d) and iou(d.box, self.box) >= self.cfg.reinit_iou]
             if same:
                 best = max(same, key=lambda d: iou(d.box, self.box))
+                if self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou:
+                    self.t_confirm = t  # a confident track the detector confirms: re-employ the tracker
+                    self.class_score = float(best.score)
+                    return None
                 return self._start(t, best, 'refresh', new=False)
             if self.state == TRACKING:
                 if self._window_over(t):
-                    self.t_init = t  # tracker still confident and nothing contradicts it: re-employ it
+                    self.t_confirm = t  # tracker still confident and nothing contradicts it: re-employ it
                 return None
         # (re-)acquisition: closest to the previous track within the gate, else the most confident
         ref = self.last_good_box or self.box
@@ -208,7 +223,7 @@ class Manager:
                 best = min(near, key=lambda d: centre_distance(d.box, ref))
                 return self._start(t, best, 'reacquire', new=self.track_id == 0)
             if tracking:
-                return None  # weak but nothing near: keep the held box until LOST
+                return None  # weak or lost but nothing near: keep searching at the held box
         best = max(cands, key=lambda d: d.score)
         return self._start(t, best, 'new', new=True)
 
@@ -223,6 +238,7 @@ class Manager:
         self.weak = 0
         self.state = TRACKING
         self.t_init = t
+        self.t_confirm = t
         self.t_good = t
         self.last_good_box = self.box
         return InitCommand(self.box, self.track_id, self.class_id, self.class_score, reason)

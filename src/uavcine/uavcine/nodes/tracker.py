@@ -48,10 +48,14 @@ class TrackerParams:
     quality_threshold: float = param(0.3, 'Tracking quality below this is a weak frame (predicted IoU)',
                                      min=0.0, max=1.0)
     max_weak_frames: int = param(10, 'Weak frames tolerated in a row before the track is lost', min=0)
+    max_lost_s: float = param(5.0, 'A lost track keeps searching this long (detector asked) before it is given up',
+                              min=0.0)
     track_window_s: float = param(5.0, 'Tracking time window: after it, the detector confirms the target', min=0.0)
     target_classes: str = param('', 'Comma-separated class names to follow (empty = any class)')
     min_score: float = param(0.5, 'Minimum detection score for a target', min=0.0, max=1.0)
     reinit_iou: float = param(0.3, 'IoU of a detection with the tracked box to re-initialise on it', min=0.0, max=1.0)
+    refresh_iou: float = param(0.5, 'A confident track that a detection overlaps this much is confirmed, not restarted',
+                               min=0.0, max=1.0)
     use_appearance: bool = param(True, 'Compare detections with the target exemplar before re-initialising')
     min_appearance: float = param(0.5, 'Appearance similarity (0..1) for a detection to be the same target',
                                   min=0.0, max=1.0)
@@ -97,7 +101,7 @@ class DetectTrackLoop:
     def _track(self, ns: int, rgb: np.ndarray):
         t = ns * 1e-9
         self.last_result = None
-        if self.manager.state not in (self.M.TRACKING, self.M.OCCLUDED):
+        if not self.manager.tracker_wanted:
             if self.tracker.initialised:
                 self.tracker.reset()  # the detector has the lead: no tracking cost meanwhile
             return self.manager.on_tracker(t, None, 0.0)
@@ -157,9 +161,10 @@ class TrackerNode(Node):
         tracker = S.SiamFCTracker(net, cfg, quality, backend=p.backend, num_threads=p.num_threads)
         classes = [c.strip() for c in p.target_classes.split(',') if c.strip()]
         manager = M.Manager(M.ManagerConfig(
-            quality_threshold=p.quality_threshold, max_weak_frames=p.max_weak_frames,
+            quality_threshold=p.quality_threshold, max_weak_frames=p.max_weak_frames, max_lost_s=p.max_lost_s,
             track_window_s=p.track_window_s, target_classes=classes, min_score=p.min_score,
-            reinit_iou=p.reinit_iou, min_appearance=p.min_appearance, gate=p.gate, forget_s=p.forget_s,
+            reinit_iou=p.reinit_iou, refresh_iou=p.refresh_iou, min_appearance=p.min_appearance, gate=p.gate,
+            forget_s=p.forget_s,
             detect_while_weak=p.detect_while_weak))
         self.loop = DetectTrackLoop(tracker, manager, p.use_appearance, p.buffer_frames)
         self.Detection = M.Detection
