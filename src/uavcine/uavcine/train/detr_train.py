@@ -190,6 +190,7 @@ def train(a) -> int:
         model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['optimizer'])
         history, epoch0, step, best = ck['history'], ck['epoch'], ck['step'], ck.get('best', -1.0)
+        history = [h for h in history if h['epoch'] <= epoch0]  # an interrupted epoch is run again
     log('model: %d parameters, input %dx%d, features %dx%d, %s encoder attention, %d queries x %d groups'
         % (sum(p.numel() for p in model.parameters()), cfg.input_width, cfg.input_height, cfg.feature_size[1],
            cfg.feature_size[0], cfg.encoder_attention, cfg.num_queries, cfg.num_groups))
@@ -230,6 +231,8 @@ def train(a) -> int:
                 break
         rec = {k: v / max(1, n) for k, v in sums.items()}
         rec.update(epoch=epoch + 1, step=step, seconds=time.time() - t_epoch, lr=opt.param_groups[0]['lr'])
+        if stop:
+            rec['interrupted_after_steps'] = n
         if not stop and (epoch + 1) % a.eval_every == 0 or epoch + 1 == a.epochs:
             res = evaluate_model(model, a.val, a.eval_limit)
             rec.update(val_mAP50=res['mAP50'], val_mAP=res['mAP'],
