@@ -48,7 +48,10 @@ def test_report_numbers_come_from_the_bag(demo):
         bag = out / shot / 'bag'
         images = read(bag, '/camera/image_raw')
         assert m['images'] == len(images) > 0
-        tracks = read(bag, '/target/track')
+        last = {}
+        for t in read(bag, '/target/track'):  # the report keeps the last Track published for each image
+            last[stamp(t)] = t
+        tracks = [last[s] for s in sorted(last)]
         shares = {}
         for t in tracks:
             shares[t.state] = shares.get(t.state, 0) + 1

@@ -38,7 +38,11 @@ def _rect(img, box, colour, thick=1):
 
 
 def _text(img, text, org, colour=(255, 255, 255), scale=0.45):
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    """Text on a dark band (an outline drawn thicker has other glyph advances in OpenCV 5: it doubles)."""
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = org
+    band = img[max(0, y - h - 3):y + base + 1, max(0, x - 3):x + w + 3]
+    band[:] = (band * 0.35).astype(np.uint8)
     cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
@@ -73,8 +77,12 @@ def _minimap(img, drone, truth, est, cov, size=150, span=None):
     _text(img, 'N^  %dm' % int(extent), (x0 + 4, y0 + size - 6), scale=0.35)
 
 
-def render_video(bag, out_path, fps: float | None = None, max_frames: int | None = None, progress: bool = True) -> int:
-    """Write the overlaid footage of ``bag`` to ``out_path`` (MP4, mp4v). Returns the number of frames."""
+def render_video(bag, out_path, fps: float | None = None, max_frames: int | None = None, progress: bool = True,
+                 snapshots=()) -> int:
+    """Write the overlaid footage of ``bag`` to ``out_path`` (MP4, mp4v). Returns the number of frames.
+
+    ``snapshots``: frame indices also saved as PNG beside the video (``<name>_<index>.png``).
+    """
     from ..offline.bag import BagReader
     from ..offline.typestore import make_typestore
     reader = BagReader(bag, make_typestore(), recover=True)
@@ -165,11 +173,19 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
             truth_en = None
             if target_truth is not None:
                 truth_en = np.array([target_truth.position_enu.x, target_truth.position_enu.y])
-                if est is not None:
+                if est is not None:  # the geo node's ENU frame is not the simulator's: place it by WGS84
+                    import pymap3d
+                    g = target_truth.geodetic
+                    est = truth_en + np.array(pymap3d.geodetic2enu(geo.geodetic.latitude, geo.geodetic.longitude,
+                                                                   geo.geodetic.altitude, g.latitude, g.longitude,
+                                                                   g.altitude)[:2])
                     _text(img, 'geo error %.1f m' % float(np.hypot(*(est - truth_en))), (8, 58), (200, 200, 200))
             _minimap(img, cams.get(s), truth_en, est, cov)
             _text(img, 't=%.1f s' % ((s - reader.start_ns) / 1e9), (8, img.shape[0] - 10), scale=0.4)
-            writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+            writer.write(bgr)
+            if count in snapshots:
+                cv2.imwrite(str(Path(out_path).with_name('%s_%04d.png' % (Path(out_path).stem, count))), bgr)
             count += 1
             if bar is not None:
                 bar.update(1)

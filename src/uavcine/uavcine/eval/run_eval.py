@@ -67,7 +67,8 @@ def _truth_targets(msg) -> list:
                    t.bbox.size_x, t.bbox.size_y)
         out.append({'id': int(t.id), 'cls': t.class_id, 'box': box, 'visibility': float(t.visibility),
                     'truncated': bool(t.truncated), 'target': not bool(t.distractor),
-                    'enu': np.array([t.position_enu.x, t.position_enu.y, t.position_enu.z])})
+                    'enu': np.array([t.position_enu.x, t.position_enu.y, t.position_enu.z]),
+                    'geo': (t.geodetic.latitude, t.geodetic.longitude, t.geodetic.altitude)})
     return out
 
 
@@ -102,7 +103,8 @@ def load_run(path) -> RunData:
                 c = np.asarray(msg.covariance_enu_xy, float).reshape(2, 2)
                 run.geos.append({'stamp': _stamp(msg.header), 'enu': np.array([msg.position_enu.x, msg.position_enu.y]),
                                  'cov': c, 'range': float(msg.range_m), 'flags': int(msg.flags),
-                                 'lat': float(msg.geodetic.latitude), 'lon': float(msg.geodetic.longitude)})
+                                 'lat': float(msg.geodetic.latitude), 'lon': float(msg.geodetic.longitude),
+                                 'alt': float(msg.geodetic.altitude)})
             elif kind == 'fix':
                 run.fixes.append({'stamp': _stamp(msg.header), 'lat': msg.latitude, 'lon': msg.longitude})
             elif kind == 'truth':
@@ -121,6 +123,9 @@ def load_run(path) -> RunData:
     finally:
         reader.close()
     run.image_stamps = np.array(sorted(images), dtype=np.int64)
+    # one Track per image: the manager may publish again for the same image (a detection that came in late)
+    last = {t['stamp']: t for t in run.tracks}
+    run.tracks = [last[s] for s in sorted(last)]
     for kind in ('image', 'track', 'truth', 'geo', 'fix', 'latency'):
         if TOPICS[kind] not in present:
             run.notes.append('no %s topic (%s) in the bag: %s' % (kind, TOPICS[kind], {
@@ -146,6 +151,17 @@ def _target_truth(run: RunData, stamp: int, box=None):
     if box is not None and np.all(np.isfinite(box)):
         return max(cands, key=lambda t: float(iou_xywh(box, t['box'])[0]))
     return max(cands, key=lambda t: (t['visibility'], t['box'][2] * t['box'][3]))
+
+
+def in_truth_frame(g: dict, gt: dict) -> np.ndarray:
+    """An estimate's position in the truth's local ENU frame.
+
+    The geo node anchors its own ENU frame (at the first fix); the simulator anchors another. Both
+    publish WGS84, so the estimate is placed by its geodetic offset from the truth target.
+    """
+    import pymap3d
+    d = pymap3d.geodetic2enu(g['lat'], g['lon'], g['alt'], *gt['geo'])
+    return gt['enu'] + np.array(d)
 
 
 def tracking_metrics(run: RunData) -> dict:
@@ -183,7 +199,8 @@ def manager_metrics(run: RunData) -> dict:
         return {}
     states = np.array([t['state'] for t in run.tracks])
     share = {STATE_NAMES.get(s, str(s)): float(np.mean(states == s)) for s in sorted(set(states.tolist()))}
-    acquisitions = int(np.sum((states[1:] == 2) & (states[:-1] != 2) & (states[:-1] != 3)))
+    before = np.r_[0, states[:-1]]  # the run starts with no track
+    acquisitions = int(np.sum((states == 2) & (before != 2) & (before != 3)))
     return {'messages': int(states.size), 'state_share': share, 'acquisitions': acquisitions,
             'track_ids': len({t['track_id'] for t in run.tracks if t['state'] in (2, 3)})}
 
@@ -199,7 +216,7 @@ def geo_metrics(run: RunData) -> dict:
         cam = run.camera_enu.get(g['stamp'])
         if gt is None:
             continue
-        e = g['enu'] - gt['enu'][:2]
+        e = in_truth_frame(g, gt)[:2] - gt['enu'][:2]
         errs.append(float(np.hypot(*e)))
         ranges.append(float(np.hypot(*(gt['enu'][:2] - cam[:2]))) if cam is not None else g['range'])
         try:
@@ -330,7 +347,9 @@ def plots(runs: list, names: list, out_dir: Path) -> dict:
     if any(run.geos for run, _ in runs) and any(run.truth for run, _ in runs):
         fig, ax = plt.subplots(figsize=(6, 6))
         for (run, m), name, c in zip(runs, names, colours):
-            est = np.array([g['enu'] for g in run.geos]) if run.geos else np.zeros((0, 2))
+            ref = next((t for ts in run.truth.values() for t in ts), None)  # any truth: ties the two frames
+            est = (np.array([in_truth_frame(g, ref)[:2] for g in run.geos]) if run.geos and ref is not None
+                   else np.zeros((0, 2)))
             ax.scatter(est[:, 0], est[:, 1], s=5, color=c, alpha=0.5, label='%s estimates' % name)
             ids = sorted({t['id'] for ts in run.truth.values() for t in ts if t['target']})
             for k, tid in enumerate(ids):
