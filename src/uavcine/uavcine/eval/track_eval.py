@@ -414,6 +414,21 @@ def summarise(res: dict, seqs) -> list:
     return rows
 
 
+NOTES = '''Notes on reading the table:
+
+- *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
+  the quality gate and nothing else: on a weak frame the previous box is kept. *SiamFC + manager +
+  detector* is the seed's loop as the `tracker` node runs it (`nodes.tracker.DetectTrackLoop`).
+- Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
+  of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
+  is calibrated to predict. With the hold, a weak frame reports the *held* box with the *response's*
+  (low) quality; under a locked gimbal the held box often still overlaps the hidden target, so the
+  correlation is lower there by construction.
+- The simulated detector is the ground truth of every object at least half visible, with 15% misses,
+  8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
+  this loop (`--detector detr`), never a measurement of that detector.'''
+
+
 def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
     occ = [s.name for s in seqs if {'OCC', 'OV'} & set(attributes(s))]
     lines = ['# Tracking evaluation on the simulator suite', '',
@@ -441,6 +456,7 @@ def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
               'SV scale change > 2x):', '']
     lines += ['- %s: %d frames, %s' % (s.name, len(s), ' '.join(attributes(s)) or '-') for s in seqs]
     lines += ['', 'Manager settings: `%s`' % json.dumps(res['manager']), '', 'Model: `%s`' % Path(res['model']).name]
+    lines += ['', NOTES]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('\n'.join(lines) + '\n')
 
