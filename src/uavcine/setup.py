@@ -29,7 +29,7 @@ setup(
     install_requires=['numpy', 'pyyaml', 'transforms3d', 'scipy', 'pymap3d', 'pymavlink', 'pyserial'],
     extras_require={
         # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
-        'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-python-headless', 'pycocotools',
+        'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-contrib-python-headless', 'pycocotools',
                     'onnx', 'onnxruntime', 'cosysairsim', 'foxglove-sdk'],
         'test': ['pytest', 'pytest-timeout', 'vermin', 'websockets'],
         # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.

@@ -118,8 +118,8 @@ class PathMotion:
         self.s_knot = s_knot
         nseg = len(knots) - 1
         speeds = list(cfg.speeds) or [1.5 if cfg.cls == 'person' else 8.0]
-        if len(speeds) == 1:
-            speeds = speeds * nseg
+        if len(speeds) < nseg:  # one value, or fewer than segments: the last speed holds to the end
+            speeds = speeds + [speeds[-1]] * (nseg - len(speeds))
         waits = list(cfg.waits_s) + [0.0] * (nseg + 1)
         hd = np.arctan2(np.diff(dense[:, 1]), np.diff(dense[:, 0]))
         self.s_mid = 0.5 * (self.s_dense[:-1] + self.s_dense[1:])
@@ -140,7 +140,7 @@ class PathMotion:
             if wait_left > 0:
                 wait_left -= self.DT
                 continue
-            target_v = speeds[seg]
+            target_v = speeds[min(seg, nseg - 1)]  # seg == nseg on the way into the end of the path
             nxt = [sk for sk in stop_at if sk > seg]
             if nxt:
                 dist = s_knot[nxt[0]] - s
