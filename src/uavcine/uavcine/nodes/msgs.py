@@ -111,6 +111,14 @@ def quaternion_wxyz(q: Any) -> np.ndarray:
     return np.array([float(q.w), float(q.x), float(q.y), float(q.z)])
 
 
+def unit_quaternion(q: Any) -> Optional[np.ndarray]:
+    """geometry_msgs/Quaternion -> [w, x, y, z] if it is a finite unit quaternion, else None (drop the message)."""
+    wxyz = quaternion_wxyz(q)
+    if not np.all(np.isfinite(wxyz)) or abs(np.linalg.norm(wxyz) - 1.0) > 1e-3:
+        return None
+    return wxyz
+
+
 def quaternion_fields(wxyz: Any) -> Dict[str, float]:
     w, x, y, z = (float(v) for v in wxyz)
     return {'w': w, 'x': x, 'y': y, 'z': z}

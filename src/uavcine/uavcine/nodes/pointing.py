@@ -8,7 +8,6 @@ the gimbal holds where it is. Python 3.8.
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pymap3d
 from transforms3d.euler import euler2quat, quat2euler
 
@@ -66,8 +65,8 @@ class PointingNode(Node):
         self.fix, self.fix_ns = vals, msgs.stamp_ns(msg.header.stamp)
 
     def on_imu(self, msg):
-        q = msgs.quaternion_wxyz(msg.orientation)
-        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+        q = msgs.unit_quaternion(msg.orientation)
+        if q is None:
             self.warn_throttled('imu', 'dropping an attitude that is not a unit quaternion')
             return
         roll, pitch, yaw = quat2euler(q, 'sxyz')

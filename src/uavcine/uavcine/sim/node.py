@@ -111,8 +111,8 @@ class SimNode(Node):
                   % (sc.name, sc.duration_s, len(self.sim.world.targets), len(self.sim.world.objects), self.sim.seed))
 
     def on_gimbal_command(self, msg):
-        q = msgs.quaternion_wxyz(msg.quaternion)
-        if not np.all(np.isfinite(q)) or abs(np.linalg.norm(q) - 1.0) > 1e-3:
+        q = msgs.unit_quaternion(msg.quaternion)
+        if q is None:
             self.warn_throttled('gimbal_cmd', 'dropping a gimbal command that is not a unit quaternion')
             return
         _, pitch, yaw = quat2euler(q, 'sxyz')
