@@ -297,6 +297,7 @@ def plots(runs: list, names: list, out_dir: Path) -> dict:
             ax.set_title('%s: IoU and quality over time (shaded: manager state)' % name)
             ax.set_xlabel('time (s)')
             ax.legend(loc='lower left', fontsize=7, ncol=5)
+        fig.tight_layout()
         figs['iou_quality_time'] = fig
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
         for (run, m), name, c in zip(runs, names, colours):
