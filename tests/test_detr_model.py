@@ -98,7 +98,7 @@ def test_query_groups_do_not_see_each_other(mode):
     q = cfg.num_queries
     with torch.no_grad():
         a = model(x)
-        (model.refpoint_embed if mode == 'anchor' else model.query_embed).weight[q:] += 1.0
+        (model.refpoint_embed if mode == 'anchor' else model.query_embed).weight[q:] += 1.0  # group 1's queries
         b = model(x)
     for key in ('pred_logits', 'pred_boxes'):
         assert torch.allclose(a[key][:, :q], b[key][:, :q], atol=1e-6)
@@ -128,6 +128,16 @@ def test_two_stage_proposals_are_supervised_and_select_the_anchors():
     rep = [{'labels': t['labels'].repeat(k), 'boxes': t['boxes'].repeat(k, 1)} for t in tg]
     src, _ = crit.matcher(out['enc_outputs'], rep)[0]
     assert len(set(src.tolist())) == k
+    # the decoder's anchors are the best proposals, best first
+    model.eval()
+    with torch.no_grad():
+        src = model.input_proj(model.backbone(torch.randn(1, 3, cfg.input_height, cfg.input_width))[0])
+        mem, _ = model.transformer.encode(src, model.backbone[1](src))
+        score = model.enc_class_embed(mem.transpose(0, 1))[0].softmax(-1)[:, :-1].max(-1)[0]
+        ref, _ = model._select_queries(mem, fh, fw)
+        tokens = D.grid_anchors(fh, fw, cfg.proposal_wh) + model.enc_bbox_embed(mem.transpose(0, 1))[0]
+    picked = [int(torch.isclose(tokens, r, atol=1e-5).all(-1).nonzero()[0]) for r in ref[0]]
+    assert picked == score.argsort(descending=True)[:cfg.num_queries].tolist()
     a = D.grid_anchors(2, 3, 0.1).sigmoid()
     assert torch.allclose(a[4], torch.tensor([0.5, 0.75, 0.1, 0.1]))
 

@@ -688,7 +688,7 @@ class DETR(nn.Module):
             self.enc_bbox_embed = MLP(d, d, 4, 3)
             nn.init.zeros_(self.enc_bbox_embed.layers[-1].weight)
             nn.init.zeros_(self.enc_bbox_embed.layers[-1].bias)
-            self.query_embed = nn.Embedding(nq_all, d)
+            self.query_embed = nn.Embedding(nq_all, d)  # content query k goes with the k-th best proposal
             self.query_pos_head = MLP(d, d, d, 2)
             nn.init.zeros_(self.bbox_embed.layers[-1].weight)
             nn.init.zeros_(self.bbox_embed.layers[-1].bias)
@@ -754,6 +754,8 @@ class DETR(nn.Module):
         enc_logits = self.enc_class_embed(mem)
         enc_unsig = self.enc_bbox_embed(mem) + grid_anchors(h, w, self.cfg.proposal_wh, mem.device)
         score = enc_logits.softmax(-1)[..., :-1].max(-1)[0]
+        # NOTE: content query k goes with the k-th best proposal, so two backends whose scores differ by float
+        # rounding can pair near-tied proposals with different content queries (see the model card)
         idx = torch.topk(score, self.num_queries, dim=1)[1]
         ref = torch.gather(enc_unsig, 1, idx.unsqueeze(-1).expand(-1, -1, 4)).detach()
         return ref, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}

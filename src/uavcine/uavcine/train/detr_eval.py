@@ -140,6 +140,22 @@ def render_examples(detector, gt: dict, image_dir: Path, out_png: str, n: int = 
     return out_png
 
 
+def parity(model_path: str, gt: dict, image_dir: Path, threads: int = 1, tol: float = 1e-3) -> dict:
+    """Raw outputs of torch and onnxruntime on every image: per-frame max |difference| of logits and boxes."""
+    from tqdm import tqdm
+
+    from uavcine.runtime.detector import Detector
+    dt, do = Detector(model_path, 'torch'), Detector(model_path, 'onnxruntime', threads=threads)
+    worst = []
+    for im in tqdm(gt['images'], desc='parity', leave=False):
+        rgb = load_rgb(image_dir / im['file_name'])
+        (lt, bt, _), (lo, bo, _) = dt.infer(rgb), do.infer(rgb)
+        worst.append(max(float(np.abs(lt - lo).max()), float(np.abs(bt - bo).max())))
+    w = np.array(worst)
+    return {'frames': len(w), 'median': float(np.median(w)), 'max': float(w.max()), 'within': int((w <= tol).sum()),
+            'tol': tol}
+
+
 def format_table(res: dict) -> str:
     lines = ['%-10s %8s %8s %9s' % ('class', 'AP50', 'AP', 'instances')]
     for name, r in res['per_class'].items():
@@ -158,6 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument('--limit', type=int, default=None, help='only the first N images')
     ap.add_argument('--json-out', default=None)
     ap.add_argument('--examples-png', default=None, help='also draw detections on 6 images of the split')
+    ap.add_argument('--parity', action='store_true', help='instead: compare torch and onnxruntime outputs per frame')
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(a.threads)
@@ -170,6 +187,11 @@ def main(argv=None) -> int:
     except (OSError, ValueError, RuntimeErrorBase) as exc:
         print('error: %s' % exc, file=sys.stderr)
         return 2
+    if a.parity:
+        p = parity(a.model, gt, resolve_image_dir(a.ann, a.images), a.threads)
+        print('ONNX vs torch on %(frames)d frames: per-frame max |difference| of logits and boxes: median %(median).1e, '
+              'max %(max).1e; %(within)d frames within %(tol).0e' % p)
+        return 0
     res = evaluate_detector(det, gt, resolve_image_dir(a.ann, a.images), a.limit)
     print('model %s (%s), %d images of %s' % (a.model, a.backend, res['images'], a.ann))
     print(format_table(res))

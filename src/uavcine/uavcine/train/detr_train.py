@@ -147,6 +147,26 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+def init_from(model, path: str) -> None:
+    """Start from another checkpoint's weights: tensors of the same shape are copied; a two-stage model's
+    per-query content embeddings (older layout) become one per group (their mean)."""
+    import torch
+    src = torch.load(path, map_location='cpu', weights_only=False)['model']
+    own = model.state_dict()
+    copied, skipped = 0, []
+    for k, v in src.items():
+        if k in own and own[k].shape == v.shape:
+            own[k] = v.float() if v.is_floating_point() else v
+            copied += 1
+        elif k == 'query_embed.weight' and model.cfg.two_stage and v.shape[0] % own[k].shape[0] == 0:
+            own[k] = v.float().reshape(own[k].shape[0], -1, v.shape[1]).mean(1)
+            copied += 1
+        else:
+            skipped.append(k)
+    model.load_state_dict(own)
+    log('initialised from %s: %d tensors copied, %d skipped %s' % (path, copied, len(skipped), skipped[:5]))
+
+
 def evaluate_model(model, ann_path: str, limit: int | None) -> dict:
     from uavcine.runtime.detector import Detector
     from uavcine.train.detr_eval import evaluate_detector, resolve_image_dir
@@ -186,6 +206,8 @@ def train(a) -> int:
     criterion = build_criterion(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     history, epoch0, step, best = [], 0, 0, -1.0
+    if ck is None and a.init:
+        init_from(model, a.init)
     if ck is not None:
         model.load_state_dict(ck['model'])
         opt.load_state_dict(ck['optimizer'])
@@ -359,6 +381,7 @@ def main(argv=None) -> int:
     t.add_argument('--val', required=True, help='COCO annotations JSON of the validation split')
     t.add_argument('--out', default='runs/detr_small')
     t.add_argument('--restart', action='store_true', help='ignore OUT/last.pt and start again')
+    t.add_argument('--init', default=None, help='start from the weights of this checkpoint (fine-tuning)')
     t.add_argument('--epochs', type=int, default=40)
     t.add_argument('--batch-size', type=int, default=8)
     t.add_argument('--lr', type=float, default=2e-4)
