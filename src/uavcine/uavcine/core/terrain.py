@@ -57,23 +57,6 @@ class FlatGround:
             return float(self.height)
         return np.full(shape, float(self.height))
 
-    def _height_scalar(self, x: float, y: float) -> float:
-        # the same bilinear interpolation in plain Python: the ray march's bisection calls it
-        # for one point at a time, where numpy's per-call overhead would dominate
-        if not (math.isfinite(x) and math.isfinite(y)):
-            return math.nan
-        ny, nx = self.heights.shape
-        u = min(max((x - self.x0) / self.resolution, 0.0), nx - 1.0)
-        v = min(max((y - self.y0) / self.resolution, 0.0), ny - 1.0)
-        i0 = min(int(u), max(nx - 2, 0))
-        j0 = min(int(v), max(ny - 2, 0))
-        i1 = min(i0 + 1, nx - 1)
-        j1 = min(j0 + 1, ny - 1)
-        fu, fv = u - i0, v - j0
-        h = self.heights
-        return float((1 - fu) * (1 - fv) * h[j0, i0] + fu * (1 - fv) * h[j0, i1]
-                     + (1 - fu) * fv * h[j1, i0] + fu * fv * h[j1, i1])
-
     def intersect_ray(self, origin_enu, direction_enu, max_range: float = math.inf) -> Optional[np.ndarray]:
         """First point of the ray on the plane within max_range (m), or None.
 
