@@ -34,11 +34,13 @@ class TargetSource(Node):
         self.lat = self.lon = self.alt = None
         self.age_s, self.flags, self.cov = 0.0, 0, (4.0, 0.0, 0.0, 4.0)
         self.sent = 0
+        self.until_s = None  # stop publishing this long after the start (the target is lost)
+        self.t0 = self.now_ns()
         self.pub = self.create_publisher('uavcine_interfaces/msg/GeoTarget', 'target/geo', RELIABLE)
         self.create_timer(0.1, self.tick)
 
     def tick(self):
-        if self.lat is None:
+        if self.lat is None or (self.until_s is not None and self.now_ns() - self.t0 > self.until_s * 1e9):
             return
         stamp = self.now_ns() - int(self.age_s * 1e9)
         self.pub.publish(self.new(
@@ -242,6 +244,25 @@ def test_no_pointing_once_telemetry_is_stale(vehicles):
     assert bridge.skipped['stale_telemetry'] >= 3
     level, text, _ = diag_values(caps['/diagnostics'][-1][1])
     assert level == 1 and 'stale' in text
+
+
+@pytest.mark.parametrize('release_after_s', [2.0, 0.0])
+def test_roi_is_released_once_the_target_is_lost(vehicles, release_after_s):
+    v = vehicles()
+    tgt = dict(target_near(v), until_s=1.5)
+    bridge, caps = run(v, params={'release_roi_after_s': release_after_s}, seconds=6.0, target=tgt)
+    rois = v.commands(v.mavlink.MAV_CMD_DO_SET_ROI_LOCATION)
+    nones = v.commands(v.mavlink.MAV_CMD_DO_SET_ROI_NONE)
+    assert rois and max(t for t, _ in rois) <= T0 + int(1.7e9)  # the last target (1.5 s) + one poll or pace
+    if release_after_s == 0:
+        assert not nones  # 0 = never
+        return
+    assert len(nones) == 1, nones  # once, not every poll
+    t_none, cmd = nones[0]
+    quiet = (t_none - max(t for t, _ in rois)) / 1e9
+    assert release_after_s < quiet < release_after_s + 0.2
+    assert cmd.get_type() == 'COMMAND_LONG' and cmd.target_system == 1
+    assert int(diag_values(caps['/diagnostics'][-1][1])[2]['roi_released']) == 1
 
 
 def test_gimbal_manager_pitchyaw_where_supported(vehicles):

@@ -97,6 +97,9 @@ class MavlinkBridgeParams(TelemetryParams):
                                             'covariance eigenvalue) exceeds this, m; 0 = no check', min=0.0)
     reject_flagged_stale: bool = param(True, 'No command for GeoTargets flagged FLAG_STALE')
     gimbal_device_id: int = param(0, 'Gimbal device id in the commands (0 = all/primary)', min=0, max=255)
+    release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
+                                            'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
+                                            'looking at the last position, s; 0 = never', min=0.0)
 
 
 def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
@@ -160,6 +163,7 @@ class MavlinkBridgeNode(Node):
         self.target = None  # latest GeoTarget
         self.target_new = False
         self.last_command = None  # (host ns, lat, lon, alt_rel) of the last ROI sent
+        self.roi_released = False  # MAV_CMD_DO_SET_ROI_NONE sent since the last pointing command
         self.acks = Counter()  # (command, result) -> count
         self.gimbal_manager_refused = False
         self.configured_gimbal_manager = False
@@ -234,6 +238,8 @@ class MavlinkBridgeNode(Node):
         if self.p.point_camera and now >= self.next['point']:
             if self._point(now):
                 self.next['point'] = now + int(1e9 / self.p.roi_rate_hz)
+        if self.p.point_camera and self.p.release_roi_after_s > 0:
+            self._release(now)
         if now >= self.next['diag']:
             self.next['diag'] = now + int(self.p.diagnostics_period_s * 1e9)
             self.publish_diagnostics(now)
@@ -461,7 +467,28 @@ class MavlinkBridgeNode(Node):
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (p.url, exc))
             return False
         self.last_command = (now, lat, lon, alt_rel)
+        self.roi_released = False
         return True
+
+    def _release(self, now: int) -> None:
+        """Hand the camera back (MAV_CMD_DO_SET_ROI_NONE) once no pointing command went out for
+        release_roi_after_s: otherwise the autopilot keeps staring at where the target was last seen."""
+        if self.last_command is None or self.roi_released or self.conn is None or not self.link_up:
+            return
+        quiet_s = (now - self.last_command[0]) / 1e9
+        if quiet_s <= self.p.release_roi_after_s:
+            return
+        try:
+            self._send_command_long(self.mav.MAV_CMD_DO_SET_ROI_NONE,
+                                    [float(self.p.gimbal_device_id), 0, 0, 0, 0, 0, 0])
+        except OSError as exc:
+            self.stats['write_errors'] += 1
+            self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
+            return
+        self.roi_released = True
+        self.stats['roi_released'] += 1
+        self.warn('no pointing command for %.1f s (target lost, stale or refused): released the camera '
+                  '(MAV_CMD_DO_SET_ROI_NONE)' % quiet_s)
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostic_state(self, now: int) -> Tuple[int, str]:
@@ -496,6 +523,7 @@ class MavlinkBridgeNode(Node):
             ('agl_source', tel.agl_used),
             ('gimbal_manager', str(tel.gimbal_manager_seen and not self.gimbal_manager_refused)),
             ('roi_sent', str(self.stats['roi_sent'])),
+            ('roi_released', str(self.stats['roi_released'])),
             ('pitchyaw_sent', str(self.stats['pitchyaw_sent'])),
         ]
         values += [('pointing_refused_' + k, str(v)) for k, v in sorted(self.skipped.items())]
