@@ -87,3 +87,19 @@ def test_registers_a_uavcine_subcommand():
     args = p.parse_args(['eval-geo', 'fixture:seed', '--seeds', '2', '--gps-tau', '0'])
     assert args.func is ge.cmd_eval_geo and args.seeds == 2 and args.gps_tau == 0.0
     assert math.isclose(args.att_sigma, 0.5)
+
+
+@pytest.mark.slow
+def test_drone_gps_error_passes_one_to_one_into_the_estimate():
+    """Only a drifting GPS error: the estimate's absolute error is about the drone's GPS error, and relative to the
+    reported drone position it is what the noise-free geometry gives (the GPS column is the floor of the table)."""
+    gps_only = ge.NoiseModel(gps_sigma_m=1.5, gps_tau_s=60.0, att_sigma_deg=0.0, gimbal_sigma_deg=0.0, agl_sigma_m=0.0)
+    zero = ge.NoiseModel(gps_sigma_m=0.0, att_sigma_deg=0.0, gimbal_sigma_deg=0.0, agl_sigma_m=0.0)
+    flight = small(ge.fixture_flight('seed'))
+    noisy, exact = ge.evaluate(flight, gps_only, seed=2), ge.evaluate(flight, zero, seed=2)
+    a, b = ge.bin_stats(noisy['raw'], 60, 200), ge.bin_stats(exact['raw'], 60, 200)
+    assert a['gps_median'] > 0.3 and b['gps_median'] == 0.0
+    assert a['rel_median'] == pytest.approx(b['median'], abs=1e-6)
+    r = next(r for r in noisy['raw'] if r.ok)
+    assert np.hypot(*r.gps_err_xy) > 0
+    assert '| drone GPS error, median (m) |' in ge.table([noisy], ['raw'])

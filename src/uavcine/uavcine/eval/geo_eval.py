@@ -341,14 +341,19 @@ class Record:
     inside95: bool = False
     truncated: bool = False
     err_xy: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))  # estimate - truth, ENU m
+    # the drone's own horizontal position error in this frame (reported - true, ENU m): every estimate is placed
+    # relative to the reported position, so this offset passes into it one to one
+    gps_err_xy: np.ndarray = field(default_factory=lambda: np.full(2, np.nan))
 
 
-def _record(s: Sample, ok: bool, est=None, cov_xy=None, range_sigma=math.nan, truncated=False) -> Record:
+def _record(s: Sample, ok: bool, est=None, cov_xy=None, range_sigma=math.nan, truncated=False,
+            gps_err_xy=None) -> Record:
     v = np.asarray(s.tel.vehicle_enu, float)
     d_true = s.truth_enu[:2] - v[:2]
     true_dist = float(np.hypot(*d_true))
+    gps = np.full(2, np.nan) if gps_err_xy is None else np.asarray(gps_err_xy, float)[:2]
     if not ok:
-        return Record(s.t, s.target_id, true_dist, False, truncated=truncated)
+        return Record(s.t, s.target_id, true_dist, False, truncated=truncated, gps_err_xy=gps)
     d_est = est[:2] - v[:2]
     ang = math.degrees(float(wrap_pi(compass_bearing(*d_est) - compass_bearing(*d_true))))
     err = est[:2] - s.truth_enu[:2]
@@ -356,7 +361,7 @@ def _record(s: Sample, ok: bool, est=None, cov_xy=None, range_sigma=math.nan, tr
     if cov_xy is None:
         cov_xy = np.full((2, 2), np.nan)
     return Record(s.t, s.target_id, true_dist, True, np.asarray(est, float), cov_xy, range_sigma, ang,
-                  float(np.hypot(*d_est) - true_dist), float(np.hypot(*err)), inside, truncated, err)
+                  float(np.hypot(*d_est) - true_dist), float(np.hypot(*err)), inside, truncated, err, gps)
 
 
 def geo_config(noise: NoiseModel, **kw) -> GeoConfig:
@@ -417,6 +422,7 @@ def evaluate(flight: Flight, noise: NoiseModel, seed: int, accel_sigma: float = 
         tel = noisy.apply(s)
         if tel is None:
             continue
+        gps_off = np.asarray(tel.vehicle_enu, float)[:2] - np.asarray(s.tel.vehicle_enu, float)[:2]
         x, y, w, h = s.box
         if noise.pixel_sigma > 0:
             x, y = x + prng.normal(0, noise.pixel_sigma), y + prng.normal(0, noise.pixel_sigma)
@@ -426,20 +432,21 @@ def evaluate(flight: Flight, noise: NoiseModel, seed: int, accel_sigma: float = 
         yaw = tel.body_rpy[2] + tel.gimbal_rpy[2] - (math.radians(cfg.declination_deg) if cfg.heading_is_magnetic
                                                      else 0.0)
         p = seed_flat_earth_point(flight.camera, x + w / 2, y + h, tel.vehicle_enu, tel.agl_m, theta, yaw)
-        out['seed'].append(_record(s, p is not None, p, None))
+        out['seed'].append(_record(s, p is not None, p, None, gps_err_xy=gps_off))
         for suffix, g in estimators.items():
             e = g.estimate(box, tel)
             trunc = bool(e.flags & FLAG_TRUNCATED)
             if not e.ok:
-                out['raw' + suffix].append(_record(s, False, truncated=trunc))
-                out['filtered' + suffix].append(_record(s, False, truncated=trunc))
+                out['raw' + suffix].append(_record(s, False, truncated=trunc, gps_err_xy=gps_off))
+                out['filtered' + suffix].append(_record(s, False, truncated=trunc, gps_err_xy=gps_off))
                 continue
-            out['raw' + suffix].append(_record(s, True, e.point_enu, e.cov_xy, e.range_sigma_m, trunc))
+            out['raw' + suffix].append(_record(s, True, e.point_enu, e.cov_xy, e.range_sigma_m, trunc, gps_off))
             key = (suffix, s.target_id)
             if key not in filters:
                 filters[key] = TargetFilter(kcfg, correlated, g.terrain_height)
             f = filters[key].update(s.t, e)
-            out['filtered' + suffix].append(_record(s, True, f.position_enu, f.cov_xy, f.range_sigma_m, trunc))
+            out['filtered' + suffix].append(_record(s, True, f.position_enu, f.cov_xy, f.range_sigma_m, trunc,
+                                                    gps_off))
     return out
 
 
@@ -449,12 +456,15 @@ def bin_stats(records: list, lo: float, hi: float) -> dict:
     if not ok:
         return {'n': len(rs), 'n_ok': 0}
     h = np.array([r.h_err for r in ok])
+    gps = np.array([r.gps_err_xy for r in ok])
+    rel = np.hypot(*(np.array([r.err_xy for r in ok]) - gps).T)  # error relative to the reported drone position
     cov_known = [r for r in ok if np.all(np.isfinite(r.cov_xy))]
     return {'n': len(rs), 'n_ok': len(ok), 'median': float(np.median(h)), 'p95': float(np.percentile(h, 95)),
             'coverage': float(np.mean([r.inside95 for r in cov_known])) if cov_known else math.nan,
             'bias': float(np.mean([r.dist_err for r in ok])),
             'ang_median': float(np.median(np.abs([r.ang_err_deg for r in ok]))),
-            'truncated': sum(r.truncated for r in rs)}
+            'truncated': sum(r.truncated for r in rs),
+            'gps_median': float(np.median(np.hypot(*gps.T))), 'rel_median': float(np.median(rel))}
 
 
 # ---------------------------------------------------------------------------- figures
@@ -606,24 +616,24 @@ def pooled(runs: list, variant: str) -> list:
 
 def table(runs: list, variants: Iterable[str]) -> str:
     lines = ['| variant | range | n (ok) | median (m) | p95 (m) | in 95% ellipse | mean range error (m) | '
-             'median bearing error (deg) | truncated |',
-             '|---|---|---|---|---|---|---|---|---|']
+             'median bearing error (deg) | truncated | drone GPS error, median (m) | median relative to the drone (m) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for v in variants:
         recs = pooled(runs, v)
         for lo, hi, label in RANGE_BINS:
             s = bin_stats(recs, lo, hi)
             if s['n_ok'] == 0:
-                lines.append('| %s | %s | %d (0) | - | - | - | - | - | - |' % (v, label, s['n']))
+                lines.append('| %s | %s | %d (0) | - | - | - | - | - | - | - | - |' % (v, label, s['n']))
                 continue
             cov = '-' if not math.isfinite(s['coverage']) else '%.1f %%' % (100 * s['coverage'])
-            lines.append('| %s | %s | %d (%d) | %.2f | %.2f | %s | %+.2f | %.2f | %d |'
+            lines.append('| %s | %s | %d (%d) | %.2f | %.2f | %s | %+.2f | %.2f | %d | %.2f | %.2f |'
                          % (v, label, s['n'], s['n_ok'], s['median'], s['p95'], cov, s['bias'], s['ang_median'],
-                            s['truncated']))
+                            s['truncated'], s['gps_median'], s['rel_median']))
         s = bin_stats(recs, RANGE_BINS[0][0], RANGE_BINS[-1][1])
         if s['n_ok'] and math.isfinite(s['coverage']):
-            lines.append('| %s | **all < 200 m** | %d (%d) | %.2f | %.2f | **%.1f %%** | %+.2f | %.2f | %d |'
+            lines.append('| %s | **all < 200 m** | %d (%d) | %.2f | %.2f | **%.1f %%** | %+.2f | %.2f | %d | %.2f | %.2f |'
                          % (v, s['n'], s['n_ok'], s['median'], s['p95'], 100 * s['coverage'], s['bias'],
-                            s['ang_median'], s['truncated']))
+                            s['ang_median'], s['truncated'], s['gps_median'], s['rel_median']))
     return '\n'.join(lines)
 
 
@@ -663,7 +673,11 @@ def run_eval(sources: list, out: Path, seeds: int, noise: NoiseModel, accel_sigm
           '- `seed` = the seed\'s 2-D formula d = h / tan(theta + alpha) on the bottom edge as is; `raw` = ours '
           'unfiltered; `filtered` = ours after the Kalman filter; `_terrain` = ray-terrain intersection',
           '- horizontal error = distance between estimate and truth; coverage = share of truths inside the '
-          'estimate\'s 95 % ellipse (chi2(2) = 5.99)', '']
+          'estimate\'s 95 % ellipse (chi2(2) = 5.99)',
+          '- drone GPS error = distance between the drone\'s reported and true position in the same frames: every '
+          'estimate is placed relative to the reported position, so this error passes into it one to one; '
+          '"relative to the drone" = the estimate\'s error with that frame\'s GPS offset taken out (what the '
+          'geometry and the filter contribute)', '']
     for src in sources:
         flight = load_flight(src, max_frames, sensor_seeds=seeds if telemetry == 'sim' else 1)
         name = flight.name + ('_simtel' if telemetry == 'sim' else '')
