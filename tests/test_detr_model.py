@@ -87,10 +87,11 @@ def test_small_model_trains_with_query_groups_and_infers_with_one():
     assert float(out['pred_boxes'].min()) >= 0 and float(out['pred_boxes'].max()) <= 1
 
 
-@pytest.mark.parametrize('mode', ['anchor', 'two_stage'])
+@pytest.mark.parametrize('mode', ['anchor', 'two_stage', 'two_stage_encoder_content'])
 def test_query_groups_do_not_see_each_other(mode):
     """Group DETR: changing group 1's queries leaves group 0's predictions unchanged (self-attention mask)."""
-    cfg = tiny_config(dropout=0.0, two_stage=(mode == 'two_stage'), anchor_queries=(mode == 'anchor'))
+    cfg = tiny_config(dropout=0.0, two_stage=(mode != 'anchor'), anchor_queries=(mode == 'anchor'),
+                      query_content='encoder' if mode.endswith('encoder_content') else 'learned')
     torch.manual_seed(1)
     model = D.DETR(cfg).train()
     x = torch.randn(1, 3, cfg.input_height, cfg.input_width)
@@ -98,7 +99,8 @@ def test_query_groups_do_not_see_each_other(mode):
     q = cfg.num_queries
     with torch.no_grad():
         a = model(x)
-        (model.refpoint_embed if mode == 'anchor' else model.query_embed).weight[q:] += 1.0  # group 1's queries
+        first = 1 if cfg.query_content == 'encoder' else q  # encoder content: one learned offset per group
+        (model.refpoint_embed if mode == 'anchor' else model.query_embed).weight[first:] += 1.0  # group 1's
         b = model(x)
     for key in ('pred_logits', 'pred_boxes'):
         assert torch.allclose(a[key][:, :q], b[key][:, :q], atol=1e-6)
@@ -134,7 +136,7 @@ def test_two_stage_proposals_are_supervised_and_select_the_anchors():
         src = model.input_proj(model.backbone(torch.randn(1, 3, cfg.input_height, cfg.input_width))[0])
         mem, _ = model.transformer.encode(src, model.backbone[1](src))
         score = model.enc_class_embed(mem.transpose(0, 1))[0].softmax(-1)[:, :-1].max(-1)[0]
-        ref, _ = model._select_queries(mem, fh, fw)
+        ref, content, _ = model._select_queries(mem, fh, fw)
         tokens = D.grid_anchors(fh, fw, cfg.proposal_wh) + model.enc_bbox_embed(mem.transpose(0, 1))[0]
     picked = [int(torch.isclose(tokens, r, atol=1e-5).all(-1).nonzero()[0]) for r in ref[0]]
     assert picked == score.argsort(descending=True)[:cfg.num_queries].tolist()
@@ -179,3 +181,37 @@ def test_config_round_trip_and_unknown_fields():
         D.DETRConfig.from_dict(dict(cfg.to_dict(), bogus=1))
     assert D.feature_size(288, 384, 'small') == (18, 24)
     assert D.feature_size(608, 800, 'resnet50') == (19, 25)
+
+
+def test_encoder_content_queries_make_the_output_set_independent_of_proposal_order(monkeypatch):
+    """With query_content='encoder' the decoder is permutation-equivariant: if top-k returns the same proposals in
+    another order (float rounding between backends), the detections are the same set, only permuted."""
+    cfg = tiny_config(query_content='encoder')
+    torch.manual_seed(3)
+    model = D.DETR(cfg).eval()
+    with torch.no_grad():
+        model.query_embed.weight.normal_()
+        for p in model.bbox_embed.parameters():
+            p.normal_(std=0.1)
+    x = torch.randn(1, 3, cfg.input_height, cfg.input_width)
+    select = model._select_queries
+    with torch.no_grad():
+        a = model(x)
+        perm = torch.randperm(cfg.num_queries)
+        monkeypatch.setattr(model, '_select_queries',
+                            lambda *args: tuple(t[:, perm] for t in select(*args)[:2]) + (select(*args)[2],))
+        b = model(x)
+    assert torch.allclose(a['pred_logits'][:, perm], b['pred_logits'], atol=1e-5)
+    assert torch.allclose(a['pred_boxes'][:, perm], b['pred_boxes'], atol=1e-5)
+    # the learned layout pairs content query k with the k-th proposal: the same permutation changes the outputs
+    learned = D.DETR(tiny_config(query_content='learned')).eval()
+    with torch.no_grad():
+        learned.query_embed.weight.normal_()
+        c = learned(x)
+        sel = learned._select_queries
+        monkeypatch.setattr(learned, '_select_queries',
+                            lambda *args: tuple(t[:, perm] for t in sel(*args)[:2]) + (sel(*args)[2],))
+        d = learned(x)
+    assert not torch.allclose(c['pred_logits'][:, perm], d['pred_logits'], atol=1e-5)
+    with pytest.raises(ValueError, match='query_content'):
+        D.DETR(tiny_config(query_content='bogus'))

@@ -120,3 +120,14 @@ def test_input_size_override_rules(model_files):
         assert lb.dst_w == 128 and boxes.shape[1] == 4
     with pytest.raises(ValueError, match='unknown class'):
         Detector(str(pt), 'torch').label_ids(['person', 'zebra'])
+
+
+def test_set_difference_pairs_queries_before_comparing():
+    from uavcine.train.detr_eval import set_difference
+    rng = np.random.default_rng(1)
+    logits, boxes = rng.normal(size=(30, 4)), rng.random((30, 4))
+    perm = rng.permutation(30)
+    assert set_difference(logits, boxes, logits[perm], boxes[perm]) == 0.0
+    moved = boxes[perm].copy()
+    moved[3, 0] += 0.01  # one coordinate of one query differs
+    assert abs(set_difference(logits, boxes, logits[perm], moved) - 0.01) < 1e-9

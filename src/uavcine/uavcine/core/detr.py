@@ -16,7 +16,9 @@ One module, one idea per class, names as in facebookresearch/detr:
   (``two_stage``, Deformable-DETR two-stage / DINO mixed query selection) anchors
   taken from the encoder: every encoder token proposes a box and a class, the
   ``num_queries`` best proposals become the decoder's anchors, the content
-  queries are learned. The proposals are supervised with the same Hungarian
+  queries are learned (DINO) or, with ``query_content='encoder'``, the selected
+  tokens' own encoder features (RT-DETR), which keeps the decoder's output set
+  independent of the order of near-tied proposals. The proposals are supervised with the same Hungarian
   loss, one-to-many (``enc_one_to_many``: each target matched to k tokens, as
   H-DETR's hybrid matching), a dense signal for the backbone from the first
   step: the documented faster-converging variant used for CPU training.
@@ -109,6 +111,11 @@ class DETRConfig:
     anchor_init_wh: float = 0.1
     two_stage: bool = False  # query selection from encoder proposals (implies anchor-relative boxes)
     proposal_wh: float = 0.05  # size of the per-token proposal anchor in two-stage mode
+    # two-stage content queries: 'learned' (DINO: content query k goes with the k-th best proposal) or 'encoder'
+    # (RT-DETR / Efficient DETR: the selected encoder features themselves, plus one learned vector per group).
+    # 'encoder' makes the decoder permutation-equivariant in its queries, so the output set does not depend on
+    # the order in which top-k returns near-tied proposals (torch vs onnxruntime vs TensorRT)
+    query_content: str = 'learned'
     enc_one_to_many: int = 1  # H-DETR hybrid matching for the proposals: each target matched to k tokens
     num_groups: int = 1  # Group DETR: query groups at training time (1 = plain DETR)
     # input
@@ -159,7 +166,7 @@ def detr_small_config(class_names: Sequence[str], **overrides: Any) -> DETRConfi
     """A small DETR for CPU and embedded use (Jetson): small CNN, d_model 128, 3+3 layers, 30 anchor queries."""
     kw = dict(class_names=list(class_names), backbone='small', hidden_dim=128, nheads=4, enc_layers=3,
               dec_layers=3, dim_feedforward=256, dropout=0.0, num_queries=30, two_stage=True,
-              enc_one_to_many=6, num_groups=4, input_width=384, input_height=288)
+              enc_one_to_many=6, num_groups=4, input_width=384, input_height=288, query_content='encoder')
     kw.update(overrides)
     return DETRConfig(**kw)
 
@@ -688,7 +695,13 @@ class DETR(nn.Module):
             self.enc_bbox_embed = MLP(d, d, 4, 3)
             nn.init.zeros_(self.enc_bbox_embed.layers[-1].weight)
             nn.init.zeros_(self.enc_bbox_embed.layers[-1].bias)
-            self.query_embed = nn.Embedding(nq_all, d)  # content query k goes with the k-th best proposal
+            if cfg.query_content == 'encoder':
+                self.query_embed = nn.Embedding(max(1, cfg.num_groups), d)  # one offset per query group
+                nn.init.zeros_(self.query_embed.weight)
+            elif cfg.query_content == 'learned':
+                self.query_embed = nn.Embedding(nq_all, d)  # content query k goes with the k-th best proposal
+            else:
+                raise ValueError("query_content must be 'learned' or 'encoder', not %r" % cfg.query_content)
             self.query_pos_head = MLP(d, d, d, 2)
             nn.init.zeros_(self.bbox_embed.layers[-1].weight)
             nn.init.zeros_(self.bbox_embed.layers[-1].bias)
@@ -726,11 +739,15 @@ class DETR(nn.Module):
         tgt_mask = group_attention_mask(self.num_queries, groups, samples.device) if groups > 1 else None
         enc_out = None
         if self.cfg.two_stage:
-            ref, enc_out = self._select_queries(memory, int(src.shape[-2]), int(src.shape[-1]))
+            ref, content, enc_out = self._select_queries(memory, int(src.shape[-2]), int(src.shape[-1]))
             ref = ref.repeat(1, groups, 1)  # B x GQ x 4: every group starts from the same proposals
             query_pos = self.query_pos_head(sine_embed_points(ref[..., :2].sigmoid(), self.cfg.hidden_dim // 2))
             query_pos = query_pos.transpose(0, 1)
-            tgt = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
+            if self.cfg.query_content == 'encoder':
+                offset = self.query_embed.weight[:groups].repeat_interleave(self.num_queries, 0)  # GQ x E
+                tgt = (content.repeat(1, groups, 1) + offset.unsqueeze(0)).transpose(0, 1)
+            else:
+                tgt = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
         else:
             qp, ref = self._queries(groups)
             query_pos = qp.unsqueeze(1).expand(-1, bs, -1)
@@ -747,18 +764,21 @@ class DETR(nn.Module):
             out['enc_outputs'] = enc_out
         return out
 
-    def _select_queries(self, memory: Tensor, h: int, w: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+    def _select_queries(self, memory: Tensor, h: int, w: int) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
         """Two-stage: every encoder token proposes a box (relative to its grid cell); the num_queries best
-        (highest non-background probability) become the decoder's anchors (gradient stopped)."""
+        (highest non-background probability) become the decoder's anchors (gradient stopped). Returns the anchors
+        (B x Q x 4, inverse sigmoid), the selected tokens' encoder features (B x Q x E) and the proposals."""
         mem = memory.transpose(0, 1)  # B x HW x E
         enc_logits = self.enc_class_embed(mem)
         enc_unsig = self.enc_bbox_embed(mem) + grid_anchors(h, w, self.cfg.proposal_wh, mem.device)
         score = enc_logits.softmax(-1)[..., :-1].max(-1)[0]
-        # NOTE: content query k goes with the k-th best proposal, so two backends whose scores differ by float
-        # rounding can pair near-tied proposals with different content queries (see the model card)
+        # NOTE: with query_content 'learned', content query k goes with the k-th best proposal, so two backends
+        # whose scores differ by float rounding can pair near-tied proposals with different content queries;
+        # with 'encoder' only the selected set matters (see the model card)
         idx = torch.topk(score, self.num_queries, dim=1)[1]
         ref = torch.gather(enc_unsig, 1, idx.unsqueeze(-1).expand(-1, -1, 4)).detach()
-        return ref, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}
+        content = torch.gather(mem, 1, idx.unsqueeze(-1).expand(-1, -1, mem.shape[-1]))
+        return ref, content, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}
 
     @torch.no_grad()
     def calibrate_whitening(self, samples: Tensor) -> None:

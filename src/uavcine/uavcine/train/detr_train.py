@@ -161,7 +161,8 @@ def init_from(model, path: str) -> None:
         if k in own and own[k].shape == v.shape:
             own[k] = v.float() if v.is_floating_point() else v
             copied += 1
-        elif k == 'query_embed.weight' and model.cfg.two_stage and v.shape[0] % own[k].shape[0] == 0:
+        elif (k == 'query_embed.weight' and model.cfg.two_stage and model.cfg.query_content == 'learned'
+              and v.shape[0] % own[k].shape[0] == 0):
             own[k] = v.float().reshape(own[k].shape[0], -1, v.shape[1]).mean(1)
             copied += 1
         else:
@@ -201,7 +202,8 @@ def train(a) -> int:
             names = [c['name'] for c in sorted(json.load(f)['categories'], key=lambda c: c['id'])]
         overrides = dict(encoder_attention=a.attention, num_queries=a.queries, num_groups=a.groups,
                          input_width=a.input_size[0], input_height=a.input_size[1], hidden_dim=a.hidden_dim,
-                         dim_feedforward=a.ffn, enc_layers=a.enc_layers, dec_layers=a.dec_layers)
+                         dim_feedforward=a.ffn, enc_layers=a.enc_layers, dec_layers=a.dec_layers,
+                         query_content=a.query_content)
         if a.channels:
             overrides['small_channels'] = a.channels
         cfg = detr_small_config(names, **overrides)
@@ -395,6 +397,8 @@ def main(argv=None) -> int:
     t.add_argument('--attention', choices=['standard', 'whitened'], default='standard')
     t.add_argument('--queries', type=int, default=30)
     t.add_argument('--groups', type=int, default=4)
+    t.add_argument('--query-content', choices=['encoder', 'learned'], default='encoder',
+                   help="two-stage content queries: the selected encoder features (order-independent) or learned")
     t.add_argument('--hidden-dim', type=int, default=128)
     t.add_argument('--ffn', type=int, default=256)
     t.add_argument('--enc-layers', type=int, default=3)
