@@ -346,7 +346,8 @@ def export(a) -> int:
 
 
 def plot(a) -> int:
-    """Training curve(s): loss and validation mAP@0.5 per epoch, from history.json files."""
+    """Training curve(s): loss and validation mAP@0.5 against training images seen, from history.json files
+    (runs with different dataset sizes share one axis)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -354,17 +355,18 @@ def plot(a) -> int:
     for path, label in zip(a.history, a.labels or [str(p) for p in a.history]):
         with open(path) as f:
             hist = json.load(f)
-        ep = [h['epoch'] for h in hist]
-        ax1.plot(ep, [h['loss'] for h in hist], '-o', ms=3, label=label)
+        seen = lambda h: h['step'] * a.batch_size / 1000.0  # noqa: E731
+        ax1.plot([seen(h) for h in hist], [h['loss'] for h in hist], '-o', ms=3, label=label)
         ev = [h for h in hist if 'val_mAP50' in h]
-        ax2.plot([h['epoch'] for h in ev], [h['val_mAP50'] for h in ev], '-o', ms=4, label=label + ' (all)')
-        for cls in (ev[0]['val_AP50'] if ev else {}):
-            ax2.plot([h['epoch'] for h in ev], [h['val_AP50'][cls] for h in ev], '--', lw=1, label=label + ' ' + cls)
-    ax1.set_xlabel('epoch')
+        line, = ax2.plot([seen(h) for h in ev], [h['val_mAP50'] for h in ev], '-o', ms=4, label=label + ' (all)')
+        for cls, ls in zip(ev[0]['val_AP50'] if ev else {}, ('--', ':', '-.')):
+            ax2.plot([seen(h) for h in ev], [h['val_AP50'][cls] for h in ev], ls, lw=1, color=line.get_color(),
+                     label=label + ' ' + cls)
+    ax1.set_xlabel('training images seen (thousands)')
     ax1.set_ylabel('training loss (weighted sum)')
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=7)
-    ax2.set_xlabel('epoch')
+    ax2.set_xlabel('training images seen (thousands)')
     ax2.set_ylabel('validation AP@0.5')
     ax2.set_ylim(0, 1)
     ax2.axhline(0.9, color='k', lw=0.8, ls=':')
@@ -431,6 +433,7 @@ def main(argv=None) -> int:
     pl = sub.add_parser('plot', help='plot training curves from history.json files')
     pl.add_argument('history', nargs='+')
     pl.add_argument('--labels', nargs='+', default=None)
+    pl.add_argument('--batch-size', type=int, default=8, help='batch size of the runs (images per step)')
     pl.add_argument('--out', default='docs/detr_small_training.png')
     a = ap.parse_args(argv)
     try:
