@@ -677,7 +677,8 @@ def run_eval(sources: list, out: Path, seeds: int, noise: NoiseModel, accel_sigm
           '- drone GPS error = distance between the drone\'s reported and true position in the same frames: every '
           'estimate is placed relative to the reported position, so this error passes into it one to one; '
           '"relative to the drone" = the estimate\'s error with that frame\'s GPS offset taken out (what the '
-          'geometry and the filter contribute)', '']
+          'geometry and the filter contribute; meaningful where the GPS error is slow: a filter averages a white GPS '
+          'error out, and taking one frame\'s offset out then adds it back)', '']
     for src in sources:
         flight = load_flight(src, max_frames, sensor_seeds=seeds if telemetry == 'sim' else 1)
         name = flight.name + ('_simtel' if telemetry == 'sim' else '')
