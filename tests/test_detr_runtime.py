@@ -127,7 +127,9 @@ def test_set_difference_pairs_queries_before_comparing():
     rng = np.random.default_rng(1)
     logits, boxes = rng.normal(size=(30, 4)), rng.random((30, 4))
     perm = rng.permutation(30)
-    assert set_difference(logits, boxes, logits[perm], boxes[perm]) == 0.0
+    same = set_difference(logits, boxes, logits[perm], boxes[perm])
+    assert same == {'all': 0.0, 'logits': 0.0, 'probs': 0.0, 'boxes': 0.0}
     moved = boxes[perm].copy()
     moved[3, 0] += 0.01  # one coordinate of one query differs
-    assert abs(set_difference(logits, boxes, logits[perm], moved) - 0.01) < 1e-9
+    d = set_difference(logits, boxes, logits[perm], moved)
+    assert abs(d['all'] - 0.01) < 1e-9 and abs(d['boxes'] - 0.01) < 1e-9 and d['logits'] == 0.0

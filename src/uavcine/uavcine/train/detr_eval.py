@@ -140,22 +140,30 @@ def render_examples(detector, gt: dict, image_dir: Path, out_png: str, n: int = 
     return out_png
 
 
-def set_difference(lt: np.ndarray, bt: np.ndarray, lo: np.ndarray, bo: np.ndarray) -> float:
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def set_difference(lt: np.ndarray, bt: np.ndarray, lo: np.ndarray, bo: np.ndarray) -> dict:
     """Max |difference| of two backends' raw outputs (Q x K+1 logits, Q x 4 boxes) compared as sets of queries:
     the queries are paired by an optimal assignment (scipy) before the element-wise comparison. DETR's output is a
     set; the order of the two-stage queries follows top-k, which near-tied scores may order differently per
-    backend (with query_content 'encoder' the set itself does not depend on that order)."""
+    backend (with query_content 'encoder' the set itself does not depend on that order).
+    Returns {'all': logits and boxes, 'logits', 'probs' (softmax, what the scores are made of), 'boxes'}."""
     from scipy.optimize import linear_sum_assignment
     a = np.concatenate([lt, bt], 1).astype(np.float64)
     b = np.concatenate([lo, bo], 1).astype(np.float64)
     cost = np.abs(a[:, None, :] - b[None, :, :]).max(-1)
     rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].max())
+    return {'all': float(cost[rows, cols].max()), 'logits': float(np.abs(lt[rows] - lo[cols]).max()),
+            'probs': float(np.abs(_softmax(lt[rows].astype(np.float64)) - _softmax(lo[cols].astype(np.float64))).max()),
+            'boxes': float(np.abs(bt[rows] - bo[cols]).max())}
 
 
 def parity(model_path: str, gt: dict, image_dir: Path, threads: int = 1, tol: float = 1e-3) -> dict:
     """Raw outputs of torch and onnxruntime on every image: per-frame max |difference| of logits and boxes,
-    in query order and as sets of queries (``set_difference``)."""
+    in query order and as sets of queries (``set_difference``; also the class probabilities and boxes alone)."""
     from tqdm import tqdm
 
     from uavcine.runtime.detector import Detector
@@ -166,10 +174,13 @@ def parity(model_path: str, gt: dict, image_dir: Path, threads: int = 1, tol: fl
         (lt, bt, _), (lo, bo, _) = dt.infer(rgb), do.infer(rgb)
         ordered.append(max(float(np.abs(lt - lo).max()), float(np.abs(bt - bo).max())))
         as_set.append(set_difference(lt, bt, lo, bo))
-    w, s = np.array(ordered), np.array(as_set)
-    return {'frames': len(w), 'median': float(np.median(w)), 'max': float(w.max()), 'within': int((w <= tol).sum()),
-            'set_median': float(np.median(s)), 'set_max': float(s.max()), 'set_within': int((s <= tol).sum()),
-            'tol': tol}
+    w = np.array(ordered)
+    res = {'frames': len(w), 'median': float(np.median(w)), 'max': float(w.max()), 'within': int((w <= tol).sum()),
+           'tol': tol}
+    for key in ('all', 'logits', 'probs', 'boxes'):
+        s = np.array([d[key] for d in as_set])
+        res['set_' + key] = {'median': float(np.median(s)), 'max': float(s.max()), 'within': int((s <= tol).sum())}
+    return res
 
 
 def format_table(res: dict) -> str:
@@ -205,9 +216,12 @@ def main(argv=None) -> int:
         return 2
     if a.parity:
         p = parity(a.model, gt, resolve_image_dir(a.ann, a.images), a.threads)
-        print('ONNX vs torch on %(frames)d frames: per-frame max |difference| of logits and boxes: in query order '
-              'median %(median).1e, max %(max).1e, %(within)d frames within %(tol).0e; as sets of queries median '
-              '%(set_median).1e, max %(set_max).1e, %(set_within)d frames within %(tol).0e' % p)
+        print('ONNX vs torch on %(frames)d frames, per-frame max |difference| of logits and boxes in query order: '
+              'median %(median).1e, max %(max).1e, %(within)d frames within %(tol).0e' % p)
+        for key, what in (('all', 'logits and boxes'), ('logits', 'logits'), ('probs', 'class probabilities'),
+                          ('boxes', 'boxes')):
+            print('  as sets of queries, %s: median %.1e, max %.1e, %d frames within %.0e'
+                  % (what, p['set_' + key]['median'], p['set_' + key]['max'], p['set_' + key]['within'], p['tol']))
         return 0
     res = evaluate_detector(det, gt, resolve_image_dir(a.ann, a.images), a.limit)
     print('model %s (%s), %d images of %s' % (a.model, a.backend, res['images'], a.ann))
