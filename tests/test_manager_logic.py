@@ -145,3 +145,16 @@ def test_iou():
     assert M.iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
     assert M.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
     assert M.iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0
+
+
+@pytest.mark.parametrize('acquire, size, expect', [
+    ('centre', (640, 480), (300, 220, 40, 40)),   # the framed one, though less confident
+    ('score', (640, 480), (20, 20, 40, 40)),      # the most confident
+    ('centre', None, (20, 20, 40, 40)),           # no image size: falls back to the most confident
+])
+def test_new_target_nearest_the_centre_or_most_confident(acquire, size, expect):
+    m = Manager(ManagerConfig(acquire=acquire))
+    dets = [Detection((20, 20, 40, 40), 0.95, 'car'), Detection((300, 220, 40, 40), 0.6, 'car'),
+            Detection((500, 400, 40, 40), 0.9, 'car')]
+    cmd = m.on_detections(0.0, dets, size)
+    assert cmd.reason == 'new' and cmd.box == expect

@@ -15,7 +15,10 @@ for it; after ``max_lost_s`` the manager gives the track up (DETECTING, no box).
 
 Target choice, in order: the class filter, then the detection closest to the
 previous track (within a gate, and like it in appearance when that is known),
-else the most confident one (a new track id).
+else a new track id on the most confident detection (``acquire='score'``) or on
+the one nearest the image centre (``acquire='centre'``: the operator framed the
+target before handing over; among same-class distractors confidence says nothing
+about which one is meant).
 
 No images here: the caller runs the tracker and the detector and passes boxes,
 qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
@@ -50,6 +53,7 @@ class ManagerConfig:
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
     forget_s: float = 10.0            # after this long lost, the previous track no longer steers the choice
     detect_while_weak: bool = True    # ask for detections on OCCLUDED frames too (early re-acquisition)
+    acquire: str = 'score'            # new target: 'score' = most confident, 'centre' = nearest the image centre
 
 
 @dataclass
@@ -194,8 +198,10 @@ class Manager:
     def _like(self, d: Detection) -> bool:
         return d.appearance is None or d.appearance >= self.cfg.min_appearance
 
-    def on_detections(self, t: float, dets: Sequence[Detection]) -> Optional[InitCommand]:
-        """Detections of the image at time ``t``. Returns the tracker (re)initialisation to do, if any."""
+    def on_detections(self, t: float, dets: Sequence[Detection],
+                      image_size: Optional[Tuple[int, int]] = None) -> Optional[InitCommand]:
+        """Detections of the image at time ``t`` (``image_size`` = (width, height), used by acquire='centre').
+        Returns the tracker (re)initialisation to do, if any."""
         cands = self._candidates(dets)
         if not cands:
             return None
@@ -224,7 +230,11 @@ class Manager:
                 return self._start(t, best, 'reacquire', new=self.track_id == 0)
             if tracking:
                 return None  # weak or lost but nothing near: keep searching at the held box
-        best = max(cands, key=lambda d: d.score)
+        if self.cfg.acquire == 'centre' and image_size is not None:
+            centre = (image_size[0] / 2.0, image_size[1] / 2.0, 0.0, 0.0)
+            best = min(cands, key=lambda d: (centre_distance(d.box, centre), -d.score))
+        else:
+            best = max(cands, key=lambda d: d.score)
         return self._start(t, best, 'new', new=True)
 
     def _start(self, t: float, d: Detection, reason: str, new: bool) -> InitCommand:

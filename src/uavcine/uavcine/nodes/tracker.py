@@ -62,6 +62,9 @@ class TrackerParams:
     gate: float = param(3.0, 'Re-acquisition gate: centre distance in sizes of the last box', min=0.0)
     forget_s: float = param(10.0, 'After this long lost, the previous track no longer steers the choice', min=0.0)
     detect_while_weak: bool = param(True, 'Ask for detections on weak (occluded) frames too, not only when lost')
+    acquire: str = param('centre', "How a new target is chosen when none is held: 'centre' = the detection nearest "
+                                   "the image centre (the operator framed it), 'score' = the most confident",
+                         choices=['centre', 'score'])
     request_detections: bool = param(True, 'Publish detector/request when detections are wanted')
     buffer_frames: int = param(30, 'Images kept to start the tracker on a late detection', min=1, max=1000)
     image_reliability: str = param('best_effort', 'Image subscription QoS reliability',
@@ -122,7 +125,7 @@ class DetectTrackLoop:
             for d in dets:
                 d.appearance = self.tracker.appearance(rgb, d.box, self.track_kernel)
         t = ns * 1e-9
-        cmd = self.manager.on_detections(t, dets)
+        cmd = self.manager.on_detections(t, dets, (rgb.shape[1], rgb.shape[0]))
         if cmd is None:
             return None
         r = self.tracker.init(rgb, cmd.box)
@@ -165,7 +168,7 @@ class TrackerNode(Node):
             track_window_s=p.track_window_s, target_classes=classes, min_score=p.min_score,
             reinit_iou=p.reinit_iou, refresh_iou=p.refresh_iou, min_appearance=p.min_appearance, gate=p.gate,
             forget_s=p.forget_s,
-            detect_while_weak=p.detect_while_weak))
+            detect_while_weak=p.detect_while_weak, acquire=p.acquire))
         self.loop = DetectTrackLoop(tracker, manager, p.use_appearance, p.buffer_frames)
         self.Detection = M.Detection
         self.headers = OrderedDict()  # type: OrderedDict  # stamp_ns -> (header, width, height)
