@@ -220,7 +220,7 @@ class Manager:
                 if self._window_over(t):
                     self.t_confirm = t  # tracker still confident and nothing contradicts it: re-employ it
                 return None
-        # (re-)acquisition: closest to the previous track within the gate, else the most confident
+        # (re-)acquisition: closest to the previous track within the gate, else a new target (cfg.acquire)
         ref = self.last_good_box or self.box
         recent = ref is not None and (self.t_good is None or t - self.t_good <= self.cfg.forget_s)
         if recent:

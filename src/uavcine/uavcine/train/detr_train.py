@@ -1,29 +1,34 @@
 """Train the small DETR on the simulator's COCO export; export it for the detector node.
 
-    # data: train (seeds 0..59), val (5000..5005) and held-out test (10000..10011) scenes, every 4th frame
+The commands behind the shipped model (v2; models/MODEL_CARD_detr_small.md has the v1 ones and the results):
+
+    # data: train (seeds 0..59), val (5000..5005) and held-out test (10000..10011) scenes, every 4th frame;
+    # then the larger v2 training split (seeds 0..299)
     python -m uavcine.train.detr_train data --out data/detr
+    python -m uavcine.train.detr_train data --out data/detr_big --train-scenes 300 --val-scenes 0 --test-scenes 0
 
     # train (resumable: run the same command again to continue from runs/.../last.pt; --restart to start over)
-    python -m uavcine.train.detr_train train --train data/detr/train/annotations/instances.json \\
-        --val data/detr/val/annotations/instances.json --out runs/detr_small_whitened --attention whitened \\
-        --epochs 10 --eval-every 2 --eval-limit 156 --lr 4e-4 --warmup 100 --threads 1
+    python -m uavcine.train.detr_train train --train data/detr_big/train/annotations/instances.json \\
+        --val data/detr/val/annotations/instances.json --out runs/detr_small_v2 --attention whitened \\
+        --init runs/detr_small_whitened/best.pt --epochs 12 --eval-every 1 --eval-limit 156 --threads 2 \\
+        --lr 4e-4 --warmup 200 --max-minutes 125
 
     # ship: float16 .pt (a few MB) + ONNX with metadata, checked against torch
-    python -m uavcine.train.detr_train export --checkpoint runs/detr_small_whitened/best.pt --out models/detr_small.pt
+    python -m uavcine.train.detr_train export --checkpoint runs/detr_small_v2/best.pt --out models/detr_small.pt
 
-Recipe (DETR's 500-epoch schedule is out of reach on 2 CPU cores; what makes it learn within an
-hour, documented with its measured curve in models/MODEL_CARD_detr_small.md):
+Recipe (DETR's 500-epoch schedule is out of reach on 2 CPU cores; what makes it learn within
+hours, documented with its measured curve in models/MODEL_CARD_detr_small.md):
 
 - small input (384x288 letterbox of 640x480), a stride-16 CNN trained from scratch (BatchNorm);
 - d_model 128, 3 encoder + 3 decoder layers, 30 queries;
 - two-stage query selection: every encoder token proposes a box, supervised one-to-many (each target
   matched to 6 tokens, H-DETR); the 30 best proposals are the decoder's anchors (query position = sine
-  embedding of the anchor, the box head predicts an offset to it);
+  embedding of the anchor, the box head predicts an offset to it) and their encoder features its content
+  queries (``--query-content encoder``, RT-DETR; ``learned`` is the v1 layout);
 - Group DETR: 4 query groups at training time, each matched one-to-one (4x the matching signal),
   only the first group at inference;
 - the DETR loss (class CE with eos_coef 0.1, L1 5, GIoU 2, auxiliary decoder losses), AdamW 4e-4,
-  weight decay 1e-4, gradient clipping 0.1, linear warm-up then cosine decay, batch 8, one thread
-  (on a contended 2-core machine two torch threads ran slower than one);
+  weight decay 1e-4, gradient clipping 0.1, linear warm-up then cosine decay, batch 8;
 - preloaded, letterboxed images; flips, photometric jitter and random scale/translation.
 
 Offline tool (Python 3.10+).
