@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
+# beside the repo on the team machines; UAVCINE_SHARED points elsewhere (a git worktree one level deeper)
+SHARED = Path(os.environ.get('UAVCINE_SHARED', REPO.parent / 'shared'))
 
 
 def pytest_configure(config):

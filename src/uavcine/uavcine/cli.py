@@ -100,11 +100,7 @@ def run_host(host, args) -> int:
 
 
 def _until_abs(host, seconds: float) -> int:
-    from .offline.host import DEFAULT_START_NS
-    start = DEFAULT_START_NS
-    if host.bags:
-        start = min(r.start_ns for r, _ in host.bags)
-    return start + int(seconds * 1e9)
+    return host.start_time_ns() + int(seconds * 1e9)
 
 
 def cmd_replay(args) -> int:

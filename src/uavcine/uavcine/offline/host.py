@@ -343,12 +343,30 @@ class OfflineHost(Host):
         for t, _k, reader, topic, mt, raw in heapq.merge(*iters, key=lambda e: (e[0], e[1])):
             yield t, reader, topic, mt, raw
 
+    def start_time_ns(self) -> int:
+        """Where the clock starts: the given start, else the first bag message, else a source node's own time
+        (a flight log's ``start_time_ns``), else the wall clock when paced in real time (a live vehicle: stamps
+        line up with its footage), else DEFAULT_START_NS (deterministic runs)."""
+        if self._now is not None:
+            return self._now
+        if self.bags:
+            starts = [r.start_ns for r, _ in self.bags if r.message_count]
+            if starts:
+                return min(starts)
+        hints = [getattr(n, 'start_time_ns', None) for n in self.nodes]
+        hints = [h for h in hints if isinstance(h, int)]
+        if hints:
+            return min(hints)
+        if self.realtime:
+            return time.time_ns()
+        return DEFAULT_START_NS
+
     def run(self, until_ns: int | None = None, progress: bool = False, total_ns: int | None = None) -> str:
         """Run until the bags end, a node requests shutdown, or ``until_ns``. Returns why it stopped."""
         bag_events = self._bag_events() if self.bags else None
         nxt = next(bag_events, None) if bag_events else None
         if self._now is None:
-            self._now = nxt[0] if nxt else DEFAULT_START_NS
+            self._now = nxt[0] if nxt else self.start_time_ns()
         start = self._now
         for tm in self.timers:
             if getattr(tm, 'relative', False):
