@@ -51,6 +51,11 @@ def _add_graph_args(p):
                    help='override one parameter (repeatable)')
     p.add_argument('--out', help='output rosbag2 (MCAP): NAME.mcap writes the bag directory NAME/')
     p.add_argument('--realtime', action='store_true', help='pace the run to the wall clock')
+    p.add_argument('--compression', choices=['zstd', 'none'], default='zstd',
+                   help='MCAP chunk compression of the output bag (default zstd; ros2 bag reads both)')
+    p.add_argument('--image-format', choices=['raw', 'jpeg'], default='raw',
+                   help='record sensor_msgs/Image topics raw, or as CompressedImage JPEG on TOPIC/compressed')
+    p.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality for --image-format jpeg (1-100)')
     p.add_argument('--until', type=float, help='stop after this many seconds of simulated time')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--keep-going', action='store_true',
@@ -66,7 +71,8 @@ def build_host(args, bag=None, topics=None):
     unknown = sorted(set(overrides) - {e.name for e in entries})
     if unknown:
         raise UserError('-p names node %s, which is not in the graph' % ', '.join(unknown))
-    host = OfflineHost(args.out, realtime=args.realtime, strict=not args.keep_going)
+    host = OfflineHost(args.out, realtime=args.realtime, strict=not args.keep_going, compression=args.compression,
+                       image_format=args.image_format, jpeg_quality=args.jpeg_quality)
     try:
         for e in entries:
             host.add_node(e.cls, merged_params(e, files, overrides), name=e.name, remap=e.remap)
@@ -82,6 +88,8 @@ def run_host(host, args) -> int:
     until = _until_abs(host, args.until) if args.until is not None else None
     try:
         reason = host.run(until_ns=until, progress=not args.no_progress)
+    except Terminated:
+        reason = 'terminated (SIGTERM)'
     except KeyboardInterrupt:
         reason = 'interrupted'
     finally:
@@ -96,7 +104,7 @@ def run_host(host, args) -> int:
     if host.errors:
         print('uavcine: %d callbacks failed; first: %s: %s' % (len(host.errors), *host.errors[0]), file=sys.stderr)
         return 1
-    return 130 if reason == 'interrupted' else 0
+    return {'interrupted': 130, 'terminated (SIGTERM)': 143}.get(reason, 0)
 
 
 def _until_abs(host, seconds: float) -> int:
@@ -116,8 +124,10 @@ def cmd_run(args) -> int:
 def cmd_bag_info(args) -> int:
     from .offline.bag import BagReader
     from .offline.typestore import make_typestore
-    reader = BagReader(args.bag, make_typestore())
+    reader = BagReader(args.bag, make_typestore(), recover=True)
     try:
+        if reader.recovered:
+            print('note:     %s; `uavcine bag reindex` rewrites it whole' % reader.recovered)
         dur = (reader.end_ns - reader.start_ns) / 1e9 if reader.message_count else 0.0
         print('bag:      %s' % reader.path)
         print('duration: %.3f s   messages: %d' % (dur, reader.message_count))
@@ -129,6 +139,13 @@ def cmd_bag_info(args) -> int:
             print('  %-*s  %-42s %7d  %s' % (width, t.name, t.msgtype, t.count, qos))
     finally:
         reader.close()
+    return 0
+
+
+def cmd_bag_reindex(args) -> int:
+    from .offline.bag import reindex
+    from .offline.typestore import make_typestore
+    print(reindex(args.bag, make_typestore()))
     return 0
 
 
@@ -179,6 +196,10 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
     q = bsub.add_parser('info', help='topics, types, counts, duration and QoS of a bag')
     q.add_argument('bag')
     q.set_defaults(func=cmd_bag_info)
+    q = bsub.add_parser('reindex', help='rewrite a bag whose recorder was killed (no summary/metadata.yaml) from '
+                                        'its complete chunks, as ros2 bag reindex does')
+    q.add_argument('bag')
+    q.set_defaults(func=cmd_bag_reindex)
 
     p = sub.add_parser('nodes', help='list the nodes and their parameters')
     p.add_argument('node', nargs='?')
@@ -199,7 +220,22 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, systemd, docker stop): handled as Ctrl-C, so output bags are closed."""
+
+
+def _on_sigterm(signum, frame):
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the closing of the bag
+    raise Terminated()
+
+
 def main(argv=None) -> int:
+    import signal
+    try:  # only the main thread may set handlers (main() called from a thread keeps the default)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        pass
     parser = make_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -209,6 +245,9 @@ def main(argv=None) -> int:
     except _user_errors() as exc:
         print('uavcine: error: %s' % exc, file=sys.stderr)
         return 2
+    except Terminated:
+        print('uavcine: terminated', file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print('uavcine: interrupted', file=sys.stderr)
         return 130

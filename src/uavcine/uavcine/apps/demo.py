@@ -45,7 +45,8 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
     for node in ('geo', 'pointing'):
         overrides.setdefault(node, {}).setdefault('heading_is_magnetic', True)
         overrides[node].setdefault('declination_deg', float(decl))
-    host = OfflineHost(out_dir / 'bag', strict=False)
+    host = OfflineHost(out_dir / 'bag', strict=False, compression=getattr(args, 'compression', 'zstd'),
+                       image_format=getattr(args, 'image_format', 'raw'), jpeg_quality=getattr(args, 'jpeg_quality', 90))
     live = None
     try:
         if args.live:
@@ -119,6 +120,10 @@ def register(subparsers):
     p.add_argument('--duration', type=float, help='seconds of each shot (default: %s)' % ', '.join(
         '%s %.0f s' % (n, d) for n, _, d in SHOTS))
     p.add_argument('--no-video', action='store_true', help='skip the MP4 rendering')
+    p.add_argument('--compression', choices=['zstd', 'none'], default='zstd', help='MCAP chunk compression of the bags')
+    p.add_argument('--image-format', choices=['raw', 'jpeg'], default='raw',
+                   help='record camera images raw or as sensor_msgs/CompressedImage JPEG (IMAGE_TOPIC/compressed)')
+    p.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality with --image-format jpeg (1-100)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--live', action='store_true', help='serve the topics to Foxglove while the demo runs')
     p.add_argument('--live-port', type=int, default=8765)

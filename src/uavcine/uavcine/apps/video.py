@@ -103,6 +103,8 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
             else:
                 geos.append((s, m))
         image_topic = '/camera/image_raw'
+        if image_topic not in reader.topics and image_topic + '/compressed' in reader.topics:
+            image_topic += '/compressed'  # recorded as JPEG (CompressedImage)
         if image_topic not in reader.topics:
             raise BadMessage('the bag has no %s topic: nothing to render' % image_topic)
         n_images = reader.topics[image_topic].count
@@ -121,7 +123,13 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
         for topic, mt, t, raw in reader.messages([image_topic]):
             m = reader.deserialize(raw, mt)
             try:
-                img = image_to_numpy(m).copy()
+                if mt == 'sensor_msgs/msg/CompressedImage':
+                    bgr = cv2.imdecode(np.asarray(m.data, np.uint8), cv2.IMREAD_COLOR)
+                    if bgr is None:
+                        continue
+                    img = np.ascontiguousarray(bgr[:, :, ::-1])
+                else:
+                    img = image_to_numpy(m).copy()
             except BadMessage:
                 continue
             s = _stamp(m.header)

@@ -81,6 +81,7 @@ def load_run(path) -> RunData:
     if reader.recovered:
         run.notes.append(reader.recovered)
     wanted = {v: k for k, v in TOPICS.items()}
+    wanted[TOPICS['image'] + '/compressed'] = 'image'  # bags recorded with JPEG images (CompressedImage)
     present = set(reader.topics)
     images = []
     try:

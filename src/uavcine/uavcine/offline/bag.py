@@ -6,18 +6,32 @@ publishers' offered QoS in the metadata so ``ros2 bag play`` offers the same QoS
 A rosbag2 bag is a directory: ``--out runs/x.mcap`` writes ``runs/x/x.mcap`` and
 ``runs/x/metadata.yaml``.
 
+Compression: MCAP chunks compressed with zstd by default (``compression='none'`` for
+raw chunks). This is rosbag2's storage-level compression (``ros2 bag record
+--storage-config-file`` with ``compression: Zstd``): the MCAP file carries it, so
+metadata.yaml says ``compression_format: ''`` and ``compression_mode: ''`` as
+rosbag2 writes for it; every MCAP reader (Humble's ``ros2 bag``, rosbags, Foxglove)
+decompresses chunks itself.
+
+Kill safety: a chunk is closed and flushed to the file at least every
+``chunk_wall_s`` seconds of wall time (and at 1 MiB), so a recorder killed with
+SIGKILL leaves every complete chunk on disk; ``BagReader(recover=True)`` (used by
+``uavcine bag info`` and ``uavcine eval``) reads them and ``reindex`` rewrites such a
+bag with its summary and metadata.yaml, as ``ros2 bag reindex`` does.
+
 Input: any rosbag2 (sqlite3 or MCAP) or ROS 1 bag that rosbags reads; types come
 from the bag's own definitions, with our typestore as the fallback.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer
 
 from ..nodes.base import QoS
 
@@ -69,15 +83,24 @@ def from_rosbags_qos(qos_list) -> QoS | None:
     return None
 
 
+COMPRESSIONS = ('zstd', 'none')
+
+
 class BagWriter:
     """Writes messages to a new rosbag2 MCAP bag (metadata v8). Always call close()."""
 
-    def __init__(self, path: str | Path, typestore):
+    def __init__(self, path: str | Path, typestore, compression: str = 'zstd', chunk_wall_s: float = 1.0):
         self.path = out_dir(path)
+        if compression not in COMPRESSIONS:
+            raise BagError('bag compression %r: use one of %s' % (compression, ', '.join(COMPRESSIONS)))
         if self.path.exists():
             raise BagError('output bag %s exists already; choose another --out or remove it' % self.path)
         self.typestore = typestore
+        self.compression = compression
+        self.chunk_wall_s = chunk_wall_s
         self.writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
+        if compression == 'zstd':
+            self.writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer.open()
@@ -86,6 +109,21 @@ class BagWriter:
         self.conns: dict = {}
         self.counts: dict = {}
         self.closed = False
+        self._storage = self.writer.storage  # rosbags' McapWriter: its pending chunk and file (see _flush_chunk)
+        self._storage.bio.flush()  # the header is on disk from the start: a killed run leaves a readable prefix
+        self._chunk_wall = time.monotonic()
+
+    def _flush_chunk(self):
+        """Close the pending chunk and push it to the file, so a SIGKILL loses at most chunk_wall_s of data.
+
+        rosbags closes a chunk only at 1 MiB and writes through a buffered file; a slow topic set
+        would otherwise stay in memory for minutes. Uses rosbags' McapWriter.close_chunk (0.11).
+        """
+        st = self._storage
+        if st.chunk.bio.tell():
+            st.close_chunk()
+        st.bio.flush()
+        self._chunk_wall = time.monotonic()
 
     def add_topic(self, topic: str, msgtype: str, qos: QoS | None = None, msgdef: str | None = None,
                   rihs01: str | None = None):
@@ -103,8 +141,14 @@ class BagWriter:
         return conn
 
     def write(self, topic: str, t_ns: int, raw: bytes):
+        n_chunks = len(self._storage.chunks)
         self.writer.write(self.conns[topic], int(t_ns), raw)
         self.counts[topic] += 1
+        if len(self._storage.chunks) != n_chunks:  # rosbags closed a full chunk: put it on disk now
+            self._storage.bio.flush()
+            self._chunk_wall = time.monotonic()
+        elif time.monotonic() - self._chunk_wall >= self.chunk_wall_s:
+            self._flush_chunk()
 
     def close(self):
         if not self.closed:
@@ -255,3 +299,39 @@ class _RecoveredMcap:
 
     def close(self):
         self.msgs = []
+
+
+def reindex(path: str | Path, typestore) -> str:
+    """Rewrite a bag whose recorder was killed (no summary, no metadata.yaml) from its complete chunks.
+
+    What ``ros2 bag reindex`` does for rosbag2: afterwards every reader opens it. The damaged file is
+    kept beside it as NAME.mcap.damaged. Returns one line saying what was done.
+    """
+    reader = BagReader(path, typestore, recover=True)
+    if reader.recovered is None:
+        n = reader.message_count
+        reader.close()
+        return 'bag %s is intact (%d messages); nothing to do' % (reader.path, n)
+    src = reader.path
+    mcap = sorted(src.glob('*.mcap'))[0]
+    tmp = src.parent / (src.name + '.reindexing')
+    if tmp.exists():
+        raise BagError('%s exists (an earlier reindex was interrupted?); remove it first' % tmp)
+    writer = BagWriter(tmp, typestore)
+    try:
+        for t in reader.topics.values():
+            writer.add_topic(t.name, t.msgtype, t.qos, msgdef=t.msgdef or None, rihs01=t.rihs01 or None)
+        for topic, _mt, t_ns, raw in reader.messages():
+            writer.write(topic, t_ns, bytes(raw))
+    finally:
+        writer.close()
+        reader.close()
+    n = sum(writer.counts.values())
+    mcap.rename(mcap.with_name(mcap.name + '.damaged'))
+    (tmp / (tmp.name + '.mcap')).rename(src / mcap.name)
+    text = (tmp / 'metadata.yaml').read_text().replace(tmp.name + '.mcap', mcap.name)
+    (src / 'metadata.yaml').write_text(text)
+    (tmp / 'metadata.yaml').unlink()
+    tmp.rmdir()
+    return 'reindexed %s: %d messages from its complete chunks (the damaged file is kept as %s.damaged)' % (
+        src, n, mcap.name)

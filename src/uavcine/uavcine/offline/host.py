@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
+from ..nodes.msgs import BadMessage
 from .bag import BagError, BagReader, BagWriter
+from .images import COMPRESSED, IMAGE, SUFFIX, from_compressed, to_jpeg
 from .messages import MessageError, new_message
 from .typestore import make_typestore
 
@@ -113,7 +115,8 @@ class OfflineHost(Host):
     """Runs nodes offline. ``strict=True`` re-raises errors from callbacks (tests); else they are counted and logged."""
 
     def __init__(self, out: str | Path | None = None, *, realtime: bool = False, strict: bool = True,
-                 record_inputs: bool = True, start_ns: int | None = None, typestore=None):
+                 record_inputs: bool = True, start_ns: int | None = None, typestore=None,
+                 compression: str = 'zstd', image_format: str = 'raw', jpeg_quality: int = 90):
         self.typestore = typestore or make_typestore()
         self.realtime = realtime
         self.strict = strict
@@ -135,8 +138,15 @@ class OfflineHost(Host):
         self._pending: deque = deque()
         self._shutdown: str | None = None
         self._remaps: dict = {}
+        self._decompressed: dict = {}  # (id(bag reader), TOPIC/compressed) -> TOPIC
         self._current: Node | None = None
-        self.writer = BagWriter(out, self.typestore) if out is not None else None
+        self.writer = BagWriter(out, self.typestore, compression) if out is not None else None
+        if image_format not in ('raw', 'jpeg'):
+            raise GraphError('image format %r: use raw or jpeg' % image_format)
+        if not 1 <= int(jpeg_quality) <= 100:
+            raise GraphError('JPEG quality %r: give 1 to 100' % jpeg_quality)
+        #: 'jpeg': camera images are recorded as sensor_msgs/CompressedImage on TOPIC/compressed
+        self.image_format, self.jpeg_quality = image_format, int(jpeg_quality)
         #: Extra consumers of every message: callables (topic, msgtype, t_ns, raw_cdr, msgdef=None), e.g. a live view.
         self.sinks: list = []
 
@@ -191,6 +201,10 @@ class OfflineHost(Host):
             if topics is not None and t.name not in topics:
                 continue
             self._set_type(t.name, t.msgtype, 'bag %s' % reader.path)
+            raw_name = t.name[:-len(SUFFIX)]
+            if t.msgtype == COMPRESSED and t.name.endswith(SUFFIX) and raw_name not in reader.topics:
+                self._set_type(raw_name, IMAGE, 'bag %s' % reader.path)  # served decoded, see _bag_message
+                self._decompressed[(id(reader), t.name)] = raw_name
         self.bags.append((reader, topics))
         return reader
 
@@ -284,7 +298,7 @@ class OfflineHost(Host):
         if self.writer is not None or self.sinks:
             raw = self.typestore.serialize_cdr(msg, pub.msgtype)
             if self.writer is not None:
-                self.writer.write(pub.topic, self.now_ns(), raw)
+                self._record(pub.topic, pub.msgtype, raw, msg, pub.qos)
             for sink in self.sinks:
                 sink(pub.topic, pub.msgtype, self.now_ns(), raw)
         self._pending.append((pub, msg, None))
@@ -439,8 +453,11 @@ class OfflineHost(Host):
     def _bag_message(self, reader: BagReader, topic: str, msgtype: str, raw):
         info = reader.topics[topic]
         if self.writer is not None and self.record_inputs:
-            self.writer.add_topic(topic, msgtype, info.qos, msgdef=info.msgdef, rihs01=info.rihs01)
-            self.writer.write(topic, self._now, bytes(raw))
+            if self.image_format == 'jpeg' and msgtype == IMAGE:
+                self._record(topic, msgtype, raw, reader.deserialize(raw, msgtype), info.qos)
+            else:
+                self.writer.add_topic(topic, msgtype, info.qos, msgdef=info.msgdef, rihs01=info.rihs01)
+                self.writer.write(topic, self._now, bytes(raw))
         for sink in self.sinks:
             sink(topic, msgtype, self._now, raw, info.msgdef or None)
         if self.subs.get(topic) or topic in self.captures:
@@ -448,6 +465,28 @@ class OfflineHost(Host):
             self._deliver(topic, msg, info.qos, 'bag %s' % reader.path)
         else:
             self.counts[topic] += 1
+        raw_topic = self._decompressed.get((id(reader), topic))
+        if raw_topic is not None and (self.subs.get(raw_topic) or raw_topic in self.captures):
+            # a bag recorded with JPEG images: nodes that want TOPIC get it decoded from TOPIC/compressed
+            try:
+                img = from_compressed(self.new, reader.deserialize(raw, msgtype))
+            except BadMessage as exc:
+                self.counts['undecodable_images'] += 1
+                if ('undecodable', topic) not in self.warned:
+                    self.warned.add(('undecodable', topic))
+                    log.warning('%s: %s (further ones counted)', topic, exc)
+                return
+            self._deliver(raw_topic, img, info.qos, 'bag %s' % reader.path)
+
+    def _record(self, topic: str, msgtype: str, raw, msg, qos):
+        """Write one message to the output bag; camera images as JPEG on TOPIC/compressed if asked."""
+        if self.image_format == 'jpeg' and msgtype == IMAGE:
+            comp = to_jpeg(self.new, msg, self.jpeg_quality)
+            if comp is not None:
+                topic, msgtype = topic + SUFFIX, COMPRESSED
+                raw = self.typestore.serialize_cdr(comp, COMPRESSED)
+        self.writer.add_topic(topic, msgtype, qos)
+        self.writer.write(topic, self.now_ns(), raw)
 
     def close(self):
         """Close nodes, input bags and the output bag (always readable afterwards)."""
