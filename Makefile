@@ -8,7 +8,8 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt src/uavcine/setup.py src/uavcine_ros/setup.py | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo bench clean
+.PHONY: all venv test test-fast demo bench clean fuzz
+FUZZ_EXAMPLES ?= 10000
 
 all: test
 
@@ -28,6 +29,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m 'not slow' tests $(PYTEST_ARGS)
+
+# the long fuzzing budget (make test runs 40 inputs per target): counts per target in runs/fuzz_counts.tsv
+fuzz: $(STAMP)
+	@mkdir -p runs && rm -f runs/fuzz_counts.tsv
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=runs/fuzz_counts.tsv $(PY) -m pytest -q -p no:cacheprovider \
+		-W ignore::RuntimeWarning tests/test_fuzz.py $(PYTEST_ARGS)
+	@cat runs/fuzz_counts.tsv
 
 demo: $(STAMP)
 	$(VENV)/bin/uavcine demo

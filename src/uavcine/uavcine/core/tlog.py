@@ -79,7 +79,8 @@ def split_tlog(data, max_back_us: int = 2 * 10**6, max_gap_us: int = 3600 * 10**
         j = start
         nxt = None
         while True:
-            cands = [data.find(p, j) for p in {(ts >> 40).to_bytes(3, 'big'), ((ts >> 40) + 1).to_bytes(3, 'big')}]
+            hi = ts >> 40
+            cands = [data.find(p, j) for p in {hi.to_bytes(3, 'big'), ((hi + 1) & 0xFFFFFF).to_bytes(3, 'big')}]
             cands = [c for c in cands if c >= 0]
             if not cands:
                 break

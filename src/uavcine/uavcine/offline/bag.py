@@ -184,7 +184,11 @@ class BagReader:
         except Exception as exc:  # rosbags raises several error types for damaged bags
             mcaps = sorted(self.path.glob('*.mcap')) if self.path.is_dir() else [self.path]
             if recover and mcaps and mcaps[0].suffix == '.mcap':
-                self.reader = _RecoveredMcap(mcaps[0], typestore)
+                try:
+                    self.reader = _RecoveredMcap(mcaps[0], typestore)
+                except Exception as exc2:  # damage the walk itself trips on (fuzzing): one line, as for the rest
+                    raise BagError('cannot open bag %s: %s; and no readable prefix: %s'
+                                   % (self.path, _one_line(exc), _one_line(exc2))) from None
                 self.recovered = 'bag %s is damaged (%s); read the %d messages before the damage' % (
                     self.path, _one_line(exc), self.reader.count)
             else:
@@ -273,7 +277,7 @@ class _RecoveredMcap:
         for cid, ch in channels.items():
             schema = schemas.get(ch.schema_id)
             msgtype = schema.name if schema else ''
-            msgdef = schema.data.decode() if schema else ''
+            msgdef = schema.data.decode('utf-8', 'replace') if schema else ''
             if msgtype and msgtype not in typestore.types and msgdef:
                 try:
                     typestore.register(get_types_from_msg(msgdef, msgtype))

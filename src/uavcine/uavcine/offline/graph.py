@@ -49,7 +49,10 @@ def _load_yaml(path) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = ' (line %d, column %d)' % (mark.line + 1, mark.column + 1) if mark else ''
-        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, getattr(exc, 'problem', None) or exc)) from None
+        text = ' '.join(str(getattr(exc, 'problem', None) or exc).split())  # a ReaderError spans lines (fuzzing)
+        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, text)) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # not text at all
+        raise ConfigError('%s is not a YAML text file: %s' % (path, ' '.join(str(exc).split()))) from None
 
 
 def load_graph(path) -> list:
