@@ -371,6 +371,12 @@ class MavlinkBridgeNode(Node):
                 self._send_command_long(mav.MAV_CMD_SET_MESSAGE_INTERVAL,
                                         [msg_id, int(1e6 / hz), 0, 0, 0, 0, 0])
             self.stats['stream_requests'] += 1
+            if self.p.pointing_command != 'roi':
+                # ArduPilot sends GIMBAL_MANAGER_STATUS only on change or on request: without asking, a vehicle
+                # with a gimbal manager looked like one without (issue 19, seen with SITL)
+                for msg_id in (mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_INFORMATION, mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_STATUS):
+                    self._send_command_long(mav.MAV_CMD_REQUEST_MESSAGE, [msg_id, 0, 0, 0, 0, 0, 0])
+                self.stats['gimbal_manager_requests'] += 1
         except OSError as exc:
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
 
@@ -505,6 +511,9 @@ class MavlinkBridgeNode(Node):
         return DIAG_OK, 'link up'
 
     def publish_diagnostics(self, now: int) -> None:
+        if getattr(self, 'last_diagnostic_ns', None) == now:
+            return  # one /diagnostics per stamp (link-up and the periodic one fell on the same tick)
+        self.last_diagnostic_ns = now
         level, text = self.diagnostic_state(now)
         tel = self.tel
         hb = tel.heartbeat_ns

@@ -274,8 +274,10 @@ class MavlinkTelemetry:
         return relative_alt
 
     def _range_fields(self, r: float, lo: float, hi: float, radiation: int, fov: float) -> Dict[str, Any]:
+        # REP-117: a reading outside [min_range, max_range] is not a distance; the autopilot's height above
+        # home dips below 0 on the ground (-0.006 m in SITL): report the limit it lies beyond
         return {'radiation_type': radiation, 'field_of_view': float(fov), 'min_range': float(lo),
-                'max_range': float(hi), 'range': float(r)}
+                'max_range': float(hi), 'range': float(min(max(r, lo), hi))}
 
     def _on_distance_sensor(self, msg, host_ns):
         if self.p.agl_source not in ('rangefinder', 'auto'):
