@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt src/uavcine/setup.py src/uavcine_ros/setup.py | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo bench clean fuzz
+.PHONY: all venv test test-fast demo bench clean fuzz test-sitl
 FUZZ_EXAMPLES ?= 10000
 
 all: test
@@ -36,6 +36,10 @@ fuzz: $(STAMP)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=runs/fuzz_counts.tsv $(PY) -m pytest -q -p no:cacheprovider \
 		-W ignore::RuntimeWarning tests/test_fuzz.py $(PYTEST_ARGS)
 	@cat runs/fuzz_counts.tsv
+
+# the bridge against ArduCopter SITL (../shared/ardupilot), on loopback ports; about a minute
+test-sitl: $(STAMP)
+	UAVCINE_SITL=1 $(PY) -m pytest -q tests/test_sitl.py $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/uavcine demo

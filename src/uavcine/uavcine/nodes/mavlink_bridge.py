@@ -351,9 +351,27 @@ class MavlinkBridgeNode(Node):
                     self.pending_timesync.clear()
                 self.pending_timesync[now] = True
                 mav.timesync_send(0, now)
+            self._request_gimbal_manager(now)
         except OSError as exc:
             self.stats['write_errors'] += 1
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (p.url, exc))
+
+    def _request_gimbal_manager(self, now: int) -> None:
+        """Ask for GIMBAL_MANAGER_STATUS/INFORMATION every 2 s until one comes (gimbal_manager/both modes).
+
+        ArduPilot sends them only on change or on request, and answers a request only once its mount has
+        started (about 4 s after boot in SITL): without asking, and asking again, a vehicle with a gimbal
+        manager looked like one without ("pointing with ROI", issue 19).
+        """
+        if self.p.pointing_command == 'roi' or not self.link_up or self.tel.gimbal_manager_seen:
+            return
+        if now < self.next.get('gimbal_manager_request', 0):
+            return
+        self.next['gimbal_manager_request'] = now + 2_000_000_000
+        mav = self.mav
+        for msg_id in (mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_INFORMATION, mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_STATUS):
+            self._send_command_long(mav.MAV_CMD_REQUEST_MESSAGE, [msg_id, 0, 0, 0, 0, 0, 0])
+        self.stats['gimbal_manager_requests'] += 1
 
     def _send_command_long(self, command: int, params: List[float]) -> None:
         self.conn.mav.command_long_send(self.tel.sysid, self.p.target_component, command, 0, *params)
@@ -371,12 +389,7 @@ class MavlinkBridgeNode(Node):
                 self._send_command_long(mav.MAV_CMD_SET_MESSAGE_INTERVAL,
                                         [msg_id, int(1e6 / hz), 0, 0, 0, 0, 0])
             self.stats['stream_requests'] += 1
-            if self.p.pointing_command != 'roi':
-                # ArduPilot sends GIMBAL_MANAGER_STATUS only on change or on request: without asking, a vehicle
-                # with a gimbal manager looked like one without (issue 19, seen with SITL)
-                for msg_id in (mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_INFORMATION, mav.MAVLINK_MSG_ID_GIMBAL_MANAGER_STATUS):
-                    self._send_command_long(mav.MAV_CMD_REQUEST_MESSAGE, [msg_id, 0, 0, 0, 0, 0, 0])
-                self.stats['gimbal_manager_requests'] += 1
+            self.next['gimbal_manager_request'] = 0  # ask again now (see _request_gimbal_manager)
         except OSError as exc:
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
 
