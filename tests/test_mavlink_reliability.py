@@ -61,3 +61,56 @@ def test_agl_never_below_min_range_on_the_ground(vehicles):
     agls = [m for _, m in caps['/vehicle/agl']]
     assert agls and all(m.min_range <= m.range <= m.max_range for m in agls)
     assert all(m.range == 0.0 for m in agls) and not any(math.isnan(m.range) for m in agls)
+
+
+# ---------------------------------------------------------------------------- autopilot safety under faults
+def roi_times(v):
+    return [t for t, _ in v.commands(v.mavlink.MAV_CMD_DO_SET_ROI_LOCATION)]
+
+
+def test_gps_jump_stops_pointing_for_a_while(vehicles):
+    v = vehicles()
+
+    def jump(veh):
+        veh.lat += 0.01  # 1.1 km in one 0.1 s step
+    bridge, caps = run(v, seconds=5.0, target=dict(target_near(v), until_s=None), events=[(2.0, jump)])
+    t = roi_times(v)
+    assert any(x < T0 + int(2.0e9) for x in t)                                    # pointing before the jump
+    assert not any(T0 + int(2.2e9) < x < T0 + int(3.9e9) for x in t)              # none for plausibility_hold_s
+    assert bridge.stats['gps_jumps'] == 1 and bridge.skipped['gps_jump'] >= 2
+    assert int(diag_values(caps['/diagnostics'][-1][1])[2]['pointing_refused_gps_jump']) >= 2
+
+
+def test_frozen_telemetry_refused(vehicles):
+    v = vehicles()  # the double sends the same position and attitude every time, with advancing stamps
+    bridge, caps = run(v, params={'frozen_telemetry_s': 1.5}, seconds=4.0, target=target_near(v))
+    t = roi_times(v)
+    assert t and max(t) < T0 + int(2.0e9)                   # commands only while the values could be live
+    assert bridge.skipped['frozen_telemetry'] >= 3
+
+
+def test_link_flaps_during_a_shot(vehicles):
+    v = vehicles()
+
+    def drop(veh):
+        veh.streams.clear()  # the radio link goes quiet: no heartbeat, no telemetry
+
+    def back(veh):
+        veh.streams.update({'heartbeat', 'position', 'attitude', 'gps', 'system_time', 'gimbal'})
+    events = [(1.0, drop), (5.0, back), (6.5, drop), (10.0, back)]
+    bridge, caps = run(v, seconds=12.0, target=target_near(v), events=events)
+    t = roi_times(v)
+    gaps = [(1.0 + 1.05, 5.0), (6.5 + 1.05, 10.0)]         # telemetry_timeout_s after it stops, until it returns
+    for a, b in gaps:
+        assert not any(T0 + int(a * 1e9) < x < T0 + int(b * 1e9) for x in t), (a, b)
+    assert any(x > T0 + int(10.2e9) for x in t)              # pointing again once the link is back
+    assert bridge.stats['link_losses'] == 2
+    assert bridge.skipped['link_down'] + bridge.skipped['stale_telemetry'] >= 10
+
+
+def test_target_clock_jumps_refused(vehicles):
+    """GeoTargets stamped in the far future or past (a clock that jumped) never point the camera."""
+    for age_s, reason in ((-3600.0, 'target_from_the_future'), (30.0, 'stale_target')):
+        v = vehicles()
+        bridge, _ = run(v, seconds=2.0, target=dict(target_near(v), age_s=age_s))
+        assert not roi_times(v) and bridge.skipped[reason] >= 5

@@ -175,15 +175,23 @@ def coerce_param(spec: ParamSpec, value: Any) -> Any:
     return out
 
 
+def _shown(name: Any) -> str:
+    """A parameter name for a one-line message: as typed if plain text, else its repr."""
+    if isinstance(name, str) and name and name.isprintable() and name.strip() == name:
+        return name
+    return repr(name)
+
+
 def make_params(params_cls, overrides: Optional[Dict[str, Any]] = None, node_name: str = 'node'):
     """Build a Params instance from defaults and user overrides, checking every value."""
     overrides = dict(overrides or {})
     if params_cls is None:
         if overrides:
-            raise ParamError('node %s has no parameters, got %s' % (node_name, ', '.join(sorted(overrides))))
+            raise ParamError('node %s has no parameters, got %s' % (node_name, ', '.join(sorted(map(_shown, overrides)))))
         return None
     specs = {s.name: s for s in param_specs(params_cls)}
-    unknown = sorted(set(overrides) - set(specs) - {'use_sim_time'})
+    # names as a user's file may give them (numbers, newlines: found by fuzzing) shown on one line
+    unknown = sorted(_shown(k) for k in set(overrides) - set(specs) - {'use_sim_time'})
     if unknown:
         raise ParamError('node %s has no parameter %s (known: %s)' % (node_name, ', '.join(unknown), ', '.join(sorted(specs))))
     kwargs = {k: coerce_param(specs[k], v) for k, v in overrides.items() if k in specs}

@@ -97,6 +97,13 @@ class MavlinkBridgeParams(TelemetryParams):
                                             'covariance eigenvalue) exceeds this, m; 0 = no check', min=0.0)
     reject_flagged_stale: bool = param(True, 'No command for GeoTargets flagged FLAG_STALE')
     gimbal_device_id: int = param(0, 'Gimbal device id in the commands (0 = all/primary)', min=0, max=255)
+    max_vehicle_speed_mps: float = param(60.0, 'A position that moved faster than this since the last one is a GPS '
+                                               'jump: no pointing command for plausibility_hold_s, m/s; 0 = no '
+                                               'check', min=0.0)
+    frozen_telemetry_s: float = param(5.0, 'Position and attitude bit-for-bit unchanged for this long while their '
+                                           'stamps advance = frozen telemetry: no pointing command, s; 0 = no '
+                                           'check', min=0.0)
+    plausibility_hold_s: float = param(2.0, 'After a GPS jump, refuse pointing for this long, s', min=0.0)
     release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
                                             'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
                                             'looking at the last position, s; 0 = never', min=0.0)
@@ -169,6 +176,9 @@ class MavlinkBridgeNode(Node):
         self.configured_gimbal_manager = False
         self._eof = False
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
+        self.last_fix = None  # type: Optional[Tuple[int, float, float]]  (stamp ns, lat, lon) for the jump check
+        self.jump_until_ns = None  # type: Optional[int]
+        self.frozen_since = None  # type: Optional[Tuple[int, tuple]]  (host ns, (fix, attitude) values)
         self._open(self.now_ns())
 
     # ------------------------------------------------------------------ the link
@@ -289,6 +299,7 @@ class MavlinkBridgeNode(Node):
             self.warn_throttled('bad_fields', 'dropping %s: %s' % (mtype, exc))
             return
         for o in outputs:
+            self._check_plausible(o, now)
             self._publish(o)
         if mtype == 'TIMESYNC' and m.get_srcSystem() == self.tel.sysid:
             self._on_timesync(m, now)
@@ -303,6 +314,38 @@ class MavlinkBridgeNode(Node):
             elif m.result not in (self.mav.MAV_RESULT_ACCEPTED, self.mav.MAV_RESULT_IN_PROGRESS):
                 self.warn_throttled('nack_%d' % m.command, 'the vehicle answered command %d with result %d'
                                     % (m.command, m.result))
+
+    def _check_plausible(self, o: Output, now: int) -> None:
+        """Watch the vehicle's own telemetry for a GPS jump and for frozen values (pointing_refusal reads it)."""
+        p = self.p
+        if o.kind == 'fix':
+            lat, lon = o.fields['latitude'], o.fields['longitude']
+            last, self.last_fix = self.last_fix, (o.stamp_ns, lat, lon)
+            if last is not None and p.max_vehicle_speed_mps > 0:
+                dt = max((o.stamp_ns - last[0]) / 1e9, 0.05)  # stamps 0 apart (a burst) count as 50 ms
+                e, n, _ = pymap3d.geodetic2enu(lat, lon, 0.0, last[1], last[2], 0.0)
+                if math.hypot(e, n) / dt > p.max_vehicle_speed_mps:
+                    self.stats['gps_jumps'] += 1
+                    self.jump_until_ns = now + int(p.plausibility_hold_s * 1e9)
+                    self.warn_throttled('gps_jump', 'the vehicle position jumped %.0f m in %.2f s: no pointing for '
+                                        '%.1f s' % (math.hypot(e, n), dt, p.plausibility_hold_s))
+        if o.kind in ('fix', 'imu') and p.frozen_telemetry_s > 0:
+            if self.frozen_since is not None and now - getattr(self, '_last_tel_ns', now) > p.telemetry_timeout_s * 1e9:
+                self.frozen_since = None  # after an outage the values start afresh (they were not streaming)
+            self._last_tel_ns = now
+            f = o.fields
+            values = ((f['latitude'], f['longitude'], f['altitude']) if o.kind == 'fix' else
+                      tuple(f['orientation'][k] for k in 'wxyz'))
+            prev = self.frozen_since
+            key = dict(prev[1]) if prev is not None else {}
+            if key.get(o.kind) != values:
+                key[o.kind] = values
+                self.frozen_since = (now, tuple(sorted(key.items())))
+
+    def _telemetry_frozen(self, now: int) -> bool:
+        fs = self.frozen_since
+        return (self.p.frozen_telemetry_s > 0 and fs is not None and len(fs[1]) == 2
+                and now - fs[0] > self.p.frozen_telemetry_s * 1e9)
 
     def _publish(self, o: Output) -> None:
         msg_type, _ = self.TOPICS[o.kind]
@@ -414,6 +457,10 @@ class MavlinkBridgeNode(Node):
             return 'stale_telemetry'
         if tel.position['status'] < 0:
             return 'no_gps_fix'
+        if self.jump_until_ns is not None and now < self.jump_until_ns:
+            return 'gps_jump'
+        if self._telemetry_frozen(now):
+            return 'frozen_telemetry'
         age = now - msgs.stamp_ns(tgt.header.stamp)
         if age > p.target_max_age_s * 1e9:
             return 'stale_target'
