@@ -141,12 +141,6 @@ def test_tracker_failure_goes_back_to_detecting():
     assert m.state == M.DETECTING
 
 
-def test_iou():
-    assert M.iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
-    assert M.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert M.iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0
-
-
 @pytest.mark.parametrize('acquire, size, expect', [
     ('centre', (640, 480), (300, 220, 40, 40)),   # the framed one, though less confident
     ('score', (640, 480), (20, 20, 40, 40)),      # the most confident

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from uavcine.core import siamfc as S
-from uavcine.core.manager import iou
+from uavcine.core.box_ops import iou
 
 torch.set_num_threads(1)
 

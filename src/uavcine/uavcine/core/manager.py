@@ -23,9 +23,10 @@ about which one is meant).
 No images here: the caller runs the tracker and the detector and passes boxes,
 qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
 """
-import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
+
+from .box_ops import centre_distance, iou
 
 # States: the numbers of uavcine_interfaces/msg/Track's STATE_*.
 NONE = 0
@@ -89,23 +90,6 @@ class ManagerOutput:
     @property
     def state_name(self) -> str:
         return STATE_NAMES[self.state]
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-def centre_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
 
 
 class Manager:

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..core import manager as M
 from ..core import siamfc as S
+from ..core import box_ops
 from . import metrics
 
 REPO = Path(__file__).resolve().parents[4]
@@ -312,8 +313,8 @@ def in_view(seq) -> np.ndarray:
 def frame_scores(seq, boxes):
     """IoU and centre error on the frames whose target is in view."""
     in_view = globals()['in_view'](seq)  # the init frame is not scored
-    ious = metrics.iou_xywh(boxes[in_view], seq.boxes[in_view])
-    errs = metrics.centre_error(boxes[in_view], seq.boxes[in_view])
+    ious = box_ops.iou_xywh(boxes[in_view], seq.boxes[in_view])
+    errs = box_ops.centre_error(boxes[in_view], seq.boxes[in_view])
     return ious, errs
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..core import siamfc as S
+from ..core.box_ops import iou
 
 BANK_SZ = 263  # 255 + 8: room for the random shift of the search crop (siamfc-pytorch's RandomCrop)
 
@@ -225,13 +226,6 @@ def train(bank: dict, out: Path, cfg: S.SiamFCConfig, steps: int, batch: int, lr
 # ----------------------------------------------------------------------------
 # Quality calibration
 # ----------------------------------------------------------------------------
-
-
-def iou(a, b) -> float:
-    from ..core.manager import iou as _iou
-    if b is None or not np.all(np.isfinite(b)):
-        return 0.0
-    return _iou(a, b)
 
 
 def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | None = None):
