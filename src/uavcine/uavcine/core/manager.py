@@ -28,7 +28,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from .box_ops import centre_distance, iou
 
-# States: the numbers of uavcine_interfaces/msg/Track's STATE_*.
+# Track states: the one definition in Python of uavcine_interfaces/msg/Track's STATE_* (tests/test_manager_logic.py
+# checks them against Track.msg); the manager is the only state machine that sets them.
 NONE = 0
 DETECTING = 1
 TRACKING = 2
@@ -54,7 +55,7 @@ class ManagerConfig:
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
     forget_s: float = 10.0            # after this long lost, the previous track no longer steers the choice
     detect_while_weak: bool = True    # ask for detections on OCCLUDED frames too (early re-acquisition)
-    acquire: str = 'score'            # new target: 'score' = most confident, 'centre' = nearest the image centre
+    acquire: str = 'centre'           # new target: 'centre' = nearest the image centre, 'score' = most confident
 
 
 @dataclass
@@ -132,6 +133,10 @@ class Manager:
                              self.wants_detections(t))
 
     # --- tracker results ---------------------------------------------------------
+    def is_weak(self, quality: float) -> bool:
+        """Is a tracker result of this quality a weak frame? (The only quality threshold of the loop.)"""
+        return not quality >= self.cfg.quality_threshold  # NaN is weak
+
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
         if self.state not in (TRACKING, OCCLUDED, LOST):
@@ -140,7 +145,7 @@ class Manager:
             return self._give_up(t)
         self.box = tuple(float(v) for v in box)
         self.quality = float(quality)
-        if quality >= self.cfg.quality_threshold:
+        if not self.is_weak(quality):
             self.weak = 0
             self.state = TRACKING
             self.t_good = t

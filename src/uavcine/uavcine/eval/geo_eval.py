@@ -49,6 +49,7 @@ from uavcine.core.kalman import KalmanConfig
 from uavcine.core.terrain import FlatGround, HeightMap
 from uavcine.eval.metrics import inside_ellipse
 from uavcine.nodes.base import ParamError as UsageError  # the uavcine command prints it as one line
+from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.nodes.geo import GeoNode
 
 RANGE_BINS = ((0.0, 60.0, '< 60 m'), (60.0, 100.0, '60-100 m'), (100.0, 150.0, '100-150 m'),
@@ -279,17 +280,16 @@ class SimTelemetry:
 
     At an image's stamp t only samples delivered by t + camera latency exist; the fix
     is a line fitted to the fixes around t, attitude and gimbal angles interpolated, the AGL
-    the sample nearest t (nodes.geo._Buffer, the node's own code).
+    the sample nearest t (core.telemetry_buffer, the geo node's own pairing code).
     """
 
     def __init__(self, log: dict):
-        from uavcine.nodes.geo import _Buffer
-        self.log, self._Buffer = log, _Buffer  # the geo node's own pairing code
+        self.log = log
         self.latency = log['camera_latency_s']
         self.cache = {}
 
     def _buffer(self, name: str, t: float):
-        b = self._Buffer(maxlen=50)
+        b = TelemetryBuffer(maxlen=50)
         for ts, td, v in self.log[name]:
             if td <= t + self.latency and ts >= t - 2.0:
                 b.add(int(round(ts * 1e9)), v)

@@ -35,11 +35,16 @@ TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
           'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
 
 
+_FILE = 'the log is opened and its replay timer created when the node starts'
+
+
 @dataclass
 class TlogSourceParams(TelemetryParams):
-    path: str = param('', 'Telemetry log to replay (.tlog: 8-byte big-endian microseconds before each packet)')
+    path: str = param('', 'Telemetry log to replay (.tlog: 8-byte big-endian microseconds before each packet)',
+        read_only=_FILE)
     period_s: float = param(0.01, 'Publish the packets that are due every this many seconds of host time',
-                            min=0.001, max=1.0)
+                            min=0.001, max=1.0,
+        read_only=_FILE)
     align: str = param('start', "'start': the log's first packet plays at the host's start; 'log_time': at "
                                 "its recorded time (start the host there)", choices=['start', 'log_time'])
     skip_s: float = param(0.0, 'Skip this many seconds at the beginning of the log', min=0.0)

@@ -31,24 +31,40 @@ NAVSAT_COV_DIAGONAL_KNOWN = 2
 RANGE_INFRARED = 1
 
 
+_WORLD = 'the simulated world, its sensors and the published topics are built when the node starts'
+
+
 @dataclass
 class SimParams:
-    scenario: str = param('sim/flight_test_towers.yaml', 'Scenario YAML (a path, or a name under sim/)')
-    seed: int = param(-1, 'Random seed (-1: the scenario\'s)')
-    duration_s: float = param(0.0, 'Length of the run in s (0: the scenario\'s)', min=0.0)
-    camera_rate_hz: float = param(0.0, 'Camera frame rate (0: the scenario\'s)', min=0.0)
-    noise_scale: float = param(1.0, 'Multiplies every sensor noise sigma, bias and drift (0: perfect sensors)', min=0.0)
-    latency_scale: float = param(1.0, 'Multiplies every sensor latency and jitter (0: none)', min=0.0)
-    dropout: float = param(-1.0, 'Probability of losing any sensor sample (-1: the scenario\'s)', min=-1.0, max=1.0)
-    magnetic_declination_deg: float = param(-999.0, 'Declination in deg, east positive (-999: the scenario\'s)')
-    pixel_noise: float = param(-1.0, 'Image noise sigma, 0-255 (-1: the scenario\'s)', min=-1.0)
-    publish_truth: bool = param(True, 'Publish /truth/targets, camera and vehicle poses')
-    publish_depth: bool = param(False, 'Publish /truth/depth (32FC1) with each image')
-    publish_flow: bool = param(False, 'Publish /truth/flow (32FC2) with each image')
+    scenario: str = param('sim/flight_test_towers.yaml', 'Scenario YAML (a path, or a name under sim/)',
+        read_only=_WORLD)
+    seed: int = param(-1, 'Random seed (-1: the scenario\'s)',
+        read_only=_WORLD)
+    duration_s: float = param(0.0, 'Length of the run in s (0: the scenario\'s)', min=0.0,
+        read_only=_WORLD)
+    camera_rate_hz: float = param(0.0, 'Camera frame rate (0: the scenario\'s)', min=0.0,
+        read_only=_WORLD)
+    noise_scale: float = param(1.0, 'Multiplies every sensor noise sigma, bias and drift (0: perfect sensors)', min=0.0,
+        read_only=_WORLD)
+    latency_scale: float = param(1.0, 'Multiplies every sensor latency and jitter (0: none)', min=0.0,
+        read_only=_WORLD)
+    dropout: float = param(-1.0, 'Probability of losing any sensor sample (-1: the scenario\'s)', min=-1.0, max=1.0,
+        read_only=_WORLD)
+    magnetic_declination_deg: float = param(-999.0, 'Declination in deg, east positive (-999: the scenario\'s)',
+        read_only=_WORLD)
+    pixel_noise: float = param(-1.0, 'Image noise sigma, 0-255 (-1: the scenario\'s)', min=-1.0,
+        read_only=_WORLD)
+    publish_truth: bool = param(True, 'Publish /truth/targets, camera and vehicle poses',
+        read_only=_WORLD)
+    publish_depth: bool = param(False, 'Publish /truth/depth (32FC1) with each image',
+        read_only=_WORLD)
+    publish_flow: bool = param(False, 'Publish /truth/flow (32FC2) with each image',
+        read_only=_WORLD)
     frame_id_map: str = param('map', 'Frame of the local ENU world')
     gimbal_mode: str = param('', 'Override the scenario\'s gimbal mode (empty: the scenario\'s); command = follow '
                              '/gimbal/command (geometry_msgs/QuaternionStamped relative to base_link)',
-                             choices=['', 'fixed', 'lock', 'mount', 'command'])
+                             choices=['', 'fixed', 'lock', 'mount', 'command'],
+        read_only=_WORLD)
 
 
 class SimNode(Node):
