@@ -53,8 +53,8 @@ from transforms3d.quaternions import mat2quat, quat2mat
 from ..core.camera import PinholeCamera, rot_flu
 from ..core.ned_enu import D_FRD_FLU, R_enu_flu_from_ned_frd, quat_wxyz
 from ..core.timesync import TimeMapper, TimeSyncConfig
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR, OK, diagnostic_array, diagnostic_status
 
 SHOTS = ['none', 'orbit', 'flyby', 'flyover']
@@ -205,12 +205,12 @@ class AirSimBridgeNode(Node):
         self.lost_since = None  # type: Optional[int]
         self.next_connect_ns = 0
         self._connect_at_start()
-        self.pub_image = self.create_publisher('sensor_msgs/msg/Image', 'camera/image_raw', SENSOR_DATA)
-        self.pub_info = self.create_publisher('sensor_msgs/msg/CameraInfo', 'camera/camera_info', SENSOR_DATA)
-        self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
-        self.pub_imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
-        self.pub_gimbal = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', SENSOR_DATA)
-        self.pub_agl = self.create_publisher('sensor_msgs/msg/Range', 'vehicle/agl', SENSOR_DATA)
+        self.pub_image = vehicle.IMAGE.publisher(self)
+        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
+        self.pub_fix = vehicle.FIX.publisher(self)
+        self.pub_imu = vehicle.IMU.publisher(self)
+        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
+        self.pub_agl = vehicle.AGL.publisher(self)
         self.pub_truth = self.create_publisher('sensor_msgs/msg/NavSatFix', 'truth/target/fix', RELIABLE)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.gimbal_control:

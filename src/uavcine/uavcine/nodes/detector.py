@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from . import msgs, paths
+from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
 
@@ -66,8 +66,7 @@ class DetectorNode(Node):
     def setup(self):
         self.pub = self.create_publisher('vision_msgs/msg/Detection2DArray', 'detector/detections', RELIABLE)
         self.labels_pub = self.create_publisher('vision_msgs/msg/LabelInfo', 'detector/labels', LATCHED)
-        self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image,
-                                 sensor_qos(self.p.image_reliability))
+        vehicle.IMAGE.subscribe(self, self.on_image, sensor_qos(self.p.image_reliability))
         if self.p.run_on_request:
             self.create_subscription('std_msgs/msg/Empty', 'detector/request', self.on_request, RELIABLE)
         self.detector = None  # type: Any

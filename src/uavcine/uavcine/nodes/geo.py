@@ -19,7 +19,7 @@ import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional  # noqa: F401  (type comments)
 
 import numpy as np
 from transforms3d.euler import quat2euler
@@ -32,8 +32,8 @@ from uavcine.core.manager import OCCLUDED, TRACKING
 from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.core.terrain import FlatGround, HeightMap
 
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 
 NAVSAT_COVARIANCE_KNOWN = 3
 _FRAME = 'the local ENU frame is fixed once anchored (buffered fixes, the filter and a terrain file are in it)'
@@ -184,16 +184,14 @@ class GeoNode(Node):
         self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'target/fix', RELIABLE)
         self.pub_point = self.create_publisher('geometry_msgs/msg/PointStamped', 'target/point_enu', RELIABLE)
         self.create_subscription('uavcine_interfaces/msg/Track', 'target/track', self.on_track, RELIABLE)
-        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
-        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
+        vehicle.FIX.subscribe(self, self.on_fix)
+        vehicle.IMU.subscribe(self, self.on_imu)
         if p.gimbal_source == 'topic':
-            self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal,
-                                     SENSOR_DATA)
+            vehicle.GIMBAL.subscribe(self, self.on_gimbal)
         if p.altitude_source == 'agl':
-            self.create_subscription('sensor_msgs/msg/Range', 'vehicle/agl', self.on_agl, SENSOR_DATA)
+            vehicle.AGL.subscribe(self, self.on_agl)
         if p.camera_source == 'camera_info':
-            self.create_subscription('sensor_msgs/msg/CameraInfo', 'camera/camera_info', self.on_camera_info,
-                                     SENSOR_DATA)
+            vehicle.CAMERA_INFO.subscribe(self, self.on_camera_info)
 
     # ------------------------------------------------------------------ telemetry in
     def _set_camera(self, cam: PinholeCamera) -> None:

@@ -38,8 +38,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 import pymap3d
 
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR as DIAG_ERROR
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
@@ -145,10 +145,7 @@ class MavlinkBridgeNode(Node):
     NAME = 'mavlink'
     Params = MavlinkBridgeParams
 
-    TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-              'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-              'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-              'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+    TOPICS = vehicle.TELEMETRY
 
     def setup(self):
         p = self.p
@@ -160,7 +157,7 @@ class MavlinkBridgeNode(Node):
         self.tel = MavlinkTelemetry(p, self.mav)
         self.stats = Counter()
         self.skipped = Counter()
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in self.TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.point_camera:
             self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
@@ -320,10 +317,10 @@ class MavlinkBridgeNode(Node):
                                     % (m.command, m.result))
 
     def _publish(self, o: Output) -> None:
-        msg_type, _ = self.TOPICS[o.kind]
+        topic = vehicle.TELEMETRY[o.kind]
         fields = dict(o.fields)
-        fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-        self.pubs[o.kind].publish(self.new(msg_type, **fields))
+        fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+        self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
         self.stats['published_' + o.kind] += 1
 
     def _on_timesync(self, m, now: int) -> None:

@@ -13,8 +13,8 @@ from transforms3d.euler import euler2quat, quat2euler
 
 from ..core.geoposition import true_yaw
 from ..core.pointing import PointingConfig, look_at, slew
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, param
 
 
 _TIMER = 'the command timer is created with its period when the node starts'
@@ -43,9 +43,9 @@ class PointingNode(Node):
         self.configure()
         self.pub = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', RELIABLE)
         self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
-        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
-        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
-        self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal, SENSOR_DATA)
+        vehicle.FIX.subscribe(self, self.on_fix)
+        vehicle.IMU.subscribe(self, self.on_imu)
+        vehicle.GIMBAL.subscribe(self, self.on_gimbal)
         self.create_timer(1.0 / self.p.rate_hz, self.on_timer)
         self.geo = self.fix = self.rpy = None
         self.geo_ns = self.fix_ns = self.imu_ns = None

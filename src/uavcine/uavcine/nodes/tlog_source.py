@@ -25,14 +25,11 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from . import msgs
-from .base import SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import Node, ParamError, param
 from .mavlink_telemetry import MavlinkTelemetry, TelemetryParams, load_mavutil
 
-TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-          'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-          'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-          'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+TOPICS = vehicle.TELEMETRY
 
 
 _FILE = 'the log is opened and its replay timer created when the node starts'
@@ -91,7 +88,7 @@ class TlogSourceNode(Node):
             raise ParamError('parameter path: no such file: %s' % p.path)
         self.mavutil, self.log = _open_log(p.path, p.dialect)
         self.tel = MavlinkTelemetry(p, self.mavutil.mavlink)
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.counts = {'packets': 0, 'bad_data': 0, 'published': 0}
         self.first_log_ns = None  # type: Optional[int]
         self.anchor_ns = None  # type: Optional[int]  host time of first_log_ns
@@ -149,10 +146,10 @@ class TlogSourceNode(Node):
                 self.warn_throttled('bad_fields', 'dropping %s: %s' % (self.pending.get_type(), exc))
                 outputs = []
             for o in outputs:
-                msg_type, _ = TOPICS[o.kind]
+                topic = vehicle.TELEMETRY[o.kind]
                 fields = dict(o.fields)
-                fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-                self.pubs[o.kind].publish(self.new(msg_type, **fields))
+                fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+                self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
                 self.counts['published'] += 1
             self.pending = self._next_packet()
         self._end()

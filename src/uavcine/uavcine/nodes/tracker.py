@@ -24,14 +24,14 @@ Python 3.8.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List
+from typing import Any, Dict, List  # noqa: F401  (Dict: a type comment)
 
 import numpy as np
 
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
 from ..core.manager import Detection, Manager, ManagerConfig
-from . import msgs, paths
+from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
 TRACK = 'uavcine_interfaces/msg/Track'
@@ -104,8 +104,7 @@ class TrackerNode(Node):
         self.labels = {}  # type: Dict[str, str]
         self.pub = self.create_publisher(TRACK, 'target/track', RELIABLE)
         self.req = self.create_publisher('std_msgs/msg/Empty', 'detector/request', RELIABLE)
-        self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image,
-                                 sensor_qos(p.image_reliability))
+        vehicle.IMAGE.subscribe(self, self.on_image, sensor_qos(p.image_reliability))
         self.create_subscription('vision_msgs/msg/Detection2DArray', 'detector/detections', self.on_detections,
                                  RELIABLE)
         self.create_subscription('vision_msgs/msg/LabelInfo', 'detector/labels', self.on_labels, LATCHED)

@@ -22,8 +22,8 @@ import numpy as np
 from transforms3d.euler import euler2quat, quat2euler
 from transforms3d.quaternions import mat2quat
 
-from ..nodes import msgs
-from ..nodes.base import RELIABLE, SENSOR_DATA, Node, param
+from ..nodes import msgs, vehicle
+from ..nodes.base import RELIABLE, Node, param
 from .scenario import load_scenario
 from .sensors import SENSORS
 
@@ -99,12 +99,12 @@ class SimNode(Node):
         self.t0_ns = self.now_ns()
         self.sim = Simulator(sc, seed=None if p.seed < 0 else p.seed, start_ns=self.t0_ns)
         self.expected_duration_s = sc.duration_s  # the offline host's progress bar reads this
-        self.pub_image = self.create_publisher('sensor_msgs/msg/Image', 'camera/image_raw', SENSOR_DATA)
-        self.pub_info = self.create_publisher('sensor_msgs/msg/CameraInfo', 'camera/camera_info', SENSOR_DATA)
-        self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
-        self.pub_imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
-        self.pub_gimbal = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', SENSOR_DATA)
-        self.pub_agl = self.create_publisher('sensor_msgs/msg/Range', 'vehicle/agl', SENSOR_DATA)
+        self.pub_image = vehicle.IMAGE.publisher(self)
+        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
+        self.pub_fix = vehicle.FIX.publisher(self)
+        self.pub_imu = vehicle.IMU.publisher(self)
+        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
+        self.pub_agl = vehicle.AGL.publisher(self)
         if p.publish_truth:
             self.pub_truth = self.create_publisher('uavcine_interfaces/msg/TargetTruthArray', 'truth/targets', RELIABLE)
             self.pub_cam_pose = self.create_publisher('geometry_msgs/msg/PoseStamped', 'truth/camera_pose', RELIABLE)
