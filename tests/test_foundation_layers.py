@@ -202,3 +202,13 @@ def test_relative_model_paths_resolve_from_anywhere(tmp_path, monkeypatch):
     assert paths.resolve(probe) == probe  # the working directory wins
     monkeypatch.setenv('UAVCINE_DATA_DIR', str(tmp_path / 'elsewhere'))
     assert paths.resolve('nope/x.pt') == 'nope/x.pt'
+
+
+def test_long_files_say_why_at_their_top():
+    """No source file over ~600 lines without a reason in its docstring ('Longer than ~600 lines ...')."""
+    long = []
+    for path in py_files(REPO / 'src', REPO / 'bench'):
+        text = path.read_text()
+        if text.count('\n') > 620 and 'Longer than ~600 lines' not in (ast.get_docstring(ast.parse(text)) or ''):
+            long.append('%s (%d lines)' % (path.relative_to(REPO), text.count('\n')))
+    assert not long, long

@@ -27,6 +27,10 @@ to ``hold()`` its previous box on a frame the manager judged weak
 
 Boxes are (x_min, y_min, width, height) in continuous pixel coordinates (the
 image spans [0, W] x [0, H]). Python 3.8.
+
+Longer than ~600 lines on purpose: the reference (siamfc-pytorch ``siamfc.py``) is one file with the
+network, the tracker and its hyper-parameters; a reader finds the whole method, its quality score and
+its two inference backends (torch, ONNX Runtime) and checkpoint formats in one place.
 """
 import io
 import math

@@ -25,10 +25,11 @@ import numpy as np
 from transforms3d.euler import quat2euler
 
 from uavcine.core.camera import PinholeCamera
-from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate,
-                                      Geopositioner, LocalFrame, TargetFilter, Telemetry)
+from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate, Geopositioner,
+                                      LocalFrame, Telemetry)
 from uavcine.core.kalman import CHI2_2DOF_999, KalmanConfig
 from uavcine.core.manager import OCCLUDED, TRACKING
+from uavcine.core.target_filter import TargetFilter
 from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.core.terrain import FlatGround, HeightMap
 
