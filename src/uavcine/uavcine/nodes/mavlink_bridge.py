@@ -38,8 +38,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 import pymap3d
 
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from ..core.plausibility import PlausibilityConfig, TelemetryPlausibility
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR as DIAG_ERROR
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
@@ -50,18 +51,27 @@ from .mavlink_telemetry import (MavlinkTelemetry, Output, TelemetryParams, load_
 GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
 
 
+_LINK = 'the link (address, MAVLink identity, signing) is opened when the node starts'
+_ENDPOINTS = 'the poll timer and the GeoTarget subscription are created when the node starts'
+
+
 @dataclass
 class MavlinkBridgeParams(TelemetryParams):
     url: str = param('udpin:0.0.0.0:14550', 'MAVLink connection: udpin:HOST:PORT (listen), udpout:HOST:PORT '
                                             '(send to), tcp:HOST:PORT (connect), tcpin:HOST:PORT (listen), '
-                                            'serial:DEVICE[:BAUD]')
-    baud: int = param(921600, 'Serial baud rate when the url gives none', min=1200)
+                                            'serial:DEVICE[:BAUD]',
+        read_only=_LINK)
+    baud: int = param(921600, 'Serial baud rate when the url gives none', min=1200,
+        read_only=_LINK)
     source_system: int = param(1, 'Our MAVLink system id (a companion computer shares the vehicle\'s)', min=1,
-                               max=255)
+                               max=255,
+        read_only=_LINK)
     source_component: int = param(191, 'Our MAVLink component id (191 = MAV_COMP_ID_ONBOARD_COMPUTER)', min=1,
-                                  max=255)
+                                  max=255,
+        read_only=_LINK)
     target_component: int = param(1, 'Component that receives our commands (1 = the autopilot)', min=0, max=255)
-    poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0)
+    poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0,
+        read_only=_ENDPOINTS)
     max_messages_per_poll: int = param(2000, 'Read at most this many messages per poll', min=1)
     heartbeat_timeout_s: float = param(3.0, 'Link is lost after this long without a vehicle HEARTBEAT, s', min=0.1)
     send_heartbeat: bool = param(True, 'Send a HEARTBEAT each second (MAV_TYPE_ONBOARD_CONTROLLER)')
@@ -71,12 +81,15 @@ class MavlinkBridgeParams(TelemetryParams):
     reconnect_period_s: float = param(2.0, 'Retry opening a link that failed (or a TCP link that closed), s',
                                       min=0.1)
     signing_key_file: str = param('', 'MAVLink 2 signing key file (32 bytes, 64 hex digits or a passphrase); '
-                                      'empty = no signing')
+                                      'empty = no signing',
+        read_only=_LINK)
     signing_allow_unsigned: bool = param(False, 'With signing: still accept unsigned messages (not recommended)')
-    signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255)
+    signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255,
+        read_only=_LINK)
     diagnostics_period_s: float = param(1.0, 'Publish /diagnostics this often, s', min=0.05)
     # ---- pointing
-    point_camera: bool = param(True, 'Point the camera at /target/geo')
+    point_camera: bool = param(True, 'Point the camera at /target/geo',
+        read_only=_ENDPOINTS)
     pointing_command: str = param('roi', "'roi' = MAV_CMD_DO_SET_ROI_LOCATION (the autopilot keeps the camera on "
                                          "the point; ArduCopter in Auto/Guided also turns the nose to it), "
                                          "'gimbal_manager' = MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (vehicle heading "
@@ -140,22 +153,19 @@ class MavlinkBridgeNode(Node):
     NAME = 'mavlink'
     Params = MavlinkBridgeParams
 
-    TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-              'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-              'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-              'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+    TOPICS = vehicle.TELEMETRY
 
     def setup(self):
         p = self.p
         self.device, self.kind, self.baud = parse_url(p.url, p.baud)
-        self.geofence = parse_geofence(p.geofence)
+        self.configure()
         self.key = load_signing_key(p.signing_key_file) if p.signing_key_file else None
         self.mavutil = load_mavutil(p.dialect)
         self.mav = self.mavutil.mavlink
         self.tel = MavlinkTelemetry(p, self.mav)
         self.stats = Counter()
         self.skipped = Counter()
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in self.TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.point_camera:
             self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
@@ -176,10 +186,18 @@ class MavlinkBridgeNode(Node):
         self.configured_gimbal_manager = False
         self._eof = False
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
-        self.last_fix = None  # type: Optional[Tuple[int, float, float]]  (stamp ns, lat, lon) for the jump check
-        self.jump_until_ns = None  # type: Optional[int]
-        self.frozen_since = None  # type: Optional[Tuple[int, tuple]]  (host ns, (fix, attitude) values)
+        self.plausible = TelemetryPlausibility(self.plausibility_config())
         self._open(self.now_ns())
+
+    def configure(self):
+        self.geofence = parse_geofence(self.p.geofence)  # ValueError: one clear line; a change is refused
+        if getattr(self, 'plausible', None) is not None:  # live changes of the plausibility limits take effect
+            self.plausible.cfg = self.plausibility_config()
+
+    def plausibility_config(self) -> PlausibilityConfig:
+        p = self.p
+        return PlausibilityConfig(p.max_vehicle_speed_mps, p.plausibility_hold_s, p.frozen_telemetry_s,
+                                  p.telemetry_timeout_s)
 
     # ------------------------------------------------------------------ the link
     def _open(self, now: int) -> None:
@@ -316,42 +334,21 @@ class MavlinkBridgeNode(Node):
                                     % (m.command, m.result))
 
     def _check_plausible(self, o: Output, now: int) -> None:
-        """Watch the vehicle's own telemetry for a GPS jump and for frozen values (pointing_refusal reads it)."""
-        p = self.p
+        """Feed the vehicle's own position and attitude to the plausibility checks (pointing_refusal reads them)."""
+        f = o.fields
         if o.kind == 'fix':
-            lat, lon = o.fields['latitude'], o.fields['longitude']
-            last, self.last_fix = self.last_fix, (o.stamp_ns, lat, lon)
-            if last is not None and p.max_vehicle_speed_mps > 0:
-                dt = max((o.stamp_ns - last[0]) / 1e9, 0.05)  # stamps 0 apart (a burst) count as 50 ms
-                e, n, _ = pymap3d.geodetic2enu(lat, lon, 0.0, last[1], last[2], 0.0)
-                if math.hypot(e, n) / dt > p.max_vehicle_speed_mps:
-                    self.stats['gps_jumps'] += 1
-                    self.jump_until_ns = now + int(p.plausibility_hold_s * 1e9)
-                    self.warn_throttled('gps_jump', 'the vehicle position jumped %.0f m in %.2f s: no pointing for '
-                                        '%.1f s' % (math.hypot(e, n), dt, p.plausibility_hold_s))
-        if o.kind in ('fix', 'imu') and p.frozen_telemetry_s > 0:
-            if self.frozen_since is not None and now - getattr(self, '_last_tel_ns', now) > p.telemetry_timeout_s * 1e9:
-                self.frozen_since = None  # after an outage the values start afresh (they were not streaming)
-            self._last_tel_ns = now
-            f = o.fields
-            values = ((f['latitude'], f['longitude'], f['altitude']) if o.kind == 'fix' else
-                      tuple(f['orientation'][k] for k in 'wxyz'))
-            prev = self.frozen_since
-            key = dict(prev[1]) if prev is not None else {}
-            if key.get(o.kind) != values:
-                key[o.kind] = values
-                self.frozen_since = (now, tuple(sorted(key.items())))
-
-    def _telemetry_frozen(self, now: int) -> bool:
-        fs = self.frozen_since
-        return (self.p.frozen_telemetry_s > 0 and fs is not None and len(fs[1]) == 2
-                and now - fs[0] > self.p.frozen_telemetry_s * 1e9)
+            if self.plausible.on_fix(o.stamp_ns, f['latitude'], f['longitude'], f['altitude'], now):
+                self.stats['gps_jumps'] += 1
+                self.warn_throttled('gps_jump', 'the vehicle position jumped %.0f m in %.2f s: no pointing for %.1f s'
+                                    % (self.plausible.last_jump + (self.p.plausibility_hold_s,)))
+        elif o.kind == 'imu':
+            self.plausible.on_attitude(tuple(f['orientation'][k] for k in 'wxyz'), now)
 
     def _publish(self, o: Output) -> None:
-        msg_type, _ = self.TOPICS[o.kind]
+        topic = vehicle.TELEMETRY[o.kind]
         fields = dict(o.fields)
-        fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-        self.pubs[o.kind].publish(self.new(msg_type, **fields))
+        fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+        self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
         self.stats['published_' + o.kind] += 1
 
     def _on_timesync(self, m, now: int) -> None:
@@ -457,10 +454,9 @@ class MavlinkBridgeNode(Node):
             return 'stale_telemetry'
         if tel.position['status'] < 0:
             return 'no_gps_fix'
-        if self.jump_until_ns is not None and now < self.jump_until_ns:
-            return 'gps_jump'
-        if self._telemetry_frozen(now):
-            return 'frozen_telemetry'
+        implausible = self.plausible.refusal(now)
+        if implausible:
+            return implausible
         age = now - msgs.stamp_ns(tgt.header.stamp)
         if age > p.target_max_age_s * 1e9:
             return 'stale_target'

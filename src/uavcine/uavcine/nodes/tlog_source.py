@@ -43,18 +43,18 @@ import numpy as np
 
 from ..core.ned_enu import R_from_ned_euler, gimbal_euler_frd, gimbal_in_body, quat_wxyz
 from ..core.tlog import split_tlog
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
 from .diagnostics import diagnostic_array, diagnostic_status
 from .mavlink_telemetry import (COV_APPROXIMATED, COV_UNKNOWN, RANGE_INFRARED, SERVICE_GPS, STATUS_FIX,
                                 STATUS_NO_FIX, MavlinkTelemetry, Output, TelemetryParams, load_mavutil)
 
-TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-          'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-          'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-          'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+TOPICS = vehicle.TELEMETRY
+
+
+_FILE = 'the log is opened and its replay timer created when the node starts'
 
 DATAFLASH_SUFFIXES = ('.bin', '.log')
 POSITION_TYPES = ('GLOBAL_POSITION_INT', 'ATTITUDE')
@@ -62,13 +62,15 @@ POSITION_TYPES = ('GLOBAL_POSITION_INT', 'ATTITUDE')
 
 @dataclass
 class TlogSourceParams(TelemetryParams):
-    path: str = param('', 'Flight log to replay: a .tlog (telemetry), or an ArduPilot DataFlash .bin/.log')
-    target_component: int = param(0, "MAVLink component id of the vehicle's autopilot; 0 = any", min=0, max=255)
+    path: str = param('', 'Flight log to replay: a .tlog (telemetry), or an ArduPilot DataFlash .bin/.log',
+                      read_only=_FILE)
+    target_component: int = param(0, "MAVLink component id of the vehicle's autopilot; 0 = any", min=0, max=255,
+                                  read_only=_FILE)
     period_s: float = param(0.01, 'Publish the messages that are due every this many seconds of host time',
-                            min=0.001, max=1.0)
+                            min=0.001, max=1.0, read_only=_FILE)
     align: str = param('log_time', "'log_time': each message at its recorded time (the host starts at the log's "
                                    "start unless a bag or another source sets it); 'start': the log's first "
-                                   "message at the host's start", choices=['log_time', 'start'])
+                                   "message at the host's start", choices=['log_time', 'start'], read_only=_FILE)
     skip_s: float = param(0.0, 'Skip this many seconds at the beginning of the log', min=0.0)
     shutdown_at_end: bool = param(True, 'Ask the host to stop at the end of the log')
     diagnostics_period_s: float = param(1.0, 'Publish /diagnostics (records read, damaged, unknown ids) this '
@@ -312,7 +314,7 @@ class TlogSourceNode(Node):
             raise ParamError('parameter path: give the flight log to replay (.tlog, .bin or .log)')
         if not os.path.isfile(p.path):
             raise ParamError('parameter path: no such file: %s' % p.path)
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         self.counts = Counter({'packets': 0, 'published': 0})  # type: Counter
         self.kind = 'dataflash' if is_dataflash(p.path) else 'tlog'
@@ -403,10 +405,10 @@ class TlogSourceNode(Node):
                 self.warn_throttled('bad_fields', 'dropping %s: %s' % (m.get_type(), exc))
                 outputs = []
             for o in outputs:
-                msg_type, _ = TOPICS[o.kind]
+                topic = vehicle.TELEMETRY[o.kind]
                 fields = dict(o.fields)
-                fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-                self.pubs[o.kind].publish(self.new(msg_type, **fields))
+                fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+                self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
                 self.counts['published'] += 1
                 self.counts[o.kind] += 1
             self.pending = self._next_message()
