@@ -6,6 +6,8 @@
 """
 import math
 
+import pytest
+
 from mavlink_vehicle import LoopbackVehicle
 from test_mavlink_bridge import T0, diag_values, run, target_near, vehicles  # noqa: F401  (fixture)
 from uavcine.nodes import msgs
@@ -114,3 +116,46 @@ def test_target_clock_jumps_refused(vehicles):
         v = vehicles()
         bridge, _ = run(v, seconds=2.0, target=dict(target_near(v), age_s=age_s))
         assert not roi_times(v) and bridge.skipped[reason] >= 5
+
+
+# ---------------------------------------------------------------------------- servo mount angles
+class ServoMountVehicle(LoopbackVehicle):
+    """Answers PARAM_REQUEST_READ MNT1_TYPE with ``mount_type`` (1 = servo), as ArduPilot does."""
+
+    mount_type = 1
+
+    def _read(self, now_ns):
+        n = len(self.received)
+        super()._read(now_ns)
+        for _, msg in self.received[n:]:
+            if msg.get_type() == 'PARAM_REQUEST_READ' and msg.param_id.rstrip('\x00') == 'MNT1_TYPE':
+                self.conn.mav.param_value_send(b'MNT1_TYPE', float(self.mount_type),
+                                               self.mavlink.MAV_PARAM_TYPE_INT8, 1, 0)
+
+
+@pytest.mark.parametrize('mount_type', [1, 0])
+def test_servo_mount_angles_are_read_against_the_body(mount_type):
+    """A servo mount (MNT1_TYPE=1) reports body angles flagged as horizon-relative: /vehicle/gimbal was off by
+    the vehicle's lean (issue 19: median 7.5 deg, 30 deg in forward flight). Other mounts keep the flags."""
+    from transforms3d.euler import euler2quat
+    from transforms3d.quaternions import qmult, qinverse
+    from uavcine.core.ned_enu import R_from_ned_euler, gimbal_euler_frd, gimbal_in_body, quat_wxyz
+    v = ServoMountVehicle(boot_host_ns=T0 - 100 * 10**9)
+    v.mount_type = mount_type
+    v.roll, v.pitch = math.radians(20.0), math.radians(-10.0)      # leaning in forward flight
+    try:
+        bridge, caps = run(v, seconds=2.0)
+    finally:
+        v.close()
+    assert bridge.tel.mount_type == mount_type
+    got = msgs.quaternion_wxyz(caps['/vehicle/gimbal'][-1][1].quaternion)
+    R_base = R_from_ned_euler(v.roll, v.pitch, v.yaw)
+    R_ref = gimbal_euler_frd(*v.gimbal_rpy)
+    want = quat_wxyz(gimbal_in_body(R_base, R_ref, 'body' if mount_type == 1 else 'vehicle'))
+    other = quat_wxyz(gimbal_in_body(R_base, R_ref, 'vehicle' if mount_type == 1 else 'body'))
+
+    def angle(a, b):
+        d = qmult(qinverse(a), b)
+        return math.degrees(2 * math.acos(min(1.0, abs(d[0]))))
+    assert angle(got, want) < 0.01
+    assert angle(got, other) > 15.0                                  # the lean the old reading was off by

@@ -96,9 +96,12 @@ def gimbal_in_body(R_enu_base: np.ndarray, R_ref_frd: np.ndarray, yaw_frame: str
     ``R_ref_frd`` is the rotation of the gimbal's FRD frame in its reference frame:
     ``yaw_frame='earth'``: the reference is NED (yaw from north);
     ``yaw_frame='vehicle'``: the reference is NED turned by the vehicle's heading (roll and pitch still
-    against the horizon, yaw relative to the vehicle's nose), as MAVLink gimbals report by default.
+    against the horizon, yaw relative to the vehicle's nose), as MAVLink gimbals report by default;
+    ``yaw_frame='body'``: the reference is the vehicle's FRD body (roll and pitch too, against the body).
     """
     R_ref_frd = np.asarray(R_ref_frd, dtype=float)
+    if yaw_frame == 'body':  # all three angles against the vehicle's body (a servo mount, ArduPilot)
+        return D_FRD_FLU @ R_ref_frd @ D_FRD_FLU
     if yaw_frame == 'earth':
         R_world_gimbal = R_enu_flu_from_ned_frd(R_ref_frd)
     elif yaw_frame == 'vehicle':
@@ -106,7 +109,7 @@ def gimbal_in_body(R_enu_base: np.ndarray, R_ref_frd: np.ndarray, yaw_frame: str
         R_world_heading = euler2mat(0.0, 0.0, heading_enu(R_enu_base), 'sxyz')
         R_world_gimbal = R_world_heading @ D_FRD_FLU @ R_ref_frd @ D_FRD_FLU
     else:
-        raise ValueError("yaw_frame must be 'earth' or 'vehicle', not %r" % yaw_frame)
+        raise ValueError("yaw_frame must be 'earth', 'vehicle' or 'body', not %r" % yaw_frame)
     return np.asarray(R_enu_base, dtype=float).T @ R_world_gimbal
 
 

@@ -430,6 +430,8 @@ class MavlinkBridgeNode(Node):
                                         [msg_id, int(1e6 / hz), 0, 0, 0, 0, 0])
             self.stats['stream_requests'] += 1
             self.next['gimbal_manager_request'] = 0  # ask again now (see _request_gimbal_manager)
+            if self.p.mount_angles == 'auto':  # a servo mount reports body angles (MavlinkTelemetry.mount_type)
+                self.conn.mav.param_request_read_send(self.tel.sysid, self.p.target_component, b'MNT1_TYPE', -1)
         except OSError as exc:
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
 

@@ -102,6 +102,11 @@ class TelemetryParams:
     rangefinder_timeout_s: float = param(0.5, "agl_source auto: fall back from the rangefinder after this long "
                                               "without a valid reading, s", min=0.0)
     terrain_timeout_s: float = param(5.0, 'Terrain reports older than this are not used, s', min=0.0)
+    mount_angles: str = param('auto', "How to read the gimbal's reported angles: 'as_flagged' (roll/pitch against the "
+                                      "horizon, as GIMBAL_DEVICE_ATTITUDE_STATUS says), 'body' (against the vehicle "
+                                      "body), 'auto' (body for an ArduPilot servo mount, MNT1_TYPE=1, which reports "
+                                      "body angles while flagging them horizon-relative)",
+                              choices=['auto', 'as_flagged', 'body'])
     time_sync: str = param('auto', "Autopilot clock -> host clock: 'timesync' (TIMESYNC round trips), "
                                    "'receipt' (lower envelope of arrival delays), 'auto' (timesync once answered)",
                            choices=['auto', 'timesync', 'receipt'],
@@ -136,6 +141,7 @@ class MavlinkTelemetry:
         self.R_enu_base = None  # type: Optional[np.ndarray]
         self.attitude_ns = None  # type: Optional[int]
         self.gimbal_rank = 0
+        self.mount_type = None  # type: Optional[int]  ArduPilot MNT1_TYPE (PARAM_VALUE), 1 = servo
         self.gimbal_manager_seen = False
         self.rangefinder_ns = None  # type: Optional[int]
         self.terrain = None  # type: Optional[Tuple[int, float]]  (host ns, terrain height AMSL)
@@ -346,8 +352,15 @@ class MavlinkTelemetry:
             frame = 'vehicle'
         else:  # older gimbals: yaw lock means yaw against north
             frame = 'earth' if f & mav.GIMBAL_DEVICE_FLAGS_YAW_LOCK else 'vehicle'
+        if self.p.mount_angles == 'body' or (self.p.mount_angles == 'auto' and self.mount_type == 1):
+            frame = 'body'  # a servo mount: angles against the body, whatever the flags say (issue 19, SITL)
         t = self.stamp(msg, host_ns)
         return self._gimbal_output('GIMBAL_DEVICE_ATTITUDE_STATUS', t, quat2mat(q / np.linalg.norm(q)), frame)
+
+    def _on_param_value(self, msg, host_ns):
+        name = msg.param_id.decode('ascii', 'replace') if isinstance(msg.param_id, bytes) else str(msg.param_id)
+        if name.rstrip('\x00') == 'MNT1_TYPE' and math.isfinite(msg.param_value):
+            self.mount_type = int(msg.param_value)
 
     def _on_mount_orientation(self, msg, host_ns):
         vals = (msg.roll, msg.pitch, msg.yaw)
