@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 # the long fuzzing budget (make test runs 40 inputs per target): counts per target in runs/fuzz_counts.tsv
 fuzz: $(STAMP)
 	@mkdir -p runs && rm -f runs/fuzz_counts.tsv
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=runs/fuzz_counts.tsv $(PY) -m pytest -q -p no:cacheprovider \
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=runs/fuzz_counts.tsv $(PY) -m pytest -q -p no:cacheprovider --timeout=0 \
 		-W ignore::RuntimeWarning tests/test_fuzz.py $(PYTEST_ARGS)
 	@cat runs/fuzz_counts.tsv
 
