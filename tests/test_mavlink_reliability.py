@@ -159,3 +159,21 @@ def test_servo_mount_angles_are_read_against_the_body(mount_type):
         return math.degrees(2 * math.acos(min(1.0, abs(d[0]))))
     assert angle(got, want) < 0.01
     assert angle(got, other) > 15.0                                  # the lean the old reading was off by
+
+
+@pytest.mark.parametrize('mode', ['gimbal_manager', 'roi'])
+def test_release_returns_the_mount_to_its_default_in_the_mode_used(vehicles, mode):
+    """After GIMBAL_MANAGER_PITCHYAW, ROI_NONE left ArduPilot's mount where it was (SITL): the release also
+    sets the mount's default mode (MAV_CMD_DO_MOUNT_CONFIGURE); after ROIs alone ROI_NONE is enough."""
+    v = vehicles()
+    v.gimbal_manager = True
+    tgt = dict(target_near(v), until_s=1.5)
+    bridge, _ = run(v, params={'pointing_command': mode, 'release_roi_after_s': 2.0}, seconds=5.0, target=tgt)
+    m = v.mavlink
+    assert len(v.commands(m.MAV_CMD_DO_SET_ROI_NONE)) == 1
+    restore = v.commands(m.MAV_CMD_DO_MOUNT_CONFIGURE)
+    if mode == 'gimbal_manager':
+        assert v.commands(m.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW)
+        assert len(restore) == 1 and int(restore[0][1].param1) == m.MAV_MOUNT_MODE_RC_TARGETING
+    else:
+        assert not restore

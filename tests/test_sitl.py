@@ -166,3 +166,68 @@ def test_sitl_recorder_sigterm_leaves_a_whole_bag(sitl, tmp_path):
     assert r.recovered is None and r.topics['/vehicle/imu'].count > 20
     assert abs(r.start_ns - t_wall) < 60e9                                # stamps from the host clock
     r.close()
+
+
+def test_sitl_gimbal_manager_pointing_and_release(sitl):
+    """PITCHYAW moves the servo mount; after the target is lost the release hands the mount back to its
+    default mode (before: ROI_NONE was accepted and the mount stayed where PITCHYAW left it)."""
+    import pymap3d
+    from test_mavlink_bridge import TargetSource
+    from transforms3d.euler import quat2euler as q2e
+    bridge_port, monitor_port = sitl
+    host = OfflineHost(strict=True, realtime=True)
+    mon = None
+    try:
+        bridge = host.add_node(MavlinkBridgeNode, {'url': 'tcp:127.0.0.1:%d' % bridge_port,
+                                                   'pointing_command': 'gimbal_manager', 'release_roi_after_s': 2.0})
+        src = host.add_node(TargetSource)
+        deadline = time.monotonic() + 20
+        while _free(monitor_port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        mon = Monitor(monitor_port)
+        mon.start()
+        pitches = []  # (host s, mount pitch deg, yaw deg) as the autopilot reports its mount
+        start = host.start_time_ns()
+        state = {'lost_at': None}
+        orig = bridge.poll
+
+        def poll():
+            orig()
+            now = host.now_ns()
+            pos = bridge.tel.position
+            if pos is not None and src.lat is None:  # a target 40 m east, 30 m north, 30 m below the vehicle
+                lat, lon, alt = pymap3d.enu2geodetic(40.0, 30.0, -30.0, pos['lat'], pos['lon'], pos['alt'])
+                src.lat, src.lon, src.alt = float(lat), float(lon), float(alt)
+                src.until_s = (now - src.t0) / 1e9 + 4.0
+                state['lost_at'] = now + 4e9
+                state['found_at'] = now
+            g = mon.latest.get('GIMBAL_DEVICE_ATTITUDE_STATUS')
+            if g is not None:
+                r, p, y = q2e(g.q, 'sxyz')
+                pitches.append(((now - start) / 1e9, math.degrees(p), math.degrees(y)))
+            done = state['lost_at'] is not None and now > state['lost_at'] + 5e9
+            if done or now - start > 60e9:
+                host.request_shutdown(bridge, 'done')
+        for tm in host.timers:
+            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
+                tm.callback = poll
+        mon.conn.mav.command_long_send(1, 1, mon.mu.mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, 0,
+                                       mon.mu.mavlink.MAVLINK_MSG_ID_GIMBAL_DEVICE_ATTITUDE_STATUS, 100000,
+                                       0, 0, 0, 0, 0)
+        host.run()
+    finally:
+        host.close()
+        if mon is not None:
+            mon.stop.set()
+            mon.join(timeout=5)
+    assert state['lost_at'] is not None, 'no position from SITL in 60 s'
+    lost = (state['lost_at'] - start) / 1e9
+    before = [p for t, p, _ in pitches if lost - 2.0 < t < lost]
+    after = [p for t, p, _ in pitches if t > lost + 4.0]
+    expected_el = math.degrees(math.atan2(-30.0, 50.0))                 # -31.0 deg: the target's elevation
+    assert before and abs(np.median(before) - expected_el) < 2.0        # pointed by PITCHYAW
+    assert bridge.stats['roi_released'] == 1 and bridge.stats['mount_mode_restored'] == 1
+    found = (state['found_at'] - start) / 1e9
+    default = [p for t, p, _ in pitches if found - 3.0 < t < found]   # the mount's own (RC) pitch before pointing
+    assert default and abs(np.median(default) - expected_el) > 10.0
+    assert after and abs(np.median(after) - np.median(default)) < 2.0   # handed back to its default mode

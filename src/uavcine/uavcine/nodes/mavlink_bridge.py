@@ -187,6 +187,7 @@ class MavlinkBridgeNode(Node):
         self._eof = False
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
         self.plausible = TelemetryPlausibility(self.plausibility_config())
+        self.pitchyaw_at_release = 0  # pitchyaw_sent when the mount was last handed back
         self._open(self.now_ns())
 
     def configure(self):
@@ -430,8 +431,9 @@ class MavlinkBridgeNode(Node):
                                         [msg_id, int(1e6 / hz), 0, 0, 0, 0, 0])
             self.stats['stream_requests'] += 1
             self.next['gimbal_manager_request'] = 0  # ask again now (see _request_gimbal_manager)
-            if self.p.mount_angles == 'auto':  # a servo mount reports body angles (MavlinkTelemetry.mount_type)
-                self.conn.mav.param_request_read_send(self.tel.sysid, self.p.target_component, b'MNT1_TYPE', -1)
+            # the mount's type (a servo mount reports body angles) and default mode (what a release returns to)
+            for name in (b'MNT1_TYPE', b'MNT1_DEFLT_MODE'):
+                self.conn.mav.param_request_read_send(self.tel.sysid, self.p.target_component, name, -1)
         except OSError as exc:
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
 
@@ -545,6 +547,14 @@ class MavlinkBridgeNode(Node):
         try:
             self._send_command_long(self.mav.MAV_CMD_DO_SET_ROI_NONE,
                                     [float(self.p.gimbal_device_id), 0, 0, 0, 0, 0, 0])
+            if self.stats['pitchyaw_sent'] > self.pitchyaw_at_release:
+                # ROI_NONE does not end gimbal-manager pointing: ArduPilot kept the mount where the last
+                # PITCHYAW put it (SITL, issue 19); its default mode (MNT1_DEFLT_MODE, RC targeting if unknown)
+                # hands it back
+                mode = self.tel.mount_params.get('MNT1_DEFLT_MODE', self.mav.MAV_MOUNT_MODE_RC_TARGETING)
+                self._send_command_long(self.mav.MAV_CMD_DO_MOUNT_CONFIGURE, [float(mode), 0, 0, 0, 0, 0, 0])
+                self.pitchyaw_at_release = self.stats['pitchyaw_sent']
+                self.stats['mount_mode_restored'] += 1
         except OSError as exc:
             self.stats['write_errors'] += 1
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))

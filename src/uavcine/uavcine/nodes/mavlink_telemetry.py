@@ -142,6 +142,7 @@ class MavlinkTelemetry:
         self.attitude_ns = None  # type: Optional[int]
         self.gimbal_rank = 0
         self.mount_type = None  # type: Optional[int]  ArduPilot MNT1_TYPE (PARAM_VALUE), 1 = servo
+        self.mount_params = {}  # type: Dict[str, int]  MNT1_TYPE, MNT1_DEFLT_MODE as the autopilot said
         self.gimbal_manager_seen = False
         self.rangefinder_ns = None  # type: Optional[int]
         self.terrain = None  # type: Optional[Tuple[int, float]]  (host ns, terrain height AMSL)
@@ -359,8 +360,10 @@ class MavlinkTelemetry:
 
     def _on_param_value(self, msg, host_ns):
         name = msg.param_id.decode('ascii', 'replace') if isinstance(msg.param_id, bytes) else str(msg.param_id)
-        if name.rstrip('\x00') == 'MNT1_TYPE' and math.isfinite(msg.param_value):
-            self.mount_type = int(msg.param_value)
+        name = name.rstrip('\x00')
+        if name in ('MNT1_TYPE', 'MNT1_DEFLT_MODE') and math.isfinite(msg.param_value):
+            self.mount_params[name] = int(msg.param_value)
+            self.mount_type = self.mount_params.get('MNT1_TYPE')
 
     def _on_mount_orientation(self, msg, host_ns):
         vals = (msg.roll, msg.pitch, msg.yaw)
