@@ -189,6 +189,7 @@ def test_jpeg_images_recorded_and_read_back(tmp_path):
     r = BagReader(out.with_suffix(''), make_typestore())
     assert r.topics['/camera/image_raw/compressed'].msgtype == 'sensor_msgs/msg/CompressedImage'
     assert r.topics['/relay/a/compressed'].count == 12 and '/camera/image_raw' not in r.topics
+    assert all(t.msgtype != 'sensor_msgs/msg/Image' for t in r.topics.values())  # no empty raw topics either
     r.close()
     raw_size = (src / 'cam.mcap').stat().st_size
     assert (out.with_suffix('') / 'jpeg.mcap').stat().st_size < raw_size / 5

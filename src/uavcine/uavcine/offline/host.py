@@ -248,8 +248,8 @@ class OfflineHost(Host):
         self._set_type(topic, decl.msg_type, 'node %s' % node.name)
         pub = _Pub(node, topic, decl.msg_type, decl.qos)
         self.pubs[topic].append(pub)
-        if self.writer is not None:
-            self.writer.add_topic(topic, decl.msg_type, decl.qos)
+        if self.writer is not None and not (self.image_format == 'jpeg' and decl.msg_type == IMAGE):
+            self.writer.add_topic(topic, decl.msg_type, decl.qos)  # (JPEG: TOPIC/compressed, at the first image)
         return _Publisher(self, pub)
 
     def create_subscription(self, node, decl):
