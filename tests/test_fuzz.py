@@ -39,14 +39,26 @@ M = load_mavutil().mavlink
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _write_counts(final=False):
+    """FUZZ_REPORT: the inputs run per target (rewritten every 200 inputs, so a long run stopped early still says
+    how far it got)."""
+    path = os.environ.get('FUZZ_REPORT')
+    if path:
+        with open(path + ('' if final else '.partial'), 'w') as f:
+            for target, n in sorted(COUNTS.items()):
+                f.write('%s\t%d\n' % (target, n))
+
+
+def count(target, n=1):
+    COUNTS[target] += n
+    if COUNTS[target] % 200 < n:
+        _write_counts()
+
+
 @pytest.fixture(scope='module', autouse=True)
 def report():
     yield
-    path = os.environ.get('FUZZ_REPORT')
-    if path:
-        with open(path, 'a') as f:
-            for target, n in sorted(COUNTS.items()):
-                f.write('%s\t%d\n' % (target, n))
+    _write_counts(final=True)
 
 
 # ---------------------------------------------------------------------------- node messages
@@ -96,7 +108,7 @@ def test_fuzz_node_messages(inp):
         except MessageError:  # a value rosbags cannot hold in that field: not an input a node can receive
             continue
         host._now += dt
-        COUNTS['node messages'] += 1
+        count('node messages')
         for s in host.subs[host._resolve(node, sub.topic)]:
             if s.node is node:
                 host._invoke(node, s.callback, msg)
@@ -167,7 +179,7 @@ def test_fuzz_mavlink_parsing(frames, consumer):
     parser = M.MAVLink(None)
     parser.robust_parsing = True
     data = b''.join(frames)
-    COUNTS['MAVLink frames'] += len(frames)
+    count('MAVLink frames', len(frames))
     try:
         parsed = parser.parse_buffer(data) or []
     except Exception:  # the bridge reads through pymavlink's recv_msg, which it guards the same way
@@ -200,7 +212,7 @@ def test_fuzz_tlog_files(records, layout, junk):
             out += struct.pack('>Q', t) + frame
         if layout == 'garbage_between':
             out += junk
-    COUNTS['tlog files'] += 1
+    count('tlog files')
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, 'f.tlog')
         with open(path, 'wb') as f:
@@ -260,7 +272,7 @@ def test_fuzz_bag_readers(bag):
     """Damaged MCAP files and metadata.yaml: a BagError with one line, or what the bag still holds; nothing else."""
     from uavcine.offline.typestore import make_typestore
     comp, data, meta = bag
-    COUNTS['bag files'] += 1
+    count('bag files')
     with tempfile.TemporaryDirectory() as d:
         b = Path(d) / 'bag'
         b.mkdir()
@@ -314,7 +326,7 @@ USER_ERRORS = (ConfigError, ParamError, GraphError, UserError)
 @given(yaml_docs(), yaml_docs())
 def test_fuzz_yaml_graphs_and_params(graph_text, params_text):
     """Graph and parameter files: load, merge and check against the node declarations; only one-line errors."""
-    COUNTS['YAML graphs/params'] += 1
+    count('YAML graphs/params')
     with tempfile.TemporaryDirectory() as d:
         g, p = Path(d) / 'g.yaml', Path(d) / 'p.yaml'
         g.write_text(graph_text)
