@@ -37,10 +37,6 @@ def _modules_of(cls):
         m = sys.modules.get(k.__module__)
         if m is not None and m.__name__.startswith('uavcine') and m not in mods:
             mods.append(m)
-    if any(m.__name__.endswith('mavlink_telemetry') for m in mods) or 'mavlink' in cls.__module__:
-        from uavcine.nodes import mavlink_telemetry  # MavlinkTelemetry keeps the node's p and reads it where used
-        if mavlink_telemetry not in mods:
-            mods.append(mavlink_telemetry)
     return mods
 
 
