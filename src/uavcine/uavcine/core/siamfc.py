@@ -631,7 +631,7 @@ def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
 
 
 def _ort_session(search: SearchModel, cfg: SiamFCConfig, num_threads: int = 0):
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
     so = ort.SessionOptions()
     if num_threads > 0:
         so.intra_op_num_threads = num_threads

@@ -22,7 +22,7 @@ def load_mavutil(dialect: str = 'ardupilotmega'):
     """
     os.environ.setdefault('MAVLINK20', '1')
     try:
-        from pymavlink import mavutil
+        from pymavlink import mavutil  # lazy: optional dependency (pymavlink, MAVLink nodes only)
     except ImportError:
         raise ParamError('the MAVLink bridge needs pymavlink (pip install pymavlink)') from None
     if mavutil.current_dialect != dialect or mavutil.mavlink.WIRE_PROTOCOL_VERSION != '2.0':

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 from rosbags.highlevel import AnyReader
@@ -204,11 +205,10 @@ class _RecoveredMcap:
     """
 
     def __init__(self, path: Path, typestore):
-        from types import SimpleNamespace
 
-        from mcap.records import Channel, Message, Schema
-        from mcap.stream_reader import StreamReader
-        from rosbags.typesys import get_types_from_msg
+        from mcap.records import Channel, Message, Schema  # lazy: optional dependency (mcap, offline extra)
+        from mcap.stream_reader import StreamReader  # lazy: optional dependency (mcap, offline extra)
+        from rosbags.typesys import get_types_from_msg  # lazy: optional dependency (rosbags, offline extra)
 
         self.typestore = typestore
         schemas, channels, self.msgs = {}, {}, []

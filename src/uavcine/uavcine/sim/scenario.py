@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import numpy as np
+import yaml
 
 from ..errors import UserError
 
@@ -290,7 +291,6 @@ def _hints(cls):
 
 def load_scenario(path) -> Scenario:
     """Read a scenario YAML file (see sim/*.yaml)."""
-    import yaml
     p = Path(path)
     if not p.exists():
         # also look under the repository's sim/ folder for bare names ('orbit_car' or 'orbit_car.yaml')
