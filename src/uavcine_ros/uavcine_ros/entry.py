@@ -4,14 +4,13 @@ Python 3.8. The names are setup.py's NODE_NAMES; any key of uavcine.nodes.REGIST
 """
 from uavcine.nodes import REGISTRY
 
-from .host import main as host_main
-
 
 def __getattr__(name):
     if name not in REGISTRY:
         raise AttributeError(name)
 
     def main(args=None):
+        from .host import main as host_main  # lazy: rclpy, present only on a ROS 2 install
         return host_main(name, args)
 
     main.__name__ = name
