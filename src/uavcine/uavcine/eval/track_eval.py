@@ -5,7 +5,7 @@ Trackers, all started on the first frame's true box (OTB one-pass evaluation):
 - ``SiamFC``: the paper's tracker alone (our implementation, the shipped model;
   no gating: every frame's response moves the box);
 - ``SiamFC + hold``: the same with quality gating (weak frames hold the box), no detector;
-- ``SiamFC + manager + detector``: the seed's loop (``nodes.tracker.DetectTrackLoop``):
+- ``SiamFC + manager + detector``: the seed's loop (``core.detect_track.DetectTrackLoop``):
   the manager asks the detector for detections when the track is weak, lost or
   its time window is over, and restarts the tracker on them. The detector is the
   project's DETR when its trained model is given (``--detector detr``), else a
@@ -286,7 +286,7 @@ NOTES = '''Notes on reading the table:
 
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
   the quality gate and nothing else: on a weak frame the previous box is kept. *SiamFC + manager +
-  detector* is the seed's loop as the `tracker` node runs it (`nodes.tracker.DetectTrackLoop`).
+  detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
   is calibrated to predict. With the hold, a weak frame reports the *held* box with the *response's*
