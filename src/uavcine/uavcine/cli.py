@@ -75,7 +75,7 @@ def cmd_nodes(args) -> int:
         try:
             cls = load_node_class(name)
         except (KeyError, ImportError, AttributeError) as exc:
-            raise UserError(str(exc).strip('"')) from None
+            raise UserError(str(exc).strip('"')) from exc
         print('%s  (%s)' % (name, REGISTRY.get(name, name)))
         for s in param_specs(cls.Params):
             rng = ''

@@ -319,14 +319,14 @@ def load_flight(source: str, max_frames: int | None = None, sensor_seeds: int = 
         try:
             return fixture_flight(source.split(':', 1)[1])
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from exc
     if not Path(source).exists():
         raise FileNotFoundError('scenario %s does not exist' % source)
     from uavcine.sim import ScenarioError  # lazy: start-up time: importing it loads cv2, the renderer
     try:
         return sim_flight(source, max_frames, sensor_seeds=sensor_seeds)
     except ScenarioError as exc:
-        raise UsageError('scenario %s: %s' % (source, exc)) from None
+        raise UsageError('scenario %s: %s' % (source, exc)) from exc
 
 
 # ---------------------------------------------------------------------------- the evaluation

@@ -193,7 +193,7 @@ class MavlinkBridgeNode(Node):
                                                    source_component=p.source_component, dialect=p.dialect,
                                                    autoreconnect=False, retries=0, robust_parsing=True)
         except ImportError as exc:  # pymavlink's serial links import pyserial lazily
-            raise ParamError('parameter url: %s needs %s (pip install pyserial)' % (p.url, exc.name)) from None
+            raise ParamError('parameter url: %s needs %s (pip install pyserial)' % (p.url, exc.name)) from exc
         except (OSError, ValueError) as exc:
             self.conn = None
             self.next_open_ns = now + int(p.reconnect_period_s * 1e9)

@@ -99,7 +99,7 @@ def load_signing_key(path: str) -> bytes:
         with open(path, 'rb') as f:
             data = f.read()
     except OSError as exc:
-        raise ParamError('parameter signing_key_file: cannot read %s: %s' % (path, exc.strerror or exc)) from None
+        raise ParamError('parameter signing_key_file: cannot read %s: %s' % (path, exc.strerror or exc)) from exc
     if len(data) == 32:
         return data
     text = data.decode('utf-8', 'replace').strip()

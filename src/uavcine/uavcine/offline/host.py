@@ -275,7 +275,7 @@ class OfflineHost(Host):
         try:
             return new_message(self.typestore, msg_type, fields)
         except MessageError as exc:
-            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from None
+            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from exc
 
     def now_ns(self) -> int:
         return self._now if self._now is not None else DEFAULT_START_NS

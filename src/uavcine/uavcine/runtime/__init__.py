@@ -65,7 +65,7 @@ class OnnxRuntime(Runtime):
         try:
             self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=use)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelFileError('cannot load ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200])) from None
+            raise ModelFileError('cannot load ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200])) from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)

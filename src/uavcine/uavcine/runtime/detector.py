@@ -56,7 +56,7 @@ def load_detr_checkpoint(path: str):
         ck = torch.load(str(path), map_location='cpu', weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files (pickle, zip, EOF)
         raise ModelFileError('cannot read model file %s (corrupt or not a torch file): %s'
-                             % (path, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)) from None
+                             % (path, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)) from exc
     if not isinstance(ck, dict) or 'model' not in ck:
         raise ModelFileError('%s is not a DETR checkpoint (no "model" entry)' % path)
     try:
@@ -68,7 +68,7 @@ def load_detr_checkpoint(path: str):
             return model.eval()
         return load_official_checkpoint(ck)
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        raise ModelFileError('%s does not match its DETR layout: %s' % (path, str(exc).splitlines()[0][:200])) from None
+        raise ModelFileError('%s does not match its DETR layout: %s' % (path, str(exc).splitlines()[0][:200])) from exc
 
 
 def save_detr_checkpoint(path: str, model: Any, half: bool = True, extra: Optional[Dict[str, Any]] = None) -> None:
@@ -121,7 +121,7 @@ class Detector:
                 meta = read_metadata(onnx_path)
             except Exception as exc:  # onnx raises DecodeError etc. on corrupt files
                 raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200]
-                                                                        if str(exc) else type(exc).__name__)) from None
+                                                                        if str(exc) else type(exc).__name__)) from exc
             if meta.get('format') != FORMAT:
                 raise ModelFileError('%s is not a uavcine DETR export' % onnx_path)
             self.config = meta['config']

@@ -56,7 +56,7 @@ def onnx_sha256(onnx_path: str) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b''):
                 h.update(chunk)
     except OSError as exc:
-        raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, exc.strerror or exc)) from None
+        raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, exc.strerror or exc)) from exc
     return h.hexdigest()
 
 

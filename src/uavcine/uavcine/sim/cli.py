@@ -85,7 +85,7 @@ def cmd_sim(args) -> int:
             return _preview(rest)
         return _record([what] + rest)
     except (ScenarioError, KeyError) as exc:
-        raise _user_error(str(exc).strip('"')) from None
+        raise _user_error(str(exc).strip('"')) from exc
 
 
 def _record(argv) -> int:

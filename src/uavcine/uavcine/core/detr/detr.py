@@ -266,7 +266,7 @@ def load_official_checkpoint(path_or_checkpoint: Any, cfg: Optional[DETRConfig] 
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise ValueError('checkpoint does not match the DETR-R50 layout: %s' % ' '.join(first[:4])) from None
+        raise ValueError('checkpoint does not match the DETR-R50 layout: %s' % ' '.join(first[:4])) from e
     return model.eval()
 
 
