@@ -22,7 +22,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2.storage_mcap import McapReader
 
 from uavcine.cli import main
-from uavcine.nodes.mavlink_telemetry import load_mavutil
+from uavcine.nodes.mavlink_common import load_mavutil
 from uavcine.offline.bag import BagReader, BagWriter, reindex
 from uavcine.offline.typestore import make_typestore
 

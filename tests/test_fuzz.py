@@ -23,7 +23,7 @@ from fuzz_strategies import messages
 from uavcine.errors import UserError
 from uavcine.nodes import load_node_class
 from uavcine.nodes.base import ParamError, make_params
-from uavcine.nodes.mavlink_telemetry import load_mavutil
+from uavcine.nodes.mavlink_common import load_mavutil
 from uavcine.offline.bag import BagError, BagReader
 from uavcine.offline.graph import ConfigError, load_graph, load_params_file, merged_params
 from uavcine.offline.host import GraphError, OfflineHost

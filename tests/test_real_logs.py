@@ -13,7 +13,7 @@ from transforms3d.euler import quat2euler
 from uavcine.core.ned_enu import R_from_ned_euler, quat_wxyz
 from uavcine.nodes import msgs
 from uavcine.nodes.base import ParamError
-from uavcine.nodes.mavlink_telemetry import load_mavutil
+from uavcine.nodes.mavlink_common import load_mavutil
 from uavcine.nodes.tlog_source import TlogSourceNode
 from uavcine.offline.host import OfflineHost
 

@@ -24,7 +24,7 @@ from transforms3d.euler import quat2euler
 from conftest import SHARED
 from uavcine.nodes import msgs
 from uavcine.nodes.mavlink_bridge import MavlinkBridgeNode
-from uavcine.nodes.mavlink_telemetry import load_mavutil
+from uavcine.nodes.mavlink_common import load_mavutil
 from uavcine.offline.host import OfflineHost
 
 ARDUCOPTER = SHARED / 'ardupilot' / 'arducopter'

@@ -44,12 +44,13 @@ import numpy as np
 from ..core.ned_enu import R_from_ned_euler, gimbal_euler_frd, gimbal_in_body, quat_wxyz
 from ..core.tlog import split_tlog
 from . import msgs, vehicle
+from ..core.mavlink_telemetry import (COV_APPROXIMATED, COV_UNKNOWN, RANGE_INFRARED, SERVICE_GPS, STATUS_FIX,
+                                      STATUS_NO_FIX, MavlinkTelemetry, Output)
 from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
 from .diagnostics import diagnostic_array, diagnostic_status
-from .mavlink_telemetry import (COV_APPROXIMATED, COV_UNKNOWN, RANGE_INFRARED, SERVICE_GPS, STATUS_FIX,
-                                STATUS_NO_FIX, MavlinkTelemetry, Output, TelemetryParams, load_mavutil)
+from .mavlink_common import TelemetryParams, load_mavutil, telemetry_config
 
 TOPICS = vehicle.TELEMETRY
 
@@ -139,7 +140,7 @@ def survey_tlog(path: str, dialect: str = 'ardupilotmega') -> Dict[str, object]:
 
 def choose_vehicle(survey, mavlink, target_system: int = 0, target_component: int = 0) -> Tuple[Optional[int], str]:
     """(system id, reason): the autopilot that sent the most positions/attitudes; None and why if there is none."""
-    tel = MavlinkTelemetry(TelemetryParams(), mavlink)
+    tel = MavlinkTelemetry(telemetry_config(TelemetryParams()), mavlink)
     by_src, hbs = survey['by_src'], survey['heartbeats']
     score = Counter()  # type: Counter
     for (s, c), counts in by_src.items():
@@ -330,7 +331,7 @@ class TlogSourceNode(Node):
             self.stream = TlogStream(p.path, p.dialect)
             survey = survey_tlog(p.path, p.dialect)
             sysid, why = choose_vehicle(survey, self.stream.mavlink, p.target_system, p.target_component)
-            self.tel = MavlinkTelemetry(p, self.stream.mavlink)
+            self.tel = MavlinkTelemetry(telemetry_config(p), self.stream.mavlink)
             self.tel.sysid = sysid
             self.vehicle = 'system %s (%s)' % (sysid, why) if sysid else why
             if sysid is None:
@@ -376,6 +377,13 @@ class TlogSourceNode(Node):
         if self.p.align == 'log_time':
             return log_ns
         return self.anchor_ns + (log_ns - self.first_log_ns) - int(self.p.skip_s * 1e9)
+
+    def configure(self):
+        """The telemetry conversion's settings from the parameters (a change at run time applies at once)."""
+        if isinstance(getattr(self, 'tel', None), DataflashTelemetry):
+            self.tel.p = self.p
+        elif hasattr(self, 'tel'):
+            self.tel.cfg = telemetry_config(self.p)
 
     def tick(self):
         if self.done:

@@ -51,9 +51,9 @@ def _load_yaml(path) -> object:
         mark = getattr(exc, 'problem_mark', None)
         where = ' (line %d, column %d)' % (mark.line + 1, mark.column + 1) if mark else ''
         text = ' '.join(str(getattr(exc, 'problem', None) or exc).split())  # a ReaderError spans lines (fuzzing)
-        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, text)) from None
+        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, text)) from exc
     except (UnicodeDecodeError, ValueError) as exc:  # not text at all
-        raise ConfigError('%s is not a YAML text file: %s' % (path, ' '.join(str(exc).split()))) from None
+        raise ConfigError('%s is not a YAML text file: %s' % (path, ' '.join(str(exc).split()))) from exc
 
 
 def load_graph(path) -> list:
@@ -72,7 +72,7 @@ def load_graph(path) -> list:
         try:
             cls = load_node_class(str(item['node']))
         except (KeyError, ImportError, AttributeError) as exc:
-            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from None
+            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from exc
         remap, params = item.get('remap') or {}, item.get('params') or {}
         if not isinstance(remap, dict) or not isinstance(params, dict):
             raise ConfigError('%s: nodes[%d]: remap and params must be mappings' % (path, i))
