@@ -122,7 +122,7 @@ def test_fuzz_node_messages(inp):
 # ---------------------------------------------------------------------------- MAVLink parsing
 PARSED = ['HEARTBEAT', 'GLOBAL_POSITION_INT', 'ATTITUDE', 'GPS_RAW_INT', 'GIMBAL_DEVICE_ATTITUDE_STATUS',
           'MOUNT_STATUS', 'MOUNT_ORIENTATION', 'DISTANCE_SENSOR', 'TERRAIN_REPORT', 'SYSTEM_TIME', 'TIMESYNC',
-          'COMMAND_ACK', 'GIMBAL_MANAGER_STATUS', 'GIMBAL_MANAGER_INFORMATION']
+          'COMMAND_ACK', 'GIMBAL_MANAGER_STATUS', 'GIMBAL_MANAGER_INFORMATION', 'PARAM_VALUE']
 INT_T = {'uint8_t': (0, 255), 'int8_t': (-128, 127), 'uint16_t': (0, 65535), 'int16_t': (-32768, 32767),
          'uint32_t': (0, 2**32 - 1), 'int32_t': (-2**31, 2**31 - 1), 'uint64_t': (0, 2**64 - 1),
          'int64_t': (-2**63, 2**63 - 1)}
