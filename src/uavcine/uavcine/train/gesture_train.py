@@ -1,0 +1,245 @@
+"""Train and evaluate the skeleton gesture recognisers on UAV-GESTURE (P-I and P-II, three subject splits).
+
+Models (same data, splits, sampling and augmentation):
+
+- ``lstm``: MMGR's recogniser f_G on the skeleton branch alone (seed §3.8: M = 7 joints,
+  per-sequence normalisation, LSTM + 2 FC) — ``core.gestures.mmgr.GestureLSTM``.
+- ``ddnet``: the DD-Net peer — ``core.gestures.ddnet.DDNet``.
+
+Recipe (fixed before any test number was seen; no development set was used to tune it):
+each step draws ``batch`` training videos; each gives one window covering a random 40-100 %
+of the video, with probability 0.5 the end of another training video of the same subject
+prefixed (up to 25 % of the window: P-II-like transitions, from training data only), mirrored
+with probability 0.5 (left-handed versions; move_to_left <-> move_to_right swap labels),
+normalised over the window, randomly scaled (0.9-1.1) and rotated (+-10 deg) about the centre,
+and sampled to ``frames`` frames (one random frame per equal segment). Adam, cosine learning
+rate, label smoothing 0.1. Evaluation samples each test sequence once, deterministically
+(segment centres), over its whole length.
+
+Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
+restarts from its last checkpoint; ``--budget-min`` stops cleanly):
+
+    python -m uavcine.train.gesture_train run --data ../shared/data/uav_gesture --out runs/gesture
+    python -m uavcine.train.gesture_train card --out runs/gesture   # table -> models/MODEL_CARD_gesture.md
+    python -m uavcine.train.gesture_train ship --out runs/gesture   # split-1 LSTM -> models/gesture_lstm.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..core.gestures import skeleton as K
+from ..core.gestures.ddnet import DDNet, DDNetConfig
+from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig
+from . import uav_gesture as U
+
+MODELS = ('lstm', 'ddnet')
+LABEL_INDEX = {n: i for i, n in enumerate(UAV_GESTURE_LABELS)}
+
+
+def make_model(kind: str, frames: int, velocity: bool = False) -> torch.nn.Module:
+    if kind == 'lstm':
+        return GestureLSTM(MMGRConfig(frames=frames, velocity=velocity, skeleton_dim=28 if velocity else 14))
+    if kind == 'ddnet':
+        return DDNet(DDNetConfig(frames=frames))
+    raise ValueError('unknown model %r (choose from %s)' % (kind, ', '.join(MODELS)))
+
+
+def model_input(model: torch.nn.Module, p7: torch.Tensor, vel: torch.Tensor) -> torch.Tensor:
+    """(B, T, 7, 2) normalised joints and velocities -> what the model takes."""
+    if isinstance(model, GestureLSTM):
+        return torch.cat([p7.flatten(2), vel.flatten(2)], -1) if model.cfg.velocity else p7.flatten(2)
+    return p7
+
+
+def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Full-rate normalised (T, 7, 2) joints -> (frames, 7, 2) joints and velocities (units/s at 25 fps)."""
+    idx = K.sample_indices(len(p7), frames, rng=rng)
+    return p7[idx].astype(np.float32), K.local_velocity(p7, np.arange(len(p7)) / U.FPS, idx)
+
+
+def window_sample(points18: np.ndarray, frames: int, rng: np.random.Generator | None = None):
+    """(T, 18, 2) pixels -> (frames, 7, 2) normalised joints and velocities, sampled evenly over the sequence."""
+    p7, _ = K.joint_proc(points18)
+    return sampled(p7, frames, rng)
+
+
+def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.random.Generator):
+    L = len(v.points18)
+    n = max(frames, int(round(L * rng.uniform(0.4, 1.0))))
+    n = min(n, L)
+    s = int(rng.integers(0, L - n + 1))
+    seq = v.points18[s:s + n]
+    if same_subject and rng.random() < 0.5:
+        o = same_subject[int(rng.integers(len(same_subject)))].points18
+        k = int(rng.integers(1, max(2, int(0.25 * n))))
+        seq = np.concatenate([o[-k:], seq], axis=0)
+    p7, _ = K.joint_proc(seq)
+    label = v.label
+    if rng.random() < 0.5:
+        p7, label = K.mirror(p7), K.mirror_label(label)
+    a = math.radians(rng.uniform(-10, 10))
+    R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * rng.uniform(0.9, 1.1)
+    p7 = p7 @ R.T.astype(np.float32)
+    return sampled(p7, frames, rng) + (LABEL_INDEX[label],)
+
+
+def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str], frames: int) -> dict:
+    """Accuracy under P-I and P-II, and the predictions."""
+    model.eval()
+    out = {}
+    for proto in ('P-I', 'P-II'):
+        xs, vs, ys = [], [], []
+        for name in test:
+            v = videos[name]
+            seq = v.points18 if proto == 'P-I' else U.p2_sequence(videos, v, test)[0]
+            x, vel = window_sample(seq, frames)
+            xs.append(x); vs.append(vel)
+            ys.append(LABEL_INDEX[v.label])
+        with torch.no_grad():
+            pred = model(model_input(model, torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))).argmax(-1).numpy()
+        ys = np.array(ys)
+        out[proto] = {'accuracy': float((pred == ys).mean()), 'n': int(len(ys)),
+                      'pred': [UAV_GESTURE_LABELS[i] for i in pred], 'true': [UAV_GESTURE_LABELS[i] for i in ys]}
+    return out
+
+
+def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, frames: int, lr: float, seed: int,
+              deadline: float, velocity: bool = False, dev: bool = False) -> dict | None:
+    res_file = out / ('%s_split%d.json' % (kind, k))
+    if res_file.is_file():
+        return json.loads(res_file.read_text())
+    videos = U.load(data)
+    train, test = U.dev_split(data, k) if dev else U.split(data, k)
+    tv = [videos[n] for n in train]
+    by_subject = {v.subject: [o for o in tv if o.subject == v.subject] for v in tv}
+    torch.manual_seed(seed + k)
+    model = make_model(kind, frames, velocity)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    ckpt = out / ('%s_split%d.ckpt' % (kind, k))
+    start = 0
+    rng = np.random.default_rng(seed * 100 + k)
+    if ckpt.is_file():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st['model']); opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched'])
+        start, rng = st['step'], st['rng']
+    model.train()
+    t0 = time.time()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc='%s split%d' % (kind, k), unit='step',
+               mininterval=10, file=sys.stdout)
+    loss_ema = None
+    for step in bar:
+        idx = rng.integers(len(tv), size=batch)
+        items = [augmented(tv[i], [o for o in by_subject[tv[i].subject] if o.label != tv[i].label], frames, rng)
+                 for i in idx]
+        x = torch.from_numpy(np.stack([a for a, _, _ in items]))
+        vel = torch.from_numpy(np.stack([b for _, b, _ in items]))
+        y = torch.tensor([c for _, _, c in items])
+        loss = F.cross_entropy(model(model_input(model, x, vel)), y, label_smoothing=0.1)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
+        bar.set_postfix(loss='%.3f' % loss_ema, refresh=False)
+        if (step + 1) % 200 == 0 or step + 1 == steps or time.time() > deadline:
+            torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'sched': sched.state_dict(),
+                        'step': step + 1, 'rng': rng}, ckpt)
+            if time.time() > deadline and step + 1 < steps:
+                print('time budget spent at step %d of %d; rerun to resume' % (step + 1, steps))
+                return None
+    res = evaluate(model, videos, test, frames)
+    res.update(model=kind, split=k, steps=steps, batch=batch, frames=frames, lr=lr, seed=seed, velocity=velocity,
+               dev=dev, test_videos=test,
+               train_s_this_run=round(time.time() - t0, 1), params=sum(p.numel() for p in model.parameters()))
+    torch.save({'kind': kind, 'config': model.cfg.__dict__, 'model': model.state_dict()}, out / ('%s_split%d.pt' % (kind, k)))
+    res_file.write_text(json.dumps(res, indent=1))
+    print('%s split%d: P-I %.3f  P-II %.3f' % (kind, k, res['P-I']['accuracy'], res['P-II']['accuracy']))
+    return res
+
+
+def table(out: Path) -> str:
+    rows = ['| model | params | P-I split 1 | P-I split 2 | P-I split 3 | **P-I mean** | P-II split 1 | P-II split 2 | P-II split 3 | **P-II mean** |',
+            '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for kind in MODELS:
+        rs = [out / ('%s_split%d.json' % (kind, k)) for k in (1, 2, 3)]
+        if not all(r.is_file() for r in rs):
+            rows.append('| %s | (not finished) |' % kind)
+            continue
+        rs = [json.loads(r.read_text()) for r in rs]
+        cells = []
+        for proto in ('P-I', 'P-II'):
+            acc = [r[proto]['accuracy'] * 100 for r in rs]
+            cells += ['%.1f' % a for a in acc] + ['**%.1f**' % np.mean(acc)]
+        name = {'lstm': 'skeleton LSTM + 2 FC (MMGR skeleton branch)', 'ddnet': 'DD-Net (re-implemented)'}[kind]
+        rows.append('| %s | %d | %s |' % (name, rs[0]['params'], ' | '.join(cells)))
+    rows.append('| P-CNN (published, P-I) | | | | | 91.9 | | | | |')
+    return '\n'.join(rows)
+
+
+def confusions(out: Path, kind: str, proto: str) -> str:
+    """Misclassified test videos over the three splits: 'true -> predicted (count)'."""
+    from collections import Counter
+    c = Counter()
+    for k in (1, 2, 3):
+        f = out / ('%s_split%d.json' % (kind, k))
+        if f.is_file():
+            r = json.loads(f.read_text())[proto]
+            c.update('%s -> %s' % (t, p) for t, p in zip(r['true'], r['pred']) if t != p)
+    return ', '.join('%s (%d)' % kv for kv in c.most_common()) or 'none'
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    r = sub.add_parser('run', help='train and evaluate every (model, split)')
+    r.add_argument('--data', default='../shared/data/uav_gesture')
+    r.add_argument('--out', default='runs/gesture')
+    r.add_argument('--models', nargs='+', default=list(MODELS), choices=MODELS)
+    r.add_argument('--splits', nargs='+', type=int, default=[1, 2, 3], choices=[1, 2, 3])
+    r.add_argument('--steps', type=int, default=3000)
+    r.add_argument('--batch', type=int, default=32)
+    r.add_argument('--frames', type=int, default=32)
+    r.add_argument('--lr', type=float, default=1e-3)
+    r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--threads', type=int, default=1)
+    r.add_argument('--velocity', action='store_true', help='LSTM features also hold the joints\' full-rate velocities')
+    r.add_argument('--dev', action='store_true', help='hold out the two highest-numbered training subjects of each '
+                   'split and evaluate on them (recipe selection; never the test subjects)')
+    r.add_argument('--budget-min', type=float, default=60.0, help='stop (resumable) after this many minutes')
+    for name in ('card', 'table'):
+        c = sub.add_parser(name, help='print the results table' + (' into the model card' if name == 'card' else ''))
+        c.add_argument('--out', default='runs/gesture')
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    if a.cmd == 'run':
+        data = Path(a.data)
+        if not (data / 'joint_positions').is_dir():
+            print('error: no UAV-GESTURE keypoints at %s' % data, file=sys.stderr)
+            return 2
+        torch.set_num_threads(a.threads)
+        out.mkdir(parents=True, exist_ok=True)
+        deadline = time.time() + 60 * a.budget_min
+        for kind in a.models:
+            for k in a.splits:
+                if train_one(kind, k, data, out, a.steps, a.batch, a.frames, a.lr, a.seed, deadline,
+                            a.velocity, a.dev) is None:
+                    return 1
+        print(table(out))
+        return 0
+    print(table(out))
+    for kind in MODELS:
+        for proto in ('P-I', 'P-II'):
+            print('%s %s errors: %s' % (kind, proto, confusions(out, kind, proto)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
