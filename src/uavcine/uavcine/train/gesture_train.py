@@ -46,9 +46,9 @@ MODELS = ('lstm', 'ddnet')
 LABEL_INDEX = {n: i for i, n in enumerate(UAV_GESTURE_LABELS)}
 
 
-def make_model(kind: str, frames: int, velocity: bool = False) -> torch.nn.Module:
+def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last') -> torch.nn.Module:
     if kind == 'lstm':
-        return GestureLSTM(MMGRConfig(frames=frames, velocity=velocity, skeleton_dim=28 if velocity else 14))
+        return GestureLSTM(MMGRConfig(frames=frames, velocity=velocity, skeleton_dim=28 if velocity else 14, pool=pool))
     if kind == 'ddnet':
         return DDNet(DDNetConfig(frames=frames))
     raise ValueError('unknown model %r (choose from %s)' % (kind, ', '.join(MODELS)))
@@ -114,7 +114,7 @@ def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str]
 
 
 def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, frames: int, lr: float, seed: int,
-              deadline: float, velocity: bool = False, dev: bool = False) -> dict | None:
+              deadline: float, velocity: bool = False, dev: bool = False, pool: str = 'last') -> dict | None:
     res_file = out / ('%s_split%d.json' % (kind, k))
     if res_file.is_file():
         return json.loads(res_file.read_text())
@@ -123,7 +123,7 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
     tv = [videos[n] for n in train]
     by_subject = {v.subject: [o for o in tv if o.subject == v.subject] for v in tv}
     torch.manual_seed(seed + k)
-    model = make_model(kind, frames, velocity)
+    model = make_model(kind, frames, velocity, pool)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     ckpt = out / ('%s_split%d.ckpt' % (kind, k))
@@ -157,7 +157,7 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
                 return None
     res = evaluate(model, videos, test, frames)
     res.update(model=kind, split=k, steps=steps, batch=batch, frames=frames, lr=lr, seed=seed, velocity=velocity,
-               dev=dev, test_videos=test,
+               pool=pool, dev=dev, test_videos=test,
                train_s_this_run=round(time.time() - t0, 1), params=sum(p.numel() for p in model.parameters()))
     torch.save({'kind': kind, 'config': model.cfg.__dict__, 'model': model.state_dict()}, out / ('%s_split%d.pt' % (kind, k)))
     res_file.write_text(json.dumps(res, indent=1))
@@ -211,6 +211,7 @@ def main(argv=None) -> int:
     r.add_argument('--seed', type=int, default=0)
     r.add_argument('--threads', type=int, default=1)
     r.add_argument('--velocity', action='store_true', help='LSTM features also hold the joints\' full-rate velocities')
+    r.add_argument('--pool', default='last', choices=['last', 'mean'], help='LSTM output the FC layers see')
     r.add_argument('--dev', action='store_true', help='hold out the two highest-numbered training subjects of each '
                    'split and evaluate on them (recipe selection; never the test subjects)')
     r.add_argument('--budget-min', type=float, default=60.0, help='stop (resumable) after this many minutes')
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
         for kind in a.models:
             for k in a.splits:
                 if train_one(kind, k, data, out, a.steps, a.batch, a.frames, a.lr, a.seed, deadline,
-                            a.velocity, a.dev) is None:
+                            a.velocity, a.dev, a.pool) is None:
                     return 1
         print(table(out))
         return 0

@@ -4,7 +4,8 @@ f_G is "a simple LSTM and two fully-connected layers". Its input, per frame, is 
 (concatenation) of the skeleton features P~ (the M = 7 normalised joints, 14 numbers) and,
 when the appearance branch is used, the hand-patch features H~. The sequence is a fixed
 number of frames sampled evenly over the window (``skeleton.sample_indices``); the LSTM's
-last hidden state goes through FC -> ReLU -> dropout -> FC to the class logits.
+last hidden state (or its mean over the window, ``pool``) goes through FC -> ReLU -> dropout
+-> FC to the class logits.
 
 Only LSTM, Linear and ReLU: ONNX opset 13 ``LSTM`` and ``Gemm``, which TensorRT 8.5 supports.
 
@@ -32,6 +33,7 @@ class MMGRConfig:
     hidden: int = 128             # LSTM hidden size
     fc: int = 64                  # width of the first fully connected layer
     dropout: float = 0.3
+    pool: str = 'last'            # what the FC layers see: the LSTM's 'last' hidden state or the 'mean' over time
 
 
 class GestureLSTM(nn.Module):
@@ -48,7 +50,7 @@ class GestureLSTM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
-        h = out[:, -1]
+        h = out.mean(dim=1) if self.cfg.pool == 'mean' else out[:, -1]
         return self.fc2(self.drop(torch.relu(self.fc1(h))))
 
 
