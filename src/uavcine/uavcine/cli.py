@@ -16,6 +16,7 @@ PLUGINS = [
     'uavcine.sim.cli',
     'uavcine.eval.run_eval',
     'uavcine.apps.demo',
+    'uavcine.apps.gesture_demo',
     'uavcine.eval.geo_eval',
     'uavcine.eval.track_eval',
     'uavcine.train.detr_train',

@@ -4,7 +4,8 @@ Inputs: the target ``Track`` (``target/track``) and 2D skeletons (``person/skele
 uavcine_interfaces/Skeleton2D, COCO-18 names) from a pose estimator running on the person
 crops (or the simulator's truth). A skeleton belongs to the tracked subject when its
 ``track_id`` is the Track's, or (``track_id`` 0) when at least ``min_subject_inside`` of its
-seen keypoints lie inside the Track's box (grown by 10 %). The node keeps the subject's skeletons of the
+seen torso keypoints (nose, neck, shoulders, hips: arms leave the box when they signal) lie inside
+the Track's box grown by 10 %. The node keeps the subject's skeletons of the
 last ``window_s`` seconds and every ``recognise_every_s`` runs MMGR's skeleton recogniser
 (``core.gestures.mmgr``) on the window; it publishes a ``Gesture`` (label and confidence, or
 the reason there is none: no tracked person, person too small, keypoints missing, window not
@@ -32,6 +33,7 @@ SHOT_COMMAND = 'uavcine_interfaces/msg/ShotCommand'
 SKELETON = 'uavcine_interfaces/msg/Skeleton2D'
 TRACK = 'uavcine_interfaces/msg/Track'
 TRACK_STATES_WITH_A_PERSON = (2, 3)  # Track.STATE_TRACKING, STATE_OCCLUDED
+TORSO = (0, 1, 2, 5, 8, 11)  # COCO-18 nose, neck, shoulders, hips
 
 
 @dataclass
@@ -159,10 +161,11 @@ class GestureNode(Node):
         if int(msg.track_id) != 0:
             return None if int(msg.track_id) == tid else 'not the tracked subject'
         seen = score >= self.p.min_keypoint_score
-        if not seen.any():
-            return 'keypoints missing'
+        torso = seen & np.isin(np.arange(18), TORSO)
+        if not torso.any():
+            return 'keypoints missing (no torso joint)'
         x, y, w, h = box
-        q = pts[seen]
+        q = pts[torso]
         inside = ((q[:, 0] >= x - 0.05 * w) & (q[:, 0] <= x + 1.05 * w) & (q[:, 1] >= y - 0.05 * h)
                   & (q[:, 1] <= y + 1.05 * h))
         if inside.mean() < self.p.min_subject_inside:

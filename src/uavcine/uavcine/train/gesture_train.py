@@ -13,8 +13,12 @@ prefixed (up to 25 % of the window: P-II-like transitions, from training data on
 with probability 0.5 (left-handed versions; move_to_left <-> move_to_right swap labels),
 normalised over the window, randomly scaled (0.9-1.1) and rotated (+-10 deg) about the centre,
 and sampled to ``frames`` frames (one random frame per equal segment). Adam, cosine learning
-rate, label smoothing 0.1. Evaluation samples each test sequence once, deterministically
-(segment centres), over its whole length.
+rate, label smoothing 0.1. Evaluation averages the softmax over the whole test sequence and five
+evenly spaced windows of 60 % of it, each sampled deterministically (segment centres); the
+accuracy of the whole sequence alone is stored beside it. The LSTM's per-frame features are the
+7 joints and their full-rate velocities (``--velocity``). Recipe choices (velocity features, the
+averaged windows) were made on development splits (``--dev``: two training subjects held out),
+never on the test subjects.
 
 Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
 restarts from its last checkpoint; ``--budget-min`` stops cleanly):
@@ -22,6 +26,7 @@ restarts from its last checkpoint; ``--budget-min`` stops cleanly):
     python -m uavcine.train.gesture_train run --data ../shared/data/uav_gesture --out runs/gesture
     python -m uavcine.train.gesture_train card --out runs/gesture   # table -> models/MODEL_CARD_gesture.md
     python -m uavcine.train.gesture_train ship --out runs/gesture   # split-1 LSTM -> models/gesture_lstm.pt
+    python -m uavcine.train.gesture_train export                    # -> models/gesture_lstm.onnx + parity
 """
 from __future__ import annotations
 
@@ -93,23 +98,39 @@ def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.rand
     return sampled(p7, frames, rng) + (LABEL_INDEX[label],)
 
 
+def eval_windows(length: int, frames: int) -> list[tuple[int, int]]:
+    """The windows a test sequence is classified on: the whole sequence and five windows of 60 % of it,
+    evenly spaced from start to end; the softmax outputs are averaged (chosen on the development split)."""
+    n = min(length, max(frames, int(0.6 * length)))
+    return [(0, length)] + [(int(a), int(a) + n) for a in np.linspace(0, length - n, 5)]
+
+
+def predict(model: torch.nn.Module, points18: np.ndarray, frames: int, single: bool = False) -> np.ndarray:
+    """Class probabilities of one test sequence (averaged over ``eval_windows``; ``single``: whole sequence only)."""
+    p7, _ = K.joint_proc(points18)
+    wins = [(0, len(p7))] if single else eval_windows(len(p7), frames)
+    xs, vs = zip(*(sampled(p7[a:b], frames) for a, b in wins))
+    with torch.no_grad():
+        logits = model(model_input(model, torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs))))
+    return torch.softmax(logits, -1).mean(0).numpy()
+
+
 def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str], frames: int) -> dict:
-    """Accuracy under P-I and P-II, and the predictions."""
+    """Accuracy under P-I and P-II (windows averaged, and the whole sequence once), and the predictions."""
     model.eval()
     out = {}
     for proto in ('P-I', 'P-II'):
-        xs, vs, ys = [], [], []
+        pred, single, ys = [], [], []
         for name in test:
             v = videos[name]
             seq = v.points18 if proto == 'P-I' else U.p2_sequence(videos, v, test)[0]
-            x, vel = window_sample(seq, frames)
-            xs.append(x); vs.append(vel)
+            pred.append(int(np.argmax(predict(model, seq, frames))))
+            single.append(int(np.argmax(predict(model, seq, frames, single=True))))
             ys.append(LABEL_INDEX[v.label])
-        with torch.no_grad():
-            pred = model(model_input(model, torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))).argmax(-1).numpy()
-        ys = np.array(ys)
-        out[proto] = {'accuracy': float((pred == ys).mean()), 'n': int(len(ys)),
-                      'pred': [UAV_GESTURE_LABELS[i] for i in pred], 'true': [UAV_GESTURE_LABELS[i] for i in ys]}
+        pred, single, ys = np.array(pred), np.array(single), np.array(ys)
+        out[proto] = {'accuracy': float((pred == ys).mean()), 'accuracy_single_window': float((single == ys).mean()),
+                      'n': int(len(ys)), 'pred': [UAV_GESTURE_LABELS[i] for i in pred],
+                      'true': [UAV_GESTURE_LABELS[i] for i in ys]}
     return out
 
 
@@ -196,6 +217,52 @@ def confusions(out: Path, kind: str, proto: str) -> str:
     return ', '.join('%s (%d)' % kv for kv in c.most_common()) or 'none'
 
 
+def ship(out: Path, dest: Path) -> None:
+    """The split-1 LSTM (trained on split 1's training subjects only) becomes the node's model."""
+    ck = torch.load(out / 'lstm_split1.pt', weights_only=False)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ck, dest)
+    print('shipped %s -> %s (%d bytes)' % (out / 'lstm_split1.pt', dest, dest.stat().st_size))
+
+
+def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
+    """ONNX export (static shape, TensorRT 8.5 ops) of the shipped recogniser, and its parity with torch on
+    every evaluation window of split 1's test videos (P-I and P-II), or on random windows without the data."""
+    import onnxruntime as ort
+
+    from ..core.gestures.mmgr import from_checkpoint
+    from ..runtime.onnx_export import export_onnx
+    model = from_checkpoint(torch.load(model_path, weights_only=False))
+    cfg = model.cfg
+    d = cfg.skeleton_dim + cfg.appearance_dim
+    ops = export_onnx(model, [torch.zeros(1, cfg.frames, d)], str(onnx_path), ['features'], ['logits'],
+                      metadata={'labels': list(cfg.labels), 'frames': cfg.frames, 'velocity': cfg.velocity})
+    sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
+    xs = []
+    if data is not None and (data / 'joint_positions').is_dir():
+        videos = U.load(data)
+        _, test = U.split(data, 1)
+        for name in test:
+            for seq in (videos[name].points18, U.p2_sequence(videos, videos[name], test)[0]):
+                p7, _ = K.joint_proc(seq)
+                for a, b in eval_windows(len(p7), cfg.frames):
+                    x, v = sampled(p7[a:b], cfg.frames)
+                    xs.append(model_input(model, torch.from_numpy(x)[None], torch.from_numpy(v)[None]))
+    else:
+        xs = [torch.randn(1, cfg.frames, d) for _ in range(100)]
+    diffs, agree = [], 0
+    for x in xs:
+        with torch.no_grad():
+            pt = torch.softmax(model(x), -1).numpy()
+        po = torch.softmax(torch.from_numpy(sess.run(None, {'features': x.numpy()})[0]), -1).numpy()
+        diffs.append(float(np.abs(pt - po).max()))
+        agree += int(pt.argmax() == po.argmax())
+    res = {'ops': ops, 'windows': len(xs), 'max_abs_prob_diff': max(diffs), 'argmax_agree': agree,
+           'bytes': onnx_path.stat().st_size}
+    print(json.dumps(res))
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -218,7 +285,20 @@ def main(argv=None) -> int:
     for name in ('card', 'table'):
         c = sub.add_parser(name, help='print the results table' + (' into the model card' if name == 'card' else ''))
         c.add_argument('--out', default='runs/gesture')
+    sh = sub.add_parser('ship', help='copy the split-1 LSTM to the node\'s model path')
+    sh.add_argument('--out', default='runs/gesture')
+    sh.add_argument('--dest', default='models/gesture_lstm.pt')
+    ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
+    ex.add_argument('--model', default='models/gesture_lstm.pt')
+    ex.add_argument('--onnx', default='models/gesture_lstm.onnx')
+    ex.add_argument('--data', default='../shared/data/uav_gesture')
     a = ap.parse_args(argv)
+    if a.cmd == 'ship':
+        ship(Path(a.out), Path(a.dest))
+        return 0
+    if a.cmd == 'export':
+        export(Path(a.model), Path(a.onnx), Path(a.data))
+        return 0
     out = Path(a.out)
     if a.cmd == 'run':
         data = Path(a.data)
