@@ -99,7 +99,7 @@ class GestureNode(Node):
         reason = self.subject_problem(ns, msg, pts, score)
         if reason:
             if reason == 'not the tracked subject':
-                self.gate.update(ns / 1e9, None, 0.0, False, self.gate_config())
+                self.gate.reset()  # another person's gesture interrupts the subject's hold
             self.publish_gesture(msg, ns, ns, None, None, reason)
             return
         pts[score < self.p.min_keypoint_score] = 0.0
@@ -196,8 +196,9 @@ class GestureNode(Node):
             self.publish_gesture(msg, self.window[0][0], ns, None, None, 'no recogniser model')
             return
         self.last_recognition_ns = ns
-        frames = [p for _, p, _ in self.window]
-        probs = classify_window(model, np.stack(frames))
+        frames = np.stack([p for _, p, _ in self.window])
+        times_s = np.array([t for t, _, _ in self.window], np.float64) / 1e9
+        probs = classify_window(model, frames, times_s - times_s[0])  # velocities per second of the real stamps
         k = int(np.argmax(probs))
         label = model.cfg.labels[k]
         self.publish_gesture(msg, self.window[0][0], ns, label, probs, '', labels=model.cfg.labels)
