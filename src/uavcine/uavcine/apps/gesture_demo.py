@@ -71,7 +71,7 @@ def plot(path, rec, cmds, bearing, start_s, duration_s, video):
     if lab:
         t, y, c = zip(*lab)
         sc = a1.scatter(t, y, c=c, cmap='viridis', vmin=0, vmax=1, s=18, zorder=3)
-        fig.colorbar(sc, ax=a1, label='confidence', pad=0.01)
+        fig.colorbar(sc, ax=[a1, a2], label='confidence', pad=0.01)  # both panels keep the same width
     for t, name, src in cmds:
         for a in (a1, a2):
             a.axvline(t, color='crimson', lw=1.5)
@@ -86,8 +86,8 @@ def plot(path, rec, cmds, bearing, start_s, duration_s, video):
     a2.plot(tb, np.unwrap(np.radians(b)) * 180 / math.pi, color='k')
     a2.set_ylabel('drone bearing\naround person, deg')
     a2.set_xlabel('time, s')
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    a1.tick_params(labelbottom=True)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
 
 

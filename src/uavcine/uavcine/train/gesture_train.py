@@ -268,6 +268,54 @@ def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
     return res
 
 
+def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, every_s: float = 0.5,
+              threshold: float = 0.8, hold_s: float = 1.0) -> dict:
+    """What the gesture node would see on the real test videos: each test video of split k resampled to the
+    camera rate ``fps``, classified by that split's LSTM on sliding ``window_s`` windows every ``every_s``
+    (as ``nodes/gesture.py`` does), and the node's safety gate run over them with every gesture mapped to a
+    command (threshold, hold; refractory 5 s). Reported over the three splits: window accuracy, the share of
+    windows at or above the threshold and their accuracy, and the commands the gate would have sent (right
+    or wrong gesture)."""
+    from ..core.gestures import commands as C
+    from ..core.gestures.mmgr import classify_window, from_checkpoint
+    videos = U.load(data)
+    n = right = conf_n = conf_right = 0
+    sent_right = sent_wrong = 0
+    wrong_sent = []
+    for k in (1, 2, 3):
+        model = from_checkpoint(torch.load(out / ('lstm_split%d.pt' % k), weights_only=False))
+        _, test = U.split(data, k)
+        cfg = C.GateConfig({g: 'HOLD' for g in UAV_GESTURE_LABELS}, threshold, hold_s, 5.0, 2 * every_s)
+        for name in test:
+            v = videos[name]
+            t_all = np.arange(0.0, len(v.points18) / U.FPS, 1.0 / fps)
+            idx = np.minimum(np.round(t_all * U.FPS).astype(int), len(v.points18) - 1)
+            pts, w = v.points18[idx], int(round(window_s * fps))
+            gate = C.CommandGate()
+            for end in range(w, len(pts) + 1, max(1, int(round(every_s * fps)))):
+                probs = classify_window(model, pts[end - w:end], t_all[end - w:end] - t_all[end - w])
+                label = UAV_GESTURE_LABELS[int(np.argmax(probs))]
+                ok = label == v.label
+                n += 1
+                right += ok
+                if probs.max() >= threshold:
+                    conf_n += 1
+                    conf_right += ok
+                d = gate.update(t_all[end - 1], label, float(probs.max()), True, cfg)
+                if d.command is not None:
+                    if ok:
+                        sent_right += 1
+                    else:
+                        sent_wrong += 1
+                        wrong_sent.append('%s -> %s' % (name, label))
+    res = {'windows': n, 'window_accuracy': right / n, 'confident_share': conf_n / n,
+           'confident_accuracy': conf_right / max(conf_n, 1), 'commands_right': sent_right,
+           'commands_wrong': sent_wrong, 'wrong_commands': wrong_sent, 'window_s': window_s, 'fps': fps,
+           'threshold': threshold, 'hold_s': hold_s}
+    print(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -298,7 +346,19 @@ def main(argv=None) -> int:
     ex.add_argument('--model', default='models/gesture_lstm.pt')
     ex.add_argument('--onnx', default='models/gesture_lstm.onnx')
     ex.add_argument('--data', default='../shared/data/uav_gesture')
+    ne = sub.add_parser('node-eval', help='sliding windows at the camera rate on the real test videos, with the '
+                        'safety gate (what the gesture node would do)')
+    ne.add_argument('--out', default='runs/gesture')
+    ne.add_argument('--data', default='../shared/data/uav_gesture')
+    ne.add_argument('--window-s', type=float, default=5.0)
+    ne.add_argument('--fps', type=float, default=10.0)
+    ne.add_argument('--threshold', type=float, default=0.8)
+    ne.add_argument('--hold-s', type=float, default=1.0)
     a = ap.parse_args(argv)
+    if a.cmd == 'node-eval':
+        torch.set_num_threads(1)
+        node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
+        return 0
     if a.cmd == 'ship':
         ship(Path(a.out), Path(a.dest))
         return 0
