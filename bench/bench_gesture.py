@@ -3,7 +3,7 @@
 Per recognition of one window (5 s of COCO-18 skeletons at 10 fps = 50 frames): the skeleton
 processing (joint_proc: M = 7 joints, normalisation, missing keypoints; sampling; velocities) and
 the network, for the LSTM + 2 FC (torch and ONNX Runtime) and for DD-Net (torch, the paper's
-filters = 64). Printed: median ms per window, and ratios to DD-Net. The pose network that would
+filters = 64). Printed: median ms per window, and how many times faster than DD-Net each part is. The pose network that would
 produce the skeletons from the image is not part of this branch yet, so the issue's "pose +
 recognition >= 10 fps" is not measured here; the recognition part alone is.
 
@@ -82,7 +82,7 @@ def main():
     print('params: LSTM %d, DD-Net %d' % (sum(p.numel() for p in lstm.parameters()),
                                           sum(p.numel() for p in ddnet.parameters())))
     for name, ms in rows:
-        print('  %-58s %8.3f ms   %6.2fx DD-Net' % (name, ms, ms / peer))
+        print('  %-58s %8.3f ms   %7.1fx faster than DD-Net' % (name, ms, peer / ms))
     whole = rows[0][1] + min(rows[1][1], rows[2][1])
     print('  recognition per window (processing + fastest LSTM): %.3f ms; at one window per 0.5 s and 10 fps this is '
           '%.3f ms per frame' % (whole, whole / 5))
