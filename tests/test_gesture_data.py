@@ -8,9 +8,11 @@ from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.mmgr import UAV_GESTURE_LABELS
 from uavcine.train import uav_gesture as U
 
-DATA = Path(__file__).resolve().parents[1].parent.parent / 'shared' / 'data' / 'uav_gesture'
-if not DATA.is_dir():
-    DATA = Path('/work/shared/data/uav_gesture')
+REPO = Path(__file__).resolve().parents[1]
+#: shared/ beside the repository (conftest.SHARED), or beside the folder of a git worktree
+DATA = next((d for d in (REPO.parent / 'shared' / 'data' / 'uav_gesture',
+                         REPO.parent.parent / 'shared' / 'data' / 'uav_gesture') if d.is_dir()),
+            REPO.parent / 'shared' / 'data' / 'uav_gesture')
 pytestmark = pytest.mark.skipif(not (DATA / 'joint_positions').is_dir(),
                                 reason='real UAV-GESTURE keypoints not present (shared/data/uav_gesture)')
 
