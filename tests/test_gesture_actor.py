@@ -36,7 +36,7 @@ class Truth(Node):
 
 @needs_data
 def test_actor_performs_a_training_video_inside_the_box():
-    from uavcine.sim.gesture_actor import GestureActorNode
+    from uavcine.apps.gesture_actor import GestureActorNode
     host = OfflineHost()
     host.add_node(Truth)
     host.add_node(GestureActorNode, {'data_dir': str(DATA), 'video': 'S1_allClear_HD', 'start_s': 1.0,
@@ -59,7 +59,7 @@ def test_actor_performs_a_training_video_inside_the_box():
 
 @needs_data
 def test_actor_refuses_a_test_split_video():
-    from uavcine.sim.gesture_actor import GestureActorNode
+    from uavcine.apps.gesture_actor import GestureActorNode
     host = OfflineHost()
     from uavcine.offline.host import GraphError
     with pytest.raises(GraphError, match='not in the training part'):

@@ -26,7 +26,7 @@ def run(out: Path, model: str, video: str, start_s: float, duration_s: float, da
     from ..nodes import msgs
     from ..nodes.gesture import GestureNode
     from ..offline.host import OfflineHost
-    from ..sim.gesture_actor import GestureActorNode, TruthTrackNode
+    from .gesture_actor import GestureActorNode, TruthTrackNode
     from ..sim.node import SimNode
     out.mkdir(parents=True, exist_ok=True)
     if (out / 'bag').exists() and (out / 'summary.json').exists():  # our own earlier run: replace it

@@ -26,7 +26,7 @@ import numpy as np
 from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
 from . import msgs, paths
-from .base import RELIABLE, Node, param
+from .base import RELIABLE, Node, ParamError, param
 
 GESTURE = 'uavcine_interfaces/msg/Gesture'
 SHOT_COMMAND = 'uavcine_interfaces/msg/ShotCommand'
@@ -79,6 +79,19 @@ class GestureNode(Node):
         self._model = None
         self._model_path = None
         self.counts = {'gestures': 0, 'commands': 0, 'dropped': 0}
+        self.check_mapping()
+
+    def check_mapping(self):
+        """A wrong gesture mapping is the user's mistake: refuse it at start and when set at run time."""
+        try:
+            C.parse_mapping(self.p.gesture_commands)
+        except C.MappingError as exc:
+            raise ParamError(str(exc)) from None
+
+    def on_parameters_changed(self, changed):
+        # every other parameter is read from self.p where it is used; the model reloads when model_path changes
+        if 'gesture_commands' in changed:
+            self.check_mapping()
 
     # ------------------------------------------------------------------ inputs
     def on_track(self, msg):

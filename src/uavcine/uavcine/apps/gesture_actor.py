@@ -12,6 +12,9 @@ Only training-split videos of ``split`` are accepted (the shipped recogniser nev
 and the demo must not use them either).
 
 Truth: /truth/gesture (std_msgs/String) carries the label being performed at each skeleton's stamp.
+
+It lives with the gesture demo (apps), not in the simulator package: it reads the UAV-GESTURE files
+through the training code's loader, which the simulator may not import.
 """
 from __future__ import annotations
 
