@@ -133,8 +133,9 @@ class _Strict:
             assert isinstance(value, float)
         elif slot in ('uint32', 'int32'):
             assert isinstance(value, int) and not isinstance(value, bool)
-        elif slot == 'byte':
-            assert isinstance(value, bytes) and len(value) == 1
+        elif slot == 'octet':  # a .msg `byte` field, as rclpy Humble names and checks it
+            assert isinstance(value, bytes) and len(value) == 1, \
+                "The 'level' field must be of type 'bytes' or 'ByteString' with length 1"
         elif slot == 'string':
             assert isinstance(value, str)
         elif slot == 'sequence<uint8>':
@@ -146,7 +147,7 @@ class _Strict:
         object.__setattr__(self, '_' + name, value)
 
 
-_DEFAULTS = {'double': float, 'uint32': int, 'int32': int, 'byte': lambda: b'\x00', 'string': str}
+_DEFAULTS = {'double': float, 'uint32': int, 'int32': int, 'octet': lambda: b'\x00', 'string': str}
 
 
 class FakePoint(_Strict):
@@ -154,7 +155,7 @@ class FakePoint(_Strict):
 
 
 class FakeItem(_Strict):
-    _fields = {'level': 'byte', 'name': 'string', 'centre': 'fake_msgs/Point'}
+    _fields = {'level': 'octet', 'name': 'string', 'centre': 'fake_msgs/Point'}
 
     def __init__(self):
         super().__init__()

@@ -2,6 +2,7 @@
 
 Python 3.8. The names are setup.py's NODE_NAMES; any key of uavcine.nodes.REGISTRY resolves here.
 """
+import sys
 
 
 def __getattr__(name):
@@ -10,8 +11,14 @@ def __getattr__(name):
         raise AttributeError(name)
 
     def main(args=None):
-        from .host import main as host_main
-        return host_main(name, args)
+        try:
+            from .host import main as host_main  # imports rclpy, numpy: Ctrl-C may come in here too
+            return host_main(name, args)
+        except KeyboardInterrupt:
+            return 0
+        except ImportError as exc:  # a dependency missing from the install: one line naming it
+            print('%s: cannot start: %s (see requirements-ros.txt)' % (name, exc), file=sys.stderr)
+            return 1
 
     main.__name__ = name
     return main
