@@ -54,7 +54,7 @@ test-ros: ros-ws
 	@set -eo pipefail; source "$$($(ROS2_BUILD))"; source $(ROS_WS)/install/local_setup.bash; set -u; \
 	export PATH="$(abspath $(VENV))/bin:$$PATH" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 OMP_NUM_THREADS=1 \
 	  UAVCINE_ROS_WS=$(abspath $(ROS_WS)); \
-	$(PY) -m pytest -p pytest_timeout -q $(ROS_TESTS) $(PYTEST_ARGS)
+	$(PY) -m pytest -p pytest_timeout -q --basetemp=$(abspath $(ROS_WS))/pytest $(ROS_TESTS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/uavcine demo

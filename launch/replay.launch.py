@@ -52,8 +52,8 @@ def _graph(context):
     waiting |= {'topic ' + t for t in outputs}
     recorder = ExecuteProcess(cmd=['ros2', 'bag', 'record', '-s', arg('storage'), '-o', out] + outputs,
                               output='screen', sigterm_timeout='10')
-    player = ExecuteProcess(cmd=['ros2', 'bag', 'play', bag, '--clock', '--rate', arg('rate'), '--delay',
-                                 arg('delay'), '--topics'] + list(graph['inputs']), output='screen')
+    player = ExecuteProcess(cmd=['ros2', 'bag', 'play', bag, '--clock', '--rate', arg('rate'), '--delay', arg('delay'),
+                                 '--disable-keyboard-controls', '--topics'] + list(graph['inputs']), output='screen')
 
     def on_output(event):
         text = event.text.decode(errors='replace')

@@ -36,7 +36,7 @@ def test_onboard_launch_runs_on_a_pc_by_default_findings_4_5(onboard):
     # finding 5: the detector found its model and runs on onnxruntime (before: tensorrt, no detections on a PC)
     assert 'onnxruntime, input' in text, text[-3000:]
     # finding 4: models and parameter files come from the packages' share folders (the cwd is a temporary one)
-    assert 'share/uavcine/models/detr_small.onnx' in text or '--symlink-install' in text, text[-3000:]
+    assert 'share/uavcine/models/detr_small.onnx' in text, text[-3000:]
     # finding 4: the installed parameter file was used (before: 'Parameter file path is not a file', defaults)
     assert 'is not a file' not in text and 'not found' not in text and 'Traceback' not in text, text[-3000:]
     got = ros2('param', 'get', '/tracker', 'acquire')
