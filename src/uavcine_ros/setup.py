@@ -16,8 +16,8 @@ def package_files(pattern):
 
     launch/ and config/ here are symbolic links to the repository's top-level folders: every path stays
     inside the package, so a plain install copies the files into share/uavcine_ros and --symlink-install
-    links them, from whatever folder colcon runs this file in (never '../..' paths, which colcon resolves
-    against its build folder).
+    links them, from whatever folder colcon runs this file in (never paths up and out of the package,
+    which colcon resolves against its build folder).
     """
     return [os.path.relpath(p, here) for p in sorted(glob(os.path.join(here, pattern))) if os.path.isfile(p)]
 
