@@ -11,7 +11,14 @@ from .conftest import REPO, Proc
 
 RATE = '0.25'  # slower than real time, so the loaded CI machine keeps up with 10 images/s
 BOX_TOL_PX = 0.5  # tolerance on Track boxes, pixels (onnxruntime and SiamFC run the same code in both hosts)
-GEO_TOL_M = 0.35  # tolerance on GeoTarget ENU positions, m (seen when the issue was filed)
+# GeoTarget ENU positions, m. Not exact, and cannot be: the geo node pairs a track with the telemetry it holds
+# when the track arrives. Offline a track arrives at its image's time; under ROS the tracker's latency passes
+# first, so the geo node may already hold the GPS fix that follows the image (interpolation instead of
+# extrapolation), and its Kalman filter carries the difference on. Measured on this 4 s flight (make test-ros,
+# 2026-11-26): tracks identical, 4 of 39 GeoTargets differ, by at most 0.39 m horizontally and 2.5 m vertically
+# (the fix's altitude noise); the issue's run saw 0.35 m.
+GEO_TOL_H_M = 0.6
+GEO_TOL_V_M = 4.0
 OUTPUTS = ('/detector/detections', '/detector/request', '/target/track', '/target/geo', '/target/fix',
            '/target/point_enu')
 
@@ -93,7 +100,9 @@ def test_replay_launch_equals_the_offline_replay_finding_6(offline, ros_replay):
                                   d.bbox.size_y] for m in msgs for d in m.detections]).reshape(-1, 4)
     assert np.abs(det(ros['/detector/detections']) - det(offline['/detector/detections'])).max(initial=0) <= BOX_TOL_PX
     pos = lambda msgs: np.array([[m.position_enu.x, m.position_enu.y, m.position_enu.z] for m in msgs])  # noqa
-    assert np.abs(pos(ros['/target/geo']) - pos(offline['/target/geo'])).max() <= GEO_TOL_M
+    err = np.abs(pos(ros['/target/geo']) - pos(offline['/target/geo']))
+    assert np.hypot(err[:, 0], err[:, 1]).max() <= GEO_TOL_H_M and err[:, 2].max() <= GEO_TOL_V_M, err
+    assert np.median(np.linalg.norm(err, axis=1)) <= 0.05, err  # most are the same to the centimetre
 
 
 def test_uavcine_reads_ros2_bag_record_bags_of_both_storages(flight, ros_replay, ros_tmp):
