@@ -23,7 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..nodes.base import RELIABLE, Host, Node, ParamError, QoS, make_params
 from .bag import BagError, BagReader, BagWriter
 from .messages import MessageError, new_message
 from .typestore import make_typestore
@@ -34,7 +38,7 @@ log = logging.getLogger('uavcine')
 DEFAULT_START_NS = 1_704_067_200 * 1_000_000_000
 
 
-class GraphError(RuntimeError):
+class GraphError(UserError, RuntimeError):
     """The graph cannot run as declared (type clash, unknown type, bad remap); one line for the user."""
 
 
@@ -167,6 +171,23 @@ class OfflineHost(Host):
         self.nodes.append(node)
         return node
 
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise GraphError('no node named %r (nodes: %s)' % (name, ', '.join(n.name for n in self.nodes)))
+
+    def set_parameters(self, node_name: str, values: dict) -> tuple:
+        """Change a running node's parameters, as ``ros2 param set`` does: (successful, reason).
+
+        The node's own table decides (``Node.set_parameters``, which the rclpy host's callback calls too)."""
+        node = self.node(node_name)
+        prev, self._current = self._current, node
+        try:
+            return node.set_parameters(values)
+        finally:
+            self._current = prev
+
     def _forget(self, node):
         """Undo what a node that failed in setup() registered, so the graph stays as it was."""
         for table in (self.pubs, self.subs):
@@ -254,7 +275,7 @@ class OfflineHost(Host):
         try:
             return new_message(self.typestore, msg_type, fields)
         except MessageError as exc:
-            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from None
+            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from exc
 
     def now_ns(self) -> int:
         return self._now if self._now is not None else DEFAULT_START_NS
@@ -361,7 +382,6 @@ class OfflineHost(Host):
         wall0 = time.monotonic()
         bar = None
         if progress:
-            from tqdm import tqdm
             if total_ns is None and self.bags:
                 total_ns = max(r.end_ns for r, _ in self.bags) - start
             if total_ns is None and until_ns is not None:
@@ -479,7 +499,6 @@ class OfflineHost(Host):
 
     def latency_table(self) -> list:
         """Per node: calls, mean and 95th-percentile wall time in ms."""
-        import numpy as np
         rows = []
         for name, s in sorted(self.stats.items()):
             d = np.asarray(s.durations) * 1e3 if s.durations else np.zeros(1)

@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 from rosbags.typesys.store import Typestore
 
+from ..errors import UserError
+from .typestore import interface_files
+
 # rosbags Nodetype values (rosbags.typesys.base.Nodetype)
 BASE, NAME, ARRAY, SEQUENCE = 1, 2, 3, 4
 
@@ -57,7 +60,6 @@ def msg_defaults() -> dict:
     """{message type: {field: default}} for the Humble types above and this repository's .msg files."""
     global _DEFAULTS
     if _DEFAULTS is None:
-        from .typestore import interface_files
         table = {k: dict(v) for k, v in HUMBLE_DEFAULTS.items()}
         for name, path in interface_files().items():
             if '/msg/' in name:
@@ -71,7 +73,7 @@ def msg_defaults() -> dict:
 _DEFAULTS = None
 
 
-class MessageError(TypeError):
+class MessageError(UserError, TypeError):
     """A message was built with an unknown type or field, or a value of the wrong kind."""
 
 
