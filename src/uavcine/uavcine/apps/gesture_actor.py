@@ -26,6 +26,7 @@ import numpy as np
 from ..core.gestures import skeleton as K
 from ..nodes import msgs
 from ..nodes.base import RELIABLE, Node, param
+from ..train import uav_gesture as U
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -54,7 +55,6 @@ class GestureActorNode(Node):
     Params = GestureActorParams
 
     def setup(self):
-        from ..train import uav_gesture as U
         data = self.p.data_dir or default_data_dir()
         train, _ = U.split(data, self.p.split)
         if self.p.video not in train:

@@ -18,16 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.gestures.mmgr import UAV_GESTURE_LABELS
+from ..nodes.gesture import GestureNode
+from ..offline.host import OfflineHost
+from ..sim.node import SimNode
+from .gesture_actor import GestureActorNode, TruthTrackNode
+
 REPO = Path(__file__).resolve().parents[4]
 
 
 def run(out: Path, model: str, video: str, start_s: float, duration_s: float, data_dir: str = '',
         progress: bool = True) -> dict:
-    from ..nodes import msgs
-    from ..nodes.gesture import GestureNode
-    from ..offline.host import OfflineHost
-    from .gesture_actor import GestureActorNode, TruthTrackNode
-    from ..sim.node import SimNode
     out.mkdir(parents=True, exist_ok=True)
     if (out / 'bag').exists() and (out / 'summary.json').exists():  # our own earlier run: replace it
         import shutil
@@ -60,11 +61,9 @@ def run(out: Path, model: str, video: str, start_s: float, duration_s: float, da
 
 
 def plot(path, rec, cmds, bearing, start_s, duration_s, video):
-    import matplotlib
+    import matplotlib  # lazy: start-up time (the command line imports this module to register it)
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from ..core.gestures.mmgr import UAV_GESTURE_LABELS
+    import matplotlib.pyplot as plt  # lazy: start-up time, and after matplotlib.use('Agg')
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={'height_ratios': [2.2, 1]})
     a1.axvspan(start_s, start_s + duration_s, color='#cfe8cf', label='person performs %s' % video)
     lab = [(t, UAV_GESTURE_LABELS.index(l), c) for t, l, c, _ in rec if l]

@@ -189,9 +189,9 @@ class GestureNode(Node):
     def model(self):
         path = paths.resolve(self.p.model_path)
         if self._model is None or self._model_path != path:
-            import torch
+            import torch  # lazy: start-up time (torch loads only when a model is needed)
 
-            from ..core.gestures.mmgr import from_checkpoint
+            from ..core.gestures.mmgr import from_checkpoint  # lazy: imports torch
             self._model = from_checkpoint(torch.load(path, map_location='cpu', weights_only=False))
             self._model_path = path
         return self._model
@@ -201,7 +201,7 @@ class GestureNode(Node):
                             self.p.refractory_s, self.p.max_gap_s)
 
     def recognise(self, msg, ns):
-        from ..core.gestures.mmgr import classify_window
+        from ..core.gestures.mmgr import classify_window  # lazy: imports torch
         try:
             model = self.model()
         except (OSError, ValueError, KeyError, RuntimeError) as exc:

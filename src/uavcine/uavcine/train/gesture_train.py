@@ -40,6 +40,7 @@ import json
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +48,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
 from ..core.gestures.ddnet import DDNet, DDNetConfig
-from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig
+from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, classify_window, from_checkpoint
+from ..runtime.onnx_export import export_onnx
 from . import uav_gesture as U
 
 MODELS = ('lstm', 'ddnet')
@@ -214,7 +217,6 @@ def table(out: Path) -> str:
 
 def confusions(out: Path, kind: str, proto: str) -> str:
     """Misclassified test videos over the three splits: 'true -> predicted (count)'."""
-    from collections import Counter
     c = Counter()
     for k in (1, 2, 3):
         f = out / ('%s_split%d.json' % (kind, k))
@@ -235,10 +237,7 @@ def ship(out: Path, dest: Path) -> None:
 def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
     """ONNX export (static shape, TensorRT 8.5 ops) of the shipped recogniser, and its parity with torch on
     every evaluation window of split 1's test videos (P-I and P-II), or on random windows without the data."""
-    import onnxruntime as ort
-
-    from ..core.gestures.mmgr import from_checkpoint
-    from ..runtime.onnx_export import export_onnx
+    import onnxruntime as ort  # lazy: an optional backend, only for this subcommand
     model = from_checkpoint(torch.load(model_path, weights_only=False))
     cfg = model.cfg
     d = cfg.skeleton_dim + cfg.appearance_dim
@@ -278,8 +277,6 @@ def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, e
     command (threshold, hold; refractory 5 s). Reported over the three splits: window accuracy, the share of
     windows at or above the threshold and their accuracy, and the commands the gate would have sent (right
     or wrong gesture)."""
-    from ..core.gestures import commands as C
-    from ..core.gestures.mmgr import classify_window, from_checkpoint
     videos = U.load(data)
     n = right = conf_n = conf_right = 0
     sent_right = sent_wrong = 0

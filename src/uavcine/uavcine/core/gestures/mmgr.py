@@ -14,8 +14,11 @@ Python 3.8; torch.
 from dataclasses import dataclass
 from typing import Tuple
 
+import numpy as np
 import torch
 from torch import nn
+
+from .skeleton import joint_proc, local_velocity, sample_indices, skeleton_features
 
 #: UAV-GESTURE's 13 gestures, in the dataset's (alphabetical) order.
 UAV_GESTURE_LABELS = ('all_clear', 'have_command', 'hover', 'land', 'landing_direction', 'move_ahead',
@@ -72,16 +75,12 @@ def from_checkpoint(ckpt: dict) -> GestureLSTM:
 
 def window_features(cfg: MMGRConfig, p7, times_s, idx):
     """Normalised (T, 7, 2) joints of a window at full rate, their times (s), the sampled frames -> (frames, D)."""
-    from .skeleton import local_velocity, skeleton_features
     return skeleton_features(p7[idx], local_velocity(p7, times_s, idx) if cfg.velocity else None)
 
 
 def classify_window(model: GestureLSTM, points18, times_s=None, rng=None):
     """One window of COCO-18 skeletons (T, 18, 2) pixels (zeros: missing) and their times (s; default 25 fps)
     -> class probabilities (numpy)."""
-    import numpy as np
-
-    from .skeleton import joint_proc, sample_indices
     p7, _ = joint_proc(points18)
     times_s = np.arange(len(p7)) / 25.0 if times_s is None else np.asarray(times_s, np.float64)
     x = window_features(model.cfg, p7, times_s, sample_indices(len(p7), model.cfg.frames, rng=rng))
