@@ -167,3 +167,15 @@ def test_mapping_errors_are_one_clear_line():
     with pytest.raises(C.MappingError, match='unknown gesture'):
         C.parse_mapping(['thumbs_up=START'], labels=('all_clear',))
     assert C.parse_mapping([' hover = HOLD ', '']) == {'hover': 'HOLD'}
+
+
+def test_ddnet_checkpoints_load_for_the_node_too():
+    torch.manual_seed(1)
+    dd = DDNet(DDNetConfig(frames=32)).eval()
+    half = {k: v.half() if v.is_floating_point() else v for k, v in dd.state_dict().items()}
+    m = from_checkpoint({'kind': 'ddnet', 'config': dict(dd.cfg.__dict__), 'model': half})
+    assert isinstance(m, DDNet) and next(m.parameters()).dtype == torch.float32
+    p = classify_window(m, waving(T=50), np.arange(50) / 10.0)
+    assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
+    with pytest.raises(ValueError, match='expected lstm or ddnet'):
+        from_checkpoint({'kind': 'resnet', 'config': {}, 'model': {}})

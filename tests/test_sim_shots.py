@@ -129,6 +129,8 @@ def test_shot_commands_start_hold_lateral_and_end():
     a = np.unwrap(np.arctan2(p[:, 1], p[:, 0]))
     assert np.all(np.diff(a) > 0)                                       # going round (ccw)
     assert a[0] - math.radians(270 - 360) == pytest.approx(4.0 / 20.0 * 2.0, abs=1e-6)  # orbit clock from START
+    assert not sim.command_shot(10.0, 'START')                          # a second START does not restart it
+    assert np.linalg.norm(shot.position(12.0)[:2]) == pytest.approx(20.0)
     sim.command_shot(15.0, 'HOLD')
     held = shot.position(15.0)
     assert np.allclose(shot.position(20.0), held) and np.allclose(shot.position(30.0), held)

@@ -147,9 +147,12 @@ class SimNode(Node):
                                          5: 'END'}.get(int(msg.command), '')
         t = (self.now_ns() - self.t0_ns) / 1e9
         try:
-            self.sim.command_shot(t, name)
+            changed = self.sim.command_shot(t, name)
         except ValueError as exc:
             self.warn_throttled('shot_cmd', 'dropping a shot command: %s' % exc)
+            return
+        if not changed:
+            self.info('shot command %s at %.2f s: the shot already does that' % (name, t))
             return
         self.shot_commands.append((t, name))
         self.info('shot command %s at %.2f s (from %s)' % (name, t, msg.source))

@@ -147,12 +147,18 @@ class Shot:
             return self._planned(t)
         return self._position_after(t, len(self.timeline) - 1)
 
-    def shot_command(self, t: float, command: str):
-        """A ShotCommand (START, HOLD, LATERAL_LEFT, LATERAL_RIGHT, END) takes effect at time t."""
+    def shot_command(self, t: float, command: str) -> bool:
+        """A ShotCommand (START, HOLD, LATERAL_LEFT, LATERAL_RIGHT, END) takes effect at time t.
+
+        Returns False (and changes nothing) when the shot already does that: a second START does
+        not restart a running ORBIT, a second HOLD does not move the hover point."""
         mode = {'START': 'PLANNED'}.get(command, command)
         if mode not in ('PLANNED', 'HOLD', 'LATERAL_LEFT', 'LATERAL_RIGHT', 'END'):
             raise ValueError('unknown shot command %r' % command)
+        if mode == (self.timeline[-1][1] if self.timeline else 'PLANNED'):
+            return False
         self.timeline.append((float(t), mode))
+        return True
 
     def _position_after(self, t, k):
         """Position under the first k+1 timeline entries (entry k applies from its time on, blended in)."""

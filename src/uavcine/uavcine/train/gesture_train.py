@@ -31,6 +31,7 @@ restarts from its last checkpoint; ``--budget-min`` stops cleanly):
     python -m uavcine.train.gesture_train run --data ../shared/data/uav_gesture --out runs/gesture
     python -m uavcine.train.gesture_train card --out runs/gesture   # table -> models/MODEL_CARD_gesture.md
     python -m uavcine.train.gesture_train ship --out runs/gesture   # split-1 LSTM -> models/gesture_lstm.pt
+    python -m uavcine.train.gesture_train ship --kind ddnet --half --dest models/gesture_ddnet.pt
     python -m uavcine.train.gesture_train export                    # -> models/gesture_lstm.onnx + parity
 """
 from __future__ import annotations
@@ -226,12 +227,23 @@ def confusions(out: Path, kind: str, proto: str) -> str:
     return ', '.join('%s (%d)' % kv for kv in c.most_common()) or 'none'
 
 
-def ship(out: Path, dest: Path) -> None:
-    """The split-1 LSTM (trained on split 1's training subjects only) becomes the node's model."""
-    ck = torch.load(out / 'lstm_split1.pt', weights_only=False)
+def ship(out: Path, dest: Path, kind: str = 'lstm', half: bool = False,
+         data: Path = Path('../shared/data/uav_gesture')) -> None:
+    """The split-1 model of ``kind`` (trained on split 1's training subjects only) becomes a node model;
+    ``half``: float16 weights (the loader makes them float32 again), and split 1's test accuracy of the
+    shipped file is printed."""
+    src = out / ('%s_split1.pt' % kind)
+    ck = torch.load(src, weights_only=False)
+    if half:
+        ck['model'] = {k: v.half() if v.is_floating_point() else v for k, v in ck['model'].items()}
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.save(ck, dest)
-    print('shipped %s -> %s (%d bytes)' % (out / 'lstm_split1.pt', dest, dest.stat().st_size))
+    print('shipped %s -> %s (%d bytes)' % (src, dest, dest.stat().st_size))
+    if (data / 'joint_positions').is_dir():
+        model = from_checkpoint(torch.load(dest, weights_only=False))
+        res = evaluate(model, U.load(data), U.split(data, 1)[1], model.cfg.frames)
+        print('split 1 test accuracy of the shipped file: P-I %.3f, P-II %.3f'
+              % (res['P-I']['accuracy'], res['P-II']['accuracy']))
 
 
 def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
@@ -341,6 +353,9 @@ def main(argv=None) -> int:
     sh = sub.add_parser('ship', help='copy the split-1 LSTM to the node\'s model path')
     sh.add_argument('--out', default='runs/gesture')
     sh.add_argument('--dest', default='models/gesture_lstm.pt')
+    sh.add_argument('--kind', default='lstm', choices=MODELS)
+    sh.add_argument('--half', action='store_true', help='store float16 weights (half the file)')
+    sh.add_argument('--data', default='../shared/data/uav_gesture', help='to print the shipped file\'s split-1 accuracy')
     ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
     ex.add_argument('--model', default='models/gesture_lstm.pt')
     ex.add_argument('--onnx', default='models/gesture_lstm.onnx')
@@ -359,7 +374,7 @@ def main(argv=None) -> int:
         node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
         return 0
     if a.cmd == 'ship':
-        ship(Path(a.out), Path(a.dest))
+        ship(Path(a.out), Path(a.dest), a.kind, a.half, Path(a.data))
         return 0
     if a.cmd == 'export':
         export(Path(a.model), Path(a.onnx), Path(a.data))

@@ -23,7 +23,7 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from .mmgr import UAV_GESTURE_LABELS
+from .skeleton import UAV_GESTURE_LABELS
 
 
 @dataclass

@@ -18,12 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .skeleton import joint_proc, local_velocity, sample_indices, skeleton_features
+from .ddnet import DDNet, DDNetConfig
+from .skeleton import UAV_GESTURE_LABELS, joint_proc, local_velocity, sample_indices, skeleton_features
 
-#: UAV-GESTURE's 13 gestures, in the dataset's (alphabetical) order.
-UAV_GESTURE_LABELS = ('all_clear', 'have_command', 'hover', 'land', 'landing_direction', 'move_ahead',
-                      'move_downward', 'move_to_left', 'move_to_right', 'move_upward', 'not_clear',
-                      'slow_down', 'wave_off')
 
 
 @dataclass
@@ -62,14 +59,17 @@ def fusion(skeleton: torch.Tensor, appearance: torch.Tensor = None) -> torch.Ten
     return skeleton if appearance is None else torch.cat([skeleton, appearance], dim=-1)
 
 
-def from_checkpoint(ckpt: dict) -> GestureLSTM:
-    """A recogniser from a loaded checkpoint dict ({'kind': 'lstm', 'config': {...}, 'model': state_dict})."""
-    if ckpt.get('kind') != 'lstm':
-        raise ValueError('not a GestureLSTM checkpoint (kind %r)' % ckpt.get('kind'))
+def from_checkpoint(ckpt: dict):
+    """A recogniser from a loaded checkpoint dict ({'kind': 'lstm' | 'ddnet', 'config': {...}, 'model': state_dict});
+    float16 weights are loaded into float32. The DD-Net peer loads too, so the node can run either."""
+    kinds = {'lstm': (GestureLSTM, MMGRConfig), 'ddnet': (DDNet, DDNetConfig)}
+    if ckpt.get('kind') not in kinds:
+        raise ValueError('not a gesture recogniser checkpoint (kind %r; expected lstm or ddnet)' % ckpt.get('kind'))
+    cls, cfg_cls = kinds[ckpt['kind']]
     cfg = dict(ckpt['config'])
     cfg['labels'] = tuple(cfg['labels'])
-    model = GestureLSTM(MMGRConfig(**cfg))
-    model.load_state_dict(ckpt['model'])
+    model = cls(cfg_cls(**cfg))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt['model'].items()})
     return model.eval()
 
 
@@ -83,7 +83,8 @@ def classify_window(model: GestureLSTM, points18, times_s=None, rng=None):
     -> class probabilities (numpy)."""
     p7, _ = joint_proc(points18)
     times_s = np.arange(len(p7)) / 25.0 if times_s is None else np.asarray(times_s, np.float64)
-    x = window_features(model.cfg, p7, times_s, sample_indices(len(p7), model.cfg.frames, rng=rng))
+    idx = sample_indices(len(p7), model.cfg.frames, rng=rng)
+    x = p7[idx] if isinstance(model, DDNet) else window_features(model.cfg, p7, times_s, idx)
     with torch.no_grad():
         logits = model(torch.from_numpy(np.ascontiguousarray(x))[None])
     return torch.softmax(logits, -1)[0].numpy()

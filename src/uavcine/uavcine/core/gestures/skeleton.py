@@ -23,6 +23,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+#: UAV-GESTURE's 13 gestures, in the dataset's (alphabetical) order.
+UAV_GESTURE_LABELS = ('all_clear', 'have_command', 'hover', 'land', 'landing_direction', 'move_ahead',
+                      'move_downward', 'move_to_left', 'move_to_right', 'move_upward', 'not_clear',
+                      'slow_down', 'wave_off')
 #: OpenPose COCO-18 joint names, in order.
 COCO18 = ('nose', 'neck', 'r_shoulder', 'r_elbow', 'r_wrist', 'l_shoulder', 'l_elbow', 'l_wrist',
           'r_hip', 'r_knee', 'r_ankle', 'l_hip', 'l_knee', 'l_ankle', 'r_eye', 'l_eye', 'r_ear', 'l_ear')
