@@ -944,7 +944,8 @@ class SetCriterion(nn.Module):
     def loss_cardinality(self, outputs, targets, indices, num_boxes):
         """Absolute error in the number of predicted non-empty boxes (logging only, no gradient)."""
         pred_logits = outputs['pred_logits']
-        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32)
+        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32,
+                                      device=pred_logits.device)  # on the GPU too
         card_pred = (pred_logits.argmax(-1) != pred_logits.shape[-1] - 1).sum(1).float()
         return {'cardinality_error': F.l1_loss(card_pred, tgt_lengths)}
 
