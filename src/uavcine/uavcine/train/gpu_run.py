@@ -762,6 +762,7 @@ def main(argv=None) -> int:
     ap.add_argument('--siamfc', default=str(REPO / 'models' / 'siamfc_sim.pt'))
     ap.add_argument('--device', default=None, help='default: cuda if available, else cpu')
     ap.add_argument('--no-amp', action='store_true')
+    ap.add_argument('--latency-only', action='store_true', help='only the latency measurements (seconds)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--dry-run', action='store_true',
                     help='tiny everything on whatever device is here (the CPU test of this command)')
@@ -797,6 +798,17 @@ def main(argv=None) -> int:
     loader = a.loader if a.loader != 'auto' else ('processes' if info['shm_gb'] >= 4 or a.dry_run else 'threads')
     info['loader'] = loader
     log('gpu_run: %s' % json.dumps(info))
+
+    if a.latency_only:  # what a few minutes of machine time can still measure: the batch-1 latencies
+        from uavcine.runtime.detector import load_detr_checkpoint
+        r = render_scene((a.test_seed, a.duration, a.rate, a.every))
+        gt, blobs = assemble([r])
+        models = {'shipped %s' % Path(a.init).stem: load_detr_checkpoint(a.init)} if a.init else {}
+        res = {'info': info, 'latency': bench_latency(models, decode(pack_split(gt, blobs), 0), a.siamfc,
+                                                      torch.device(device), a.latency_frames)}
+        with open(out / 'results.json', 'w') as f:
+            json.dump(res, f, indent=1)
+        return 0
 
     # 1. data
     splits = render_all(a, T0 + a.render_fraction * a.minutes * 60)
