@@ -14,6 +14,10 @@ import sys
 import traceback
 
 from .errors import UserError  # one class, also when run as python -m uavcine.cli
+from .nodes import REGISTRY, load_node_class
+from .nodes.base import param_specs
+from .offline.bag import BagReader
+from .offline.typestore import make_typestore
 
 
 def _user_errors():
@@ -48,8 +52,6 @@ def cmd_run(args) -> int:
 
 # ---------------------------------------------------------------------- bag info
 def cmd_bag_info(args) -> int:
-    from .offline.bag import BagReader
-    from .offline.typestore import make_typestore
     reader = BagReader(args.bag, make_typestore())
     try:
         dur = (reader.end_ns - reader.start_ns) / 1e9 if reader.message_count else 0.0
@@ -68,14 +70,12 @@ def cmd_bag_info(args) -> int:
 
 # ---------------------------------------------------------------------- nodes
 def cmd_nodes(args) -> int:
-    from .nodes import REGISTRY, load_node_class
-    from .nodes.base import param_specs
     names = [args.node] if args.node else sorted(REGISTRY)
     for name in names:
         try:
             cls = load_node_class(name)
         except (KeyError, ImportError, AttributeError) as exc:
-            raise UserError(str(exc).strip('"')) from None
+            raise UserError(str(exc).strip('"')) from exc
         print('%s  (%s)' % (name, REGISTRY.get(name, name)))
         for s in param_specs(cls.Params):
             rng = ''
@@ -129,9 +129,9 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
 def _subcommands():
     """The subcommands of the other modules, explicitly. Imported here, not at the top: they load torch, cv2
     and matplotlib, which ``uavcine nodes`` and ``bag info`` do not need (start-up time)."""
-    from .apps import demo
-    from .eval import geo_eval, run_eval
-    from .sim import cli as sim_cli
+    from .apps import demo  # lazy: start-up time: importing it loads torch, cv2
+    from .eval import geo_eval, run_eval  # lazy: start-up time: importing it loads torch, matplotlib
+    from .sim import cli as sim_cli  # lazy: start-up time: importing it loads cv2, the renderer
     # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
     return [sim_cli.register, run_eval.register, demo.register, geo_eval.register]
 

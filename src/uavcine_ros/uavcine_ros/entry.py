@@ -2,15 +2,15 @@
 
 Python 3.8. The names are setup.py's NODE_NAMES; any key of uavcine.nodes.REGISTRY resolves here.
 """
+from uavcine.nodes import REGISTRY
 
 
 def __getattr__(name):
-    from uavcine.nodes import REGISTRY
     if name not in REGISTRY:
         raise AttributeError(name)
 
     def main(args=None):
-        from .host import main as host_main
+        from .host import main as host_main  # lazy: rclpy, present only on a ROS 2 install
         return host_main(name, args)
 
     main.__name__ = name

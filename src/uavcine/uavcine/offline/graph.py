@@ -50,7 +50,7 @@ def _load_yaml(path) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = ' (line %d, column %d)' % (mark.line + 1, mark.column + 1) if mark else ''
-        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, getattr(exc, 'problem', None) or exc)) from None
+        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, getattr(exc, 'problem', None) or exc)) from exc
 
 
 def load_graph(path) -> list:
@@ -69,7 +69,7 @@ def load_graph(path) -> list:
         try:
             cls = load_node_class(str(item['node']))
         except (KeyError, ImportError, AttributeError) as exc:
-            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from None
+            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from exc
         remap, params = item.get('remap') or {}, item.get('params') or {}
         if not isinstance(remap, dict) or not isinstance(params, dict):
             raise ConfigError('%s: nodes[%d]: remap and params must be mappings' % (path, i))

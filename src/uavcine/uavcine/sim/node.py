@@ -72,7 +72,7 @@ class SimNode(Node):
     Params = SimParams
 
     def setup(self):
-        from .simulator import Simulator
+        from .simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
         p = self.p
         sc = load_scenario(p.scenario)
         if p.duration_s > 0:
