@@ -12,7 +12,7 @@ from uavcine.train import gpu_data, gpu_run, gpu_train
 def test_batched_matcher_gives_the_core_assignment():
     torch.manual_seed(0)
     ref = HungarianMatcher(1, 5, 2)
-    fast = gpu_train.batched_matcher_class()(1, 5, 2)
+    fast = gpu_train.BatchedHungarianMatcher(1, 5, 2)
     for _ in range(10):
         out = {'pred_logits': torch.randn(5, 40, 4), 'pred_boxes': torch.rand(5, 40, 4) * 0.5 + 0.1}
         targets = []
@@ -51,6 +51,7 @@ def test_threaded_batches_give_distinct_augmented_batches():
     a, b = next(it), next(it)
     assert a[0].shape == (4, 24, 32, 3) and a[0].dtype == torch.uint8 and len(a[1]) == 4
     assert not torch.equal(a[0], b[0])
+    it.close()  # stops the threads
 
 
 def test_dry_run_of_the_prepared_command(tmp_path):

@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import sys
+import threading
 import time
 
+import cv2
 import numpy as np
-from torch.utils.data import IterableDataset
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from uavcine.core.letterbox import Letterbox
+from uavcine.sim.export import CATEGORIES, frame_annotations
+from uavcine.sim.scenario import random_scenario
+from uavcine.sim.simulator import Simulator
+from uavcine.train.detr_train import augment
 
 _START = [time.time()]
 
@@ -32,20 +42,12 @@ def log(text: str) -> None:
 
 def _worker_init() -> None:
     os.environ['OMP_NUM_THREADS'] = '1'
-    try:
-        import cv2
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass
+    cv2.setNumThreads(1)
 
 
 def render_scene(job: tuple) -> dict:
     """One random scene -> its frames as JPEG bytes (quality 92, as the COCO export) with their annotations."""
-    import cv2
 
-    from uavcine.sim.export import frame_annotations
-    from uavcine.sim.scenario import random_scenario
-    from uavcine.sim.simulator import Simulator
     seed, duration, rate, every = job
     t0 = time.time()
     try:
@@ -64,7 +66,6 @@ def render_scene(job: tuple) -> dict:
 
 def assemble(scenes: list) -> tuple:
     """Scene renders -> (COCO ground truth as ``export_coco`` writes it, list of JPEG bytes in image order)."""
-    from uavcine.sim.export import CATEGORIES
     images, anns, blobs = [], [], []
     for r in scenes:
         for f in r['frames']:
@@ -103,7 +104,6 @@ def pack_split(gt: dict, blobs: list) -> dict:
 
 
 def decode(pack: dict, i: int) -> np.ndarray:
-    import cv2
     a, b = int(pack['offsets'][i]), int(pack['offsets'][i + 1])
     bgr = cv2.imdecode(pack['jpg'][a:b], cv2.IMREAD_COLOR)
     return np.ascontiguousarray(bgr[:, :, ::-1])
@@ -112,7 +112,10 @@ def decode(pack: dict, i: int) -> np.ndarray:
 def render_all(a, deadline: float) -> dict:
     """Val and test scenes first (ordered by seed), then training scenes until ``deadline``; all cores."""
     n_proc = a.render_procs or os.cpu_count() or 1
-    ctx = mp.get_context('fork' if sys.platform.startswith('linux') else 'spawn')
+    # forkserver: the workers start from a clean process, whatever threads this one has (a test runner's, torch's)
+    ctx = mp.get_context('forkserver' if sys.platform.startswith('linux') else 'spawn')
+    if ctx.get_start_method() == 'forkserver':
+        ctx.set_forkserver_preload(['uavcine.train.gpu_data', 'uavcine.sim.simulator', 'cv2'])  # imported once
     job = lambda s, every: (s, a.duration, a.rate, every)  # noqa: E731
     val_jobs = [job(s, a.every) for s in range(a.val_seed, a.val_seed + a.val_scenes)]
     test_jobs = [job(s, a.every) for s in range(a.test_seed, a.test_seed + a.test_scenes)]
@@ -175,11 +178,7 @@ class BatchStream(IterableDataset):
         self.worker = worker
 
     def __iter__(self):
-        import torch
-        from torch.utils.data import get_worker_info
 
-        from uavcine.core.letterbox import Letterbox
-        from uavcine.train.detr_train import augment
         info = get_worker_info()
         wid = self.worker if self.worker >= 0 else (info.id if info is not None else 0)
         rng = np.random.default_rng([self.seed, wid])
@@ -206,16 +205,29 @@ class BatchStream(IterableDataset):
 
 def threaded_batches(pack: dict, cfg, batch: int, aug_scale: float, seed: int, threads: int):
     """BatchStream in threads of this process (OpenCV and numpy release the GIL in decode, resize and warp):
-    the fallback where /dev/shm is too small for DataLoader worker processes."""
-    import queue
-    import threading
+    the fallback where /dev/shm is too small for DataLoader worker processes. Closing the generator stops the
+    threads (a process that forks later must not carry threads busy inside locks)."""
     q = queue.Queue(maxsize=4 * threads)
+    stop = threading.Event()
 
     def run(w):
         for item in BatchStream(pack, cfg, batch, aug_scale, seed, worker=w):
-            q.put(item)
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    pass
+            if stop.is_set():
+                return
 
-    for w in range(threads):
-        threading.Thread(target=run, args=(w,), daemon=True).start()
-    while True:
-        yield q.get()
+    workers = [threading.Thread(target=run, args=(w,), daemon=True) for w in range(threads)]
+    for t in workers:
+        t.start()
+    try:
+        while True:
+            yield q.get()
+    finally:
+        stop.set()
+        for t in workers:
+            t.join(5.0)

@@ -10,13 +10,15 @@ import statistics
 import time
 
 import numpy as np
+import torch
 
+from uavcine.core import siamfc as S
+from uavcine.core.detr import DETRExport, postprocess, preprocess
 from uavcine.train.gpu_data import log
 
 
 def _time_cuda(fn, device, n: int, warmup: int = 10) -> float:
     """Median ms of ``fn`` (CUDA events on a GPU, perf_counter otherwise)."""
-    import torch
     for _ in range(min(warmup, n)):
         fn()
     ts = []
@@ -52,9 +54,7 @@ def bench_latency(models: dict, frame: np.ndarray, siamfc_path: str, device, n: 
     """Batch-1 latency: each DETR at fp32 and fp16 (network alone on a device tensor; and the frame's whole
     path: letterbox + normalise on the CPU, copy, network, copy back, postprocess), and SiamFC's per-frame
     network (3 search crops of 255x255 against the exemplar kernel) at fp32 and fp16."""
-    import torch
 
-    from uavcine.core.detr import DETRExport, postprocess, preprocess
     out = {'device': torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu', 'frames': n,
            'detector': {}, 'siamfc': {}}
     for name, model in models.items():
@@ -87,7 +87,6 @@ def bench_latency(models: dict, frame: np.ndarray, siamfc_path: str, device, n: 
                 out['detector'][key] = {'error': '%s: %s' % (type(exc).__name__, str(exc)[:200])}
                 log('latency %s failed: %s' % (key, out['detector'][key]['error']))
     try:
-        from uavcine.core import siamfc as S
         net32, cfg, _ = S.load_checkpoint(siamfc_path)
         trk = S.SiamFCTracker(net32, cfg)
         rng = np.random.default_rng(0)

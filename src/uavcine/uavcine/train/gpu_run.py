@@ -42,6 +42,11 @@ import time
 import traceback
 from pathlib import Path
 
+import torch
+
+from uavcine.core.detr import DETR, DETRConfig
+from uavcine.runtime.detector import load_detr_checkpoint
+from uavcine.train import detr_train
 from uavcine.train.gpu_data import assemble, decode, log, pack_split, render_all, render_scene, set_start
 from uavcine.train.gpu_latency import bench_latency
 from uavcine.train.gpu_train import train_entry
@@ -56,9 +61,9 @@ T0 = time.time()
 
 
 def plot_curves(summaries: list, path: str) -> None:
-    import matplotlib
+    import matplotlib  # lazy: start-up time; only the curve needs it
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after the Agg backend is chosen
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for s in summaries:
         h = s['history']
@@ -170,7 +175,6 @@ def main(argv=None) -> int:
     global T0
     T0 = time.time()
     set_start(T0)
-    import torch
     device = a.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     overrides = {}
     if a.dry_run:
@@ -203,7 +207,6 @@ def main(argv=None) -> int:
     log('gpu_run: %s' % json.dumps(info))
 
     if a.latency_only:  # what a few minutes of machine time can still measure: the batch-1 latencies
-        from uavcine.runtime.detector import load_detr_checkpoint
         r = render_scene((a.test_seed, a.duration, a.rate, a.every))
         gt, blobs = assemble([r])
         models = {'shipped %s' % Path(a.init).stem: load_detr_checkpoint(a.init)} if a.init else {}
@@ -288,7 +291,6 @@ def main(argv=None) -> int:
     # 3. export the chosen model (detr_train's export: float16 .pt + ONNX, parity checked)
     if chosen:
         try:
-            from uavcine.train import detr_train
             ns = argparse.Namespace(checkpoint=str(out / ('best_%s.pt' % chosen)), out=str(work / 'detr_gpu.pt'),
                                     onnx=str(out / 'detr_gpu.onnx'), opset=16, fp32=False)
             detr_train.export(ns)
@@ -300,13 +302,11 @@ def main(argv=None) -> int:
     # 4. latency, batch 1, 640x480 frame
     if time.time() < end - 5:
         try:
-            from uavcine.runtime.detector import load_detr_checkpoint
             models = {}
             if a.init:
                 models['shipped %s' % Path(a.init).stem] = load_detr_checkpoint(a.init)
             for s in done:
                 ck = torch.load(s['best'], map_location='cpu', weights_only=False)
-                from uavcine.core.detr import DETR, DETRConfig
                 m = DETR(DETRConfig.from_dict(ck['config']))
                 m.load_state_dict(ck['model'])
                 models['gpu %s' % s['name']] = m.eval()

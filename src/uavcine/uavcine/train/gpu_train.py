@@ -15,14 +15,21 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch.utils.data import DataLoader
 
+from uavcine.core.detr import (DETR, DETRConfig, HungarianMatcher, box_cxcywh_to_xyxy, build_criterion,
+                               detr_small_config, postprocess)
+from uavcine.core.letterbox import Letterbox
+from uavcine.train.detr_eval import coco_eval
+from uavcine.train.detr_train import init_from
 from uavcine.train.gpu_data import BatchStream, decode, log, set_start, threaded_batches
 
 
 def normalise(x_u8, cfg, gen=None, jitter: bool = False):
     """B x H x W x 3 uint8 on the device -> normalised B x 3 x H x W float32; ``jitter``: the photometric jitter
     of detr_train.augment (gain 0.75..1.25, offset +-20, per-channel +-8, clipped to 0..255), per image."""
-    import torch
     x = x_u8.permute(0, 3, 1, 2).float()
     if jitter:
         B, dev = x.shape[0], x.device
@@ -45,7 +52,6 @@ def _float_outputs(o):
 def _batched_giou(a, b):
     """Generalized IoU of xyxy boxes, per batch: a B x Q x 4, b B x T x 4 -> B x Q x T
     (core.box_ops.generalized_box_iou, batched)."""
-    import torch
     area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
     area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     lt = torch.max(a[:, :, None, :2], b[:, None, :, :2])
@@ -60,48 +66,39 @@ def _batched_giou(a, b):
     return inter / union - (area - union) / area
 
 
-def batched_matcher_class():
-    from uavcine.core.detr import HungarianMatcher
+class BatchedHungarianMatcher(HungarianMatcher):
+    """The same costs and assignment as core.detr.HungarianMatcher, but each image's cost matrix only
+    (B x Q x T_max, targets padded) instead of all queries against all targets of the batch: at batch 48
+    with 432 two-stage proposals and targets repeated 6x the full matrix is ~60 M entries copied to the host
+    every step. The assignment per image is scipy's linear_sum_assignment, as there."""
 
-    class BatchedHungarianMatcher(HungarianMatcher):
-        """The same costs and assignment as core.detr.HungarianMatcher, but each image's cost matrix only
-        (B x Q x T_max, targets padded) instead of all queries against all targets of the batch: at batch 48
-        with 432 two-stage proposals and targets repeated 6x the full matrix is ~60 M entries copied to the host
-        every step. The assignment per image is scipy's linear_sum_assignment, as there."""
-
-        def forward(self, outputs, targets):
-            import torch
-            from scipy.optimize import linear_sum_assignment
-
-            from uavcine.core.detr import box_cxcywh_to_xyxy
-            logits, boxes = outputs['pred_logits'], outputs['pred_boxes']
-            bs, nq = logits.shape[:2]
-            sizes = [len(t['boxes']) for t in targets]
-            tmax = max(sizes) if sizes else 0
-            if tmax == 0:
-                empty = torch.empty(0, dtype=torch.int64)
-                return [(empty, empty) for _ in range(bs)]
-            with torch.no_grad():
-                dev = logits.device
-                ids = torch.zeros(bs, tmax, dtype=torch.int64, device=dev)
-                tb = torch.zeros(bs, tmax, 4, device=dev)
-                tb[..., 2:] = 0.1  # padding boxes: valid, never read back
-                for i, t in enumerate(targets):
-                    if sizes[i]:
-                        ids[i, :sizes[i]] = t['labels']
-                        tb[i, :sizes[i]] = t['boxes'].float()
-                prob = logits.float().softmax(-1)
-                cost_class = -torch.gather(prob, 2, ids[:, None, :].expand(-1, nq, -1))
-                cost_bbox = torch.cdist(boxes.float(), tb, p=1)
-                cost_giou = -_batched_giou(box_cxcywh_to_xyxy(boxes.float()), box_cxcywh_to_xyxy(tb))
-                C = (self.cost_bbox * cost_bbox + self.cost_class * cost_class + self.cost_giou * cost_giou).cpu()
-            out = []
-            for i, n in enumerate(sizes):
-                r, c = linear_sum_assignment(C[i, :, :n]) if n else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-                out.append((torch.as_tensor(r, dtype=torch.int64), torch.as_tensor(c, dtype=torch.int64)))
-            return out
-
-    return BatchedHungarianMatcher
+    def forward(self, outputs, targets):
+        logits, boxes = outputs['pred_logits'], outputs['pred_boxes']
+        bs, nq = logits.shape[:2]
+        sizes = [len(t['boxes']) for t in targets]
+        tmax = max(sizes) if sizes else 0
+        if tmax == 0:
+            empty = torch.empty(0, dtype=torch.int64)
+            return [(empty, empty) for _ in range(bs)]
+        with torch.no_grad():
+            dev = logits.device
+            ids = torch.zeros(bs, tmax, dtype=torch.int64, device=dev)
+            tb = torch.zeros(bs, tmax, 4, device=dev)
+            tb[..., 2:] = 0.1  # padding boxes: valid, never read back
+            for i, t in enumerate(targets):
+                if sizes[i]:
+                    ids[i, :sizes[i]] = t['labels']
+                    tb[i, :sizes[i]] = t['boxes'].float()
+            prob = logits.float().softmax(-1)
+            cost_class = -torch.gather(prob, 2, ids[:, None, :].expand(-1, nq, -1))
+            cost_bbox = torch.cdist(boxes.float(), tb, p=1)
+            cost_giou = -_batched_giou(box_cxcywh_to_xyxy(boxes.float()), box_cxcywh_to_xyxy(tb))
+            C = (self.cost_bbox * cost_bbox + self.cost_class * cost_class + self.cost_giou * cost_giou).cpu()
+        out = []
+        for i, n in enumerate(sizes):
+            r, c = linear_sum_assignment(C[i, :, :n]) if n else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+            out.append((torch.as_tensor(r, dtype=torch.int64), torch.as_tensor(c, dtype=torch.int64)))
+        return out
 
 
 class Evaluator:
@@ -109,7 +106,6 @@ class Evaluator:
     (all queries, score threshold 0, as detr_eval)."""
 
     def __init__(self, split: dict, cfg):
-        from uavcine.core.letterbox import Letterbox
         self.gt, p = split['gt'], split['pack']
         W, H = cfg.input_width, cfg.input_height
         pad = np.round(np.asarray(cfg.pixel_mean) * 255).astype(np.uint8)
@@ -123,10 +119,7 @@ class Evaluator:
         self.cfg = cfg
 
     def __call__(self, model, device, batch: int = 32) -> dict:
-        import torch
 
-        from uavcine.core.detr import postprocess
-        from uavcine.train.detr_eval import coco_eval
         name_to_cat = {c['name']: c['id'] for c in self.gt['categories']}
         names = list(self.cfg.class_names)
         was = model.training
@@ -152,9 +145,7 @@ class Evaluator:
 
 
 def build_config(spec: dict):
-    from uavcine.core.detr import DETRConfig, detr_small_config
     if spec.get('init'):
-        import torch
         base = torch.load(spec['init'], map_location='cpu', weights_only=False)['config']
         return DETRConfig.from_dict(dict(base, input_width=spec['size'][0], input_height=spec['size'][1]))
     return detr_small_config(spec['class_names'], encoder_attention='whitened', input_width=spec['size'][0],
@@ -163,11 +154,7 @@ def build_config(spec: dict):
 
 def train_one(spec: dict) -> dict:
     """Train one configuration until ``spec['deadline']`` (wall clock); returns its summary (also in files)."""
-    import torch
-    from torch.utils.data import DataLoader
 
-    from uavcine.core.detr import DETR, build_criterion
-    from uavcine.train.detr_train import init_from
     if spec.get('t0'):
         set_start(spec['t0'])  # log times from the start of the whole run
     name = spec['name']
@@ -182,7 +169,7 @@ def train_one(spec: dict) -> dict:
     if spec.get('init'):
         init_from(model, spec['init'])
     criterion = build_criterion(cfg)
-    criterion.matcher = batched_matcher_class()(cfg.set_cost_class, cfg.set_cost_bbox, cfg.set_cost_giou)
+    criterion.matcher = BatchedHungarianMatcher(cfg.set_cost_class, cfg.set_cost_bbox, cfg.set_cost_giou)
     pack, nw = splits['train']['pack'], spec['workers']
     if spec['loader'] == 'threads':
         batches = threaded_batches(pack, cfg, spec['batch'], spec['aug_scale'], spec['seed'], max(1, nw))
