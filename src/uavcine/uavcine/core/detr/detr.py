@@ -1,4 +1,4 @@
-"""The DETR model, its Hungarian loss and its pre/post-processing (models/detr.py)."""
+"""The DETR model and its Hungarian loss (models/detr.py); pre- and post-processing: core/detr_io (numpy only)."""
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -392,8 +392,3 @@ def build_criterion(cfg: DETRConfig) -> SetCriterion:
         weight_dict.update({'loss_ce_enc': 1.0, 'loss_bbox_enc': cfg.bbox_loss_coef, 'loss_giou_enc': cfg.giou_loss_coef})
     return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries,
                         enc_one_to_many=cfg.enc_one_to_many)
-
-
-# Pre- and post-processing: numpy only, in core/detr_io (the onnxruntime and TensorRT backends run
-# without torch)
-from ..detr_io import postprocess, preprocess  # noqa: E402,F401  (re-exported: uavcine.core.detr.preprocess)
