@@ -7,6 +7,8 @@ A graph file lists what runs, like a launch file::
         name: detector                 # optional, defaults to the class's NAME
         remap: {camera/image_raw: /camera/image_raw}
         params: {score_threshold: 0.5} # optional inline parameters
+    inputs: [/camera/image_raw, ...]   # optional: the topics a replay plays from a bag (default: all)
+    outputs: [/target/track, ...]      # optional: what a ROS 2 replay records (launch/replay.launch.py)
 
 Parameter files are the ones ROS 2 uses (``ros2 run ... --params-file``)::
 
@@ -79,6 +81,17 @@ def load_graph(path) -> list:
         out.append(NodeEntry(cls, str(item.get('name') or cls.NAME), {str(k): str(v) for k, v in remap.items()},
                              dict(params)))
     return out
+
+
+def load_graph_topics(path, key: str) -> list | None:
+    """A graph file's ``inputs`` or ``outputs`` list of topic names (None where the file has none)."""
+    data = _load_yaml(path)
+    topics = data.get(key) if isinstance(data, dict) else None
+    if topics is None:
+        return None
+    if not isinstance(topics, list) or not all(isinstance(t, str) and t.startswith('/') for t in topics):
+        raise ConfigError('%s: "%s:" must be a list of absolute topic names' % (path, key))
+    return list(topics)
 
 
 def load_params_file(path) -> dict:

@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..core.detr import DETRConfig, DETRExport, postprocess, preprocess
 from . import open_runtime
+from ..core.detr_io import postprocess, preprocess  # numpy only: torch is imported by the torch backend alone
 from .base import BACKENDS, ModelFileError
 
 FORMAT = 'uavcine-detr'
@@ -49,7 +49,7 @@ def _sibling(path: str, ext: str) -> str:
 def load_detr_checkpoint(path: str):
     """A ``.pt`` file -> DETR model in eval mode (ours, or an official DETR-R50 release)."""
     import torch  # lazy: torch takes seconds to import; only this path needs it
-    from ..core.detr import DETR, load_official_checkpoint  # lazy: start-up time: importing it loads torch
+    from ..core.detr import DETR, DETRConfig, load_official_checkpoint  # lazy: start-up time: importing it loads torch
     if not os.path.isfile(str(path)):
         raise ModelFileError('model file %s not found' % path)
     try:
@@ -106,6 +106,7 @@ class Detector:
         self.backend = backend
         path = str(model_path)
         if backend == 'torch':
+            from ..core.detr import DETRExport  # lazy: importing it loads torch; only the torch backend needs it
             pt = path if not path.endswith('.onnx') else _sibling(path, '.pt')
             self.model = load_detr_checkpoint(pt)
             self.config = self.model.cfg.to_dict()
@@ -146,6 +147,7 @@ class Detector:
     @classmethod
     def from_model(cls, model: Any, device: str = 'cpu') -> 'Detector':
         """A torch-backend detector around an in-memory DETR (training-time evaluation)."""
+        from ..core.detr import DETRExport  # lazy: importing it loads torch; only the torch backend needs it
         self = cls.__new__(cls)
         self.backend, self.model, self.model_file = 'torch', model, '<memory>'
         self.config = model.cfg.to_dict()

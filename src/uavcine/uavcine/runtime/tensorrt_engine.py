@@ -116,7 +116,7 @@ def find_engine(onnx_path: str, precision: str = 'fp16', cache_dir: Optional[str
 
 def calibration_batches(image_paths: Sequence[str], meta: Dict[str, Any]) -> Iterator[np.ndarray]:
     """Simulator images -> network inputs (1 x 3 x h x w float32), with the detector's own preprocessing."""
-    from ..core.detr import preprocess  # lazy: start-up time: importing it loads torch
+    from ..core.detr_io import preprocess  # lazy: start-up time of the engine runtime (numpy only)
     import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     for p in image_paths:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
