@@ -27,6 +27,7 @@ from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
 from .bag import BagError, BagReader, BagWriter
 from .messages import MessageError, new_message
 from .typestore import make_typestore
+from . import media_source  # noqa: F401,E402  registers the bag reader of the media services
 
 log = logging.getLogger('uavcine')
 
@@ -270,7 +271,9 @@ class OfflineHost(Host):
         svc = self.services.get(name if name.startswith('/') else '/' + name)
         if svc is None:
             raise GraphError('no node offers service %s' % name)
-        return svc.call(request)
+        response = svc.call(request)
+        self._drain()  # what the server published while answering (progress) is delivered before the call returns
+        return response
 
     # ------------------------------------------------------------------ delivery
     def _publish(self, pub: _Pub, msg):
