@@ -19,6 +19,7 @@ from uavcine.nodes import load_node_class
 from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, param_specs
 
 from .mapping import assign, descriptor_fields, qos_fields, split_srv_type
+from . import media_source  # noqa: F401  registers rosbag2_py as media_server's bag reader
 
 try:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks

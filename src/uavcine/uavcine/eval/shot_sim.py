@@ -8,7 +8,7 @@ decorated with what it must not mistake for a boundary:
   new shot's first clean frame is K frames after the old shot's last); fades through black (fade-out,
   a few black frames, fade-in);
 - inside shots: camera flashes (1-2 frames of gain 1.6-2.6 with clipping), exposure jumps (a gain step that
-  stays), fast drone motion (a pan of 5-12 % of the frame width per frame, made by moving a crop window over
+  stays), fast drone motion (a pan of 3-8 % of the frame width per frame, i.e. up to two widths a second, made by moving a crop window over
   a larger rendered frame), sensor noise.
 
 Shots are rendered small (``render_size``) and resized to each benchmark resolution (720p, 1080p: the
@@ -89,9 +89,9 @@ def _render_shot(seed: int, n: int, cfg: ShotVideoConfig, rng: np.random.Generat
     sc.camera.width, sc.camera.height = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
     sim = Simulator(sc, seed=seed)
     frames = [f.rgb for f in sim.frames(0, n)]
-    if pan:  # fast drone motion: a crop window sweeping the larger frame (5-12 % of the width per frame)
+    if pan:  # fast drone motion: a crop window sweeping the larger frame (3-8 % of the width per frame)
         W, H = sc.camera.width, sc.camera.height
-        speed = rng.uniform(0.05, 0.12) * w
+        speed = rng.uniform(0.03, 0.08) * w
         ang = rng.uniform(0, 2 * math.pi)
         out = []
         for k, f in enumerate(frames):

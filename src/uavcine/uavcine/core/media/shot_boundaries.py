@@ -41,7 +41,7 @@ v2 = ACT(I_t^l, I_t+1^u) on the upper/lower fields: progressive content has v0 ~
 v0 > 0 and v1 != v2 (top field first when v2 < v1). 3:2 pulldown (a 5-frame pattern) is not classified here.
 
 Frames are numpy HxW or HxWx3 uint8 (RGB or BGR: only grey levels are used). The detector is online: it takes
-one frame at a time and decides with a delay of ``max_dissolve + 1`` frames. Python 3.8; numpy and OpenCV.
+one frame at a time and decides with a delay of ``2 max_dissolve + 1`` frames. Python 3.8; numpy and OpenCV.
 """
 import math
 from collections import OrderedDict
@@ -54,14 +54,14 @@ import numpy as np
 
 @dataclass
 class ShotDetectorConfig:
-    analysis_width: int = 256        # px: frames are reduced to this width (grey) before any measure
+    analysis_width: int = 256        # px: frames are reduced to about this width (grey, integer factor)
     flow_preset: str = 'ultrafast'   # DIS preset of the fast check (every frame): ultrafast | fast | medium
     deep_preset: str = 'medium'      # DIS preset of the deep check's SWR (rare, may be slower and more accurate)
     amm_floor: float = 0.5           # % of width: AMM floor in ACT (still shots still show activity)
     max_dissolve: int = 4            # K = 1..max_dissolve frames (K = 1: hard cut)
     background_window: int = 12      # consecutive activities whose median is the shot's activity level
-    fast_ratio: float = 2.0          # fast check: ACT(t, t+1) > fast_ratio x background ...
-    fast_min: float = 0.25           # ... and > fast_min
+    fast_ratio: float = 1.3          # fast check: ACT(t, t+1) > fast_ratio x background ...
+    fast_min: float = 0.12           # ... and > fast_min
     deep_ratio: float = 2.0          # deep check: ACT(t, t+K) > deep_ratio x the activity inside the shots ...
     deep_min: float = 0.45           # ... and > deep_min
     swr_min: float = 0.15            # deep check: SWR(t, t+K) above this ...
@@ -71,7 +71,8 @@ class ShotDetectorConfig:
     dark_std: float = 8.0            # ... when its grey-level std is also below this (no content to compare)
     keyframe_motion: float = 30.0    # % of the width: accumulated motion (AMM) worth a new keyframe ...
     keyframe_swr: float = 1.0        # ... or accumulated warp residual (SWR); the two add up
-    border: float = 0.06             # fraction of each side left out of NCC (warp borders)
+    border: float = 0.06             # fraction of each side of the other frame that warps may not sample (NCC)
+    min_overlap: float = 0.2         # below this fraction of pixels warped from inside the other frame, SWR = 1
 
 
 @dataclass
@@ -108,14 +109,18 @@ _PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DISOP
 
 
 def reduce_frame(frame: np.ndarray, width: int) -> np.ndarray:
-    """A frame -> the small grey image every measure works on (area-averaged, so noise is averaged away)."""
-    if frame.ndim == 3:
-        h, w = frame.shape[:2]
-        # resize first (INTER_AREA on 3 channels), grey on the small image: cheaper than the other way round
-        small = cv2.resize(frame, (width, max(8, int(round(h * width / float(w))))), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    h, w = frame.shape
-    return cv2.resize(frame, (width, max(8, int(round(h * width / float(w))))), interpolation=cv2.INTER_AREA)
+    """A frame -> the small grey image every measure works on: area-averaged (noise is averaged away) by an
+    integer factor, the one that brings the width nearest to ``width`` (OpenCV's INTER_AREA has a fast path for
+    integer factors: 1920 -> 240 costs a third of 1920 -> 256)."""
+    h, w = frame.shape[:2]
+    f = max(1, int(round(w / float(width))))
+    if f > 1:
+        if h % f or w % f:  # leave out the few edge pixels that do not fill a whole f x f cell
+            frame = frame[:h - h % f, :w - w % f]
+        frame = cv2.resize(frame, (w // f, h // f), interpolation=cv2.INTER_AREA)
+    if frame.ndim == 3:  # grey on the small image: cheaper than the other way round
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return np.ascontiguousarray(frame)
 
 
 class Measures:
@@ -135,13 +140,34 @@ class Measures:
             self._grid = (xs, ys)
         return self._grid
 
-    def amm_swr(self, a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
+    def flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Dense motion field from ``a`` to ``b``: a(x) ~ b(x + flow(x))."""
+        return self.dis.calc(a, b, None)
+
+    def amm_swr(self, a: np.ndarray, b: np.ndarray, flow: Optional[np.ndarray] = None) -> Tuple[float, float]:
         """(AMM in % of the width, SWR = 1 - NCC of ``a`` and ``b`` warped onto ``a``)."""
-        flow = self.dis.calc(a, b, None)
+        if flow is None:
+            flow = self.flow(a, b)
         xs, ys = self._mesh(a.shape)
-        warped = cv2.remap(b, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mx, my = xs + flow[..., 0], ys + flow[..., 1]
+        warped = cv2.remap(b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         amm = float(np.mean(np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2))) * 100.0 / a.shape[1]
-        return amm, 1.0 - ncc(a, warped, self.cfg.border)
+        # compare only where the motion points inside ``b``: what entered the view is new, not a new shot
+        h, w = a.shape
+        m = self.cfg.border
+        valid = (mx >= m * w) & (mx <= (1 - m) * w - 1) & (my >= m * h) & (my <= (1 - m) * h - 1)
+        if valid.mean() < self.cfg.min_overlap:
+            return amm, 1.0
+        return amm, 1.0 - ncc(a[valid], warped[valid])
+
+    def compose(self, flows: Sequence[np.ndarray]) -> np.ndarray:
+        """The motion field of a chain of frames from the fields of its consecutive pairs:
+        f(x) = f0(x) + f1(x + f0(x)) + ... (each next field sampled where the previous one points)."""
+        total = flows[0].copy()
+        xs, ys = self._mesh(total.shape[:2])
+        for f in flows[1:]:
+            total += cv2.remap(f, xs + total[..., 0], ys + total[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return total
 
     def act(self, a: np.ndarray, b: np.ndarray) -> float:
         return activity(self.amm_swr(a, b), self.cfg.amm_floor)
@@ -153,16 +179,20 @@ def activity(amm_swr: Tuple[float, float], amm_floor: float) -> float:
 
 
 def ncc(a: np.ndarray, b: np.ndarray, border: float = 0.0) -> float:
-    """Normalised cross-correlation of two images (zero-mean, unit-variance), inside a border margin."""
-    h, w = a.shape[:2]
-    by, bx = int(h * border), int(w * border)
-    x = a[by:h - by, bx:w - bx].astype(np.float32).ravel()
-    y = b[by:h - by, bx:w - bx].astype(np.float32).ravel()
+    """Normalised cross-correlation of two images (zero-mean, unit-variance), inside a border margin; 1-D
+    inputs are taken as they are (pixels already selected)."""
+    if a.ndim >= 2 and border > 0:
+        h, w = a.shape[:2]
+        by, bx = int(h * border), int(w * border)
+        a, b = a[by:h - by, bx:w - bx], b[by:h - by, bx:w - bx]
+    x = a.astype(np.float32).ravel()
+    y = b.astype(np.float32).ravel()
     x = x - x.mean()
     y = y - y.mean()
-    den = math.sqrt(float(np.dot(x, x)) * float(np.dot(y, y)))
+    xx, yy = float(np.dot(x, x)), float(np.dot(y, y))
+    den = math.sqrt(xx * yy)
     if den < 1e-6:
-        return 1.0 if float(np.dot(x, x)) < 1e-6 and float(np.dot(y, y)) < 1e-6 else 0.0
+        return 1.0 if xx < 1e-6 and yy < 1e-6 else 0.0
     return float(np.dot(x, y)) / den
 
 
@@ -173,7 +203,8 @@ class ActivityCache:
         self.cfg = cfg
         self.measures = Measures(cfg)
         self.deep_measures = Measures(cfg, cfg.deep_preset)
-        self.deep_cache = {}  # type: Dict[Tuple[int, int], float]
+        self.deep_cache = {}  # type: Dict[Tuple[int, int], Tuple[float, float]]
+        self.deep_flows = {}  # type: Dict[Tuple[int, int], np.ndarray]  # consecutive frames, either direction
         self.frames = OrderedDict()  # type: Dict[int, np.ndarray]
         self.dark = {}  # type: Dict[int, bool]
         self.cache = {}  # type: Dict[Tuple[int, int], Tuple[float, float]]
@@ -187,7 +218,7 @@ class ActivityCache:
         for k in [k for k in self.frames if k < index]:
             del self.frames[k]
             self.dark.pop(k, None)
-        for cache in (self.cache, self.deep_cache):
+        for cache in (self.cache, self.deep_cache, self.deep_flows):
             for k in [k for k in cache if k[0] < index and k[1] < index]:
                 del cache[k]
 
@@ -204,16 +235,39 @@ class ActivityCache:
     def act(self, i: int, j: int) -> float:
         return activity(self.pair(i, j), self.cfg.amm_floor)
 
-    def deep_swr(self, i: int, j: int) -> float:
-        """SWR with the deep check's (more accurate) flow: large fast motion that the fast flow could not follow
-        must not look like a new shot."""
-        key = (i, j) if i <= j else (j, i)
-        v = self.deep_cache.get(key)
+    def deep_pair(self, i: int, j: int) -> Tuple[float, float]:
+        """(AMM, SWR) of frames i (the reference) and j with the deep check's accurate flow, chained through the
+        frames between them: fast motion that one flow over several frames could not follow stays explained
+        frame by frame, while a dissolve's blended frames break the chain."""
+        v = self.deep_cache.get((i, j))
         if v is None:
-            v = self.deep_measures.amm_swr(self.frames[key[0]], self.frames[key[1]])[1]
-            self.deep_cache[key] = v
-            self.computed += 1
+            step = 1 if j > i else -1
+            flows = [self._deep_flow(k, k + step) for k in range(i, j, step)]
+            v = self.deep_measures.amm_swr(self.frames[i], self.frames[j], flows[0] if len(flows) == 1 else
+                                           self.deep_measures.compose(flows))
+            if len(flows) > 1:
+                # and the direct flow: a flash frame inside the chain breaks the chain, not the direct warp;
+                # the pair is as similar as the better of the two explains it
+                direct = self.deep_measures.amm_swr(self.frames[i], self.frames[j])
+                self.computed += 1
+                if direct[1] < v[1]:
+                    v = direct
+            self.deep_cache[(i, j)] = v
         return v
+
+    def _deep_flow(self, i: int, j: int) -> np.ndarray:
+        f = self.deep_flows.get((i, j))
+        if f is None:
+            f = self.deep_measures.flow(self.frames[i], self.frames[j])
+            self.deep_flows[(i, j)] = f
+            self.computed += 1
+        return f
+
+    def deep_act(self, i: int, j: int) -> float:
+        return activity(self.deep_pair(i, j), self.cfg.amm_floor)
+
+    def deep_swr(self, i: int, j: int) -> float:
+        return self.deep_pair(i, j)[1]
 
 
 class ShotBoundaryDetector:
@@ -236,11 +290,11 @@ class ShotBoundaryDetector:
 
     # --- input -------------------------------------------------------------------------
     def push(self, frame: np.ndarray) -> List[Boundary]:
-        """Add the next frame; returns the boundaries decided by it (delay: max_dissolve + 1 frames)."""
+        """Add the next frame; returns the boundaries decided by it (delay: 2 max_dissolve + 1 frames)."""
         self.c.add(self.n, reduce_frame(frame, self.cfg.analysis_width))
         self.n += 1
         out = []
-        while self.t + self.cfg.max_dissolve + 1 < self.n:
+        while self.t + 2 * self.cfg.max_dissolve + 1 < self.n:
             b = self._decide(self.t)
             if b is not None:
                 out.append(b)
@@ -290,7 +344,7 @@ class ShotBoundaryDetector:
         self.result.activity.append(a)
         level = self._level()
         if t >= self.blocked_until and a > cfg.fast_min and a > cfg.fast_ratio * level:
-            b = self._deep_check(t, a, level)
+            b = self._deep_check(t)
             if b is not None:
                 # the frames t+1 .. first-1 (dissolve blends) are decided with the boundary
                 for k in range(t + 1, b.first):
@@ -309,29 +363,32 @@ class ShotBoundaryDetector:
         self.t = t + 1
         return None
 
-    def _deep_check(self, t: int, a: float, level: float) -> Optional[Boundary]:
+    def _deep_check(self, t: int) -> Optional[Boundary]:
+        """The K-frame dissolve hypotheses at t, K = 1..max_dissolve, with the deep check's accurate flow."""
         cfg, c = self.cfg, self.c
         for k in range(1, cfg.max_dissolve + 1):
             if t + k >= self.n or c.dark[t + k]:
                 break
-            across = a if k == 1 else c.act(t, t + k)
+            across = c.deep_act(t, t + k)
             if across < cfg.deep_min:
                 continue
             # the paper's test: ACT(I_t, I_t-j) inside the old shot is much smaller than ACT(I_t, I_t+K); j = 1
             # and j = K (activity grows with the frame gap, so the same gap is compared too)
             js = [j for j in sorted({1, k}) if t - j >= self.shot_start and t - j in c.frames and not c.dark[t - j]]
-            before = max([c.act(t, t - j) for j in js]) if js else level
-            if not across > cfg.deep_ratio * max(before, level, 1e-6):
+            before = max([c.deep_act(t, t - j) for j in js]) if js else 0.0
+            if not across > cfg.deep_ratio * max(before, 1e-6):
                 continue
-            # and the motion-compensated content change is real: SWR across is large and larger than inside
-            # both shots (a motion onset raises AMM, hence ACT, but the warp still explains the new frame)
+            # and the motion-compensated content change is real: SWR across is large and larger than inside both
+            # shots, at a gap of 1 and of K frames (fast motion the flow cannot follow over K frames raises SWR
+            # across, but inside the shots as well)
             swr = c.deep_swr(t, t + k)
             if swr <= cfg.swr_min:
                 continue
             inside = [c.deep_swr(t, t - j) for j in js]
-            if t + k + 1 < self.n and not c.dark[t + k + 1]:
-                inside.append(c.deep_swr(t + k, t + k + 1))
-            if swr > cfg.swr_min and swr > cfg.swr_ratio * max(inside + [1e-6]):
+            for g in sorted({1, k}):
+                if t + k + g < self.n and not any(c.dark[t + k + i] for i in range(1, g + 1)):
+                    inside.append(c.deep_swr(t + k, t + k + g))
+            if swr > cfg.swr_ratio * max(inside + [1e-6]):
                 return Boundary(t, t + k, 'cut' if k == 1 else 'dissolve', across)
         return None
 
