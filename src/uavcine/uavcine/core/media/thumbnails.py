@@ -191,10 +191,12 @@ def pick_frames(s, u, m: int, generator=None, sample: bool = True):
     torch = _torch()
     f = _minmax(s)
     picks, logp = [], s.new_zeros(())
-    taken = torch.zeros_like(s, dtype=torch.bool)
+    taken = []  # type: List[int]
     for _ in range(min(m, s.shape[0])):
-        w = f.masked_fill(taken, 0.0) + 1e-8
-        w = w.masked_fill(taken, 0.0)
+        keep = torch.ones_like(s)
+        if taken:
+            keep[taken] = 0.0  # a frame is picked once
+        w = (f + 1e-8) * keep
         probs = w / w.sum()
         if sample:
             p = int(torch.multinomial(probs, 1, generator=generator))
@@ -202,7 +204,7 @@ def pick_frames(s, u, m: int, generator=None, sample: bool = True):
             p = int(torch.argmax(probs))
         logp = logp + torch.log(probs[p] + 1e-12)
         picks.append(p)
-        taken[p] = True
+        taken.append(p)
         f = _minmax(f * (1.0 - u[p].clamp(min=0.0)))
     return picks, logp
 
