@@ -37,6 +37,7 @@ def bag(video, tmp_path_factory):
     writer = BagWriter(path, host.typestore)
     writer.add_topic('/camera/image_raw', 'sensor_msgs/msg/Image')
     writer.add_topic('/other', 'std_msgs/msg/String')
+    writer.add_topic('/target/track', 'uavcine_interfaces/msg/Track')
     t0 = 1_704_067_200 * 10 ** 9
     for k, f in enumerate(video.frames):
         ns = t0 + int(k * 1e9 / video.fps)
@@ -45,17 +46,31 @@ def bag(video, tmp_path_factory):
             header=dict(stamp=msgs.stamp_fields(ns), frame_id='cam'), height=h, width=w, encoding='rgb8', step=w * 3,
             data=f.reshape(-1)))
         writer.write('/camera/image_raw', ns, host.typestore.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+        # a target sweeping the frame from left to right (the tracker's box)
+        cx = 10 + (w - 20) * k / float(len(video.frames))
+        trk = new_message(host.typestore, 'uavcine_interfaces/msg/Track', dict(
+            header=dict(stamp=msgs.stamp_fields(ns), frame_id='cam'), state=2,
+            bbox=msgs.bbox_fields(cx - 6, h / 2 - 10, 12, 20)))
+        writer.write('/target/track', ns, host.typestore.serialize_cdr(trk, 'uavcine_interfaces/msg/Track'))
     writer.close()
     return path, t0
 
 
-def call(**fields):
+def call(srv=SRV, service='/media/detect_shots', params=None, **fields):
     host = OfflineHost()
-    host.add_node(MediaServerNode)
+    host.add_node(MediaServerNode, params=params)
     progress = host.capture('/media/progress')
-    req = host.new(SRV + '_Request', fields)
-    res = host.call_service('/media/detect_shots', req)
+    req = host.new(srv + '_Request', fields)
+    res = host.call_service(service, req)
     return res, progress
+
+
+def thumbs(**kw):
+    return call('uavcine_interfaces/srv/SelectThumbnails', '/media/select_thumbnails', **kw)
+
+
+def summarize(**kw):
+    return call('uavcine_interfaces/srv/Summarize', '/media/summarize', **kw)
 
 
 def test_video_file(video, video_file):
@@ -117,3 +132,49 @@ def test_parameters_are_read_at_each_request(video_file):
     node.p.progress_every = 5  # what a parameter change at run time does to the node's params
     host.call_service('/media/detect_shots', req)
     assert len(progress) - n1 > n1
+
+
+def test_thumbnails_written(video_file, tmp_path):
+    res, _ = thumbs(video_path=str(video_file), method='greedy', count=3, output_dir=str(tmp_path / 'th'))
+    assert res.success, res.message
+    frames = res.frames.tolist()
+    assert len(set(frames)) == 3 and frames == sorted(frames) and res.method == 'greedy'
+    assert len(res.files) == 3 and all(cv2.imread(f) is not None for f in res.files)
+    assert res.reward > 0 and len(res.aesthetics) == 3
+    uni, _ = thumbs(video_path=str(video_file), method='uniform', count=3)
+    assert uni.success and uni.files == []
+
+
+def test_thumbnails_bad_requests(video_file, tmp_path):
+    res, _ = thumbs(video_path=str(video_file), method='best')
+    assert not res.success and 'method must be' in res.message
+    res, _ = thumbs(video_path=str(video_file), method='rl', params={'thumbnail_policy': str(tmp_path / 'none.pt')})
+    assert not res.success and 'no RL-DiVTS policy' in res.message
+    res, _ = thumbs(video_path=str(video_file), track_topic='/target/track')
+    assert not res.success and 'needs a bag' in res.message
+
+
+def test_summary_and_its_vertical_version(bag, tmp_path, video):
+    path, _ = bag
+    res, progress = summarize(bag_path=str(path), image_topic='/camera/image_raw', track_topic='/target/track',
+                              duration_s=1.2, aspect='9:16', output_dir=str(tmp_path / 'sum'))
+    assert res.success, res.message
+    n = sum(b - a + 1 for a, b in zip(res.fragment_first.tolist(), res.fragment_last.tolist()))
+    assert n <= int(round(1.2 * video.fps)) and res.duration_s == pytest.approx(n / video.fps)
+    cap = cv2.VideoCapture(res.summary_file)
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
+    cap = cv2.VideoCapture(res.retargeted_file)
+    h = video.frames[0].shape[0]
+    assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == int(round(h * 9 / 16.0)) // 2 * 2
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
+    assert res.target_inside >= 0.9
+    assert progress[-1][1].stage == 'done'
+
+
+def test_summary_bad_requests(video_file, tmp_path):
+    res, _ = summarize(video_path=str(video_file))
+    assert not res.success and 'output_dir' in res.message
+    res, _ = summarize(video_path=str(video_file), output_dir=str(tmp_path), aspect='tall')
+    assert not res.success and 'aspect' in res.message
+    res, _ = summarize(video_path=str(video_file), output_dir=str(tmp_path), aspect='1:1')
+    assert res.success and res.target_inside == -1.0  # no track: saliency steers the crop, nothing to score

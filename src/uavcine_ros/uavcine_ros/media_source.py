@@ -1,5 +1,7 @@
 """The ROS host's bag reader for media_server: rosbag2_py (part of ROS 2 Humble). Python 3.8.
 
+Not run here (no ROS 2 on this machine): written to rosbag2_py's Humble API, exercised on a ROS 2 install.
+
 Registered into ``uavcine.nodes.media_server`` when the ROS host is imported. Errors become
 ``MediaSourceError`` with the reason the service returns.
 """
@@ -7,11 +9,8 @@ import os
 
 from uavcine.nodes import media_server, msgs
 
-IMAGE = 'sensor_msgs/msg/Image'
-
-
-def bag_images(path, topic, start_ns=0, stop_ns=0):
-    """(header stamp ns, frame) of every image on ``topic`` with start <= stamp <= stop (0: open end)."""
+def bag_messages(path, topic, msgtype, start_ns=0, stop_ns=0):
+    """(header stamp ns, message) of every message on ``topic`` with start <= stamp <= stop (0: open end)."""
     try:
         import rosbag2_py
         from rclpy.serialization import deserialize_message
@@ -30,10 +29,10 @@ def bag_images(path, topic, start_ns=0, stop_ns=0):
     types = {t.name: t.type for t in reader.get_all_topics_and_types()}
     if topic not in types:
         raise media_server.MediaSourceError('bag %s has no topic %s (it has: %s)' % (path, topic, ', '.join(sorted(types)) or 'none'))
-    if types[topic] != IMAGE:
-        raise media_server.MediaSourceError('topic %s is a %s, not a %s' % (topic, types[topic], IMAGE))
+    if types[topic] != msgtype:
+        raise media_server.MediaSourceError('topic %s is a %s, not a %s' % (topic, types[topic], msgtype))
     reader.set_filter(rosbag2_py.StorageFilter(topics=[topic]))
-    cls = get_message(IMAGE)
+    cls = get_message(msgtype)
 
     def gen():
         while reader.has_next():
@@ -42,11 +41,8 @@ def bag_images(path, topic, start_ns=0, stop_ns=0):
             ns = msgs.stamp_ns(msg.header.stamp)
             if ns < start_ns or (stop_ns and ns > stop_ns):
                 continue
-            try:
-                yield ns, msgs.image_to_numpy(msg, 'rgb')
-            except msgs.BadMessage:
-                continue  # an undecodable image is left out
+            yield ns, msg
     return gen()
 
 
-media_server.set_bag_reader(bag_images)
+media_server.set_bag_reader(bag_messages)
