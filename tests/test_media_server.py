@@ -73,14 +73,15 @@ def summarize(**kw):
     return call('uavcine_interfaces/srv/Summarize', '/media/summarize', **kw)
 
 
-def test_video_file(video, video_file):
-    res, progress = call(video_path=str(video_file), request_id='r1')
+def test_video_file(video, video_file, tmp_path):
+    res, progress = call(video_path=str(video_file), request_id='r1', output_dir=str(tmp_path / 'kf'))
     assert res.success, res.message
     assert res.n_frames == len(video.frames)
     pred = list(zip(res.boundary_last.tolist(), res.boundary_first.tolist()))
     s = score(pred, [(t.last, t.first) for t in video.truth])
     assert s.fn == 0 and s.fp == 0, (pred, video.truth)
     assert res.keyframes[0] == 0 and len(res.keyframe_stamps) == len(res.keyframes)
+    assert len(res.keyframe_files) == len(res.keyframes) and cv2.imread(res.keyframe_files[0]) is not None
     stages = [m.stage for _, m in progress]
     assert stages[-1] == 'done' and 'analysing' in stages and all(m.request_id == 'r1' for _, m in progress)
 

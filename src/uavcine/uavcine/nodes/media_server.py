@@ -199,6 +199,7 @@ class MediaServerNode(Node):
         t_wall = time.monotonic()
         try:
             fps, stamps, r, _, _ = self._analyse(req, rid, keep_small=False)
+            files = self._write_jpegs(req.output_dir, r.keyframes, req, 'keyframe') if req.output_dir else []
         except MediaSourceError as exc:
             return self._failed(rid, SHOTS_SRV, exc)
         out = self.new(
@@ -209,7 +210,7 @@ class MediaServerNode(Node):
             boundary_first=np.array([b.first for b in r.boundaries], np.int32),
             boundary_kind=[b.kind for b in r.boundaries],
             keyframes=np.array(r.keyframes, np.int32),
-            keyframe_stamps=[msgs.stamp_fields(stamps[k]) for k in r.keyframes],
+            keyframe_stamps=[msgs.stamp_fields(stamps[k]) for k in r.keyframes], keyframe_files=files,
             ms_per_frame=1000.0 * (time.monotonic() - t_wall) / len(stamps))
         self._publish_progress(rid, 'done', len(stamps), len(stamps))
         return out
@@ -268,7 +269,7 @@ class MediaServerNode(Node):
                 picks = select_uniform(len(a), m)
             else:
                 picks = select_random(len(a), m, np.random.default_rng(0))
-            files = self._write_jpegs(req.output_dir, picks, small, req, shape) if req.output_dir else []
+            files = self._write_jpegs(req.output_dir, picks, req, 'thumb') if req.output_dir else []
         except MediaSourceError as exc:
             return self._failed(rid, THUMBS_SRV, exc)
         picks = sorted(int(k) for k in picks)
@@ -278,7 +279,7 @@ class MediaServerNode(Node):
             stamps=[msgs.stamp_fields(stamps[k]) for k in picks], aesthetics=np.array([a[k] for k in picks], np.float32),
             files=files, reward=float(reward(picks, a, x, rcfg)), method=method)
 
-    def _write_jpegs(self, out_dir, picks, small, req, shape):
+    def _write_jpegs(self, out_dir, picks, req, prefix):
         """Full-resolution JPEGs of the picked frames (a second pass over the source)."""
         import cv2
         try:
@@ -286,11 +287,13 @@ class MediaServerNode(Node):
         except OSError as exc:
             raise MediaSourceError('cannot create %s: %s' % (out_dir, exc))
         want = set(int(k) for k in picks)
-        files = {}
+        files = {}  # type: Dict[int, str]
+        if not want:
+            return []
         _, frames, _ = self._open(req)
         for k, (_, frame) in enumerate(frames):
             if k in want:
-                path = os.path.join(out_dir, 'thumb_%05d.jpg' % k)
+                path = os.path.join(out_dir, '%s_%05d.jpg' % (prefix, k))
                 bgr = frame if req.video_path else cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
                 if not cv2.imwrite(path, bgr):
                     raise MediaSourceError('cannot write %s' % path)
@@ -370,13 +373,13 @@ class MediaServerNode(Node):
         import cv2
         H, W = shape[:2]
         base = os.path.join(req.output_dir, 'summary')
-        summary_file = base + '.mp4'
-        writer = cv2.VideoWriter(summary_file, cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (W, H))
+        summary_file = base + '.webm'  # VP8: browsers play it (report.html), OpenCV's FFmpeg writes it
+        writer = cv2.VideoWriter(summary_file, cv2.VideoWriter_fourcc(*'VP80'), float(fps), (W, H))
         retarget_file = ''
         rw = None
         if aspect is not None:
-            retarget_file = '%s_%dx%d.mp4' % (base, aspect[0], aspect[1])
-            rw = cv2.VideoWriter(retarget_file, cv2.VideoWriter_fourcc(*'mp4v'), float(fps), (cw, H))
+            retarget_file = '%s_%dx%d.webm' % (base, aspect[0], aspect[1])
+            rw = cv2.VideoWriter(retarget_file, cv2.VideoWriter_fourcc(*'VP80'), float(fps), (cw, H))
         if not writer.isOpened() or (rw is not None and not rw.isOpened()):
             raise MediaSourceError('cannot write video files in %s' % req.output_dir)
         try:
