@@ -11,6 +11,7 @@ repo = os.path.dirname(os.path.dirname(here))
 #: Must list every key of uavcine.nodes.REGISTRY (a test checks it).
 NODE_NAMES = ['airsim', 'detector', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker',
               'media_server',
+              'media_rest_client',
               ]
 
 

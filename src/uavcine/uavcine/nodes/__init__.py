@@ -14,6 +14,7 @@ REGISTRY = {
     'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
     'airsim': 'uavcine.nodes.airsim_bridge:AirSimBridgeNode',
     'media_server': 'uavcine.nodes.media_server:MediaServerNode',
+    'media_rest_client': 'uavcine.nodes.media_rest_client:MediaRestClientNode',
 }
 
 
