@@ -3,9 +3,9 @@ ContentDetector and AdaptiveDetector and TransNetV2, side by side, in one run: F
 ms/frame per data set and resolution -> docs/media_eval.md (+ docs/media_eval.png).
 
 Data sets:
-- ``sim``: a simulated multi-shot video (uavcine.eval.shot_sim, seed 100; the detector's thresholds were set on
-  seeds 0-2) with exact truth: cuts, 2-4 frame dissolves, fades, fast pans, flashes, exposure jumps; the same
-  video at 720p, 1080p and 2K (2048x1536).
+- ``sim``: simulated multi-shot videos (uavcine.eval.shot_sim, seeds 100-102; the detector's thresholds were set on
+  seeds 0-3) with exact truth: cuts, 2-4 frame dissolves, fades, fast pans, flashes, exposure jumps; the same
+  videos at 720p, 1080p and 2K (2048x1536), scores pooled.
 - ``real``: the clips in shared/data/video at their own resolution, truth made by looking at the frames
   (bench/media/SHOT_TRUTH.md, bench/media/shot_truth_real.json). Skipped when the data is absent.
 
@@ -34,7 +34,8 @@ if not DATA.is_dir():
 TRUTH_REAL = REPO / 'bench' / 'media' / 'shot_truth_real.json'
 
 from uavcine.core.media.shot_boundaries import ShotBoundaryDetector, ShotDetectorConfig  # noqa: E402
-from uavcine.eval.shot_sim import RESOLUTIONS, ShotVideoConfig, make_shot_video, recall_by_kind, score, Transition  # noqa: E402
+from uavcine.eval.shot_sim import (RESOLUTIONS, SBDScore, ShotVideoConfig, Transition, make_shot_video,  # noqa: E402
+                                   recall_by_kind, score)
 
 
 class Ours:
@@ -150,7 +151,7 @@ def main(argv=None):
     ap.add_argument('--methods', default='ours,content,adaptive,transnetv2')
     ap.add_argument('--resolutions', default='720p,1080p,2K')
     ap.add_argument('--shots', type=int, default=14, help='shots in the simulated video')
-    ap.add_argument('--seed', type=int, default=100)
+    ap.add_argument('--seeds', default='100,101,102', help='simulated videos (pooled per resolution)')
     ap.add_argument('--quick', action='store_true', help='4 shots, 720p, no real clips, nothing written')
     ap.add_argument('--out', default=str(REPO / 'docs' / 'media_eval.md'))
     ap.add_argument('--plot', default=str(REPO / 'docs' / 'media_eval.png'))
@@ -161,19 +162,38 @@ def main(argv=None):
     if args.quick:
         args.shots, args.resolutions = 4, '720p'
     rows = []
+    seeds = [int(v) for v in args.seeds.split(',')]
+    if args.quick:
+        seeds = seeds[:1]
     t0 = time.time()
-    video = make_shot_video(ShotVideoConfig(n_shots=args.shots, seed=args.seed))
+    videos = [make_shot_video(ShotVideoConfig(n_shots=args.shots, seed=sd)) for sd in seeds]
     gen_s = time.time() - t0
-    truth = [(t.last, t.first) for t in video.truth]
     for res in args.resolutions.split(','):
         size = RESOLUTIONS[res]
-        bgr = (cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in video.at_resolution(size))
-        result = run_set(bgr, len(video.frames), video.fps, truth, names, 'sim %s' % res)
-        for name, (pred, ms) in result.items():
-            s = score(pred, truth)
-            rows.append(dict(set='sim', clip='sim seed %d' % args.seed, res='%dx%d' % size, method=name, f1=s.f1,
-                             precision=s.precision, recall=s.recall, tp=s.tp, fp=s.fp, fn=s.fn, ms=ms,
-                             rt=1000.0 / video.fps / ms, by_kind=recall_by_kind(pred, video.truth)))
+        pooled = {}
+        for sd, video in zip(seeds, videos):
+            truth = [(t.last, t.first) for t in video.truth]
+            bgr = (cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in video.at_resolution(size))
+            result = run_set(bgr, len(video.frames), video.fps, truth, names, 'sim %d %s' % (sd, res))
+            for name, (pred, ms) in result.items():
+                s = score(pred, truth)
+                kinds = recall_by_kind(pred, video.truth)
+                p = pooled.setdefault(name, dict(tp=0, fp=0, fn=0, ms_frames=0.0, frames=0, kinds={}))
+                p['tp'] += s.tp
+                p['fp'] += s.fp
+                p['fn'] += s.fn
+                p['ms_frames'] += ms * len(video.frames)
+                p['frames'] += len(video.frames)
+                for k, (f, n) in kinds.items():
+                    a, b = p['kinds'].get(k, (0, 0))
+                    p['kinds'][k] = (a + f, b + n)
+        for name, p in pooled.items():
+            s = SBDScore(p['tp'], p['fp'], p['fn'])
+            ms = p['ms_frames'] / p['frames']
+            rows.append(dict(set='sim', clip='sim seeds %s' % args.seeds if not args.quick else 'sim seed %d' % seeds[0],
+                             res='%dx%d' % size, method=name, f1=s.f1, precision=s.precision, recall=s.recall,
+                             tp=s.tp, fp=s.fp, fn=s.fn, ms=ms, rt=1000.0 / videos[0].fps / ms, by_kind=p['kinds']))
+    video = videos[0]
     if not args.quick and TRUTH_REAL.is_file() and DATA.is_dir():
         real = json.loads(TRUTH_REAL.read_text())
         for clip, t in real.items():
@@ -189,7 +209,7 @@ def main(argv=None):
                 rows.append(dict(set='real', clip=clip, res='%dx%d' % (w, h), method=name, f1=s.f1,
                                  precision=s.precision, recall=s.recall, tp=s.tp, fp=s.fp, fn=s.fn, ms=ms,
                                  rt=1000.0 / fps / ms, by_kind=recall_by_kind(pred, tt)))
-    table = render(rows, video, gen_s, args)
+    table = render(rows, videos, seeds, gen_s, args)
     print(table)
     if not args.quick:
         Path(args.out).write_text(table)
@@ -200,17 +220,21 @@ def main(argv=None):
     return 0
 
 
-def render(rows, video, gen_s, args):
+def render(rows, videos, seeds, gen_s, args):
+    n_frames = sum(len(v.frames) for v in videos)
+    truth = [t for v in videos for t in v.truth]
+    events = {k: sum(len(v.events[k]) for v in videos) for k in videos[0].events}
     L = ['# Shot-boundary detection: ours (§3.5) against PySceneDetect and TransNetV2', '',
          'Reproduce: `python bench/bench_shots.py` (writes this file and `docs/media_eval.png`). Measured on the',
          'shared 2-core development machine under load from other jobs, one thread per method: compare ms/frame',
          'within one run. ms/frame includes each method\'s own downscaling of the full-resolution frame, not the',
          'decoding. x RT = real-time factor (frame period / ms per frame).', '',
-         'Simulated set: %d frames at %.0f fps (seed %d, %d shots; generated in %.0f s), exact truth: %s.'
-         % (len(video.frames), video.fps, args.seed, args.shots, gen_s,
-            ', '.join('%d %s' % (sum(t.kind == k for t in video.truth), k) for k in ('cut', 'dissolve', 'fade'))),
+         'Simulated set: %d videos (seeds %s; the detector was tuned on seeds 0-3), %d frames in all at %.0f fps, %d shots'
+         % (len(videos), ','.join(map(str, seeds)), n_frames, videos[0].fps, args.shots),
+         'each (generated in %.0f s), exact truth: %s; scores pooled over the videos.'
+         % (gen_s, ', '.join('%d %s' % (sum(t.kind == k for t in truth), k) for k in ('cut', 'dissolve', 'fade'))),
          'Distractors inside shots: %d flash frames, %d exposure jumps, %d fast-pan shots.'
-         % (len(video.events['flash']), len(video.events['exposure_jump']), len(video.events['fast_pan_shots'])),
+         % (events['flash'], events['exposure_jump'], events['fast_pan_shots']),
          'Real clips: truth made by looking at the frames (bench/media/SHOT_TRUTH.md).',
          'Matching: intervals widened by 2 frames overlap, one-to-one (uavcine.eval.shot_sim.score).', '',
          '| set | resolution | method | F1 | precision | recall | TP/FP/FN | recall by kind | ms/frame | x RT |',
