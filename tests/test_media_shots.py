@@ -10,7 +10,7 @@ from uavcine.eval.shot_sim import ShotVideoConfig, Transition, make_shot_video, 
 @pytest.fixture(scope='module')
 def video():
     # small and short: 6 shots at 320x240, every transition kind and distractor switched on
-    cfg = ShotVideoConfig(n_shots=6, shot_s=(1.0, 1.6), render_size=(256, 192), p_cut=0.34, p_dissolve=0.33,
+    cfg = ShotVideoConfig(n_shots=6, shot_s=(1.0, 1.3), render_size=(256, 192), p_cut=0.34, p_dissolve=0.33,
                           p_flash=1.0, p_exposure_jump=1.0, p_fast_pan=0.0, seed=3)
     return make_shot_video(cfg)
 

@@ -84,9 +84,9 @@ def test_sampler_demotes_similar_frames_and_reinforce_learns():
     picks, logp = T.pick_frames(s, xn @ xn.T, 2, sample=False)
     assert picks[0] < 8 and 8 <= picks[1] < 16, picks
     assert float(logp) < 0
-    model = T.RLDiVTS(8, T.RLDiVTSConfig(m=2, epochs=15, episodes=8, seed=0))
+    model = T.RLDiVTS(8, T.RLDiVTSConfig(m=2, epochs=4, episodes=6, hidden=16, seed=0))
     hist = model.train([(a, x)])
-    assert len(hist) == 15 and np.isfinite(hist).all()
+    assert len(hist) == 4 and np.isfinite(hist).all()
     p = model.select(a, x)
     assert len(set(p)) == 2
 
