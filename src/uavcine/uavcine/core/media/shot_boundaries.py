@@ -9,27 +9,32 @@ Every decision rests on three measures between two images I and J (the paper's n
   depend on the resolution.
 - ``SWR(I, J)``: dissimilarity of I and J warped onto I by that motion field (motion-compensated), as
   ``1 - NCC``: the normalised cross-correlation ignores gain and offset, so flicker, flashes and exposure
-  jumps do not look like a new shot.
+  jumps do not look like a new shot. NCC is taken only where the warp samples inside J (what entered the view
+  is new content, not a new shot).
 - ``ACT(I, J) = sqrt(AMM * SWR)``: the *activity* (geometric mean). AMM is floored at ``amm_floor`` so that
   two different still images (a cut between static shots, where DIS finds little coherent motion) still
   show activity.
 
 Computation is sparse and selective (``ActivityCache``): frames are reduced once to a small grey image
-(``analysis_width`` pixels wide), ``ACT(I_t, I_t+1)`` is computed for every frame (the *fast check*), and
-other pairs only on demand, each at most once.
+(about ``analysis_width`` pixels wide, by an integer factor), ``ACT(I_t, I_t+1)`` is computed for every frame
+with the fast DIS preset (the *fast check*), other pairs only on demand, each at most once.
 
 Shot detector (``ShotBoundaryDetector``), for each frame t (the last frame of a possible old shot):
 
-1. fast check: ``ACT(I_t, I_t+1)`` is high against the shot's recent activity (a median of the last
-   ``background_window`` consecutive activities) -> a hard cut or a short dissolve may start here;
+1. fast check: ``ACT(I_t, I_t+1)`` is above ``fast_min`` and ``fast_ratio`` times the shot's recent activity
+   (the median of the last ``background_window`` consecutive activities) -> a cut or short dissolve may start;
 2. deep check, K = 1..``max_dissolve`` (K = 1: a hard cut; K > 1: a K-frame dissolve whose first frame of the
-   new shot is t+K): the hypothesis holds when ``ACT(I_t, I_t+K)`` is ``deep_ratio`` times larger than the
-   activity inside the shots on either side (``ACT(I_t, I_t-j)`` for j = 1, 2 and ``ACT(I_t+K, I_t+K+1)``).
-   The smallest valid K wins.
+   new shot is t+K), every measure with the accurate DIS preset (``deep_preset``): the paper's test,
+   ``ACT(I_t, I_t+K)`` ``deep_ratio`` times larger than ``ACT(I_t, I_t-j)`` inside the old shot (j = 1 and
+   j = K: activity grows with the gap), and the motion-compensated change is real: ``SWR(I_t, I_t+K)`` above
+   ``swr_min`` and ``swr_ratio`` times the SWR inside both shots at gaps 1 and K. For K > 1 the consecutive
+   flows are chained across the K frames (fast motion stays explained frame by frame, a dissolve's blends break
+   the chain), and the direct flow is kept where it explains the pair better (a flash breaks the chain, not the
+   direct warp). The smallest valid K wins.
 
-Fades through black are outside the paper's detector (NCC is blind to a gain ramp by design): frames whose grey
-level standard deviation is below ``dark_std`` carry no content, and a run of them between two content frames
-is one transition (the fade-out / fade-in pair). This is our addition.
+Fades through black are outside the paper's detector (NCC is blind to a gain ramp by design): frames darker than
+``dark_mean`` with a grey-level spread below ``dark_std`` carry no content, and a run of them between two content
+frames is one transition (the fade-out / fade-in pair). This is our addition.
 
 Dynamic keyframes: within a shot the consecutive content changes are summed; when the sum reaches 1 the
 current frame is a keyframe and the sum restarts (the first frame of each shot is a keyframe too). The paper
