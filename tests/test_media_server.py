@@ -82,6 +82,7 @@ def test_video_file(video, video_file, tmp_path):
     assert s.fn == 0 and s.fp == 0, (pred, video.truth)
     assert res.keyframes[0] == 0 and len(res.keyframe_stamps) == len(res.keyframes)
     assert len(res.keyframe_files) == len(res.keyframes) and cv2.imread(res.keyframe_files[0]) is not None
+    assert res.sampling_structure in ('progressive', 'unknown')  # rendered frames are progressive
     stages = [m.stage for _, m in progress]
     assert stages[-1] == 'done' and 'analysing' in stages and all(m.request_id == 'r1' for _, m in progress)
 

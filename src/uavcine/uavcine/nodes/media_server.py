@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..core.media.shot_boundaries import ShotBoundaryDetector, ShotDetectorConfig
+from ..core.media.shot_boundaries import ShotBoundaryDetector, ShotDetectorConfig, sampling_structure
 from .base import RELIABLE, Node, param
 from . import msgs
 
@@ -100,6 +100,7 @@ class MediaServerParams:
 IMAGE = 'sensor_msgs/msg/Image'
 TRACK = 'uavcine_interfaces/msg/Track'
 ANALYSIS_W = 320  # px: frames kept in memory for thumbnails and summaries are this wide
+SAMPLING_FRAMES = 12  # frames of the first shot whose fields tell the sampling structure
 
 
 class MediaServerNode(Node):
@@ -113,6 +114,7 @@ class MediaServerNode(Node):
         self.create_service('uavcine_interfaces/srv/Summarize', 'media/summarize', self.on_summarize)
         self._policy = None  # type: Any
         self._policy_path = None  # type: Optional[str]
+        self._sampling = 'unknown'
 
     # --- sources ----------------------------------------------------------------------
     def _open(self, req) -> Tuple[float, Iterator[Tuple[int, np.ndarray]], int]:
@@ -164,7 +166,7 @@ class MediaServerNode(Node):
         det = ShotBoundaryDetector(ShotDetectorConfig(
             analysis_width=p.analysis_width, max_dissolve=p.max_dissolve, flow_preset=p.flow_preset,
             deep_preset=p.deep_preset, keyframe_motion=p.keyframe_motion))
-        stamps, small, shape = [], [], None
+        stamps, small, shape, head = [], [], None, []
         import cv2
         for t_ns, frame in frames:
             if shape is None:
@@ -173,6 +175,8 @@ class MediaServerNode(Node):
                 raise MediaSourceError('frame %d is %s, the first was %s: one video must keep its size'
                                        % (len(stamps), frame.shape, shape))
             det.push(frame)
+            if len(head) < SAMPLING_FRAMES:  # full-resolution grey: fields need every line
+                head.append(frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
             if keep_small:
                 h, w = frame.shape[:2]
                 small.append(cv2.resize(frame, (ANALYSIS_W, max(2, int(round(h * ANALYSIS_W / float(w))))),
@@ -187,6 +191,8 @@ class MediaServerNode(Node):
         det.finish()
         if not fps:  # a bag: the median frame period
             fps = 1e9 / float(np.median(np.diff(stamps))) if len(stamps) > 1 else 1.0
+        first_shot = det.result.shots()[0] if det.result.shots() else (0, 0)
+        self._sampling = sampling_structure(head[:first_shot[1] + 1])[0] if first_shot[1] >= 2 else 'unknown'
         return fps, stamps, det.result, small, shape
 
     def _failed(self, rid, srv, exc):
@@ -211,6 +217,7 @@ class MediaServerNode(Node):
             boundary_kind=[b.kind for b in r.boundaries],
             keyframes=np.array(r.keyframes, np.int32),
             keyframe_stamps=[msgs.stamp_fields(stamps[k]) for k in r.keyframes], keyframe_files=files,
+            sampling_structure=self._sampling,
             ms_per_frame=1000.0 * (time.monotonic() - t_wall) / len(stamps))
         self._publish_progress(rid, 'done', len(stamps), len(stamps))
         return out
