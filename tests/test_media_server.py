@@ -38,6 +38,7 @@ def bag(video, tmp_path_factory):
     writer.add_topic('/camera/image_raw', 'sensor_msgs/msg/Image')
     writer.add_topic('/other', 'std_msgs/msg/String')
     writer.add_topic('/target/track', 'uavcine_interfaces/msg/Track')
+    writer.add_topic('/camera/broken', 'sensor_msgs/msg/Image')
     t0 = 1_704_067_200 * 10 ** 9
     for k, f in enumerate(video.frames):
         ns = t0 + int(k * 1e9 / video.fps)
@@ -46,6 +47,10 @@ def bag(video, tmp_path_factory):
             header=dict(stamp=msgs.stamp_fields(ns), frame_id='cam'), height=h, width=w, encoding='rgb8', step=w * 3,
             data=f.reshape(-1)))
         writer.write('/camera/image_raw', ns, host.typestore.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
+        if k < 3:  # images no one can decode: an encoding nobody knows
+            bad = new_message(host.typestore, 'sensor_msgs/msg/Image', dict(
+                header=dict(stamp=msgs.stamp_fields(ns)), height=h, width=w, encoding='weird16', step=w, data=f[..., 0].reshape(-1)))
+            writer.write('/camera/broken', ns, host.typestore.serialize_cdr(bad, 'sensor_msgs/msg/Image'))
         # a target sweeping the frame from left to right (the tracker's box)
         cx = 10 + (w - 20) * k / float(len(video.frames))
         trk = new_message(host.typestore, 'uavcine_interfaces/msg/Track', dict(
@@ -113,6 +118,7 @@ def test_bad_input_gets_a_reason(tmp_path, bag):
         (dict(video_path=str(junk)), ''),
         (dict(bag_path=str(path), image_topic='/nope'), 'has no topic /nope'),
         (dict(bag_path=str(path), image_topic='/other'), 'not a sensor_msgs/msg/Image'),
+        (dict(bag_path=str(path), image_topic='/camera/broken'), 'none of the 3 images could be decoded'),
         (dict(bag_path=str(tmp_path / 'nobag'), image_topic='/camera/image_raw'), 'not found'),
         (dict(bag_path=str(path), image_topic='/camera/image_raw', start=msgs.stamp_fields(t0 + 10 ** 12)), 'past the end'),
         (dict(), 'no video'),

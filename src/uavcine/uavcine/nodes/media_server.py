@@ -115,6 +115,7 @@ class MediaServerNode(Node):
         self._policy = None  # type: Any
         self._policy_path = None  # type: Optional[str]
         self._sampling = 'unknown'
+        self._bad_images = (0, '')  # type: Tuple[int, str]
 
     # --- sources ----------------------------------------------------------------------
     def _open(self, req) -> Tuple[float, Iterator[Tuple[int, np.ndarray]], int]:
@@ -135,10 +136,12 @@ class MediaServerNode(Node):
         raise MediaSourceError('no video: set video_path, or bag_path and image_topic')
 
     def _bag_frames(self, messages):
+        self._bad_images = (0, '')
         for ns, msg in messages:
             try:
                 yield ns, msgs.image_to_numpy(msg, 'rgb')
             except msgs.BadMessage as exc:
+                self._bad_images = (self._bad_images[0] + 1, str(exc))
                 self.warn_throttled('bad_image', 'media: leaving out an undecodable image: %s' % exc)
 
     def _tracks(self, req) -> Dict[int, Tuple[float, float, float, float]]:
@@ -167,6 +170,7 @@ class MediaServerNode(Node):
             analysis_width=p.analysis_width, max_dissolve=p.max_dissolve, flow_preset=p.flow_preset,
             deep_preset=p.deep_preset, keyframe_motion=p.keyframe_motion))
         stamps, small, shape, head = [], [], None, []
+        self._bad_images = (0, '')
         import cv2
         for t_ns, frame in frames:
             if shape is None:
@@ -187,6 +191,8 @@ class MediaServerNode(Node):
             if len(stamps) % p.progress_every == 0:
                 self._publish_progress(rid, 'analysing', len(stamps), total)
         if not stamps:
+            if self._bad_images[0]:
+                raise MediaSourceError('none of the %d images could be decoded (%s)' % self._bad_images)
             raise MediaSourceError('no frames between start and stop (the range is past the end, or the video is empty)')
         det.finish()
         if not fps:  # a bag: the median frame period
