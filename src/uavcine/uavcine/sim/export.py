@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 CATEGORIES = [{'id': 1, 'name': 'person', 'supercategory': 'target'},
               {'id': 2, 'name': 'car', 'supercategory': 'target'},
@@ -36,7 +37,6 @@ def _write_jpg(path: Path, rgb: np.ndarray, quality: int = 92):
 def export_coco(sims: Iterable, out_dir, every: int = 1, min_visibility: float = 0.1, min_pixels: int = 4,
                 progress: bool = True, include_distractors: bool = True) -> dict:
     """Write the frames of each simulator (every ``every``-th) as a COCO detection dataset; returns counts."""
-    from tqdm import tqdm
     out = Path(out_dir)
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     images, anns = [], []
@@ -72,7 +72,6 @@ def export_coco(sims: Iterable, out_dir, every: int = 1, min_visibility: float =
 def export_otb(sim, out_dir, target_id: Optional[int] = None, name: Optional[str] = None, every: int = 1,
                progress: bool = True) -> dict:
     """Write one target's sequence in OTB layout (img/0001.jpg..., groundtruth_rect.txt)."""
-    from tqdm import tqdm
     if target_id is None:
         target_id = sim.scenario.shot.target
         if target_id is None:
