@@ -20,7 +20,6 @@ from uavcine.nodes import load_node_class
 from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, param_specs
 
 from .mapping import assign, descriptor_fields, qos_fields, set_parameters, split_srv_type
-from . import media_source  # noqa: F401  registers rosbag2_py as media_server's bag reader
 
 try:
     from rclpy.executors import ExternalShutdownException
@@ -172,6 +171,8 @@ class RclpyHost(Host):
 def main(node_name, args=None):
     """Entry point of ``ros2 run uavcine_ros NODE``: 0 after Ctrl-C or a requested shutdown, 2 for a wrong
     parameter value, 1 for a node that cannot start; one line, never a traceback, for each."""
+    if node_name.startswith('media'):
+        from . import media_source  # noqa: F401  registers rosbag2_py as the media services' bag reader
     rclpy.init(args=args if args is not None else sys.argv)
     host = None
     try:
