@@ -2,7 +2,7 @@
 
 Not run here (no ROS 2 on this machine): written to rosbag2_py's Humble API, exercised on a ROS 2 install.
 
-Registered into ``uavcine.nodes.media_server`` when the ROS host is imported. Errors become
+Registered into ``uavcine.nodes.media_server`` when the ROS host starts a media node. Errors become
 ``MediaSourceError`` with the reason the service returns.
 """
 import os
@@ -11,10 +11,10 @@ from uavcine.nodes import media_server, msgs
 
 def bag_messages(path, topic, msgtype, start_ns=0, stop_ns=0):
     """(header stamp ns, message) of every message on ``topic`` with start <= stamp <= stop (0: open end)."""
-    try:
+    try:  # ROS 2's bag API: imported when a bag is read (a clear reason where it is missing)
         import rosbag2_py
-        from rclpy.serialization import deserialize_message
-        from rosidl_runtime_py.utilities import get_message
+        from rclpy.serialization import deserialize_message  # ROS 2 (as above)
+        from rosidl_runtime_py.utilities import get_message  # ROS 2 (as above)
     except ImportError as exc:
         raise media_server.MediaSourceError('cannot read bags here: %s' % exc) from None
     if not os.path.exists(path):

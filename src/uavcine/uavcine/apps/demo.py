@@ -97,7 +97,7 @@ def cmd_demo(args) -> int:
             print('[%s] video: %s (%d frames)' % (n, out / ('%s.mp4' % n), frames))
     media = {}
     if not args.no_media:
-        from .media_report import analyse_shot, section_html
+        from .media_report import analyse_shot, section_html  # only when asked: --no-media skips its imports
         for n in names:
             media[n] = analyse_shot(out / n / 'bag', out / 'media' / n)
             for key, r in media[n].items():

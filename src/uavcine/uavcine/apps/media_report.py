@@ -10,15 +10,16 @@ import html
 import os
 from pathlib import Path
 
+from ..nodes import paths
+from ..nodes.media_server import MediaServerNode
+from ..offline.host import OfflineHost
+
 IMAGE_TOPIC = '/camera/image_raw'
 TRACK_TOPIC = '/target/track'
 
 
 def analyse_shot(bag: Path, out_dir: Path, summary_s: float = 4.0) -> dict:
     """Call the three services on one shot's bag; returns their responses (as dicts) and the failures."""
-    from ..nodes.media_server import MediaServerNode
-    from ..nodes import paths
-    from ..offline.host import OfflineHost
     host = OfflineHost()
     node = host.add_node(MediaServerNode)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,9 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..sim import Simulator
+from ..sim.scenario import random_scenario
+
 RESOLUTIONS = {'720p': (1280, 720), '1080p': (1920, 1080), '2K': (2048, 1536)}
 
 
@@ -77,8 +80,6 @@ class ShotVideo:
 
 
 def _render_shot(seed: int, n: int, cfg: ShotVideoConfig, rng: np.random.Generator) -> Tuple[List[np.ndarray], bool]:
-    from ..sim import Simulator
-    from ..sim.scenario import random_scenario
     pan = rng.random() < cfg.p_fast_pan
     # no FLYOVER: a gimbal locked on a target passing under the drone flips 180 degrees in a few frames, which
     # is a real discontinuity inside one shot (the truth would call it no boundary, any detector sees one)

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..sim import Simulator
+from ..sim.scenario import random_scenario
 from ..core.media.summaries import crop_metrics, crop_width, f_score, knapsack, smooth_crop_path
 
 
 def retarget_eval(n_shots: int = 8, n_frames: int = 120, seed0: int = 2000) -> dict:
-    from ..sim import Simulator
-    from ..sim.scenario import random_scenario
     rng = np.random.default_rng(0)
     out = {}
     per = {}
@@ -70,7 +70,7 @@ def retarget_eval(n_shots: int = 8, n_frames: int = 120, seed0: int = 2000) -> d
 def summe_tvsum(h5_path: str, scores: dict, mode: str, proportion: float = 0.15) -> dict:
     """F-score per video of our frame scores (video key -> per-frame scores) against the file's user summaries."""
     try:
-        import h5py
+        import h5py  # optional dependency: only SumMe/TVSum files need it
     except ImportError:
         raise SystemExit('reading SumMe/TVSum h5 files needs h5py (pip install h5py)')
     out = {}

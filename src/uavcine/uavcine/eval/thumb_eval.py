@@ -16,15 +16,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
+from ..sim import Simulator
+from ..sim.scenario import random_scenario
 from ..core.media.thumbnails import (RewardConfig, RLDiVTS, RLDiVTSConfig, calibrate_D, cinematic_aesthetics,
                                      frame_features, reward, reward_terms, select_greedy, select_random, select_uniform)
 
 
 def shot_frames(seed: int, n: int = 48, rate_hz: float = 4.0, size=(320, 240)):
     """Frames (RGB), the target's true box per frame (or None) and its visibility: one simulated shot."""
-    from ..sim import Simulator
-    from ..sim.scenario import random_scenario
     sc = random_scenario(seed, duration_s=n / rate_hz + 0.5, camera_rate_hz=rate_hz, terrain='flat', extent_m=200.0,
                          texture_res_m=0.5, shots=('ORBIT', 'FLYBY', 'CHASE', 'LATERAL'))
     sc.camera.width, sc.camera.height = size
@@ -55,9 +57,7 @@ def main(argv=None):
     ap.add_argument('--sheet', default='')
     ap.add_argument('--save', default='', help='write the trained policy (torch state dict) here')
     args = ap.parse_args(argv)
-    import torch
     torch.set_num_threads(1)
-    from tqdm import tqdm
     t0 = time.time()
     train, test, test_frames = [], [], []
     for s in tqdm(range(args.train), desc='train shots', leave=False):
@@ -131,9 +131,9 @@ def main(argv=None):
 
 
 def contact_sheet(frames_list, picks, path):
-    import matplotlib
+    import matplotlib  # the sheet alone needs matplotlib, with the file backend set before pyplot
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the backend is set
     names = list(picks)
     m = max(len(p[0]) for p in picks.values())
     fig, axes = plt.subplots(len(frames_list) * len(names), m, figsize=(2.2 * m, 1.75 * len(frames_list) * len(names)))

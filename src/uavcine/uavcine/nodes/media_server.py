@@ -20,11 +20,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+import cv2
 import numpy as np
 
+from ..core.media import summaries as S
 from ..core.media.shot_boundaries import ShotBoundaryDetector, ShotDetectorConfig, sampling_structure
+from ..core.media.thumbnails import (AestheticsConfig, RewardConfig, RLDiVTS, RLDiVTSConfig, cinematic_aesthetics,
+                                     frame_features, reward, select_greedy, select_random, select_uniform)
 from .base import RELIABLE, Node, param
-from . import msgs
+from . import msgs, paths
 
 
 class MediaSourceError(ValueError):
@@ -44,7 +48,6 @@ def set_bag_reader(reader) -> None:
 
 def video_file_frames(path: str, start_ns: int = 0, stop_ns: int = 0) -> Tuple[float, Iterator[Tuple[int, np.ndarray]], int]:
     """(fps, iterator of (offset_ns from the file's start, BGR frame), frame count or -1) of a video file."""
-    import cv2
     if not path or not os.path.isfile(path):
         raise MediaSourceError('video file not found: %s' % path)
     cap = cv2.VideoCapture(path)
@@ -171,7 +174,6 @@ class MediaServerNode(Node):
             deep_preset=p.deep_preset, keyframe_motion=p.keyframe_motion))
         stamps, small, shape, head = [], [], None, []
         self._bad_images = (0, '')
-        import cv2
         for t_ns, frame in frames:
             if shape is None:
                 shape = frame.shape
@@ -230,7 +232,6 @@ class MediaServerNode(Node):
 
     # --- thumbnails -------------------------------------------------------------------
     def _frame_scores(self, small, stamps, tracks, shape):
-        from ..core.media.thumbnails import cinematic_aesthetics, frame_features
         scale = ANALYSIS_W / float(shape[1])
         a, x = [], []
         for f, ns in zip(small, stamps):
@@ -242,14 +243,12 @@ class MediaServerNode(Node):
         return np.array(a, np.float32), np.stack(x)
 
     def _load_policy(self, feature_dim):
-        from ..core.media.thumbnails import RewardConfig, RLDiVTS, RLDiVTSConfig
-        from . import paths
         path = paths.resolve(self.p.thumbnail_policy)
         if self._policy is not None and self._policy_path == path:
             return self._policy
         if not path or not os.path.isfile(path):
             raise MediaSourceError('no RL-DiVTS policy at %r (parameter thumbnail_policy); ask for method greedy' % path)
-        import torch
+        import torch  # the RL policy alone needs torch (a slow import the other requests skip)
         ck = torch.load(path, map_location='cpu')
         model = RLDiVTS(int(ck['feature_dim']), RLDiVTSConfig(m=int(ck.get('m', 3))), RewardConfig(D=float(ck['D'])))
         model.load_state_dict(ck['state_dict'])
@@ -259,7 +258,6 @@ class MediaServerNode(Node):
         return model
 
     def on_select_thumbnails(self, req, res):
-        from ..core.media.thumbnails import RewardConfig, reward, select_greedy, select_random, select_uniform
         rid = req.request_id or 'select_thumbnails'
         p = self.p
         method = req.method or p.thumbnail_method
@@ -294,7 +292,6 @@ class MediaServerNode(Node):
 
     def _write_jpegs(self, out_dir, picks, req, prefix):
         """Full-resolution JPEGs of the picked frames (a second pass over the source)."""
-        import cv2
         try:
             os.makedirs(out_dir, exist_ok=True)
         except OSError as exc:
@@ -317,7 +314,6 @@ class MediaServerNode(Node):
 
     # --- summaries --------------------------------------------------------------------
     def on_summarize(self, req, res):
-        from ..core.media import summaries as S
         rid = req.request_id or 'summarize'
         p = self.p
         try:
@@ -372,7 +368,6 @@ class MediaServerNode(Node):
         """The point of attention's x (full-resolution px): the target's centre, else the saliency map's centroid."""
         if box is not None:
             return box[0] + box[2] / 2.0
-        import cv2
         sal = cv2.saliency.StaticSaliencySpectralResidual_create()
         ok, m = sal.computeSaliency(small)
         if not ok or m is None or float(m.sum()) <= 0:
@@ -383,7 +378,6 @@ class MediaServerNode(Node):
         return float((m.sum(axis=0) * xs).sum() / max(m.sum(), 1e-9)) * W / float(m.shape[1])
 
     def _write_clips(self, req, chosen, crop_x, cw, fps, shape, aspect):
-        import cv2
         H, W = shape[:2]
         base = os.path.join(req.output_dir, 'summary')
         summary_file = base + '.webm'  # VP8: browsers play it (report.html), OpenCV's FFmpeg writes it
@@ -421,6 +415,5 @@ SUMMARY_SRV = 'uavcine_interfaces/srv/Summarize'
 
 def _frame_only_aesthetics(frame) -> float:
     """Sharpness and exposure alone (no target known), on the same scale as cinematic_aesthetics."""
-    from ..core.media.thumbnails import AestheticsConfig, cinematic_aesthetics
     cfg = AestheticsConfig(w_framing=0.0, w_size=0.0, w_visibility=0.0)
     return cinematic_aesthetics(frame, None, 1.0, 0.0, cfg)[0]
