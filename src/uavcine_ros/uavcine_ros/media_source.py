@@ -1,6 +1,6 @@
 """The ROS host's bag reader for media_server: rosbag2_py (part of ROS 2 Humble). Python 3.8.
 
-Not run here (no ROS 2 on this machine): written to rosbag2_py's Humble API, exercised on a ROS 2 install.
+Checked by hand on the Humble built from ../shared/ros2 (an MCAP bag of the demo, images and Track topic).
 
 Registered into ``uavcine.nodes.media_server`` when the ROS host starts a media node. Errors become
 ``MediaSourceError`` with the reason the service returns.
