@@ -22,7 +22,8 @@ from tqdm import tqdm
 from ..sim import Simulator
 from ..sim.scenario import random_scenario
 from ..core.media.thumbnails import (RewardConfig, RLDiVTS, RLDiVTSConfig, calibrate_D, cinematic_aesthetics,
-                                     frame_features, reward, reward_terms, select_greedy, select_random, select_uniform)
+                                     frame_features, reward, reward_terms, select_greedy, select_random, select_uniform,
+                                     with_time)
 
 
 def shot_frames(seed: int, n: int = 48, rate_hz: float = 4.0, size=(320, 240)):
@@ -42,7 +43,7 @@ def shot_frames(seed: int, n: int = 48, rate_hz: float = 4.0, size=(320, 240)):
 
 def video_inputs(frames, boxes, vis):
     a = np.array([cinematic_aesthetics(f, b, v)[0] for f, b, v in zip(frames, boxes, vis)], np.float32)
-    x = np.stack([frame_features(f) for f in frames])
+    x = with_time(np.stack([frame_features(f) for f in frames]))
     return a, x
 
 
@@ -108,7 +109,7 @@ def main(argv=None):
          '(`core.media.thumbnails.cinematic_aesthetics`: target framing by the rule of thirds, its size, headroom and',
          'border cut, its visibility, sharpness, exposure, horizon level), with the target\'s true box from the',
          'simulator here (the tracker\'s box in the service); frame features are a colour histogram + grey layout',
-         '(`frame_features`). Representativeness, diversity, the fused scores, the Categorical Distribution Sampler',
+         '(`frame_features`) plus the frame\'s place in the shot (`with_time`). Representativeness, diversity, the fused scores, the Categorical Distribution Sampler',
          'and REINFORCE are the paper\'s. D of Eq. 4 = %.3f (spread of R_rep matched to R_aes on the training shots).' % D,
          '', 'No human annotations: the paper\'s OVP/YouTube top-3 SSIM protocol cannot be run (their videos and',
          'key-frame annotations are not obtainable here). Measured: the reward (Eq. 4) and its terms on held-out shots.',

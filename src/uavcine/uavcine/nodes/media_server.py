@@ -26,7 +26,7 @@ import numpy as np
 from ..core.media import summaries as S
 from ..core.media.shot_boundaries import ShotBoundaryDetector, ShotDetectorConfig, sampling_structure
 from ..core.media.thumbnails import (AestheticsConfig, RewardConfig, RLDiVTS, RLDiVTSConfig, cinematic_aesthetics,
-                                     frame_features, reward, select_greedy, select_random, select_uniform)
+                                     frame_features, reward, select_greedy, select_random, select_uniform, with_time)
 from .base import RELIABLE, Node, param
 from . import msgs, paths
 
@@ -240,7 +240,7 @@ class MediaServerNode(Node):
             # without a track topic there is no target to frame: the frame terms alone (sharpness, exposure)
             a.append(cinematic_aesthetics(f, box, 1.0)[0] if tracks else _frame_only_aesthetics(f))
             x.append(frame_features(f))
-        return np.array(a, np.float32), np.stack(x)
+        return np.array(a, np.float32), with_time(np.stack(x))
 
     def _load_policy(self, feature_dim):
         path = paths.resolve(self.p.thumbnail_policy)

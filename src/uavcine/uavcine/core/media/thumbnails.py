@@ -94,6 +94,16 @@ def frame_features(frame: np.ndarray, bins: int = 8, grid: int = 4) -> np.ndarra
     return v / max(float(np.linalg.norm(v)), 1e-6)
 
 
+def with_time(x: np.ndarray, weight: float = 0.5) -> np.ndarray:
+    """Frame features with the frame's place in the video appended (``weight * t / (T - 1)``).
+
+    Our addition: within one continuous aerial shot the appearance features barely change, and Eq. 2-3 on them
+    alone would call two neighbouring frames as diverse as two distant ones; the time coordinate makes
+    representativeness and diversity also mean covering the shot's duration."""
+    t = np.linspace(0.0, 1.0, len(x), dtype=np.float32)[:, None] * weight
+    return np.concatenate([x, t], axis=1)
+
+
 # ----------------------------------------------------------------------------------------
 # Rewards (Eq. 1-4)
 # ----------------------------------------------------------------------------------------
