@@ -9,6 +9,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 #: Must list every key of uavcine.nodes.REGISTRY (a test checks it).
 NODE_NAMES = ['airsim', 'detector', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker',
+              'gesture',
               'media_server',
               'media_rest_client',
               ]
