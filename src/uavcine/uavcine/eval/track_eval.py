@@ -37,7 +37,7 @@ from ..core import manager as M
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
 from . import metrics
-from .sequences import RATE_HZ, REPO, SPLITS, sim_sequences
+from .sequences import RATE_HZ, REPO, SPLITS, OTBError, otb_folders, read_otb, sim_sequences
 
 # ----------------------------------------------------------------------------
 
@@ -86,6 +86,15 @@ class RunResult:
     seconds: list = field(default_factory=list)
     states: list = field(default_factory=list)
     detector_calls: int = 0
+    decode: list = field(default_factory=list)   # seconds to read and decode each frame (fps with decode)
+    stats: list = field(default_factory=list)    # SiamFC: the quality features of each frame (calibration)
+
+
+def _read(seq, i, res: RunResult):
+    t0 = time.perf_counter()
+    img = seq.frame(i)
+    res.decode.append(time.perf_counter() - t0)
+    return img
 
 
 def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None = None, backend: str = 'torch',
@@ -99,11 +108,12 @@ def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None 
     t.init(seq.frame(0), seq.boxes[0])
     boxes[0], q[0] = seq.boxes[0], 1.0
     for i in range(1, n):
-        img = seq.frame(i)
+        img = _read(seq, i, res)
         t0 = time.perf_counter()
         r = t.update(img)
         box = t.hold() if hold and r.box is not None and judge.is_weak(r.quality) else r.box
         res.seconds.append(time.perf_counter() - t0)
+        res.stats.append(r.stats)
         if box is not None:
             boxes[i], q[i] = box, r.quality
     return res
@@ -118,7 +128,7 @@ def run_loop(seq, net, cfg, quality, detector, mcfg: M.ManagerConfig, backend: s
     cls = seq.meta.get('cls', '')
     dt_ns = int(1e9 / seq.meta.get('rate_hz', RATE_HZ))
     for i in range(n):
-        img = seq.frame(i)
+        img = _read(seq, i, res) if i else seq.frame(i)
         ns = (i + 1) * dt_ns
         t0 = time.perf_counter()
         out = loop.on_image(ns, img)
@@ -155,7 +165,7 @@ def run_opencv(seq, name: str) -> RunResult:
     tr.init(bgr, (int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))))
     boxes[0] = seq.boxes[0]
     for i in range(1, n):
-        bgr = cv2.cvtColor(seq.frame(i), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(_read(seq, i, res), cv2.COLOR_RGB2BGR)
         t0 = time.perf_counter()
         ok, b = tr.update(bgr)
         res.seconds.append(time.perf_counter() - t0)
@@ -212,7 +222,8 @@ TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'K
 
 
 def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
-             progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1) -> dict:
+             progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1,
+             keep_stats: bool = False) -> dict:
     from tqdm import tqdm
     net, cfg, quality = S.load_checkpoint(model)
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
@@ -224,7 +235,8 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
         from ..runtime.detector import Detector
         detr = Detector(detr_model)
         det_name = 'project DETR detector (%s)' % Path(detr_model).name
-    per = {k: {'ious': [], 'errs': [], 'seconds': [], 'seq': [], 'q': [], 'qiou': [], 'calls': 0, 'frames': 0}
+    per = {k: {'ious': [], 'errs': [], 'nerrs': [], 'seconds': [], 'decode': [], 'seq': [], 'q': [], 'qiou': [],
+               'sec_seq': [], 'dec_seq': [], 'stats': [], 'calls': 0, 'frames': 0}
            for k in trackers}
     for si, seq in enumerate(tqdm(seqs, desc='sequences', unit='seq', disable=not progress)):
         sim_det = SimulatedDetector(seed=si)
@@ -248,10 +260,17 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
             else:
                 r = run_opencv(seq, k)
             ious, errs = frame_scores(seq, r.boxes)
+            iv = in_view(seq)
             d = per[k]
             d['ious'].append(ious)
             d['errs'].append(errs)
+            d['nerrs'].append(metrics.normalized_centre_error(r.boxes[iv], seq.boxes[iv]))
             d['seconds'] += r.seconds
+            d['decode'] += r.decode
+            d['sec_seq'].append(float(np.mean(r.seconds)) if r.seconds else float('nan'))
+            d['dec_seq'].append(float(np.mean(r.decode)) if r.decode else float('nan'))
+            if k == 'SiamFC' and keep_stats:  # the ungated run's features and IoU: quality calibration data
+                d['stats'].append([r.stats[i - 1] if i else {} for i in range(len(seq))])
             d['calls'] += r.detector_calls
             d['frames'] += len(seq) - 1
             d['seq'].append(seq.name)
@@ -297,10 +316,10 @@ NOTES = '''Notes on reading the table:
   this loop (`--detector detr`), never a measurement of that detector.'''
 
 
-def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
+def sim_table(rows, res, seqs) -> list:
+    """The simulator suite's section of docs/track_eval.md (markdown lines)."""
     occ = [s.name for s in seqs if {'OCC', 'OV'} & set(attributes(s))]
-    lines = ['# Tracking evaluation on the simulator suite', '',
-             'Generated by `%s`.' % cmd, '',
+    lines = ['## Simulator suite', '',
              'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
              'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
              'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.',
@@ -325,8 +344,95 @@ def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
     lines += ['- %s: %d frames, %s' % (s.name, len(s), ' '.join(attributes(s)) or '-') for s in seqs]
     lines += ['', 'Manager settings: `%s`' % json.dumps(res['manager']), '', 'Model: `%s`' % Path(res['model']).name]
     lines += ['', NOTES]
+    return lines
+
+
+# ----------------------------------------------------------------------------
+# Real sequences (OTB-layout folders): per sequence and mean over sequences
+# ----------------------------------------------------------------------------
+
+REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector loop: real folders have no detector truth
+
+
+def summarise_real(res: dict) -> dict:
+    """Per-sequence scores of every tracker and their mean over sequences (each sequence weighs the same).
+
+    Spearman(quality, IoU): per sequence, and pooled over all scored frames of all sequences (the mean row)."""
+    out = {}
+    for k, d in res['per'].items():
+        rows = []
+        for j, name in enumerate(d['seq']):
+            sec, dec = d['sec_seq'][j], d['dec_seq'][j]
+            row = {'seq': name, 'auc': metrics.success_auc(d['ious'][j]), 'prec20': metrics.precision_at(d['errs'][j]),
+                   'nprec': metrics.normalized_precision(d['nerrs'][j]),
+                   'fps': 1.0 / sec, 'fps_decode': 1.0 / (sec + dec), 'frames': int(len(d['ious'][j]))}
+            if d['q']:
+                row['spearman'] = spearman(d['q'][j], d['qiou'][j])
+            rows.append(row)
+        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in ('auc', 'prec20', 'nprec')}
+        mean['fps'] = 1.0 / float(np.mean(d['seconds'])) if d['seconds'] else float('nan')
+        mean['fps_decode'] = 1.0 / (float(np.mean(d['seconds'])) + float(np.mean(d['decode']))) if d['seconds'] else \
+            float('nan')
+        mean['curve'] = np.nanmean([metrics.success_curve(i) for i in d['ious']], axis=0).tolist()
+        if d['q']:
+            mean['spearman'] = spearman(np.concatenate(d['q']), np.concatenate(d['qiou']))
+        out[k] = {'per_seq': rows, 'mean': mean}
+    return out
+
+
+def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
+    """The real sequences' section of docs/track_eval.md (markdown lines)."""
+    folders = sorted({str(Path(s.meta.get('folder', s.name)).parent) for s in seqs})
+    cap = ('first %d frames of each sequence (CPU budget)' % max_frames) if max_frames > 0 else 'all frames'
+    lines = ['## Real sequences (OTB layout: %s)' % ', '.join('`%s`' % f for f in folders), '',
+             '%d sequences, %s, %d scored frames. Mean over sequences (each sequence weighs the same);'
+             % (len(seqs), cap, sum(r['frames'] for r in next(iter(summ.values()))['per_seq'])),
+             'Spearman(quality, IoU) of the mean row is pooled over all scored frames. Normalised precision: area',
+             'under the precision curve of the centre error in units of the true box size, thresholds 0..0.5',
+             '(TrackingNet). fps: the tracker update alone, and with the frame\'s JPEG decode; %d thread(s),'
+             % res['threads'],
+             'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'], '',
+             '| tracker | success AUC | prec@20 | norm. prec | fps (update) | fps (with decode) | '
+             'Spearman(quality, IoU) |', '|---|---|---|---|---|---|---|']
+    for k, v in summ.items():
+        m = v['mean']
+        sp = '%.3f' % m['spearman'] if 'spearman' in m else '-'
+        lines.append('| %s | %.3f | %.3f | %.3f | %.1f | %.1f | %s |' % (
+            k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'], sp))
+    names = list(summ)
+    lines += ['', 'Per sequence: success AUC / precision@20 (Spearman(quality, IoU) in brackets for SiamFC rows).', '',
+              '| sequence | frames | ' + ' | '.join(names) + ' |', '|---|---|' + '---|' * len(names)]
+    for j, s in enumerate(seqs):
+        cells = []
+        for k in names:
+            r = summ[k]['per_seq'][j]
+            c = '%.3f / %.3f' % (r['auc'], r['prec20'])
+            if 'spearman' in r:
+                c += ' (%.2f)' % r['spearman']
+            cells.append(c)
+        lines.append('| %s | %d | %s |' % (s.name, len(s), ' | '.join(cells)))
+    return lines
+
+
+def plot_real(summ: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for k, v in sorted(summ.items(), key=lambda kv: -kv[1]['mean']['auc']):
+        ax.plot(metrics.SUCCESS_THRESHOLDS, v['mean']['curve'], label='%s [%.3f]' % (k, v['mean']['auc']),
+                lw=2 if k.startswith('SiamFC') else 1.2)
+    ax.set_xlabel('overlap threshold (IoU)')
+    ax.set_ylabel('success rate (mean over sequences)')
+    ax.set_title('Success plot, real sequences (one-pass)')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='lower left')
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join(lines) + '\n')
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot(rows, path: Path, det_name: str) -> None:
@@ -355,13 +461,18 @@ def plot(rows, path: Path, det_name: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m uavcine.eval.track_eval', description=__doc__.split('\n')[0])
-    ap.add_argument('--suite', default='test', help='split of the simulator suite (%s)' % ', '.join(SPLITS))
+    ap.add_argument('--suite', default='test',
+                    help="split of the simulator suite (%s), or 'none' for real sequences only" % ', '.join(SPLITS))
+    ap.add_argument('--otb', action='append', default=[], metavar='DIR',
+                    help='real sequences in OTB layout: a sequence folder or a folder of them (several allowed)')
+    ap.add_argument('--max-frames', type=int, default=0, help='score only the first N frames of each real sequence')
     ap.add_argument('--model', default=str(REPO / 'models' / 'siamfc_sim.pt'))
     ap.add_argument('--detector', default='simulated', choices=['simulated', 'detr'])
     ap.add_argument('--detr-model', default=str(REPO / 'models' / 'detr_small.pt'))
     ap.add_argument('--trackers', default=','.join(TRACKERS))
     ap.add_argument('--out', default='docs/track_eval.md')
     ap.add_argument('--plot', default='docs/track_success.png')
+    ap.add_argument('--plot-real', default='docs/track_success_real.png')
     ap.add_argument('--json', default='runs/track_eval.json')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
@@ -378,22 +489,60 @@ def main(argv=None) -> int:
     if unknown:
         print('error: unknown tracker %s (known: %s)' % (', '.join(unknown), ', '.join(TRACKERS)), file=sys.stderr)
         return 2
-    seqs = sim_sequences(a.suite)
+    if a.suite == 'none' and not a.otb:
+        print("error: nothing to evaluate: --suite none and no --otb", file=sys.stderr)
+        return 2
+    try:
+        real = [read_otb(f, a.max_frames) for f in otb_folders(a.otb)]
+    except OTBError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
     if a.detector == 'detr' and not Path(a.detr_model).is_file():
         print('error: DETR model not found: %s' % a.detr_model, file=sys.stderr)
         return 2
-    res = evaluate(seqs, a.model, a.detector, trackers, detr_model=a.detr_model, backend=a.backend,
-                   threads=a.threads)
-    rows = summarise(res, seqs)
     cmd = 'python -m uavcine.eval.track_eval ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    write_table(rows, res, seqs, Path(a.out), cmd.strip())
-    plot(rows, Path(a.plot), res['detector'])
+    lines = ['# Tracking evaluation: real sequences and the simulator suite', '', 'Generated by `%s`.' % cmd.strip(),
+             '', 'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
+             'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
+             'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.', '']
+    out_json = {}
+    if real:
+        rtrackers = [t for t in trackers if t in REAL_TRACKERS]
+        try:
+            res = evaluate(real, a.model, 'simulated', rtrackers, backend=a.backend, threads=a.threads,
+                           keep_stats=True)
+        except OTBError as e:
+            print('error: %s' % e, file=sys.stderr)
+            return 2
+        summ = summarise_real(res)
+        lines += real_table(summ, real, res, a.max_frames) + ['']
+        plot_real(summ, Path(a.plot_real))
+        out_json['real'] = summ
+        if 'SiamFC' in res['per']:  # calibration data for train/siamfc_train.py calibrate-loso
+            d = res['per']['SiamFC']
+            out_json['real_calib'] = [{'seq': n, 'stats': st, 'iou': list(map(float, io))}
+                                      for n, st, io in zip(d['seq'], d['stats'], d['ious'])]
+        for k, v in summ.items():
+            m = v['mean']
+            print('real  %-16s AUC %.3f prec20 %.3f nprec %.3f | %.1f fps (%.1f with decode)%s' % (
+                k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'],
+                ' | spearman %.3f' % m['spearman'] if 'spearman' in m else ''))
+    if a.suite != 'none':
+        seqs = sim_sequences(a.suite)
+        res = evaluate(seqs, a.model, a.detector, trackers, detr_model=a.detr_model, backend=a.backend,
+                       threads=a.threads)
+        rows = summarise(res, seqs)
+        lines += sim_table(rows, res, seqs)
+        plot(rows, Path(a.plot), res['detector'])
+        out_json['sim'] = rows
+        for r in rows:
+            print('sim   %-36s AUC %.3f prec20 %.3f | occl AUC %.3f prec20 %.3f | %.1f fps%s' % (
+                r['tracker'], r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'],
+                ' | spearman %.3f' % r['spearman'] if 'spearman' in r else ''))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text('\n'.join(lines) + '\n')
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(rows, indent=1))
-    for r in rows:
-        print('%-36s AUC %.3f prec20 %.3f | occl AUC %.3f prec20 %.3f | %.1f fps%s' % (
-            r['tracker'], r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'],
-            ' | spearman %.3f' % r['spearman'] if 'spearman' in r else ''))
+    Path(a.json).write_text(json.dumps(out_json, indent=1))
     return 0
 
 
