@@ -71,6 +71,8 @@ class TrackerParams:
     reinit_iou: float = param(_M.reinit_iou, 'IoU of a detection with the tracked box to re-initialise on it', min=0.0, max=1.0)
     refresh_iou: float = param(_M.refresh_iou, 'A confident track that a detection overlaps this much is confirmed, not restarted',
                                min=0.0, max=1.0)
+    reanchor_score: float = param(_M.reanchor_score, 'A detection of the track\'s class this confident that overlaps '
+                                  'the tracked box only partly re-anchors the track (0 = off)', min=0.0, max=1.0)
     use_appearance: bool = param(True, 'Compare detections with the target exemplar before re-initialising')
     min_appearance: float = param(_M.min_appearance, 'Appearance similarity (0..1) for a detection to be the same target',
                                   min=0.0, max=1.0)
