@@ -134,6 +134,11 @@ def test_onnxruntime_matches_torch():
     crops = np.stack([S.crop_and_resize(img, (70, 58), 80 * f, 255, a.avg_color) for f in a.scale_factors])
     ra, rb = a.responses(crops), b.responses(crops)
     assert np.allclose(ra, rb, rtol=1e-3, atol=1e-3 * np.abs(ra).max())
+    # the exemplar branch runs on onnxruntime too (kernel, appearance features): the same features
+    ka, kb = a.kernel.numpy(), b.kernel.numpy()
+    assert ka.shape == kb.shape and np.allclose(ka, kb, rtol=1e-3, atol=1e-3 * np.abs(ka).max())
+    qa, qb = a.update(img), b.update(img)
+    assert np.allclose(qa.box, qb.box, atol=1e-3) and abs(qa.stats['app_init'] - qb.stats['app_init']) < 1e-3
 
 
 def test_checkpoint_round_trip_fp16():

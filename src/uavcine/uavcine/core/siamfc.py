@@ -465,8 +465,11 @@ class SiamFCTracker:
         self._fused = fuse_backbone(self.net.backbone)
         self._search = SearchModel(self._fused, self.net.out_scale).eval()
         self._ort = None
+        self._ort_z = None
         if backend == 'onnxruntime':
             self._ort = _ort_session(self._search, self.cfg, num_threads)
+            # the exemplar branch too (init, appearance features): torch's thread pool stalls on a busy CPU
+            self._ort_z = _ort_session(self._fused, self.cfg, num_threads, exemplar=True)
         elif backend == 'torch':
             self._fused.to(memory_format=torch.channels_last)  # NHWC convolutions: ~10% faster on CPU
         else:
@@ -517,6 +520,10 @@ class SiamFCTracker:
     # --- network calls -------------------------------------------------------------
     @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> torch.Tensor:
+        if self._ort_z is not None:
+            c = crops[None] if crops.ndim == 3 else crops
+            x = np.ascontiguousarray(c).transpose(0, 3, 1, 2).astype(np.float32)
+            return torch.from_numpy(self._ort_z.run(None, {'z': x})[0])
         return self._fused(to_tensor(crops))
 
     @torch.inference_mode()
@@ -667,13 +674,29 @@ def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
     return buf.getvalue()
 
 
-def _ort_session(search: SearchModel, cfg: SiamFCConfig, num_threads: int = 0):
+def export_exemplar_onnx(fused: nn.Module, cfg: SiamFCConfig) -> bytes:
+    """The exemplar branch (fused backbone on 127 px crops) as ONNX bytes: input 'z', output 'kernel'."""
+    z = torch.zeros(1, 3, cfg.exemplar_sz, cfg.exemplar_sz)
+    buf = io.BytesIO()
+    kw = dict(input_names=['z'], output_names=['kernel'], dynamic_axes={'z': {0: 'n'}, 'kernel': {0: 'n'}},
+              opset_version=17)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try:
+            torch.onnx.export(fused, (z,), buf, dynamo=False, **kw)
+        except TypeError:  # torch 2.0 (Jetson)
+            torch.onnx.export(fused, (z,), buf, **kw)
+    return buf.getvalue()
+
+
+def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exemplar: bool = False):
     import onnxruntime as ort
     so = ort.SessionOptions()
     if num_threads > 0:
         so.intra_op_num_threads = num_threads
         so.inter_op_num_threads = 1
-    return ort.InferenceSession(export_onnx(search, cfg), so, providers=['CPUExecutionProvider'])
+    onnx = export_exemplar_onnx(model, cfg) if exemplar else export_onnx(model, cfg)
+    return ort.InferenceSession(onnx, so, providers=['CPUExecutionProvider'])
 
 
 CHECKPOINT_FORMAT = 'uavcine-siamfc-1'
