@@ -133,3 +133,19 @@ def test_development_set_reads():
     for s in seqs:
         assert np.isfinite(s.boxes[0]).all()
         assert s.frame(len(s) - 1).ndim == 3
+
+
+def test_leave_one_sequence_out_calibration():
+    """The quality head's LOSO fit: each sequence is predicted by a head that never saw it."""
+    from uavcine.train import siamfc_train as T
+    rng = np.random.default_rng(0)
+    n = 3 * 60
+    iou = rng.uniform(0, 1, n)
+    feats = np.c_[iou + rng.normal(0, 0.1, n), rng.normal(0, 1, n)]  # one informative feature, one noise
+    seq_of = np.repeat(np.arange(3), 60)
+    lo = T.loso(feats, iou, seq_of, ['a', 'b', 'c'], 'on')
+    assert set(lo['per_seq']) == {'a', 'b', 'c'} and all(v > 0.8 for v in lo['per_seq'].values())
+    assert lo['pooled'] > 0.8 and np.all((lo['q'] >= 0) & (lo['q'] <= 1))
+    assert np.array_equal(T.quality_target(np.array([0.1, 0.2, 0.5]), 'on'), [0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match='quality target'):
+        T.quality_target(iou, 'psr')

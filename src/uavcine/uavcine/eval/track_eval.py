@@ -1,4 +1,10 @@
-"""Tracking evaluation on simulator sequences: OTB one-pass success AUC and precision at 20 px, fps.
+"""Tracking evaluation on real sequences (OTB-layout folders) and the simulator suite: OTB one-pass success AUC,
+precision at 20 px, normalised precision, fps, and the quality score's Spearman correlation with the IoU.
+
+Real sequences (``--otb DIR``, several allowed; a sequence folder or a folder of them; NaN rows = target out
+of view) are scored per sequence and as the mean over sequences, for SiamFC, SiamFC + hold, CSRT, KCF and MIL
+(the manager + detector row needs a detector, which real folders do not have); the simulator suite (``--suite``)
+as before. Both go into one markdown file, so one command reproduces docs/track_eval.md.
 
 Trackers, all started on the first frame's true box (OTB one-pass evaluation):
 
@@ -17,8 +23,9 @@ Frames whose target is out of view are left out of the scores (no truth to overl
 a frame with no output box counts as IoU 0 (eval.metrics). The quality score is
 checked by its Spearman correlation with the IoU of the reported box.
 
-Writes a markdown table and the success plot:
-    python -m uavcine.eval.track_eval --suite test --out docs/track_eval.md --plot docs/track_success.png
+Writes the markdown tables and the success plots (the command of docs/track_eval.md):
+    python -m uavcine.eval.track_eval --otb /work/shared/data/aerial_tracking --max-frames 80 --suite smoke \
+        --threads 1 --out docs/track_eval.md --plot docs/track_success.png --plot-real docs/track_success_real.png
 """
 from __future__ import annotations
 

@@ -394,9 +394,19 @@ def main(argv=None) -> int:
         head = S.QualityHead(coef)
         q_cal = np.array([head(dict(zip(S.QUALITY_FEATURES, f))) for f in f_cal])
         lo = loso(f_cal, y_cal, seq_of, names, a.target, a.l2)
+        if a.data:  # pooled held-out Spearman of each file's sequences (real and simulated apart)
+            from scipy.stats import spearmanr as _sp
+            files, start = {}, 0
+            for p in a.data.split(','):
+                n = len(np.load(p)['names'])
+                m = (seq_of >= start) & (seq_of < start + n)
+                files[p] = float(_sp(lo['q'][m], y_cal[m]).statistic)
+                start += n
+            lo['per_file'] = files
         meta = dict(meta0, calib=calib, calib_frames=int(len(y_cal)), quality_target=a.target,
                     calib_spearman_quality_iou=float(spearmanr(q_cal, y_cal).statistic),
                     loso_spearman_quality_iou=lo['pooled'], loso_spearman_per_seq=lo['per_seq'],
+                    loso_spearman_per_file=lo.get('per_file', {}),
                     features=list(S.QUALITY_FEATURES))
         if a.heldout:
             f_te, y_te, _ = collect_quality_data(net, cfg, load_seqs(a.heldout), a.backend, a.threads,
