@@ -193,3 +193,16 @@ def test_confident_partly_overlapping_detection_reanchors_a_drifted_track():
     m2.on_detections(0.0, [det(100, 100, 0.9, 'tower', w=20, h=100)])
     m2.on_tracker(1.0, (100, 60, 20, 60), 0.8)
     assert m2.on_detections(1.0, [det(101, 100, 0.9, 'tower', w=20, h=100)]) is None
+
+
+def test_hold_only_for_max_hold_frames_in_a_row():
+    m = Manager(ManagerConfig(max_hold_frames=2))
+    m.on_detections(0.0, [det(10, 10)])
+    assert not m.holds(0.9)
+    held = []
+    for k in range(4):
+        held.append(m.holds(0.1))
+        m.on_tracker(0.1 * (k + 1), (10, 10, 20, 10), 0.1)
+    assert held == [True, True, False, False]  # past the budget the tracker follows its response again
+    m.on_tracker(0.6, (10, 10, 20, 10), 0.9)  # a good frame restores the budget
+    assert m.holds(0.1) and not Manager(ManagerConfig(max_hold_frames=0)).holds(0.1)

@@ -33,7 +33,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -108,17 +108,20 @@ def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None 
                threads: int = 1) -> RunResult:
     """SiamFC alone; with ``hold`` it keeps its previous box on the frames the manager would judge weak."""
     t = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads)
-    judge = M.Manager(mcfg or M.ManagerConfig())
+    # the manager judges each frame (its weak count decides the hold); no detector here, so it never gives up
+    judge = M.Manager(replace(mcfg or M.ManagerConfig(), max_lost_s=float('inf')))
     n = len(seq)
     boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
     res = RunResult(boxes, q)
     t.init(seq.frame(0), seq.boxes[0])
+    judge.on_detections(0.0, [M.Detection(tuple(seq.boxes[0]), 1.0)])
     boxes[0], q[0] = seq.boxes[0], 1.0
     for i in range(1, n):
         img = _read(seq, i, res)
         t0 = time.perf_counter()
         r = t.update(img)
-        box = t.hold() if hold and r.box is not None and judge.is_weak(r.quality) else r.box
+        box = t.hold() if hold and r.box is not None and judge.holds(r.quality) else r.box
+        judge.on_tracker(float(i), box, r.quality, failed=r.box is None)
         res.seconds.append(time.perf_counter() - t0)
         res.stats.append(r.stats)
         if box is not None:

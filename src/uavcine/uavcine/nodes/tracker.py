@@ -63,6 +63,8 @@ class TrackerParams:
     quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame (predicted IoU)',
                                      min=0.0, max=1.0)
     max_weak_frames: int = param(_M.max_weak_frames, 'Weak frames tolerated in a row before the track is lost', min=0)
+    max_hold_frames: int = param(_M.max_hold_frames, 'Weak frames in a row on which the tracker holds its box; '
+                                 'past them it follows its response again', min=0)
     max_lost_s: float = param(_M.max_lost_s, 'A lost track keeps searching this long (detector asked) before it is given up',
                               min=0.0)
     track_window_s: float = param(_M.track_window_s, 'Tracking time window: after it, the detector confirms the target', min=0.0)
