@@ -34,7 +34,7 @@ SEQ = Path('/work/shared/data/aerial_tracking/DTB70_BMX3')
 
 def load_frames(n):
     if (SEQ / 'groundtruth_rect.txt').is_file():
-        from uavcine.eval.sequences import read_otb
+        from uavcine.eval.sequences import read_otb  # lazy: only when the development set is present
         seq = read_otb(SEQ, n)
         return [seq.frame(i) for i in range(len(seq))], tuple(seq.boxes[0]), 'real: %s' % SEQ.name
     rng = np.random.default_rng(0)

@@ -137,7 +137,7 @@ def test_development_set_reads():
 
 def test_leave_one_sequence_out_calibration():
     """The quality head's LOSO fit: each sequence is predicted by a head that never saw it."""
-    from uavcine.train import siamfc_train as T
+    from uavcine.train import siamfc_train as T  # lazy: the training module is only needed here
     rng = np.random.default_rng(0)
     n = 3 * 60
     iou = rng.uniform(0, 1, n)

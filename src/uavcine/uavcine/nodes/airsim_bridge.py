@@ -67,10 +67,10 @@ class AirSimUnreachable(ParamError):
 def import_airsim():
     """cosysairsim (maintained) or Microsoft's airsim (if a user has it installed)."""
     try:
-        import cosysairsim as airsim
+        import cosysairsim as airsim  # lazy: optional dependency (the AirSim client)
     except ImportError:
         try:
-            import airsim
+            import airsim  # lazy: optional dependency (the AirSim client)
         except ImportError:
             raise ParamError('the AirSim bridge needs the cosysairsim package (pip install cosysairsim)') from None
     return airsim

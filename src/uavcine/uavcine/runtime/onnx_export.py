@@ -17,6 +17,8 @@ import json
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
+
 #: ONNX operators that onnx-tensorrt 8.5 parses (the subset our graphs may use).
 TRT85_OPS = frozenset("""
 Abs Add And ArgMax ArgMin AveragePool BatchNormalization Cast Ceil Clip Concat Constant ConstantOfShape Conv
@@ -43,8 +45,8 @@ def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_nam
     exact when the weights already are float16 values, as in our float16 checkpoints).
     Raises ValueError if the graph uses an operator TensorRT 8.5 cannot import.
     """
-    import onnx
-    import torch
+    import onnx  # lazy: optional dependency (onnx): only for export and parity
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     if not OPSET_MIN <= opset <= OPSET_MAX:
         raise ValueError('opset must be in %d..%d for TensorRT 8.5, got %d' % (OPSET_MIN, OPSET_MAX, opset))
     module = module.eval()
@@ -78,8 +80,7 @@ def store_weights_half(model: Any, min_elements: int = 1024) -> int:
     The graph computes in float32 as before; only the stored values are rounded to float16.
     Returns the number of initializers converted.
     """
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # lazy: optional dependency (onnx): only for export and parity
     graph = model.graph
     casts, n = [], 0
     for init in graph.initializer:
@@ -101,7 +102,7 @@ def store_weights_half(model: Any, min_elements: int = 1024) -> int:
 
 def check_onnx_for_tensorrt(model_or_path: Any) -> List[str]:
     """The sorted op types of the graph; ValueError if any is outside TRT85_OPS or the opset is out of range."""
-    import onnx
+    import onnx  # lazy: optional dependency (onnx): only for export and parity
     model = onnx.load(str(model_or_path)) if isinstance(model_or_path, str) else model_or_path
     opset = max(o.version for o in model.opset_import if o.domain in ('', 'ai.onnx'))
     ops = sorted({n.op_type for n in model.graph.node})
@@ -116,11 +117,11 @@ def check_onnx_for_tensorrt(model_or_path: Any) -> List[str]:
 def read_metadata(onnx_path: str) -> Dict[str, Any]:
     """The uavcine metadata of an exported file (onnx if importable, else onnxruntime)."""
     try:
-        import onnx
+        import onnx  # lazy: optional dependency (onnx): only for export and parity
         model = onnx.load(str(onnx_path), load_external_data=False)
         props = {p.key: p.value for p in model.metadata_props}
     except ImportError:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
         sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
         props = dict(sess.get_modelmeta().custom_metadata_map)
     if METADATA_KEY not in props:

@@ -22,7 +22,7 @@ import numpy as np
 from transforms3d.euler import euler2quat, quat2euler
 from transforms3d.quaternions import mat2quat
 
-from ..nodes import msgs, vehicle
+from ..nodes import msgs, paths, vehicle
 from ..nodes.base import RELIABLE, Node, param
 from .scenario import load_scenario
 from .sensors import SENSORS
@@ -72,9 +72,9 @@ class SimNode(Node):
     Params = SimParams
 
     def setup(self):
-        from .simulator import Simulator
+        from .simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
         p = self.p
-        sc = load_scenario(p.scenario)
+        sc = load_scenario(paths.resolve(p.scenario))  # also share/uavcine/sim in a colcon install
         if p.duration_s > 0:
             sc.duration_s = p.duration_s
         if p.camera_rate_hz > 0:

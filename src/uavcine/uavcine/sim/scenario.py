@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import numpy as np
+import yaml
 
 from ..errors import UserError
 
@@ -271,7 +272,7 @@ def _build(cls, d: Any, where: str, base=None):
     try:
         return dataclasses.replace(base, **kwargs)
     except TypeError as exc:
-        raise ScenarioError('%s: %s' % (where, exc)) from None
+        raise ScenarioError('%s: %s' % (where, exc)) from exc
 
 
 def _hints(cls):
@@ -290,7 +291,6 @@ def _hints(cls):
 
 def load_scenario(path) -> Scenario:
     """Read a scenario YAML file (see sim/*.yaml)."""
-    import yaml
     p = Path(path)
     if not p.exists():
         # also look under the repository's sim/ folder for bare names ('orbit_car' or 'orbit_car.yaml')
@@ -304,7 +304,7 @@ def load_scenario(path) -> Scenario:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ScenarioError('cannot parse %s: %s' % (p, str(exc).splitlines()[0])) from None
+        raise ScenarioError('cannot parse %s: %s' % (p, str(exc).splitlines()[0])) from exc
     sc = Scenario.from_dict(data or {})
     if sc.name == 'scenario':
         sc.name = p.stem

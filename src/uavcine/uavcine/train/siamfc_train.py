@@ -33,6 +33,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import minimize
+from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from ..core import siamfc as S
@@ -233,7 +235,6 @@ def loso(feats: np.ndarray, iou_: np.ndarray, seq_of: np.ndarray, names: Sequenc
          l2: float = 1e-3) -> dict:
     """Leave-one-sequence-out: fit on all sequences but one, Spearman(quality, IoU) on the one left out, and
     the pooled Spearman of all held-out predictions."""
-    from scipy.stats import spearmanr
     q = np.full(len(iou_), np.nan)
     per = {}
     for k in np.unique(seq_of):
@@ -246,7 +247,6 @@ def loso(feats: np.ndarray, iou_: np.ndarray, seq_of: np.ndarray, names: Sequenc
 
 def fit_quality(feats: np.ndarray, target: np.ndarray, l2: float = 1e-3) -> list:
     """Logistic regression with soft targets: minimise BCE(sigmoid(b + w.f), target) (target = IoU or on/off)."""
-    from scipy.optimize import minimize
     X = np.hstack([np.ones((len(feats), 1)), feats])
 
     def f(c):
@@ -382,7 +382,6 @@ def main(argv=None) -> int:
         print('%d frames of %d sequences -> %s' % (len(y), len(seqs), a.out))
         return 0
     if a.cmd == 'calibrate':
-        from scipy.stats import spearmanr
         if a.data:
             f_cal, y_cal, seq_of, names = load_quality_data(a.data.split(','))
             calib = a.data
@@ -395,12 +394,11 @@ def main(argv=None) -> int:
         q_cal = np.array([head(dict(zip(S.QUALITY_FEATURES, f))) for f in f_cal])
         lo = loso(f_cal, y_cal, seq_of, names, a.target, a.l2)
         if a.data:  # pooled held-out Spearman of each file's sequences (real and simulated apart)
-            from scipy.stats import spearmanr as _sp
             files, start = {}, 0
             for p in a.data.split(','):
                 n = len(np.load(p)['names'])
                 m = (seq_of >= start) & (seq_of < start + n)
-                files[p] = float(_sp(lo['q'][m], y_cal[m]).statistic)
+                files[p] = float(spearmanr(lo['q'][m], y_cal[m]).statistic)
                 start += n
             lo['per_file'] = files
         meta = dict(meta0, calib=calib, calib_frames=int(len(y_cal)), quality_target=a.target,
