@@ -314,7 +314,8 @@ def summarise(res: dict, seqs) -> list:
 NOTES = '''Notes on reading the table:
 
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
-  the quality gate and nothing else: on a weak frame the previous box is kept. *SiamFC + manager +
+  the quality gate and nothing else: on a weak frame the previous box is kept, for at most the manager's
+  `max_hold_frames` weak frames in a row (then the response's box again). *SiamFC + manager +
   detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
@@ -323,7 +324,9 @@ NOTES = '''Notes on reading the table:
   correlation is lower there by construction.
 - The simulated detector is the ground truth of every object at least half visible, with 15% misses,
   8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
-  this loop (`--detector detr`), never a measurement of that detector.'''
+  this loop (`--detector detr`), never a measurement of that detector.
+- OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
+- Real sequences have no detector truth, so the manager + detector row is on the simulator only.'''
 
 
 def sim_table(rows, res, seqs) -> list:
