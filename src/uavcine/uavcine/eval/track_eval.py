@@ -488,6 +488,8 @@ def main(argv=None) -> int:
     ap.add_argument('--plot-real', default='docs/track_success_real.png')
     ap.add_argument('--json', default='runs/track_eval.json')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--max-hold-frames', type=int, default=M.ManagerConfig.max_hold_frames,
+                    help="the manager's hold budget (weak frames in a row the box is held)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
     a = ap.parse_args(argv)
@@ -519,10 +521,12 @@ def main(argv=None) -> int:
              'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
              'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.', '']
     out_json = {}
+    # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
+    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames)
     if real:
         rtrackers = [t for t in trackers if t in REAL_TRACKERS]
         try:
-            res = evaluate(real, a.model, 'simulated', rtrackers, backend=a.backend, threads=a.threads,
+            res = evaluate(real, a.model, 'simulated', rtrackers, mcfg=mcfg, backend=a.backend, threads=a.threads,
                            keep_stats=True)
         except OTBError as e:
             print('error: %s' % e, file=sys.stderr)
@@ -542,7 +546,7 @@ def main(argv=None) -> int:
                 ' | spearman %.3f' % m['spearman'] if 'spearman' in m else ''))
     if a.suite != 'none':
         seqs = sim_sequences(a.suite)
-        res = evaluate(seqs, a.model, a.detector, trackers, detr_model=a.detr_model, backend=a.backend,
+        res = evaluate(seqs, a.model, a.detector, trackers, mcfg=mcfg, detr_model=a.detr_model, backend=a.backend,
                        threads=a.threads)
         rows = summarise(res, seqs)
         lines += sim_table(rows, res, seqs)
