@@ -99,8 +99,9 @@ class CocoDetection:
 
 
 def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator, scale: float,
-            pad_value: np.ndarray):
-    """Flip, random scale/translation (cv2.warpAffine) and photometric jitter; boxes follow, tiny ones drop."""
+            pad_value: np.ndarray, photometric: bool = True):
+    """Flip, random scale/translation (cv2.warpAffine) and photometric jitter; boxes follow, tiny ones drop.
+    ``photometric=False``: geometry only, the image stays uint8 (the GPU run jitters on the device)."""
     import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     H, W = img.shape[:2]
     boxes = boxes.copy()
@@ -121,6 +122,8 @@ def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.rand
         area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         keep = (area > 0.3 * np.maximum(area0, 1e-6)) & (b[:, 2] - b[:, 0] >= 1) & (b[:, 3] - b[:, 1] >= 1)
         boxes, labels = b[keep], labels[keep]
+    if not photometric:
+        return np.ascontiguousarray(img), boxes, labels
     img = img.astype(np.float32)
     img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20) + rng.uniform(-8, 8, size=3)
     return np.clip(img, 0, 255), boxes, labels
@@ -359,7 +362,7 @@ def plot(a) -> int:
     for path, label in zip(a.history, a.labels or [str(p) for p in a.history]):
         with open(path) as f:
             hist = json.load(f)
-        seen = lambda h: h['step'] * a.batch_size / 1000.0  # noqa: E731
+        seen = lambda h: h.get('images', h['step'] * a.batch_size) / 1000.0  # noqa: E731
         ax1.plot([seen(h) for h in hist], [h['loss'] for h in hist], '-o', ms=3, label=label)
         ev = [h for h in hist if 'val_mAP50' in h]
         line, = ax2.plot([seen(h) for h in ev], [h['val_mAP50'] for h in ev], '-o', ms=4, label=label + ' (all)')

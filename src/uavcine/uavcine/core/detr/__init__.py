@@ -60,9 +60,10 @@ from ..box_ops import box_cxcywh_to_xyxy, box_iou, box_xyxy_to_cxcywh, generaliz
 from .backbone import Backbone, BasicBlock, Bottleneck, FrozenBatchNorm2d, Joiner, ResNet50Body, SmallBody
 from .config import (COCO_CLASSES, IMAGENET_MEAN, IMAGENET_STD, DETRConfig, detr_r50_config, detr_small_config,
                      feature_size)
+# pre- and post-processing: numpy only, in core/detr_io (the onnxruntime and TensorRT backends run without torch)
+from ..detr_io import postprocess, preprocess
 from .detr import (DETR, MLP, AnchorDETR, DETRExport, SetCriterion, TwoStageDETR, build_criterion, build_detr,
-                   grid_anchors, group_attention_mask, inverse_sigmoid, load_official_checkpoint, postprocess,
-                   preprocess)
+                   grid_anchors, group_attention_mask, inverse_sigmoid, load_official_checkpoint)
 from .matcher import HungarianMatcher
 from .position_encoding import PositionEmbeddingSine, sine_embed_points
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,

@@ -1,4 +1,4 @@
-"""The DETR model, its Hungarian loss and its pre/post-processing (models/detr.py)."""
+"""The DETR model and its Hungarian loss (models/detr.py); pre- and post-processing: core/detr_io (numpy only)."""
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -310,7 +310,8 @@ class SetCriterion(nn.Module):
     def loss_cardinality(self, outputs, targets, indices, num_boxes):
         """Absolute error in the number of predicted non-empty boxes (logging only, no gradient)."""
         pred_logits = outputs['pred_logits']
-        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32)
+        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32,
+                                      device=pred_logits.device)  # on the GPU too
         card_pred = (pred_logits.argmax(-1) != pred_logits.shape[-1] - 1).sum(1).float()
         return {'cardinality_error': F.l1_loss(card_pred, tgt_lengths)}
 
@@ -392,8 +393,3 @@ def build_criterion(cfg: DETRConfig) -> SetCriterion:
         weight_dict.update({'loss_ce_enc': 1.0, 'loss_bbox_enc': cfg.bbox_loss_coef, 'loss_giou_enc': cfg.giou_loss_coef})
     return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries,
                         enc_one_to_many=cfg.enc_one_to_many)
-
-
-# Pre- and post-processing: numpy only, in core/detr_io (the onnxruntime and TensorRT backends run
-# without torch)
-from ..detr_io import postprocess, preprocess  # noqa: E402,F401  (re-exported: uavcine.core.detr.preprocess)
