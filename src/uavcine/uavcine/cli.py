@@ -150,10 +150,12 @@ def _subcommands():
     """The subcommands of the other modules, explicitly. Imported here, not at the top: they load torch, cv2
     and matplotlib, which ``uavcine nodes`` and ``bag info`` do not need (start-up time)."""
     from .apps import demo  # lazy: start-up time: importing it loads torch, cv2
+    from .apps import gesture_demo  # lazy: start-up time: importing it loads torch, matplotlib
     from .eval import geo_eval, run_eval  # lazy: start-up time: importing it loads torch, matplotlib
     from .sim import cli as sim_cli  # lazy: start-up time: importing it loads cv2, the renderer
     # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
-    return [sim_cli.register, run_eval.register, demo.register, geo_eval.register]
+    return [sim_cli.register, run_eval.register, demo.register, geo_eval.register,
+            gesture_demo.register]
 
 
 def main(argv=None) -> int:

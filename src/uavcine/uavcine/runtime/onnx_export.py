@@ -24,10 +24,11 @@ TRT85_OPS = frozenset("""
 Abs Add And ArgMax ArgMin AveragePool BatchNormalization Cast Ceil Clip Concat Constant ConstantOfShape Conv
 ConvTranspose Cos CumSum DepthToSpace Div Einsum Elu Equal Erf Exp Expand Flatten Floor Gather GatherElements
 Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid Identity InstanceNormalization LeakyRelu
-Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Min Mod Mul Neg Not Or Pad Pow PRelu Range Reciprocal
+Less LessOrEqual Log LogSoftmax LSTM MatMul Max MaxPool Min Mod Mul Neg Not Or Pad Pow PRelu Range Reciprocal
 ReduceL2 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum Relu Reshape Resize ScatterND Shape Sigmoid Sign Sin
 Slice Softmax Softplus Split Sqrt Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Where Xor
 """.split())
+# LSTM: onnx-tensorrt 8.5's operator matrix lists it (FP32, FP16; bidirectional ones need equal activations).
 
 #: Operators that must never reach the Jetson graph.
 FORBIDDEN_OPS = frozenset(['GridSample', 'LayerNormalization', 'NonZero', 'DeformConv'])

@@ -104,6 +104,8 @@ class ShotCfg:
     tilt_gain_deg_per_mps: float = 0.6    # body pitch (nose down) per m/s of forward speed
     wobble_deg: float = 0.4               # smooth attitude disturbance (wind), 1 sigma
     position_wobble_m: float = 0.3        # smooth position disturbance, 1 sigma
+    start_on_command: bool = False        # hover at the shot's start point until a START ShotCommand
+    command_blend_s: float = 3.0          # a ShotCommand's new path blends in over this long (smoothstep)
 
 
 @dataclass
