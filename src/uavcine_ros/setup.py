@@ -9,7 +9,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 
 #: Must list every key of uavcine.nodes.REGISTRY (a test checks it).
-NODE_NAMES = ['airsim', 'detector', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker']
+NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker']
 
 
 def repo_files(pattern):

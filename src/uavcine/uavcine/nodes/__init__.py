@@ -13,6 +13,7 @@ REGISTRY = {
     'mavlink': 'uavcine.nodes.mavlink_bridge:MavlinkBridgeNode',
     'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
     'airsim': 'uavcine.nodes.airsim_bridge:AirSimBridgeNode',
+    'forecast': 'uavcine.nodes.forecast:ForecastNode',
 }
 
 
