@@ -1,4 +1,4 @@
-"""Onboard graph on the drone: camera in, target geoposition and camera pointing out.
+"""Onboard graph on the drone: camera in, target geoposition, its forecast and camera pointing out.
 
     ros2 launch uavcine_ros onboard.launch.py [params:=/path/onboard.yaml] [mavlink_url:=udpin:0.0.0.0:14550]
 
@@ -28,6 +28,8 @@ def generate_launch_description():
         Node(package='uavcine_ros', executable='tracker', name='tracker', output='screen',
              parameters=[params, sim_time]),
         Node(package='uavcine_ros', executable='geo', name='geo', output='screen',
+             parameters=[params, sim_time]),
+        Node(package='uavcine_ros', executable='forecast', name='forecast', output='screen',
              parameters=[params, sim_time]),
         Node(package='uavcine_ros', executable='mavlink', name='mavlink', output='screen',
              parameters=[params, sim_time, mavlink]),
