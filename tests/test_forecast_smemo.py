@@ -22,8 +22,8 @@ def test_shapes_and_scale(model):
     with torch.no_grad():
         y, attn = model(scene(), return_attention=True)
     assert y.shape == (2, 4, 20, 12, 2)
-    assert attn.shape == (2, 4, 20, 12, 128)
-    assert torch.allclose(attn.sum(-1), torch.ones(()), atol=1e-5)
+    assert attn['read'].shape == (2, 4, 20, 12, 128) and attn['write'].shape == (2, 4, 20, 18, 128)
+    assert torch.allclose(attn['read'].sum(-1), torch.ones(()), atol=1e-5)
     # the released implementation's scale (~213k): 2->8->16 embeddings, GRU 100, memory 128x20, 20 read heads
     assert 205_000 < count_parameters(model) < 225_000
 

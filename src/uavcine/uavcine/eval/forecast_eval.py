@@ -91,12 +91,68 @@ def load_smemo(path: str | Path, device: str = 'cpu'):
     return model.eval().to(device), ckpt
 
 
+def attention_figure(model, scene: np.ndarray, path: Path, title: str) -> None:
+    """The memory read attention of one scene: whose memory entries each mode of agent 0 reads.
+
+    Slot n's owner share: agent j's total write weight on n over the scene's steps, normalised over the
+    agents. Mode k's attention on agent j: sum over the future steps and slots of k's read weight times
+    j's share of the slot. Left: the scene (observed, true future, agent 0's 20 modes, the best bold).
+    Middle: agent 0's read weights over the slots and future steps for its best mode. Right: modes x agents.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import torch
+    centre = scene[:, OBS - 1].mean(0)
+    x = torch.as_tensor(scene[:, :OBS] - centre, dtype=torch.float32)[None]
+    with torch.no_grad():
+        pred, att = model(x, return_attention=True)
+    pred = pred[0].numpy() + centre                         # (A, K, T, 2)
+    read = att['read'][0, 0].numpy()                        # agent 0: (K, T, N)
+    write = att['write'][0].sum(2).sum(1).numpy()           # (A, N): over modes and steps
+    share = write / np.clip(write.sum(0, keepdims=True), 1e-9, None)
+    attn = read.sum(1) @ share.T                            # (K, A)
+    attn = attn / attn.sum(1, keepdims=True)
+    ade = np.linalg.norm(pred[0] - scene[0, OBS:][None], axis=-1).mean(-1)
+    best = int(ade.argmin())
+    fig, ax = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={'width_ratios': [1.1, 1.2, 1.0]})
+    colors = plt.cm.tab10(np.arange(len(scene)) % 10)
+    for j, c in enumerate(colors):
+        ax[0].plot(scene[j, :OBS, 0], scene[j, :OBS, 1], '-o', color=c, ms=2, label='agent %d' % j)
+        ax[0].plot(scene[j, OBS - 1:, 0], scene[j, OBS - 1:, 1], '--', color=c, lw=1)
+    for k in range(pred.shape[1]):
+        ax[0].plot(pred[0, k, :, 0], pred[0, k, :, 1], color=colors[0], alpha=0.9 if k == best else 0.25,
+                   lw=2.2 if k == best else 0.8)
+    ax[0].set_aspect('equal')
+    ax[0].set_title('scene: observed (dots), true future (dashed),\nagent 0: 20 modes (best bold, ADE %.2f m)' % ade[best])
+    ax[0].legend(fontsize=7)
+    im = ax[1].imshow(read[best].T, aspect='auto', cmap='viridis', origin='lower',
+                      extent=[0.5, read.shape[1] + 0.5, -0.5, read.shape[2] - 0.5])
+    ax[1].set_xlabel('future step (0.4 s)')
+    ax[1].set_ylabel('memory slot')
+    ax[1].set_title('agent 0, mode %d: read weights over the memory' % best)
+    fig.colorbar(im, ax=ax[1])
+    im = ax[2].imshow(attn, aspect='auto', cmap='magma', vmin=0)
+    ax[2].set_xlabel("whose entries (agent)")
+    ax[2].set_ylabel('mode of agent 0')
+    ax[2].set_xticks(range(len(scene)))
+    ax[2].set_title('which agents each mode reads')
+    fig.colorbar(im, ax=ax[2])
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--data', default=None, help='ETH/UCY root (default: the shared copy)')
     ap.add_argument('--models', default='models', help='folder with smemo_<split>.pt')
     ap.add_argument('--splits', nargs='+', default=['eth', 'hotel', 'univ', 'zara1', 'zara2'])
     ap.add_argument('--out', default=None, help='write the markdown table here too')
+    ap.add_argument('--attention-png', default=None, help='plot the memory read attention of one test scene here')
+    ap.add_argument('--attention-split', default='zara1')
+    ap.add_argument('--attention-scene', type=int, default=-1, help='test scene index (-1: the first with 4+ agents)')
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -128,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append('| %s | %d | %s | %.2f/%.2f | %s | %.3f/%.3f | %.3f/%.3f (%.2f, %.2f) | %s |' % (
             split, cv['agents'], ours, pa, pf, ratio, cv['ade'], cv['fde'], scv['ade'], scv['fde'], sh, ss, beats))
         print(rows[-1], flush=True)
+    if args.attention_png:
+        model, _ = load_smemo(Path(args.models) / ('smemo_%s.pt' % args.attention_split))
+        test = eth_ucy.load(root, args.attention_split, 'test')
+        i = args.attention_scene if args.attention_scene >= 0 else next(j for j, s in enumerate(test) if len(s) >= 4)
+        attention_figure(model, test[i], Path(args.attention_png),
+                         'SMEMO %s test scene %d: memory read attention' % (args.attention_split, i))
     table = '\n'.join(rows)
     print(table)
     if args.out:

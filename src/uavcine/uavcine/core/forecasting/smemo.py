@@ -39,6 +39,7 @@ class SMEMOConfig:
     memory_n: int = 128         # memory slots
     memory_m: int = 20          # slot width (= read vector σ)
     dt_s: float = 0.4           # the model's step (ETH/UCY: 2.5 Hz)
+    write_merge: str = 'sum'    # how a scene's agents' writes combine: 'sum' (NTM heads) | 'max' (released code)
 
     @property
     def decoder_size(self) -> int:
@@ -116,14 +117,21 @@ class SocialMemory(nn.Module):
         # write: every agent of the scene writes with the one write head; as an NTM with several write heads
         # (Graves et al. 2014, §3.2) the writes commute: erasures multiply (here linearised: the summed
         # erase, clipped at 1) and additions sum. The released code merges with a max over agents instead;
-        # that needs a (B, A, K, N, M) tensor per step and made CPU training 4x slower (see the model card).
+        # that needs a (B, A, K, N, M) tensor per step and is several times slower on a CPU (write_merge='max' keeps it;
+        # bench/bench_forecast.py measures both).
         wo = self.write_head(h)
         wkey, wbeta = wo[..., :m], F.softplus(wo[..., m:m + 1])
         erase, add = torch.sigmoid(wo[..., m + 1:2 * m + 1]), torch.tanh(wo[..., 2 * m + 1:])
         w_write = content_addressing(wkey, wbeta, memory)                      # (B, A, K, N)
-        w_write = w_write * mask.view(b, a, 1, 1).to(w_write.dtype)           # padded agents write nothing
-        e = torch.einsum('bakn,bakm->bknm', w_write, erase).clamp(max=1.0)
-        ad = torch.einsum('bakn,bakm->bknm', w_write, add)
+        self.last_write = w_write.detach()
+        if self.cfg.write_merge == 'max':   # the released implementation: a max over the scene's agents
+            valid = mask.view(b, a, 1, 1, 1)
+            e = (w_write.unsqueeze(-1) * erase.unsqueeze(-2)).masked_fill(~valid, 0.0).amax(dim=1)
+            ad = (w_write.unsqueeze(-1) * add.unsqueeze(-2)).masked_fill(~valid, -1e4).amax(dim=1)
+        else:
+            w_write = w_write * mask.view(b, a, 1, 1).to(w_write.dtype)       # padded agents write nothing
+            e = torch.einsum('bakn,bakm->bknm', w_write, erase).clamp(max=1.0)
+            ad = torch.einsum('bakn,bakm->bknm', w_write, add)
         memory = memory * (1.0 - e) + ad
         return read, {'memory': memory, 'h': h, 'read': read}, w_read
 
@@ -148,8 +156,10 @@ class SMEMO(nn.Module):
     def forward(self, past: torch.Tensor, mask: Optional[torch.Tensor] = None, return_attention: bool = False):
         """past (B, A, T_obs, 2) positions -> future positions (B, A, K, T_pred, 2).
 
-        With ``return_attention`` also the modes' memory read weights over the future steps
-        (B, A, K, T_pred, N).
+        With ``return_attention`` also a dict of attention weights over the N memory slots: ``read``
+        (B, A, K, T_pred, N), each mode's reads over the future, and ``write`` (B, A, K, T_all, N), every
+        agent's writes over all steps (the past's single stream repeated per mode): together they say whose
+        entries each mode reads.
         """
         cfg = self.cfg
         b, a, t_obs, _ = past.shape
@@ -161,7 +171,7 @@ class SMEMO(nn.Module):
         h_d = self.hD0.expand(b, a, 1, -1)
         state = self.memory.init_state(b, a)
         zeros = past.new_zeros(b, a, cfg.embed_size)
-        preds, attn = [], []
+        preds, attn, writes = [], [], []
         for i in range(t_obs - 2 + cfg.pred_len):
             if i < t_obs - 1:   # observed: the displacement into x_{i+1} and the position x_{i+1}
                 delta = self.E_delta(deltas[:, :, i])
@@ -173,6 +183,8 @@ class SMEMO(nn.Module):
                 h_d = h_d.expand(-1, -1, k, -1)
             h_t = self.E_T(delta.reshape(b * a, -1), h_t)
             sigma, state, w_read = self.memory.step(pi, state, mask)
+            if return_attention:
+                writes.append(self.memory.last_write.expand(-1, -1, k, -1))
             kk = sigma.shape[2]
             tau = h_t.view(b, a, 1, -1).expand(-1, -1, kk, -1)
             h_d = self.D_T(torch.cat([tau, sigma], dim=-1).reshape(b * a * kk, -1),
@@ -184,7 +196,7 @@ class SMEMO(nn.Module):
         disp = torch.stack(preds, dim=3)                          # (B, A, K, T_pred, 2)
         future = past[:, :, -1].view(b, a, 1, 1, 2) + torch.cumsum(disp, dim=3)
         if return_attention:
-            return future, torch.stack(attn, dim=3)
+            return future, {'read': torch.stack(attn, dim=3), 'write': torch.stack(writes, dim=3)}
         return future
 
 
