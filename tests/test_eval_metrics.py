@@ -2,8 +2,19 @@
 import numpy as np
 import pytest
 
-from uavcine.eval.metrics import (centre_error, inside_ellipse, iou_xywh, precision_at, success_auc,
-                                  success_curve)
+from uavcine.core.box_ops import centre_error, iou, iou_xywh
+from uavcine.eval.metrics import inside_ellipse, precision_at, success_auc, success_curve
+
+
+def test_single_box_iou_is_the_row_iou():
+    """box_ops.iou (plain floats, for the manager) and iou_xywh (rows, for evaluation) agree."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 50, (200, 4))
+    b = a + rng.normal(0, 8, (200, 4))
+    rows = iou_xywh(a, b)
+    assert [iou(x, y) for x, y in zip(a, b)] == pytest.approx(rows.tolist(), abs=0)
+    assert iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0
+    assert iou(None, (0, 0, 1, 1)) == 0.0 and iou((np.nan,) * 4, (0, 0, 1, 1)) == 0.0
 
 
 def test_iou_by_hand():

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 PKG = REPO / 'src' / 'uavcine' / 'uavcine'
 ROS_HOST = REPO / 'src' / 'uavcine_ros' / 'uavcine_ros'
 #: What runs on the drone: core, nodes, the rclpy host (the offline host, simulator, training may need 3.10+).
-ONBOARD = [PKG / 'core', PKG / 'nodes', PKG / 'runtime', ROS_HOST, PKG / '__init__.py']
+ONBOARD = [PKG / 'core', PKG / 'nodes', PKG / 'runtime', ROS_HOST, PKG / '__init__.py', PKG / 'errors.py']
 
 
 def imports(path: Path):
@@ -58,6 +58,115 @@ def test_layers_point_inwards():
     assert not bad, bad
 
 
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PKG.parent).with_suffix('').parts)
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+def import_graph():
+    """uavcine module -> the uavcine modules it imports (top-level and inside functions alike)."""
+    mods = {module_name(p): p for p in PKG.rglob('*.py')}
+    graph = {}
+    for name, path in mods.items():
+        is_pkg = path.name == '__init__.py'
+        out = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = name.split('.') if is_pkg else name.split('.')[:-1]
+                    base = base[:len(base) - node.level + 1]
+                    prefix = '.'.join(base + ([node.module] if node.module else []))
+                else:
+                    prefix = node.module or ''
+                targets = [prefix + '.' + a.name if prefix + '.' + a.name in mods else prefix for a in node.names]
+            else:
+                continue
+            for t in targets:
+                while t not in mods and '.' in t:
+                    t = t.rsplit('.', 1)[0]
+                if t in mods and t != name:
+                    out.add(t)
+        graph[name] = out
+    return graph
+
+
+def layer(module: str) -> str:
+    parts = module.split('.')
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+#: Which uavcine layers each layer may import (besides itself). Outer layers import inner ones, never the reverse.
+ALLOWED = {
+    'core': set(),
+    'nodes': {'core', 'runtime', 'errors'},  # runtime: the inference backends (torch, ONNX Runtime, TensorRT)
+    'runtime': {'core', 'errors'},
+    'sim': {'core', 'nodes', 'offline', 'errors'},
+    'offline': {'core', 'nodes', 'errors'},
+    'errors': set(),
+    '__init__': set(),
+}
+
+
+def test_no_import_cycles():
+    """Tarjan's strongly connected components over every import, function-level ones included."""
+    graph = import_graph()
+    index, low, stack, on, cycles, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not cycles, cycles
+
+
+def test_each_layer_imports_only_inner_layers():
+    """core imports nothing from nodes/, offline/, eval/, train/, apps/ (nor sim, runtime, the command); nodes import
+    no eval/train/apps/offline/sim; the hosts and the simulator no command-line or application code."""
+    bad = []
+    for mod, deps in sorted(import_graph().items()):
+        allowed = ALLOWED.get(layer(mod))
+        if allowed is None:  # apps, eval, train, cli: the outermost layer
+            continue
+        for dep in sorted(deps):
+            if layer(dep) != layer(mod) and layer(dep) not in allowed:
+                bad.append('%s imports %s' % (mod, dep))
+    assert not bad, bad
+
+
+def test_eval_and_apps_use_no_private_names_of_nodes():
+    """eval/, train/ and apps/ import core, never a node's private class (``_Buffer`` was one)."""
+    bad = []
+    for path in py_files(PKG / 'eval', PKG / 'train', PKG / 'apps'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and 'nodes' in (node.module or ''):
+                bad += ['%s imports %s.%s' % (path.name, node.module, a.name) for a in node.names
+                        if a.name.startswith('_')]
+    assert not bad, bad
+
+
 def test_onboard_code_needs_at_most_python_3_8():
     vermin = shutil.which('vermin') or str(Path(sys.executable).parent / 'vermin')
     if not Path(vermin).exists():
@@ -93,3 +202,13 @@ def test_relative_model_paths_resolve_from_anywhere(tmp_path, monkeypatch):
     assert paths.resolve(probe) == probe  # the working directory wins
     monkeypatch.setenv('UAVCINE_DATA_DIR', str(tmp_path / 'elsewhere'))
     assert paths.resolve('nope/x.pt') == 'nope/x.pt'
+
+
+def test_long_files_say_why_at_their_top():
+    """No source file over ~600 lines without a reason in its docstring ('Longer than ~600 lines ...')."""
+    long = []
+    for path in py_files(REPO / 'src', REPO / 'bench'):
+        text = path.read_text()
+        if text.count('\n') > 620 and 'Longer than ~600 lines' not in (ast.get_docstring(ast.parse(text)) or ''):
+            long.append('%s (%d lines)' % (path.relative_to(REPO), text.count('\n')))
+    assert not long, long

@@ -341,7 +341,8 @@ def _approach(g, truth, n=150, seed=0):
 
 def test_target_filter_evaluates_the_measurement_noise_at_the_predicted_range():
     """A measurement that lands farther must not get less weight than one that lands nearer (bias)."""
-    from uavcine.core.geoposition import GeoEstimate, TargetFilter
+    from uavcine.core.geoposition import GeoEstimate
+    from uavcine.core.target_filter import TargetFilter
     f = TargetFilter()
     f.kf.start(0.0, np.array([0.0, 150.0]), np.eye(2))  # predicted: 150 m north of the drone
     R = np.diag([1.0, 100.0])  # across (east) 1 m^2, along (north) 100 m^2, as measured at 180 m
@@ -353,7 +354,7 @@ def test_target_filter_evaluates_the_measurement_noise_at_the_predicted_range():
 
 
 def test_target_filter_keeps_the_gps_bias_in_its_covariance_and_skips_weak_bounds():
-    from uavcine.core.geoposition import TargetFilter
+    from uavcine.core.target_filter import TargetFilter
     truth = np.array([10.0, 150.0, 0.0])
     g = Geopositioner(CAM, GeoConfig(class_depths={}))
     f = TargetFilter()

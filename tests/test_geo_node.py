@@ -192,7 +192,7 @@ def test_terrain_file_is_loaded(tmp_path):
 
 
 def test_buffer_interpolates_angles_across_the_wrap_and_extrapolates_fixes():
-    from uavcine.nodes.geo import _Buffer
+    from uavcine.core.telemetry_buffer import TelemetryBuffer as _Buffer
     b = _Buffer()
     b.add(0, np.array([0.0, 0.0, math.pi - 0.1]))
     b.add(20, np.array([0.2, 0.0, -math.pi + 0.1]))
@@ -209,7 +209,7 @@ def test_buffer_interpolates_angles_across_the_wrap_and_extrapolates_fixes():
 
 
 def test_fix_line_fit_does_not_amplify_white_noise_when_extrapolating():
-    from uavcine.nodes.geo import _Buffer
+    from uavcine.core.telemetry_buffer import TelemetryBuffer as _Buffer
     rng = np.random.default_rng(0)
     fit_err, two_err = [], []
     for _ in range(400):

@@ -141,12 +141,6 @@ def test_tracker_failure_goes_back_to_detecting():
     assert m.state == M.DETECTING
 
 
-def test_iou():
-    assert M.iou((0, 0, 10, 10), (0, 0, 10, 10)) == pytest.approx(1.0)
-    assert M.iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert M.iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0
-
-
 @pytest.mark.parametrize('acquire, size, expect', [
     ('centre', (640, 480), (300, 220, 40, 40)),   # the framed one, though less confident
     ('score', (640, 480), (20, 20, 40, 40)),      # the most confident
@@ -158,3 +152,26 @@ def test_new_target_nearest_the_centre_or_most_confident(acquire, size, expect):
             Detection((500, 400, 40, 40), 0.9, 'car')]
     cmd = m.on_detections(0.0, dets, size)
     assert cmd.reason == 'new' and cmd.box == expect
+
+
+def test_track_states_are_the_ones_of_track_msg():
+    """The manager's state constants are the one Python definition of Track.msg's STATE_*; nothing else defines them."""
+    import ast
+    import re
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / 'src' / 'uavcine_interfaces' / 'msg' / 'Track.msg').read_text()
+    msg = {k: int(v) for k, v in re.findall(r'^uint8 STATE_(\w+)=(\d+)', text, re.M)}
+    assert msg == {'NONE': M.NONE, 'DETECTING': M.DETECTING, 'TRACKING': M.TRACKING, 'OCCLUDED': M.OCCLUDED,
+                   'LOST': M.LOST}
+    assert set(M.STATE_NAMES) == set(msg.values())
+    others = []
+    for path in (repo / 'src').rglob('*.py'):
+        if path.name == 'manager.py':
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                    any(isinstance(t, ast.Name) and re.fullmatch(r'(TRACK_STATE_)?(TRACKING|OCCLUDED|LOST|DETECTING)',
+                                                                 t.id) for t in node.targets):
+                others.append('%s:%d' % (path.relative_to(repo), node.lineno))
+    assert not others, others

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from uavcine.core import siamfc as S
-from uavcine.core.manager import iou
+from uavcine.core.box_ops import iou
 from uavcine.nodes import msgs
 from uavcine.nodes.base import LATCHED, RELIABLE, SENSOR_DATA, Node, param
 from uavcine.nodes.tracker import TrackerNode

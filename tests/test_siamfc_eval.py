@@ -6,7 +6,7 @@ import torch
 from uavcine.core import manager as M
 from uavcine.core import siamfc as S
 from uavcine.eval import track_eval as E
-from uavcine.train.siamfc_train import Seq
+from uavcine.eval.sequences import Seq
 
 from test_siamfc_tracker import synthetic_sequence
 

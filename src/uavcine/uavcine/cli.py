@@ -1,46 +1,24 @@
 """The ``uavcine`` command.
 
-Subcommands live here or in the module of what they run (``register(subparsers)``
-hooks listed in PLUGINS). A user's mistake gives one line on stderr and exit
-status 2; a run whose nodes failed exits 1; an interrupted run still closes its
-output bag.
+Subcommands live here or in the module of what they run: each such module has a
+``register(subparsers)`` hook, called explicitly in ``make_parser`` (a broken one
+fails loudly). A user's mistake (any ``UserError``) gives one line on stderr and
+exit status 2 (``-v``: the traceback with its chained cause); a run whose nodes
+failed exits 1; an interrupted run still closes its output bag.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
+import traceback
 
-PLUGINS = [
-    'uavcine.sim.cli',
-    'uavcine.eval.run_eval',
-    'uavcine.apps.demo',
-    'uavcine.eval.geo_eval',
-    'uavcine.eval.track_eval',
-    'uavcine.train.detr_train',
-    'uavcine.train.detr_eval',
-    'uavcine.train.siamfc_train',
-]
-
-
-from .errors import UserError  # noqa: E402  (one class, also when run as python -m uavcine.cli)
+from .errors import UserError  # one class, also when run as python -m uavcine.cli
 
 
 def _user_errors():
     """Exception types that mean 'the user gave something wrong', not 'uavcine is broken'."""
-    from .nodes.base import ParamError
-    out = [UserError, ParamError, FileNotFoundError, IsADirectoryError, PermissionError]
-    try:
-        from .offline.bag import BagError
-        from .offline.graph import ConfigError
-        from .offline.host import GraphError
-        from .offline.messages import MessageError
-        from .offline.typestore import InterfaceError
-        out += [BagError, ConfigError, GraphError, MessageError, InterfaceError]
-    except ImportError:  # offline extras (rosbags) not installed
-        pass
-    return tuple(out)
+    return (UserError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 
 # ---------------------------------------------------------------------- replay / run
@@ -57,62 +35,14 @@ def _add_graph_args(p):
                    help='log failing callbacks and go on (exit 1 at the end) instead of stopping at the first')
 
 
-def build_host(args, bag=None, topics=None):
-    from .offline.graph import load_graph, load_params_file, merged_params, parse_overrides
-    from .offline.host import OfflineHost
-    entries = load_graph(args.graph)
-    files = [load_params_file(f) for f in args.params]
-    overrides = parse_overrides(args.param)
-    unknown = sorted(set(overrides) - {e.name for e in entries})
-    if unknown:
-        raise UserError('-p names node %s, which is not in the graph' % ', '.join(unknown))
-    host = OfflineHost(args.out, realtime=args.realtime, strict=not args.keep_going)
-    try:
-        for e in entries:
-            host.add_node(e.cls, merged_params(e, files, overrides), name=e.name, remap=e.remap)
-        if bag is not None:
-            host.add_bag_source(bag, topics)
-    except BaseException:
-        host.close()
-        raise
-    return host
-
-
-def run_host(host, args) -> int:
-    until = _until_abs(host, args.until) if args.until is not None else None
-    try:
-        reason = host.run(until_ns=until, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        reason = 'interrupted'
-    finally:
-        host.close()
-    print('stopped: %s' % reason)
-    for row in host.latency_table():
-        print('  %-12s %6d calls  mean %7.2f ms  p95 %7.2f ms%s' % (
-            row['node'], row['calls'], row['mean_ms'], row['p95_ms'],
-            '  %d errors' % row['errors'] if row['errors'] else ''))
-    if host.writer is not None:
-        print('wrote %s (%d messages)' % (host.writer.path, sum(host.writer.counts.values())))
-    if host.errors:
-        print('uavcine: %d callbacks failed; first: %s: %s' % (len(host.errors), *host.errors[0]), file=sys.stderr)
-        return 1
-    return 130 if reason == 'interrupted' else 0
-
-
-def _until_abs(host, seconds: float) -> int:
-    from .offline.host import DEFAULT_START_NS
-    start = DEFAULT_START_NS
-    if host.bags:
-        start = min(r.start_ns for r, _ in host.bags)
-    return start + int(seconds * 1e9)
-
-
 def cmd_replay(args) -> int:
+    from .offline.run import build_host, run_host  # rosbags: only for the subcommands that run a host
     host = build_host(args, bag=args.bag, topics=args.topics or None)
     return run_host(host, args)
 
 
 def cmd_run(args) -> int:
+    from .offline.run import build_host, run_host  # rosbags: only for the subcommands that run a host
     return run_host(build_host(args), args)
 
 
@@ -190,17 +120,20 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
 
     argv = sys.argv[1:] if argv is None else argv
     first = next((a for a in argv if not a.startswith('-')), None)
-    plugins = [] if first in BUILTIN else PLUGINS  # plugins may import torch: only load them when needed
-    for mod in plugins:
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue  # that part of uavcine is not written yet
-            raise
-        if hasattr(m, 'register'):  # a module still being written may not offer its subcommand yet
-            m.register(sub)
+    if first not in BUILTIN:
+        for register in _subcommands():
+            register(sub)
     return parser
+
+
+def _subcommands():
+    """The subcommands of the other modules, explicitly. Imported here, not at the top: they load torch, cv2
+    and matplotlib, which ``uavcine nodes`` and ``bag info`` do not need (start-up time)."""
+    from .apps import demo
+    from .eval import geo_eval, run_eval
+    from .sim import cli as sim_cli
+    # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
+    return [sim_cli.register, run_eval.register, demo.register, geo_eval.register]
 
 
 def main(argv=None) -> int:
@@ -211,6 +144,8 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except _user_errors() as exc:
+        if args.verbose:
+            traceback.print_exc()  # with the chained cause
         print('uavcine: error: %s' % exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

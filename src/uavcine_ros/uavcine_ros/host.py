@@ -18,7 +18,7 @@ from rosidl_runtime_py.utilities import get_message, get_service
 from uavcine.nodes import load_node_class
 from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, param_specs
 
-from .mapping import assign, descriptor_fields, qos_fields, split_srv_type
+from .mapping import assign, descriptor_fields, qos_fields, set_parameters, split_srv_type
 
 try:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
@@ -72,17 +72,18 @@ class RclpyHost(Host):
 
     def _on_set_parameters(self, parameters):
         node = getattr(self, 'node', None)
-        for prm in parameters:
-            spec = self.specs.get(prm.name)
-            if spec is None:
-                continue
-            try:
-                value = coerce_param(spec, prm.value)
-            except ParamError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-            if node is not None:
-                setattr(node.p, prm.name, value)
-        return SetParametersResult(successful=True)
+        if node is None:  # still declaring (before setup): only check the values
+            for prm in parameters:
+                spec = self.specs.get(prm.name)
+                if spec is None:
+                    continue
+                try:
+                    coerce_param(spec, prm.value)
+                except ParamError as exc:
+                    return SetParametersResult(successful=False, reason=str(exc))
+            return SetParametersResult(successful=True)
+        ok, reason = set_parameters(node, [(prm.name, prm.value) for prm in parameters])
+        return SetParametersResult(successful=ok, reason=reason)
 
     def _guard(self, callback):
         def run(*args):

@@ -3,11 +3,11 @@
 Python 3.8 (runs on the Jetson).
 """
 import array
-from typing import Any, Dict
+from typing import Any, Dict, Iterable, Tuple
 
 import numpy as np
 
-from uavcine.nodes.base import ParamSpec, QoS
+from uavcine.nodes.base import ParamSpec, QoS, param_specs
 
 #: rcl_interfaces/msg/ParameterType constants.
 PARAMETER_TYPES = {
@@ -32,9 +32,21 @@ def descriptor_fields(spec: ParamSpec) -> Dict[str, Any]:
         out[key] = [rng]
     if spec.choices:
         constraints.append('one of: %s' % ', '.join(str(c) for c in spec.choices))
+    if spec.read_only and spec.read_only_reason:
+        constraints.append('read-only: %s' % spec.read_only_reason)
     if constraints:
         out['additional_constraints'] = '; '.join(constraints)
     return out
+
+
+def set_parameters(node, parameters: Iterable[Tuple[str, Any]]) -> Tuple[bool, str]:
+    """The rclpy host's on-set-parameters callback, without rclpy: (name, value) pairs -> (successful, reason).
+
+    The node's own table decides (``Node.set_parameters``, the one the offline host uses too); names the
+    node did not declare (rclpy's own, e.g. ``use_sim_time``) are left to rclpy.
+    """
+    declared = {s.name for s in param_specs(type(node).Params)}
+    return node.set_parameters({name: value for name, value in parameters if name in declared})
 
 
 def qos_fields(q: QoS) -> Dict[str, Any]:

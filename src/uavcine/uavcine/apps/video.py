@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core.box_ops import iou
 from ..core.manager import STATE_NAMES
 from ..nodes.msgs import BadMessage, image_to_numpy
 
@@ -25,11 +26,6 @@ def _stamp(h) -> int:
 
 def _box(b):
     return (b.center.position.x - b.size_x / 2, b.center.position.y - b.size_y / 2, b.size_x, b.size_y)
-
-
-def _iou(a, b) -> float:
-    from ..eval.metrics import iou_xywh
-    return float(iou_xywh(a, b)[0])
 
 
 def _rect(img, box, colour, thick=1):
@@ -142,7 +138,7 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
                     # the target being filmed: the one the track overlaps most, else the first
                     score = 0.0
                     if tr is not None and tt.in_view and tr.bbox.size_x > 0:
-                        score = _iou(_box(tr.bbox), _box(tt.bbox))
+                        score = iou(_box(tr.bbox), _box(tt.bbox))
                     if score > best:
                         best, target_truth = score, tt
             d = dets.get(s)

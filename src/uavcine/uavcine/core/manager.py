@@ -23,11 +23,13 @@ about which one is meant).
 No images here: the caller runs the tracker and the detector and passes boxes,
 qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
 """
-import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-# States: the numbers of uavcine_interfaces/msg/Track's STATE_*.
+from .box_ops import centre_distance, iou
+
+# Track states: the one definition in Python of uavcine_interfaces/msg/Track's STATE_* (tests/test_manager_logic.py
+# checks them against Track.msg); the manager is the only state machine that sets them.
 NONE = 0
 DETECTING = 1
 TRACKING = 2
@@ -53,7 +55,7 @@ class ManagerConfig:
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
     forget_s: float = 10.0            # after this long lost, the previous track no longer steers the choice
     detect_while_weak: bool = True    # ask for detections on OCCLUDED frames too (early re-acquisition)
-    acquire: str = 'score'            # new target: 'score' = most confident, 'centre' = nearest the image centre
+    acquire: str = 'centre'           # new target: 'centre' = nearest the image centre, 'score' = most confident
 
 
 @dataclass
@@ -89,23 +91,6 @@ class ManagerOutput:
     @property
     def state_name(self) -> str:
         return STATE_NAMES[self.state]
-
-
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = min(ax + aw, bx + bw) - max(ax, bx)
-    ih = min(ay + ah, by + bh) - max(ay, by)
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
-
-
-def centre_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
 
 
 class Manager:
@@ -148,6 +133,10 @@ class Manager:
                              self.wants_detections(t))
 
     # --- tracker results ---------------------------------------------------------
+    def is_weak(self, quality: float) -> bool:
+        """Is a tracker result of this quality a weak frame? (The only quality threshold of the loop.)"""
+        return not quality >= self.cfg.quality_threshold  # NaN is weak
+
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
         if self.state not in (TRACKING, OCCLUDED, LOST):
@@ -156,7 +145,7 @@ class Manager:
             return self._give_up(t)
         self.box = tuple(float(v) for v in box)
         self.quality = float(quality)
-        if quality >= self.cfg.quality_threshold:
+        if not self.is_weak(quality):
             self.weak = 0
             self.state = TRACKING
             self.t_good = t

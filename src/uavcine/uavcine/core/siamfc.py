@@ -16,12 +16,21 @@ One readable module in the shape of huanglianghua/siamfc-pytorch ``siamfc.py``:
   relative to the first frame's peak, APCE (Wang et al., CVPR 2017) and PSR
   relative to the first frame, mapped by a small logistic head whose
   coefficients are calibrated on simulator sequences to predict the box's IoU
-  with the truth (``QualityHead``). Weak frames hold the box (OCCLUDED); too
-  many in a row make the track LOST; bad input gives a clear state, never an
+  with the truth (``QualityHead``). Bad input gives a clear error, never an
   exception.
+
+The tracker is the paper's: ``init(image, box)``, then ``update(image)`` -> box,
+response, quality. It keeps no track state: judging a track (weak, occluded,
+lost) is the manager's job (``core/manager.py``), and the caller asks the tracker
+to ``hold()`` its previous box on a frame the manager judged weak
+(``core/detect_track.py``).
 
 Boxes are (x_min, y_min, width, height) in continuous pixel coordinates (the
 image spans [0, W] x [0, H]). Python 3.8.
+
+Longer than ~600 lines on purpose: the reference (siamfc-pytorch ``siamfc.py``) is one file with the
+network, the tracker and its hyper-parameters; a reader finds the whole method, its quality score and
+its two inference backends (torch, ONNX Runtime) and checkpoint formats in one place.
 """
 import io
 import math
@@ -35,14 +44,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# Tracker states (the numbers are uavcine_interfaces/msg/Track's STATE_*).
-NONE = 0          # not initialised (or reset by bad input)
-TRACKING = 2      # quality above the weak threshold
-OCCLUDED = 3      # quality weak for fewer than ``lost_frames`` frames: the box is held
-LOST = 4          # weak for ``lost_frames`` frames in a row (or the stream changed): re-detect
-STATE_NAMES = {NONE: 'none', TRACKING: 'tracking', OCCLUDED: 'occluded', LOST: 'lost'}
-
-
 # ----------------------------------------------------------------------------
 # Configuration
 # ----------------------------------------------------------------------------
@@ -50,7 +51,11 @@ STATE_NAMES = {NONE: 'none', TRACKING: 'tracking', OCCLUDED: 'occluded', LOST: '
 
 @dataclass
 class SiamFCConfig:
-    """Hyper-parameters. Defaults are the paper's / siamfc-pytorch's (``parse_args``), quality gating is ours."""
+    """Hyper-parameters. Defaults are the paper's / siamfc-pytorch's (``parse_args``).
+
+    Checkpoints written before the manager became the only state machine also carry ``weak_quality``,
+    ``lost_frames`` and ``hold_when_weak``; ``load_checkpoint`` ignores them (the manager's
+    ``quality_threshold`` and ``max_weak_frames`` are those settings now)."""
 
     # network
     width: float = 1.0              # channel multiplier of AlexNetV1 (1.0 = official checkpoint layout)
@@ -67,10 +72,7 @@ class SiamFCConfig:
     response_sz: int = 17
     response_up: int = 16           # response upsampling: 17 * 16 = 272
     total_stride: int = 8
-    # quality gating
-    weak_quality: float = 0.3       # quality below this = a weak frame (box held, state OCCLUDED)
-    lost_frames: int = 15           # weak frames in a row -> LOST
-    hold_when_weak: bool = True     # keep the previous box on weak frames (no drift onto occluders)
+    # input checks
     min_box_px: float = 2.0         # smallest init box side (after clipping to the image)
 
     def __post_init__(self):
@@ -359,18 +361,17 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
 
 @dataclass
 class TrackResult:
-    """One output of the tracker. ``box`` is None when there is none; ``error`` says why input was refused."""
+    """One output of the tracker: the box, the response it came from and its quality.
 
-    state: int
+    ``box`` is None when there is none; ``error`` says why input was refused (the tracker was reset
+    when ``box`` is None). ``response``: the raw 17 x 17 response of the chosen scale; ``stats``: the
+    quality features computed from it."""
+
     box: Optional[Tuple[float, float, float, float]] = None
     quality: float = 0.0
     error: str = ''
     stats: Dict[str, float] = field(default_factory=dict)
-    candidate: Optional[Tuple[float, float, float, float]] = None  # the response's box, even when held
-
-    @property
-    def state_name(self) -> str:
-        return STATE_NAMES.get(self.state, str(self.state))
+    response: Optional[np.ndarray] = None
 
     @property
     def ok(self) -> bool:
@@ -422,7 +423,8 @@ class SearchModel(nn.Module):
 
 
 class SiamFCTracker:
-    """SiamFC tracking with quality gating. ``init(img, box)`` then ``update(img)`` per frame.
+    """SiamFC tracking with a quality score. ``init(img, box)`` then ``update(img)`` per frame; ``hold()`` undoes
+    the last update's move (the caller judged the frame weak: no drift onto occluders).
 
     ``backend`` 'torch' or 'onnxruntime' (the same fused graph exported in memory; scales batched).
     """
@@ -445,16 +447,26 @@ class SiamFCTracker:
             self._fused.to(memory_format=torch.channels_last)  # NHWC convolutions: ~10% faster on CPU
         else:
             raise ValueError("backend must be 'torch' or 'onnxruntime', not %r" % backend)
-        n = self.cfg.upscale_sz
+        self.set_config(self.cfg)
+        self.reset()
+
+    def set_config(self, cfg: SiamFCConfig) -> None:
+        """Use new inference hyper-parameters from the next frame on (the network fields must not change:
+        ``width``, ``out_scale``, the crop sizes and ``total_stride`` belong to the loaded weights)."""
+        for name in ('width', 'out_scale', 'exemplar_sz', 'instance_sz', 'response_sz', 'total_stride'):
+            if getattr(cfg, name) != getattr(self.cfg, name):
+                raise ValueError('%s belongs to the network and cannot change (%r -> %r)'
+                                 % (name, getattr(self.cfg, name), getattr(cfg, name)))
+        cfg.__post_init__()
+        self.cfg = cfg
+        n = cfg.upscale_sz
         hann = np.outer(np.hanning(n), np.hanning(n))
         self.hann_window = (hann / hann.sum()).astype(np.float32)
-        half = self.cfg.scale_num // 2
-        self.scale_factors = self.cfg.scale_step ** np.linspace(-half, half, self.cfg.scale_num)
-        self.reset()
+        half = cfg.scale_num // 2
+        self.scale_factors = cfg.scale_step ** np.linspace(-half, half, cfg.scale_num)
 
     # --- state ---------------------------------------------------------------------
     def reset(self) -> None:
-        self.state = NONE
         self.center = np.zeros(2)      # (cx, cy), continuous px
         self.target_sz = np.zeros(2)   # (w, h)
         self.z_sz = 0.0
@@ -463,8 +475,8 @@ class SiamFCTracker:
         self.avg_color = np.zeros(3)
         self.image_wh = None  # type: Optional[Tuple[int, int]]
         self.ref = {}  # type: Dict[str, float]
-        self.weak_count = 0
         self.frames = 0
+        self._before = None  # type: Optional[Tuple[np.ndarray, np.ndarray, float, float]]  # for hold()
 
     @property
     def box(self) -> Tuple[float, float, float, float]:
@@ -492,16 +504,16 @@ class SiamFCTracker:
 
     # --- tracking ------------------------------------------------------------------
     def init(self, img: np.ndarray, box: Sequence[float]) -> TrackResult:
-        """Start tracking ``box`` in ``img``. Bad input leaves the tracker reset (state NONE) with ``error`` set."""
+        """Start tracking ``box`` in ``img``. Bad input leaves the tracker reset (no box) with ``error`` set."""
         err = check_image(img)
         if err:
             self.reset()
-            return TrackResult(NONE, error=err)
+            return TrackResult(error=err)
         h_img, w_img = img.shape[:2]
         ok_box, err = check_box(box, w_img, h_img, self.cfg.min_box_px)
         if err:
             self.reset()
-            return TrackResult(NONE, error=err)
+            return TrackResult(error=err)
         self.reset()
         x, y, w, h = ok_box
         self.center = np.array([x + w / 2.0, y + h / 2.0])
@@ -514,22 +526,24 @@ class SiamFCTracker:
         self.kernel = self.embed(z)
         # the first frame's response (unit scale) is the reference of the quality features
         x0 = crop_and_resize(img, self.center, self.x_sz, self.cfg.instance_sz, self.avg_color)
-        self.ref = response_stats(self.responses(x0[None])[0], {}, 0.0)
-        self.state = TRACKING
-        return TrackResult(TRACKING, box=self.box, quality=1.0, stats=dict(self.ref), candidate=self.box)
+        r0 = self.responses(x0[None])[0]
+        self.ref = response_stats(r0, {}, 0.0)
+        return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
     def update(self, img: np.ndarray) -> TrackResult:
-        """Track one frame. Never raises on bad input: the result's ``error`` says what happened."""
+        """Track one frame: move to the best response. Never raises on bad input: the result's ``error``
+        says what happened (a bad frame is skipped with the box kept; a new image size resets the tracker)."""
         if not self.initialised:
-            return TrackResult(NONE, error='tracker not initialised')
+            return TrackResult(error='tracker not initialised')
         err = check_image(img)
-        if err:  # frame skipped, state kept
-            return TrackResult(self.state, box=self.box, quality=0.0, error=err)
+        if err:  # frame skipped, box kept
+            self._before = None
+            return TrackResult(box=self.box, quality=0.0, error=err)
         wh = (img.shape[1], img.shape[0])
         if wh != self.image_wh:
             old = self.image_wh
             self.reset()
-            return TrackResult(LOST, error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
+            return TrackResult(error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
         cfg = self.cfg
         self.frames += 1
         crops = np.stack([crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color)
@@ -553,21 +567,22 @@ class SiamFCTracker:
         jump = float(np.hypot(*disp_img)) / max(1.0, math.sqrt(float(self.target_sz[0] * self.target_sz[1])))
         stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump)
         q = self.quality(stats)
-        (cx, cy), (w, h) = cand_center, cand_sz
-        candidate = (float(cx - w / 2), float(cy - h / 2), float(w), float(h))
-        weak = q < cfg.weak_quality
-        if weak:
-            self.weak_count += 1
-            self.state = LOST if self.weak_count >= cfg.lost_frames else OCCLUDED
-        else:
-            self.weak_count = 0
-            self.state = TRACKING
-        if not (weak and cfg.hold_when_weak):
-            self.center = cand_center
-            self.target_sz = cand_sz
-            self.z_sz *= scale
-            self.x_sz *= scale
-        return TrackResult(self.state, box=self.box, quality=q, stats=stats, candidate=candidate)
+        self._before = (self.center, self.target_sz, self.z_sz, self.x_sz)
+        self.center = cand_center
+        self.target_sz = cand_sz
+        self.z_sz *= scale
+        self.x_sz *= scale
+        return TrackResult(box=self.box, quality=q, stats=stats, response=raw[scale_id])
+
+    def hold(self) -> Tuple[float, float, float, float]:
+        """Undo the last ``update``'s move and return the box held (the previous one).
+
+        The caller decides when (the manager judged the frame weak): the tracker then does not drift
+        onto an occluder, and the next update searches around the last trusted position."""
+        if self._before is not None:
+            self.center, self.target_sz, self.z_sz, self.x_sz = self._before
+            self._before = None
+        return self.box
 
     @torch.inference_mode()
     def appearance(self, img: np.ndarray, box: Sequence[float], kernel: Optional[torch.Tensor] = None) -> float:

@@ -26,6 +26,10 @@ Sources: the embedded simulator (``uavcine.sim``) for scenario YAML files, or
 ``fixture:seed`` / ``fixture:hilly``, pure-geometry flights of the same set-up
 (no rendering) for fast tests.
 
+Longer than ~600 lines on purpose: one report (docs/geo_eval.md) from one command: the noise models,
+the flights, the range-bin tables and the four figures belong together, and a reader checks a number
+of the report against the code that made it in one file.
+
     python -m uavcine.eval.geo_eval sim/flight_test_towers.yaml sim/hilly.yaml --out docs
     uavcine eval-geo sim/flight_test_towers.yaml sim/hilly.yaml --out docs
 
@@ -43,12 +47,14 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from uavcine.core.camera import PinholeCamera, camera_rotation, world_to_camera
-from uavcine.core.geoposition import (FLAG_TRUNCATED, Box, GeoConfig, Geopositioner, TargetFilter, Telemetry,
-                                      compass_bearing, seed_flat_earth_point, wrap_pi)
+from uavcine.core.geoposition import (FLAG_TRUNCATED, Box, GeoConfig, Geopositioner, Telemetry, compass_bearing,
+                                      seed_flat_earth_point, wrap_pi)
 from uavcine.core.kalman import KalmanConfig
+from uavcine.core.target_filter import TargetFilter
 from uavcine.core.terrain import FlatGround, HeightMap
 from uavcine.eval.metrics import inside_ellipse
 from uavcine.nodes.base import ParamError as UsageError  # the uavcine command prints it as one line
+from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.nodes.geo import GeoNode
 
 RANGE_BINS = ((0.0, 60.0, '< 60 m'), (60.0, 100.0, '60-100 m'), (100.0, 150.0, '100-150 m'),
@@ -279,17 +285,16 @@ class SimTelemetry:
 
     At an image's stamp t only samples delivered by t + camera latency exist; the fix
     is a line fitted to the fixes around t, attitude and gimbal angles interpolated, the AGL
-    the sample nearest t (nodes.geo._Buffer, the node's own code).
+    the sample nearest t (core.telemetry_buffer, the geo node's own pairing code).
     """
 
     def __init__(self, log: dict):
-        from uavcine.nodes.geo import _Buffer
-        self.log, self._Buffer = log, _Buffer  # the geo node's own pairing code
+        self.log = log
         self.latency = log['camera_latency_s']
         self.cache = {}
 
     def _buffer(self, name: str, t: float):
-        b = self._Buffer(maxlen=50)
+        b = TelemetryBuffer(maxlen=50)
         for ts, td, v in self.log[name]:
             if td <= t + self.latency and ts >= t - 2.0:
                 b.add(int(round(ts * 1e9)), v)

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.manager import STATE_NAMES
-from .metrics import (PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS, centre_error, inside_ellipse, iou_xywh,
-                      precision_at, precision_curve, success_auc, success_curve)
+from ..core.box_ops import centre_error, iou_xywh
+from .metrics import (PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS, inside_ellipse, precision_at, precision_curve,
+                      success_auc, success_curve)
 
 TOPICS = {
     'image': '/camera/image_raw',

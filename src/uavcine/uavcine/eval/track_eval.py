@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,144 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..core import box_ops
 from ..core import manager as M
 from ..core import siamfc as S
+from ..core.detect_track import DetectTrackLoop
 from . import metrics
+from .sequences import RATE_HZ, REPO, SPLITS, sim_sequences
 
-REPO = Path(__file__).resolve().parents[4]
-DATA = REPO / 'data' / 'track_suite'
-
-# ----------------------------------------------------------------------------
-# The simulator suite
-# ----------------------------------------------------------------------------
-
-#: Seeds of the random scenarios per split (disjoint: train the model, calibrate quality, test).
-SPLITS = {'train': range(1000, 1080), 'calib': range(2000, 2010), 'test': range(3000, 3021), 'smoke': range(3000, 3003)}
-RATE_HZ = 10.0
-SPLIT_RATE_HZ = {'train': 5.0}  # training pairs need variety more than frame rate
-SPLIT_DURATION_S = {'test': 12.0, 'smoke': 12.0}  # the CPU renderer is the cost on a shared 2-core machine
-DURATION_S = 20.0
-
-
-def sim_sequences(split: str, cache: bool = True) -> list:
-    """Tracking sequences of a split, rendered by the embedded simulator (cached under data/track_suite/)."""
-    from ..train.siamfc_train import Seq, read_otb
-    if split not in SPLITS:
-        raise SystemExit('error: unknown split %r (known: %s)' % (split, ', '.join(SPLITS)))
-    from tqdm import tqdm
-    out = []
-    for seed in tqdm(SPLITS[split], desc='suite %s' % split, unit='seq'):
-        folder = DATA / ('sim_%d' % seed)
-        done = (folder / 'meta.json').is_file() or (folder / 'UNUSABLE').is_file()
-        if not (cache and done):
-            try:
-                export_sim_sequence(seed, folder, rate_hz=SPLIT_RATE_HZ.get(split, RATE_HZ),
-                                    duration_s=SPLIT_DURATION_S.get(split, DURATION_S))
-            except Exception as e:  # a scenario the simulator cannot run: recorded, skipped
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / 'UNUSABLE').write_text('simulator error: %r\n' % e)
-        if (folder / 'UNUSABLE').is_file():
-            continue
-        seq = read_otb(folder)
-        meta_file = folder / 'meta.json'
-        seq.meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        out.append(seq)
-    return out
-
-
-def suite_scenario(seed: int, rate_hz: float = RATE_HZ, duration_s: float = DURATION_S):
-    """The scenario of a suite seed: three kinds in turn, so that every split has each difficulty.
-
-    seed % 3 == 0: ``random_scenario`` as it is (any class and shot, distractors, clutter);
-    seed % 3 == 1: the same with the gimbal fixed (the target drifts out of view and back);
-    seed % 3 == 2: a moving person or car in a CHASE or LATERAL shot, gimbal locked on it, with trees
-    planted on its path (canopies occlude it from above, the typical aerial occlusion).
-    Seeds whose target is never visible enough to start are skipped (UNUSABLE marker).
-    """
-    from ..sim import random_scenario
-    from ..sim.scenario import OccluderCfg
-    kind = seed % 3
-    if kind == 1:
-        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s, gimbal='fixed')
-    elif kind == 0:
-        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s)
-    else:
-        sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s, classes=('person', 'car'),
-                             shots=('CHASE', 'LATERAL'), gimbal='lock')
-    for t in sc.targets:  # sim.world.PathMotion reads speeds past the last segment when a target reaches the end
-        if len(t.speeds) > 1:
-            t.speeds = list(t.speeds) + [t.speeds[-1]] * 4
-    if kind != 2:
-        return sc
-    rng = np.random.default_rng([seed, 77])
-    path = np.asarray(sc.targets[0].path, dtype=float)
-    if len(path) >= 2:
-        seg = np.linalg.norm(np.diff(path, axis=0), axis=1)
-        cum = np.r_[0.0, np.cumsum(seg)]
-        speed = float(np.mean(sc.targets[0].speeds)) if sc.targets[0].speeds else 5.0
-        reach = min(cum[-1], speed * duration_s)  # plant only where the target goes during the sequence
-        big = sc.targets[0].cls == 'car'
-        for frac in (0.2, 0.45, 0.7):
-            d = frac * reach
-            i = min(int(np.searchsorted(cum, d, side='right')) - 1, len(seg) - 1)
-            p = path[i] + (path[i + 1] - path[i]) * (d - cum[i]) / max(seg[i], 1e-6)
-            sc.occluders.append(OccluderCfg(kind='tree', position=[float(p[0]), float(p[1])],
-                                            radius=float(rng.uniform(3.5, 5.5) if big else rng.uniform(2.5, 4.0)),
-                                            height=float(rng.uniform(7, 12))))
-    return sc
-
-
-def export_sim_sequence(seed: int, folder: Path, rate_hz: float = RATE_HZ, duration_s: float = DURATION_S,
-                        min_side: float = 5.0) -> None:
-    """Render ``suite_scenario(seed)`` and write it in OTB layout (img/, groundtruth_rect.txt, NaN rows when the
-    target is out of view) plus visibility.txt (unoccluded fraction of the target per frame) and meta.json
-    (class, rate, shot, attributes and every object's box per frame, for the simulated detector).
-
-    The sequence starts at the first frame where the target is >= 80% visible, not truncated and at least
-    ``min_side`` px; a scenario that never has one gets an UNUSABLE marker (returns False).
-    """
-    from ..sim import Simulator
-    sc = suite_scenario(seed, rate_hz, duration_s)
-    sim = Simulator(sc)
-    tid = sc.shot.target
-    (folder / 'img').mkdir(parents=True, exist_ok=True)
-    boxes, vis, objects, started = [], [], [], False
-    k = 0
-    for f in sim.frames():
-        tgt = next((o for o in f.truth if o.id == tid), None)
-        ok = tgt is not None and tgt.bbox_xywh is not None and tgt.in_view
-        if not started:
-            if not (ok and tgt.visibility >= 0.8 and min(tgt.bbox_xywh[2:]) >= min_side and not tgt.truncated):
-                continue
-            started = True
-        cv2.imwrite(str(folder / 'img' / ('%04d.jpg' % (k + 1))), cv2.cvtColor(f.rgb, cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, 92])
-        boxes.append(tgt.bbox_xywh if ok else (np.nan,) * 4)
-        vis.append(float(tgt.visibility) if ok else 0.0)
-        objects.append([{'id': o.id, 'cls': o.cls, 'box': [float(v) for v in o.bbox_xywh],
-                         'visible': float(o.visibility), 'target': o.id == tid}
-                        for o in f.truth if o.bbox_xywh is not None and o.in_view])
-        k += 1
-    if not started:
-        (folder / 'UNUSABLE').write_text('the target is never visible enough to start tracking\n')
-        return False
-    b = np.asarray(boxes, dtype=np.float64)
-    b[:, :2] += 1.0  # OTB files are 1-based
-    np.savetxt(folder / 'groundtruth_rect.txt', b, fmt='%.2f', delimiter=',')
-    np.savetxt(folder / 'visibility.txt', np.asarray(vis), fmt='%.3f')
-    v = np.asarray(vis)
-    in_view = np.isfinite(b).all(axis=1)
-    meta = {'seed': seed, 'cls': sc.targets[0].cls, 'rate_hz': rate_hz, 'shot': sc.shot.type,
-            'frames': k, 'occluded_frames': int(np.sum(in_view & (v < 0.5))),
-            'out_of_view_frames': int(np.sum(~in_view)),
-            'distractors': int(sum(d.count for d in sc.distractors if d.cls == sc.targets[0].cls)),
-            'objects': objects}
-    (folder / 'meta.json').write_text(json.dumps(meta))
-    return True
-
-
-# ----------------------------------------------------------------------------
-# Detectors for the manager
 # ----------------------------------------------------------------------------
 
 
@@ -220,9 +88,11 @@ class RunResult:
     detector_calls: int = 0
 
 
-def run_siamfc(seq, net, cfg, quality, hold: bool, backend: str = 'torch', threads: int = 1) -> RunResult:
-    cfg = S.SiamFCConfig(**{**asdict(cfg), 'hold_when_weak': hold, 'weak_quality': cfg.weak_quality if hold else -1})
+def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None = None, backend: str = 'torch',
+               threads: int = 1) -> RunResult:
+    """SiamFC alone; with ``hold`` it keeps its previous box on the frames the manager would judge weak."""
     t = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads)
+    judge = M.Manager(mcfg or M.ManagerConfig())
     n = len(seq)
     boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
     res = RunResult(boxes, q)
@@ -232,18 +102,15 @@ def run_siamfc(seq, net, cfg, quality, hold: bool, backend: str = 'torch', threa
         img = seq.frame(i)
         t0 = time.perf_counter()
         r = t.update(img)
+        box = t.hold() if hold and r.box is not None and judge.is_weak(r.quality) else r.box
         res.seconds.append(time.perf_counter() - t0)
-        if r.box is not None:
-            boxes[i], q[i] = r.box, r.quality
-        res.states.append(r.state)
+        if box is not None:
+            boxes[i], q[i] = box, r.quality
     return res
 
 
 def run_loop(seq, net, cfg, quality, detector, mcfg: M.ManagerConfig, backend: str = 'torch',
              threads: int = 1) -> RunResult:
-    from ..nodes.tracker import DetectTrackLoop
-    cfg = S.SiamFCConfig(**{**asdict(cfg), 'weak_quality': mcfg.quality_threshold,
-                            'lost_frames': mcfg.max_weak_frames + 1})
     loop = DetectTrackLoop(S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads), M.Manager(mcfg))
     n = len(seq)
     boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
@@ -312,8 +179,8 @@ def in_view(seq) -> np.ndarray:
 def frame_scores(seq, boxes):
     """IoU and centre error on the frames whose target is in view."""
     in_view = globals()['in_view'](seq)  # the init frame is not scored
-    ious = metrics.iou_xywh(boxes[in_view], seq.boxes[in_view])
-    errs = metrics.centre_error(boxes[in_view], seq.boxes[in_view])
+    ious = box_ops.iou_xywh(boxes[in_view], seq.boxes[in_view])
+    errs = box_ops.centre_error(boxes[in_view], seq.boxes[in_view])
     return ious, errs
 
 
@@ -348,7 +215,8 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
              progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1) -> dict:
     from tqdm import tqdm
     net, cfg, quality = S.load_checkpoint(model)
-    mcfg = mcfg or M.ManagerConfig(quality_threshold=cfg.weak_quality)
+    # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
+    mcfg = mcfg or M.ManagerConfig(acquire='score')
     detr = None
     if detector == 'simulated':
         det_name = SimulatedDetector.name
@@ -372,9 +240,9 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
 
         for k in trackers:
             if k == 'SiamFC':
-                r = run_siamfc(seq, net, cfg, quality, hold=False, backend=backend, threads=threads)
+                r = run_siamfc(seq, net, cfg, quality, hold=False, mcfg=mcfg, backend=backend, threads=threads)
             elif k == 'SiamFC + hold':
-                r = run_siamfc(seq, net, cfg, quality, hold=True, backend=backend, threads=threads)
+                r = run_siamfc(seq, net, cfg, quality, hold=True, mcfg=mcfg, backend=backend, threads=threads)
             elif k == 'SiamFC + manager + detector':
                 r = run_loop(seq, net, cfg, quality, det_fn, mcfg, backend=backend, threads=threads)
             else:

@@ -53,8 +53,8 @@ from transforms3d.quaternions import mat2quat, quat2mat
 from ..core.camera import PinholeCamera, rot_flu
 from ..core.ned_enu import D_FRD_FLU, R_enu_flu_from_ned_frd, quat_wxyz
 from ..core.timesync import TimeMapper, TimeSyncConfig
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR, OK, diagnostic_array, diagnostic_status
 
 SHOTS = ['none', 'orbit', 'flyby', 'flyover']
@@ -76,53 +76,82 @@ def import_airsim():
     return airsim
 
 
+_CONNECT = 'the AirSim connection, vehicle and camera are set up when the node starts'
+_SHOT = 'the shot and the vehicle frame are planned when the node starts'
+
+
 @dataclass
 class AirSimBridgeParams:
-    host: str = param('127.0.0.1', 'Address of the AirSim RPC server (the machine running Unreal)')
-    port: int = param(41451, 'AirSim RPC port (ApiServerPort in settings.json)', min=1, max=65535)
+    host: str = param('127.0.0.1', 'Address of the AirSim RPC server (the machine running Unreal)',
+        read_only=_CONNECT)
+    port: int = param(41451, 'AirSim RPC port (ApiServerPort in settings.json)', min=1, max=65535,
+        read_only=_CONNECT)
     rpc_timeout_s: float = param(10.0, 'Timeout of one RPC call, s (the client checks it once a second)', min=1.0)
-    connect_attempts: int = param(3, 'Connection attempts at start before giving up with an error', min=1)
+    connect_attempts: int = param(3, 'Connection attempts at start before giving up with an error', min=1,
+        read_only=_CONNECT)
     connect_retry_s: float = param(1.0, 'Wait between connection attempts, s', min=0.0)
     max_lost_s: float = param(0.0, 'End the run after the server is gone this long, s (0 = keep retrying)',
                               min=0.0)
-    vehicle_name: str = param('', "AirSim vehicle name ('' = the first/default vehicle)")
-    camera_name: str = param('cinecam', 'AirSim camera name (settings.json Cameras key, or 0..4 / front_center)')
-    rate_hz: float = param(10.0, 'Images and telemetry per second (host time)', min=0.1, max=120.0)
+    vehicle_name: str = param('', "AirSim vehicle name ('' = the first/default vehicle)",
+        read_only=_CONNECT)
+    camera_name: str = param('cinecam', 'AirSim camera name (settings.json Cameras key, or 0..4 / front_center)',
+        read_only=_CONNECT)
+    rate_hz: float = param(10.0, 'Images and telemetry per second (host time)', min=0.1, max=120.0,
+        read_only=_CONNECT)
     image_channel_order: str = param('bgr', "Channel order of AirSim's uncompressed Scene images (AirSim sends "
                                             "BGR); published as rgb8", choices=['bgr', 'rgb'])
     publish_images: bool = param(True, 'Publish /camera/image_raw and /camera/camera_info')
     frame_id: str = param('camera_optical', 'Frame id of the images and CameraInfo')
-    lockstep: bool = param(False, 'Pause AirSim and advance it one timer period per tick (deterministic pacing)')
+    lockstep: bool = param(False, 'Pause AirSim and advance it one timer period per tick (deterministic pacing)',
+        read_only=_CONNECT)
     vehicle_start_ned: list = param([0.0, 0.0, 0.0], "The vehicle's start in the world frame (settings.json "
-                                                     "X, Y, Z), m: vehicle poses are relative to it")
+                                                     "X, Y, Z), m: vehicle poses are relative to it",
+        read_only=_SHOT)
     agl_source: str = param('ground_plane', "'ground_plane': flat ground at world z = ground_z_ned; "
                                             "'distance_sensor': a downward AirSim distance sensor",
                             choices=['ground_plane', 'distance_sensor'])
     ground_z_ned: float = param(0.0, 'World NED z of the flat ground (0 = the PlayerStart height), m')
-    distance_sensor_name: str = param('agl', 'AirSim distance sensor for agl_source distance_sensor')
+    distance_sensor_name: str = param('agl', 'AirSim distance sensor for agl_source distance_sensor',
+        read_only=_CONNECT)
     fix_sigma_m: float = param(0.0, 'Horizontal sigma written into /vehicle/fix (AirSim poses are truth); 0 = '
                                     'covariance unknown', min=0.0)
     target_object: str = param('', "Unreal object whose pose is published as /truth/target/fix ('' = none)")
-    gimbal_control: bool = param(True, 'Apply /gimbal/command to the camera with simSetCameraPose')
+    gimbal_control: bool = param(True, 'Apply /gimbal/command to the camera with simSetCameraPose',
+        read_only=_CONNECT)
     camera_position_frd: list = param([0.3, 0.0, 0.1], "Camera position relative to the vehicle (FRD, m) kept "
-                                                       "by simSetCameraPose: the camera's X, Y, Z in settings.json")
+                                                       "by simSetCameraPose: the camera's X, Y, Z in settings.json",
+        read_only=_CONNECT)
     initial_gimbal_pitch_deg: float = param(15.0, 'Camera pitch below the body set at start (seed: 15 deg)',
-                                            min=-90.0, max=90.0)
-    set_initial_gimbal: bool = param(True, 'Set initial_gimbal_pitch_deg at start (false: keep settings.json)')
+                                            min=-90.0, max=90.0,
+        read_only=_CONNECT)
+    set_initial_gimbal: bool = param(True, 'Set initial_gimbal_pitch_deg at start (false: keep settings.json)',
+        read_only=_CONNECT)
     shot: str = param('none', 'Fly a shot through the API: orbit, flyby, flyover (none = leave the vehicle alone)',
-                      choices=SHOTS)
-    shot_target_object: str = param('', 'Unreal object the shot is built around (else shot_center_enu)')
-    shot_center_enu: list = param([0.0, 0.0], 'Ground point the shot is built around, world ENU (x east, y north), m')
-    shot_distance_m: float = param(30.0, 'ORBIT radius / FLYBY closest distance, m', min=0.0)
-    shot_altitude_m: float = param(30.0, 'Flight height above the ground, m', min=1.0)
+                      choices=SHOTS,
+        read_only=_SHOT)
+    shot_target_object: str = param('', 'Unreal object the shot is built around (else shot_center_enu)',
+        read_only=_SHOT)
+    shot_center_enu: list = param([0.0, 0.0], 'Ground point the shot is built around, world ENU (x east, y north), m',
+        read_only=_SHOT)
+    shot_distance_m: float = param(30.0, 'ORBIT radius / FLYBY closest distance, m', min=0.0,
+        read_only=_SHOT)
+    shot_altitude_m: float = param(30.0, 'Flight height above the ground, m', min=1.0,
+        read_only=_SHOT)
     shot_speed_mps: float = param(6.0, 'Speed along the shot, m/s', min=0.1)
-    shot_length_m: float = param(120.0, 'FLYBY/FLYOVER path length, m (centred on the closest approach)', min=1.0)
-    shot_heading_deg: float = param(0.0, 'FLYBY/FLYOVER direction of travel, ENU deg (0 = east, CCW)')
-    shot_side: str = param('right', 'FLYBY: the target on this side of the path', choices=['left', 'right'])
-    shot_start_angle_deg: float = param(0.0, 'ORBIT: ENU bearing of the drone seen from the centre at the start')
-    shot_direction: str = param('ccw', 'ORBIT direction', choices=['ccw', 'cw'])
-    shot_turns: float = param(1.0, 'ORBIT: number of turns', min=0.05)
-    shot_step_m: float = param(5.0, 'Spacing of the path points sent to moveOnPathAsync, m', min=0.5)
+    shot_length_m: float = param(120.0, 'FLYBY/FLYOVER path length, m (centred on the closest approach)', min=1.0,
+        read_only=_SHOT)
+    shot_heading_deg: float = param(0.0, 'FLYBY/FLYOVER direction of travel, ENU deg (0 = east, CCW)',
+        read_only=_SHOT)
+    shot_side: str = param('right', 'FLYBY: the target on this side of the path', choices=['left', 'right'],
+        read_only=_SHOT)
+    shot_start_angle_deg: float = param(0.0, 'ORBIT: ENU bearing of the drone seen from the centre at the start',
+        read_only=_SHOT)
+    shot_direction: str = param('ccw', 'ORBIT direction', choices=['ccw', 'cw'],
+        read_only=_SHOT)
+    shot_turns: float = param(1.0, 'ORBIT: number of turns', min=0.05,
+        read_only=_SHOT)
+    shot_step_m: float = param(5.0, 'Spacing of the path points sent to moveOnPathAsync, m', min=0.5,
+        read_only=_SHOT)
     shutdown_after_shot: bool = param(True, 'Ask the host to stop when the shot is done')
 
 
@@ -176,12 +205,12 @@ class AirSimBridgeNode(Node):
         self.lost_since = None  # type: Optional[int]
         self.next_connect_ns = 0
         self._connect_at_start()
-        self.pub_image = self.create_publisher('sensor_msgs/msg/Image', 'camera/image_raw', SENSOR_DATA)
-        self.pub_info = self.create_publisher('sensor_msgs/msg/CameraInfo', 'camera/camera_info', SENSOR_DATA)
-        self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
-        self.pub_imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
-        self.pub_gimbal = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', SENSOR_DATA)
-        self.pub_agl = self.create_publisher('sensor_msgs/msg/Range', 'vehicle/agl', SENSOR_DATA)
+        self.pub_image = vehicle.IMAGE.publisher(self)
+        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
+        self.pub_fix = vehicle.FIX.publisher(self)
+        self.pub_imu = vehicle.IMU.publisher(self)
+        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
+        self.pub_agl = vehicle.AGL.publisher(self)
         self.pub_truth = self.create_publisher('sensor_msgs/msg/NavSatFix', 'truth/target/fix', RELIABLE)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.gimbal_control:

@@ -14,7 +14,9 @@ Must run on Python 3.8 (Jetson AGX Xavier, JetPack 5).
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..errors import UserError
 
 # ----------------------------------------------------------------------------
 # Quality of service
@@ -68,15 +70,20 @@ _PARAM_META = 'uavcine_param'
 
 
 def param(default: Any, description: str, *, min: Optional[float] = None, max: Optional[float] = None,
-          choices: Optional[Sequence[Any]] = None, read_only: bool = False, step: Optional[float] = None):
+          choices: Optional[Sequence[Any]] = None, read_only: Union[bool, str] = False, step: Optional[float] = None):
     """A declared node parameter: a dataclass field with ROS 2 descriptor metadata.
 
     ``min``/``max`` become the descriptor's floating/integer range, ``choices``
     are checked on every set; list defaults are copied per instance.
+    ``read_only``: the reason (a sentence) why the parameter cannot change while
+    the node runs (both hosts refuse a change with it); False for a parameter
+    that takes effect when set at run time (see ``Node.on_parameters_changed``).
     """
+    if read_only is True:
+        read_only = 'it is used once, when the node starts'
     meta = {_PARAM_META: {'description': description, 'min': min, 'max': max,
                           'choices': tuple(choices) if choices is not None else None,
-                          'read_only': read_only, 'step': step}}
+                          'read_only': bool(read_only), 'read_only_reason': read_only or '', 'step': step}}
     if isinstance(default, (list, tuple)):
         value = list(default)
         return field(default_factory=lambda: list(value), metadata=meta)
@@ -96,9 +103,10 @@ class ParamSpec:
     step: Optional[float] = None
     choices: Optional[Tuple[Any, ...]] = None
     read_only: bool = False
+    read_only_reason: str = ''  # why it cannot change at run time (shown when a change is refused)
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """A parameter value a user gave is wrong (name, type or range)."""
 
 
@@ -131,7 +139,8 @@ def param_specs(params_cls) -> List[ParamSpec]:
         default = getattr(inst, f.name)
         specs.append(ParamSpec(name=f.name, type=_type_of(default, f.name), default=default,
                                description=meta['description'], min=meta['min'], max=meta['max'],
-                               step=meta['step'], choices=meta['choices'], read_only=meta['read_only']))
+                               step=meta['step'], choices=meta['choices'], read_only=meta['read_only'],
+                               read_only_reason=meta.get('read_only_reason', '')))
     return specs
 
 
@@ -275,6 +284,54 @@ class Node:
     # --- what subclasses implement -------------------------------------------------
     def setup(self) -> None:
         raise NotImplementedError
+
+    def on_parameters_changed(self, changed: Dict[str, Any]) -> None:
+        """The parameters in ``changed`` were just set at run time (``self.p`` holds the new values).
+
+        Rebuild what was built from them; raise ParamError (or ValueError) to refuse the change, and
+        ``self.p`` goes back to the old values (and this hook is called again with them). The default rebuilds through ``configure()``: a node
+        that builds core configurations from its parameters does it there (and calls it from setup),
+        and reads every other parameter from ``self.p`` where it is used. Parameters that cannot
+        change live are declared ``read_only`` with the reason; the hosts refuse those before this.
+        """
+        self.configure()
+
+    def configure(self) -> None:
+        """Build the core objects' configurations from ``self.p`` (setup calls it; so does every change)."""
+
+    # --- run-time parameter changes (both hosts call this) --------------------------
+    def set_parameters(self, values: Dict[str, Any]) -> Tuple[bool, str]:
+        """Set parameters while the node runs: all of ``values`` or none. Returns (successful, reason).
+
+        The one table both hosts use: unknown names, read-only parameters (with their reason), wrong
+        types and ranges are refused; the rest go through ``on_parameters_changed``.
+        """
+        specs = {s.name: s for s in param_specs(self.Params)}
+        changed = {}  # type: Dict[str, Any]
+        for name, value in values.items():
+            spec = specs.get(name)
+            if spec is None:
+                return False, 'node %s has no parameter %s' % (self.name, name)
+            if spec.read_only:
+                return False, 'parameter %s is read-only: %s' % (name, spec.read_only_reason or 'set at start-up')
+            try:
+                changed[name] = coerce_param(spec, value)
+            except ParamError as exc:
+                return False, str(exc)
+        if not changed:
+            return True, ''
+        # in place: core objects that keep a reference to self.p (and read it where they use it) see the change
+        old = {k: getattr(self.p, k) for k in changed}
+        for k, v in changed.items():
+            setattr(self.p, k, v)
+        try:
+            self.on_parameters_changed(changed)
+        except (ParamError, ValueError) as exc:
+            for k, v in old.items():
+                setattr(self.p, k, v)
+            self.on_parameters_changed(old)
+            return False, 'parameter %s: %s' % (', '.join(sorted(changed)), exc)
+        return True, ''
 
     def close(self) -> None:
         """Release resources (files, sockets). Called once by the host at the end."""

@@ -17,31 +17,45 @@ import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from . import msgs, paths
+from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
+
+
+_MODEL = 'the model is loaded (and its engine built) when the node starts; restart the node to change it'
+_SUB = 'the image QoS and the request subscription are fixed when the node starts'
 
 
 @dataclass
 class DetectorParams:
     model_path: str = param('models/detr_small.pt', 'DETR model: .pt (torch) or .onnx (onnxruntime/tensorrt); '
                             'the sibling file with the other extension is used when the backend needs it '
-                            '(relative paths: see uavcine.nodes.paths)')
-    backend: str = param('torch', 'Inference backend', choices=['torch', 'onnxruntime', 'tensorrt'])
-    device: str = param('cpu', 'torch/onnxruntime device (tensorrt always runs on the GPU)', choices=['cpu', 'cuda'])
+                            '(relative paths: see uavcine.nodes.paths)',
+        read_only=_MODEL)
+    backend: str = param('torch', 'Inference backend', choices=['torch', 'onnxruntime', 'tensorrt'],
+        read_only=_MODEL)
+    device: str = param('cpu', 'torch/onnxruntime device (tensorrt always runs on the GPU)', choices=['cpu', 'cuda'],
+        read_only=_MODEL)
     precision: str = param('fp16', 'TensorRT engine precision (engine built beforehand, never at start)',
-                           choices=['fp32', 'fp16', 'int8'])
-    engine_cache_dir: str = param('', 'TensorRT engine cache directory (empty: ~/.cache/uavcine/tensorrt)')
-    threads: int = param(0, 'CPU threads for onnxruntime (0 = library default)', min=0)
+                           choices=['fp32', 'fp16', 'int8'],
+        read_only=_MODEL)
+    engine_cache_dir: str = param('', 'TensorRT engine cache directory (empty: ~/.cache/uavcine/tensorrt)',
+        read_only=_MODEL)
+    threads: int = param(0, 'CPU threads for onnxruntime (0 = library default)', min=0,
+        read_only=_MODEL)
     input_width: int = param(0, 'Network input width (0 = the model\'s own; only torch + standard attention '
-                             'can run at another size)', min=0)
-    input_height: int = param(0, 'Network input height (0 = the model\'s own)', min=0)
+                             'can run at another size)', min=0,
+        read_only=_MODEL)
+    input_height: int = param(0, 'Network input height (0 = the model\'s own)', min=0,
+        read_only=_MODEL)
     score_threshold: float = param(0.5, 'Minimum class probability of a detection', min=0.0, max=1.0)
     class_filter: str = param('', 'Comma-separated class names to report (empty = all classes)')
     max_detections: int = param(20, 'At most this many detections per image (highest scores first)', min=1)
     max_rate_hz: float = param(0.0, 'Detect at most this often, by image stamps (0 = every image)', min=0.0)
-    run_on_request: bool = param(False, 'Only detect when a std_msgs/Empty arrives on detector/request')
+    run_on_request: bool = param(False, 'Only detect when a std_msgs/Empty arrives on detector/request',
+        read_only=_SUB)
     image_reliability: str = param('best_effort', 'Image subscription QoS reliability',
-                                   choices=['best_effort', 'reliable'])
+                                   choices=['best_effort', 'reliable'],
+        read_only=_SUB)
     model_retry_s: float = param(10.0, 'Retry loading a missing/corrupt model this often (node time)', min=0.1)
 
 
@@ -52,8 +66,7 @@ class DetectorNode(Node):
     def setup(self):
         self.pub = self.create_publisher('vision_msgs/msg/Detection2DArray', 'detector/detections', RELIABLE)
         self.labels_pub = self.create_publisher('vision_msgs/msg/LabelInfo', 'detector/labels', LATCHED)
-        self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image,
-                                 sensor_qos(self.p.image_reliability))
+        vehicle.IMAGE.subscribe(self, self.on_image, sensor_qos(self.p.image_reliability))
         if self.p.run_on_request:
             self.create_subscription('std_msgs/msg/Empty', 'detector/request', self.on_request, RELIABLE)
         self.detector = None  # type: Any
@@ -84,8 +97,7 @@ class DetectorNode(Node):
         try:
             det = Detector(paths.resolve(path), self.p.backend, self.p.device, self.p.engine_cache_dir or None,
                            self.p.precision, self.p.threads, input_size=size)
-            names = [c.strip() for c in self.p.class_filter.split(',') if c.strip()]
-            keep = det.label_ids(names) if names else None
+            keep = self._keep_labels(det)
         except (RuntimeErrorBase, ValueError, OSError) as exc:
             self.model_error = str(exc)
             self.error('detector model not loaded: %s' % exc)
@@ -93,11 +105,25 @@ class DetectorNode(Node):
         self.detector, self.keep_labels, self.model_error = det, keep, ''
         self.info('loaded %s (%s, input %dx%d, classes: %s)' % (det.model_file, det.backend, det.input_size[0],
                                                                  det.input_size[1], ', '.join(self._class_names())))
+        self._publish_labels()
+        return True
+
+    def _keep_labels(self, det) -> Optional[List[int]]:
+        names = [c.strip() for c in self.p.class_filter.split(',') if c.strip()]
+        return det.label_ids(names) if names else None  # ValueError for a class the model does not have
+
+    def _publish_labels(self) -> None:
         self.labels_pub.publish(self.new(
             'vision_msgs/msg/LabelInfo', header=msgs.header(self, self.now_ns(), ''),
-            class_map=[{'class_id': i, 'class_name': n} for i, n in enumerate(det.class_names) if n != 'N/A'],
+            class_map=[{'class_id': i, 'class_name': n} for i, n in enumerate(self.detector.class_names) if n != 'N/A'],
             threshold=float(self.p.score_threshold)))
-        return True
+
+    def on_parameters_changed(self, changed):
+        """score_threshold, max_detections, max_rate_hz and model_retry_s are read where they are used; a new
+        class_filter is resolved against the loaded model now (an unknown class refuses the change)."""
+        if self.detector is not None and ('class_filter' in changed or 'score_threshold' in changed):
+            self.keep_labels = self._keep_labels(self.detector)
+            self._publish_labels()
 
     def _class_names(self) -> List[str]:
         return [n for n in self.detector.class_names if n != 'N/A']

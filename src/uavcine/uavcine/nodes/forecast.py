@@ -28,9 +28,11 @@ MODELS = ('smemo', 'constant_velocity')
 
 @dataclass
 class ForecastParams:
-    rate_hz: float = param(2.5, 'Forecasts per second', min=0.1, max=50.0)
+    rate_hz: float = param(2.5, 'Forecasts per second', min=0.1, max=50.0,
+                           read_only='the forecast timer is created with its period when the node starts')
     smemo_model_path: str = param('models/smemo_eth.pt', 'SMEMO checkpoint for pedestrians (relative paths: see '
-                                  'uavcine.nodes.paths); the one trained without ETH by default', read_only=True)
+                                  'uavcine.nodes.paths); the one trained without ETH by default',
+                                  read_only='the model is loaded once, on first use')
     person_model: str = param('smemo', 'Forecaster for class person', choices=MODELS)
     car_model: str = param('constant_velocity', 'Forecaster for class car (no vehicle-trained model ships yet)',
                            choices=MODELS)
@@ -42,7 +44,8 @@ class ForecastParams:
     max_gap_s: float = param(1.0, 'An agent not seen for this long before the present has vanished', min=0.01)
     use_truth_agents: bool = param(True, 'Also forecast the simulator truth agents (truth/targets) around the target')
     agent_classes: str = param('person,car', 'Truth classes that are agents (comma separated)')
-    num_threads: int = param(1, 'torch threads for SMEMO (0: torch default)', min=0, max=64)
+    num_threads: int = param(1, 'torch threads for SMEMO (0: torch default)', min=0, max=64,
+                             read_only='torch threads are set once, when the model is loaded')
 
 
 class ForecastNode(Node):

@@ -15,53 +15,57 @@ the first valid fix when ``origin_from_first_fix`` is true. A terrain file is an
 
 Python 3.8.
 """
+import dataclasses
 import math
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
-from typing import Deque, Optional, Tuple
+from typing import Optional  # noqa: F401  (type comments)
 
 import numpy as np
 from transforms3d.euler import quat2euler
 
 from uavcine.core.camera import PinholeCamera
-from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate,
-                                      Geopositioner, LocalFrame, TargetFilter, Telemetry)
+from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate, Geopositioner,
+                                      LocalFrame, Telemetry)
 from uavcine.core.kalman import CHI2_2DOF_999, KalmanConfig
-from uavcine.core.terrain import HeightMap
+from uavcine.core.manager import OCCLUDED, TRACKING
+from uavcine.core.target_filter import TargetFilter
+from uavcine.core.telemetry_buffer import TelemetryBuffer
+from uavcine.core.terrain import FlatGround, HeightMap
 
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 
 NAVSAT_COVARIANCE_KNOWN = 3
-TRACK_STATE_TRACKING = 2
-TRACK_STATE_OCCLUDED = 3
+_FRAME = 'the local ENU frame is fixed once anchored (buffered fixes, the filter and a terrain file are in it)'
+_TOPICS = 'it decides which topics the node subscribes to when it starts'
 
 
 @dataclass
 class GeoParams:
     frame_id: str = param('map', 'Frame id of the local ENU frame of the outputs')
     origin_from_first_fix: bool = param(True, 'Anchor the local ENU frame at the first valid vehicle fix '
-                                              '(else at origin_lat/lon/alt)')
-    origin_lat: float = param(0.0, 'Latitude of the local ENU origin, deg (WGS84)', min=-90.0, max=90.0)
-    origin_lon: float = param(0.0, 'Longitude of the local ENU origin, deg (WGS84)', min=-180.0, max=180.0)
-    origin_alt: float = param(0.0, 'Ellipsoid height of the local ENU origin, m')
+                                              '(else at origin_lat/lon/alt)', read_only=_FRAME)
+    origin_lat: float = param(0.0, 'Latitude of the local ENU origin, deg (WGS84)', min=-90.0, max=90.0, read_only=_FRAME)
+    origin_lon: float = param(0.0, 'Longitude of the local ENU origin, deg (WGS84)', min=-180.0, max=180.0, read_only=_FRAME)
+    origin_alt: float = param(0.0, 'Ellipsoid height of the local ENU origin, m', read_only=_FRAME)
     camera_source: str = param('camera_info', 'Intrinsics from /camera/camera_info, or from width/height/DFOV',
-                               choices=['camera_info', 'dfov'])
+                               choices=['camera_info', 'dfov'], read_only=_TOPICS)
     image_width: int = param(640, 'Image width, px (camera_source dfov, or before CameraInfo arrives)', min=1)
     image_height: int = param(480, 'Image height, px', min=1)
     dfov_deg: float = param(92.0, 'Diagonal field of view, deg', min=1.0, max=179.0)
     mount_rpy_deg: list = param([0.0, 0.0, 0.0], 'Camera head rotation relative to the gimbal frame '
                                                  '(FLU roll, pitch down, yaw), deg')
     gimbal_source: str = param('topic', "Gimbal angles from /vehicle/gimbal, or fixed_gimbal_rpy_deg for a "
-                                        "fixed mount", choices=['topic', 'fixed'])
+                                        "fixed mount", choices=['topic', 'fixed'], read_only=_TOPICS)
     fixed_gimbal_rpy_deg: list = param([0.0, 15.0, 0.0], 'Gimbal FLU angles relative to base_link when '
                                                          'gimbal_source is fixed, deg (pitch positive down)')
     altitude_source: str = param('agl', "Camera height: 'agl' = ground under the drone + /vehicle/agl (the "
-                                        "seed), 'gps' = fix altitude", choices=['agl', 'gps'])
+                                        "seed), 'gps' = fix altitude", choices=['agl', 'gps'], read_only=_TOPICS)
     flat_ground_alt_m: float = param(0.0, 'Ellipsoid height of the flat ground when altitude_source is gps '
                                           'and there is no terrain file, m')
     terrain_file: str = param('', 'Heightmap .npz (x0, y0, resolution, heights) in the local ENU frame; '
-                                  'empty = flat earth')
+                                  'empty = flat earth', read_only=_FRAME)
     max_range_m: float = param(1000.0, 'Ground hits farther than this along the ray are refused, m', min=1.0)
     staleness_s: float = param(0.2, 'Attitude, gimbal or AGL farther than this from the track stamp is stale '
                                     '(no estimate), s', min=0.0)
@@ -107,76 +111,38 @@ class GeoParams:
                                               '([0.0]: treat every source as white)')
 
 
-class _Buffer:
-    """The last samples of one telemetry topic: (stamp_ns, value)."""
-
-    def __init__(self, maxlen: int = 400):
-        self.items = deque(maxlen=maxlen)  # type: Deque[Tuple[int, object]]
-
-    def add(self, t_ns: int, value) -> None:
-        if self.items and t_ns < self.items[-1][0]:  # out of order: keep the deque sorted
-            items = sorted(list(self.items) + [(t_ns, value)], key=lambda e: e[0])
-            self.items.clear()
-            self.items.extend(items)
-        else:
-            self.items.append((t_ns, value))
-
-    def nearest(self, t_ns: int) -> Optional[Tuple[int, object]]:
-        if not self.items:
-            return None
-        return min(self.items, key=lambda e: abs(e[0] - t_ns))
-
-    def fit(self, t_ns: int, window_ns: int, key=lambda v: v) -> Optional[Tuple[int, np.ndarray]]:
-        """(stamp of the nearest sample, value at t_ns) from a straight line fitted (least squares) to
-        the samples within window_ns of t_ns. GPS fixes come late (latency) and seldom (5 Hz), so the
-        image's stamp is usually past the newest one; extrapolating from the last two alone would
-        double their white noise (2.2x at 0.15 s past 5 Hz fixes), a line through five keeps it ~1x."""
-        got = self.nearest(t_ns)
-        if got is None:
-            return None
-        near = [(t, np.asarray(key(v), dtype=float)) for t, v in self.items if abs(t - t_ns) <= window_ns]
-        if len(near) < 3:
-            return self.interpolate(t_ns, key)
-        ts = np.array([(t - t_ns) * 1e-9 for t, _ in near])
-        vs = np.array([v for _, v in near])
-        A = np.stack([np.ones_like(ts), ts], axis=1)
-        coef, *_ = np.linalg.lstsq(A, vs, rcond=None)
-        return got[0], coef[0]
-
-    def interpolate(self, t_ns: int, key=lambda v: v, extrapolate: bool = True,
-                    angles: bool = False) -> Optional[Tuple[int, np.ndarray]]:
-        """(stamp of the nearest sample, value at t_ns): linear between the samples around t_ns, or
-        extrapolated from the last two after the newest one (a GPS fix arrives late and seldom: at
-        6 m/s, 0.2 s of latency is 1.2 m). Before the oldest sample: the oldest; after the newest
-        without ``extrapolate``: the newest. ``angles``: values are angles (rad), interpolated
-        across the +-pi wrap. (Attitude at 50 Hz is up to 10 ms from an image: at the 75 deg/s a
-        gusty multirotor rolls, that is 0.75 deg, more than the sensor's noise.)"""
-        if not self.items:
-            return None
-        items = self.items
-        if len(items) == 1 or t_ns <= items[0][0] or (not extrapolate and t_ns >= items[-1][0]):
-            t0, v0 = items[0] if t_ns <= items[0][0] else items[-1]
-            return t0, np.asarray(key(v0), dtype=float)
-        if t_ns >= items[-1][0]:
-            (ta, va), (tb, vb) = items[-2], items[-1]
-        else:
-            k = next(i for i in range(1, len(items)) if items[i][0] >= t_ns)
-            (ta, va), (tb, vb) = items[k - 1], items[k]
-        a, b = np.asarray(key(va), dtype=float), np.asarray(key(vb), dtype=float)
-        if angles:
-            b = a + (b - a + np.pi) % (2.0 * np.pi) - np.pi
-        if tb <= ta:
-            return tb, b
-        w = (t_ns - ta) / float(tb - ta)
-        near = ta if abs(t_ns - ta) < abs(t_ns - tb) else tb
-        return near, a + w * (b - a)
-
-
 class GeoNode(Node):
     NAME = 'geo'
     Params = GeoParams
 
     def setup(self):
+        p = self.p
+        self._camera_from_info = False
+        self._flat_ground_h = None  # type: Optional[float]  # altitude_source gps: ENU height of the flat ground
+        self.terrain = None  # type: Optional[HeightMap]
+        if p.terrain_file:
+            if p.origin_from_first_fix:
+                raise ParamError('terrain_file is in a fixed ENU frame: set origin_from_first_fix false '
+                                 'and origin_lat/lon/alt')
+            try:
+                with np.load(p.terrain_file) as data:
+                    self.terrain = HeightMap.from_mapping(data)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ParamError('terrain_file %s: %s' % (p.terrain_file, exc)) from None
+        self.frame = None if p.origin_from_first_fix else LocalFrame(p.origin_lat, p.origin_lon, p.origin_alt)
+        self.geo = None  # type: Optional[Geopositioner]
+        self.camera = None  # type: Optional[PinholeCamera]
+        self.filter = None  # type: Optional[TargetFilter]
+        self.track_id = None  # type: Optional[int]
+        self.fixes, self.imus, self.gimbals, self.agls = (TelemetryBuffer(), TelemetryBuffer(), TelemetryBuffer(),
+                                                          TelemetryBuffer())
+        self.rejected = Counter()  # reason -> count (for tests and reports)
+        self.last_estimate = None  # type: Optional[GeoEstimate]
+        self.configure()
+        self._subscribe()
+
+    def configure(self):
+        """Core configurations from the parameters (setup, and every change at run time)."""
         p = self.p
         if len({len(p.class_names), len(p.class_heights_m), len(p.class_height_sigmas_m), len(p.class_depths_m),
                 len(p.class_depth_sigmas_m)}) != 1:
@@ -193,17 +159,6 @@ class GeoNode(Node):
         self.correlated = dict(zip(p.correlated_sources, fr))
         if len(p.mount_rpy_deg) != 3 or len(p.fixed_gimbal_rpy_deg) != 3:
             raise ParamError('mount_rpy_deg and fixed_gimbal_rpy_deg need 3 angles (roll, pitch, yaw)')
-        self.terrain = None  # type: Optional[HeightMap]
-        if p.terrain_file:
-            if p.origin_from_first_fix:
-                raise ParamError('terrain_file is in a fixed ENU frame: set origin_from_first_fix false '
-                                 'and origin_lat/lon/alt')
-            try:
-                with np.load(p.terrain_file) as data:
-                    self.terrain = HeightMap.from_mapping(data)
-            except (OSError, ValueError, KeyError) as exc:
-                raise ParamError('terrain_file %s: %s' % (p.terrain_file, exc)) from None
-        self.frame = None if p.origin_from_first_fix else LocalFrame(p.origin_lat, p.origin_lon, p.origin_alt)
         self.cfg = GeoConfig(
             sigma_gps_h_m=p.sigma_gps_h_m, sigma_gps_v_m=p.sigma_gps_v_m, sigma_agl_m=p.sigma_agl_m,
             sigma_attitude_deg=p.sigma_attitude_deg, sigma_gimbal_deg=p.sigma_gimbal_deg, sigma_pixel=p.sigma_pixel,
@@ -216,35 +171,36 @@ class GeoNode(Node):
             vertical_axis=p.vertical_axis)
         self.kcfg = KalmanConfig(accel_sigma=p.accel_sigma, gate_chi2=p.gate_chi2,
                                  max_consecutive_outliers=p.max_consecutive_outliers, max_gap_s=p.max_gap_s)
-        self.geo = None  # type: Optional[Geopositioner]
-        self.camera = None  # type: Optional[PinholeCamera]
+        self.filter = None  # a changed filter config or correlation model starts a new filter
         if p.camera_source == 'dfov':
             self._set_camera(PinholeCamera.from_dfov(p.image_width, p.image_height, p.dfov_deg))
-        self.filter = None  # type: Optional[TargetFilter]
-        self.track_id = None  # type: Optional[int]
-        self.fixes, self.imus, self.gimbals, self.agls = _Buffer(), _Buffer(), _Buffer(), _Buffer()
-        self.rejected = Counter()  # reason -> count (for tests and reports)
-        self.last_estimate = None  # type: Optional[GeoEstimate]
+        elif self.camera is not None and getattr(self, '_camera_from_info', False):
+            self._set_camera(self.camera)  # the CameraInfo camera with the new config
+        else:
+            self.camera = self.geo = None  # image_width/height/dfov_deg: used until CameraInfo arrives
 
+    def _subscribe(self):
+        p = self.p
         self.pub_geo = self.create_publisher('uavcine_interfaces/msg/GeoTarget', 'target/geo', RELIABLE)
         self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'target/fix', RELIABLE)
         self.pub_point = self.create_publisher('geometry_msgs/msg/PointStamped', 'target/point_enu', RELIABLE)
         self.create_subscription('uavcine_interfaces/msg/Track', 'target/track', self.on_track, RELIABLE)
-        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
-        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
+        vehicle.FIX.subscribe(self, self.on_fix)
+        vehicle.IMU.subscribe(self, self.on_imu)
         if p.gimbal_source == 'topic':
-            self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal,
-                                     SENSOR_DATA)
+            vehicle.GIMBAL.subscribe(self, self.on_gimbal)
         if p.altitude_source == 'agl':
-            self.create_subscription('sensor_msgs/msg/Range', 'vehicle/agl', self.on_agl, SENSOR_DATA)
+            vehicle.AGL.subscribe(self, self.on_agl)
         if p.camera_source == 'camera_info':
-            self.create_subscription('sensor_msgs/msg/CameraInfo', 'camera/camera_info', self.on_camera_info,
-                                     SENSOR_DATA)
+            vehicle.CAMERA_INFO.subscribe(self, self.on_camera_info)
 
     # ------------------------------------------------------------------ telemetry in
     def _set_camera(self, cam: PinholeCamera) -> None:
         self.camera = cam
-        self.geo = Geopositioner(cam, self.cfg, self.terrain)
+        ground = self.terrain
+        if ground is None and self._flat_ground_h is not None:
+            ground = FlatGround(self._flat_ground_h)
+        self.geo = Geopositioner(cam, dataclasses.replace(self.cfg), ground)
 
     def on_camera_info(self, msg):
         try:
@@ -254,6 +210,7 @@ class GeoNode(Node):
             return
         if self.camera is None or not _same_camera(cam, self.camera):
             self._set_camera(cam)
+            self._camera_from_info = True
 
     def on_fix(self, msg):
         lat, lon, alt = float(msg.latitude), float(msg.longitude), float(msg.altitude)
@@ -299,7 +256,7 @@ class GeoNode(Node):
         self.rejected[reason] += 1
         self.warn_throttled('reject_' + reason, 'no geoposition: %s' % reason)
 
-    def _paired(self, buf: _Buffer, t_ns: int, name: str, angles: bool = False):
+    def _paired(self, buf: TelemetryBuffer, t_ns: int, name: str, angles: bool = False):
         """The value at t_ns (interpolated between the samples around it), or (None, reason)."""
         got = buf.interpolate(t_ns, extrapolate=False, angles=angles) if angles else buf.nearest(t_ns)
         if got is None:
@@ -331,15 +288,12 @@ class GeoNode(Node):
             agl, why = self._paired(self.agls, t_ns, 'agl')
             if agl is None:
                 return None, None, why
-        if self.p.altitude_source == 'gps' and self.terrain is None:
-            # flat ground at flat_ground_alt_m (ellipsoid) is at this ENU height
-            self.cfg.flat_ground_height_m = self.p.flat_ground_alt_m - self.frame.alt0
         return Telemetry(enu, rpy, grpy, agl), sigma_h, ''
 
     def on_track(self, msg):
         t_ns = msgs.stamp_ns(msg.header.stamp)
         state = int(msg.state)
-        if state != TRACK_STATE_TRACKING and not (self.p.accept_occluded and state == TRACK_STATE_OCCLUDED):
+        if state != TRACKING and not (self.p.accept_occluded and state == OCCLUDED):
             return  # no box to geoposition (detecting, lost) or only a prediction
         if self.camera is None:
             if self.p.camera_source == 'camera_info':
@@ -355,7 +309,15 @@ class GeoNode(Node):
         if tel is None:
             self._reject(why)
             return
-        self.geo.cfg.sigma_gps_h_m = sigma_h if sigma_h is not None else self.p.sigma_gps_h_m
+        # this frame's inputs: flat ground at flat_ground_alt_m (ellipsoid) in this ENU frame, and the fix's own
+        # sigma in a per-frame copy of the config (the node's own stays as its parameters made it)
+        if self.p.altitude_source == 'gps' and self.terrain is None:
+            h = self.p.flat_ground_alt_m - self.frame.alt0
+            if h != self._flat_ground_h:  # the plane is the Geopositioner's ground: a new height, a new one
+                self._flat_ground_h = h
+                self._set_camera(self.camera)
+        self.geo.cfg = dataclasses.replace(self.cfg, sigma_gps_h_m=sigma_h if sigma_h is not None
+                                           else self.p.sigma_gps_h_m)
         est = self.geo.estimate(Box(x, y, w, h, str(msg.class_id)), tel)
         self.last_estimate = est
         if not est.ok:

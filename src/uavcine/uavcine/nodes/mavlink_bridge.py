@@ -38,8 +38,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 import pymap3d
 
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR as DIAG_ERROR
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
@@ -50,18 +50,27 @@ from .mavlink_telemetry import (MavlinkTelemetry, Output, TelemetryParams, load_
 GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
 
 
+_LINK = 'the link (address, MAVLink identity, signing) is opened when the node starts'
+_ENDPOINTS = 'the poll timer and the GeoTarget subscription are created when the node starts'
+
+
 @dataclass
 class MavlinkBridgeParams(TelemetryParams):
     url: str = param('udpin:0.0.0.0:14550', 'MAVLink connection: udpin:HOST:PORT (listen), udpout:HOST:PORT '
                                             '(send to), tcp:HOST:PORT (connect), tcpin:HOST:PORT (listen), '
-                                            'serial:DEVICE[:BAUD]')
-    baud: int = param(921600, 'Serial baud rate when the url gives none', min=1200)
+                                            'serial:DEVICE[:BAUD]',
+        read_only=_LINK)
+    baud: int = param(921600, 'Serial baud rate when the url gives none', min=1200,
+        read_only=_LINK)
     source_system: int = param(1, 'Our MAVLink system id (a companion computer shares the vehicle\'s)', min=1,
-                               max=255)
+                               max=255,
+        read_only=_LINK)
     source_component: int = param(191, 'Our MAVLink component id (191 = MAV_COMP_ID_ONBOARD_COMPUTER)', min=1,
-                                  max=255)
+                                  max=255,
+        read_only=_LINK)
     target_component: int = param(1, 'Component that receives our commands (1 = the autopilot)', min=0, max=255)
-    poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0)
+    poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0,
+        read_only=_ENDPOINTS)
     max_messages_per_poll: int = param(2000, 'Read at most this many messages per poll', min=1)
     heartbeat_timeout_s: float = param(3.0, 'Link is lost after this long without a vehicle HEARTBEAT, s', min=0.1)
     send_heartbeat: bool = param(True, 'Send a HEARTBEAT each second (MAV_TYPE_ONBOARD_CONTROLLER)')
@@ -71,12 +80,15 @@ class MavlinkBridgeParams(TelemetryParams):
     reconnect_period_s: float = param(2.0, 'Retry opening a link that failed (or a TCP link that closed), s',
                                       min=0.1)
     signing_key_file: str = param('', 'MAVLink 2 signing key file (32 bytes, 64 hex digits or a passphrase); '
-                                      'empty = no signing')
+                                      'empty = no signing',
+        read_only=_LINK)
     signing_allow_unsigned: bool = param(False, 'With signing: still accept unsigned messages (not recommended)')
-    signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255)
+    signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255,
+        read_only=_LINK)
     diagnostics_period_s: float = param(1.0, 'Publish /diagnostics this often, s', min=0.05)
     # ---- pointing
-    point_camera: bool = param(True, 'Point the camera at /target/geo')
+    point_camera: bool = param(True, 'Point the camera at /target/geo',
+        read_only=_ENDPOINTS)
     pointing_command: str = param('roi', "'roi' = MAV_CMD_DO_SET_ROI_LOCATION (the autopilot keeps the camera on "
                                          "the point; ArduCopter in Auto/Guided also turns the nose to it), "
                                          "'gimbal_manager' = MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (vehicle heading "
@@ -133,22 +145,19 @@ class MavlinkBridgeNode(Node):
     NAME = 'mavlink'
     Params = MavlinkBridgeParams
 
-    TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-              'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-              'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-              'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+    TOPICS = vehicle.TELEMETRY
 
     def setup(self):
         p = self.p
         self.device, self.kind, self.baud = parse_url(p.url, p.baud)
-        self.geofence = parse_geofence(p.geofence)
+        self.configure()
         self.key = load_signing_key(p.signing_key_file) if p.signing_key_file else None
         self.mavutil = load_mavutil(p.dialect)
         self.mav = self.mavutil.mavlink
         self.tel = MavlinkTelemetry(p, self.mav)
         self.stats = Counter()
         self.skipped = Counter()
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in self.TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.point_camera:
             self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
@@ -170,6 +179,9 @@ class MavlinkBridgeNode(Node):
         self._eof = False
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
         self._open(self.now_ns())
+
+    def configure(self):
+        self.geofence = parse_geofence(self.p.geofence)  # ValueError: one clear line; a change is refused
 
     # ------------------------------------------------------------------ the link
     def _open(self, now: int) -> None:
@@ -305,10 +317,10 @@ class MavlinkBridgeNode(Node):
                                     % (m.command, m.result))
 
     def _publish(self, o: Output) -> None:
-        msg_type, _ = self.TOPICS[o.kind]
+        topic = vehicle.TELEMETRY[o.kind]
         fields = dict(o.fields)
-        fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-        self.pubs[o.kind].publish(self.new(msg_type, **fields))
+        fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+        self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
         self.stats['published_' + o.kind] += 1
 
     def _on_timesync(self, m, now: int) -> None:

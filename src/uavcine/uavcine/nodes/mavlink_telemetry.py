@@ -78,11 +78,16 @@ def load_mavutil(dialect: str = 'ardupilotmega'):
 
 
 # ---------------------------------------------------------------------------- parameters shared with the tlog replay
+_STREAM = 'the MAVLink dialect, the vehicle and the clock mapping are chosen when the node starts'
+
+
 @dataclass
 class TelemetryParams:
-    target_system: int = param(0, 'MAVLink system id of the vehicle; 0 = the first autopilot heard', min=0, max=255)
+    target_system: int = param(0, 'MAVLink system id of the vehicle; 0 = the first autopilot heard', min=0, max=255,
+        read_only=_STREAM)
     dialect: str = param('ardupilotmega', 'MAVLink dialect (pymavlink name)', choices=['ardupilotmega', 'common',
-                                                                                       'all'])
+                                                                                       'all'],
+        read_only=_STREAM)
     gps_uere_m: float = param(4.0, 'User-equivalent range error: GPS sigma = DOP * this, m, when the receiver '
                                    'reports no h_acc/v_acc', min=0.0)
     geoid_undulation_m: float = param(0.0, 'Geoid height (ellipsoid - mean sea level), m, used when GPS_RAW_INT '
@@ -99,7 +104,8 @@ class TelemetryParams:
     terrain_timeout_s: float = param(5.0, 'Terrain reports older than this are not used, s', min=0.0)
     time_sync: str = param('auto', "Autopilot clock -> host clock: 'timesync' (TIMESYNC round trips), "
                                    "'receipt' (lower envelope of arrival delays), 'auto' (timesync once answered)",
-                           choices=['auto', 'timesync', 'receipt'])
+                           choices=['auto', 'timesync', 'receipt'],
+        read_only=_STREAM)
 
 
 class Output(NamedTuple):

@@ -21,13 +21,17 @@ from transforms3d.euler import euler2quat, quat2euler
 
 from ..core.geoposition import true_yaw
 from ..core.pointing import PointingConfig, look_at, slew
-from . import msgs
-from .base import RELIABLE, SENSOR_DATA, Node, param
+from . import msgs, vehicle
+from .base import RELIABLE, Node, param
+
+
+_TIMER = 'the command timer is created with its period when the node starts'
 
 
 @dataclass
 class PointingParams:
-    rate_hz: float = param(10.0, 'Gimbal command rate', min=0.5, max=100.0)
+    rate_hz: float = param(10.0, 'Gimbal command rate', min=0.5, max=100.0,
+        read_only=_TIMER)
     max_target_age_s: float = param(1.0, 'Ignore GeoTargets older than this (image stamp vs now)', min=0.0)
     max_telemetry_age_s: float = param(0.5, 'Ignore vehicle fix/attitude older than this', min=0.0)
     max_range_m: float = param(300.0, 'Never point at estimates farther than this', min=1.0)
@@ -47,12 +51,12 @@ class PointingNode(Node):
     Params = PointingParams
 
     def setup(self):
-        self.cfg = PointingConfig(self.p.max_rate_dps, self.p.min_pitch_deg, self.p.max_pitch_deg)
+        self.configure()
         self.pub = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', RELIABLE)
         self.create_subscription('uavcine_interfaces/msg/GeoTarget', 'target/geo', self.on_geo, RELIABLE)
-        self.create_subscription('sensor_msgs/msg/NavSatFix', 'vehicle/fix', self.on_fix, SENSOR_DATA)
-        self.create_subscription('sensor_msgs/msg/Imu', 'vehicle/imu', self.on_imu, SENSOR_DATA)
-        self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', self.on_gimbal, SENSOR_DATA)
+        vehicle.FIX.subscribe(self, self.on_fix)
+        vehicle.IMU.subscribe(self, self.on_imu)
+        vehicle.GIMBAL.subscribe(self, self.on_gimbal)
         self.create_subscription('nav_msgs/msg/Path', 'forecast/path', self.on_forecast, RELIABLE)
         self.forecast = None  # (stamps s, east, north) of the target's most likely future
         self.forecast_ns = None
@@ -63,6 +67,9 @@ class PointingNode(Node):
         self.angles = None  # last commanded (pitch, yaw)
         self.last_ns = None
         self.commands = 0
+
+    def configure(self):
+        self.cfg = PointingConfig(self.p.max_rate_dps, self.p.min_pitch_deg, self.p.max_pitch_deg)
 
     def on_geo(self, msg):
         lat, lon = float(msg.geodetic.latitude), float(msg.geodetic.longitude)

@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from .base import RELIABLE, Node, param, sensor_qos
 
 
+_ENDPOINTS = 'the topic type and QoS are fixed when the endpoints are created'
+
+
 @dataclass
 class RelayParams:
-    msg_type: str = param('sensor_msgs/msg/Image', 'Message type of the relayed topic (pkg/msg/Name)')
+    msg_type: str = param('sensor_msgs/msg/Image', 'Message type of the relayed topic (pkg/msg/Name)',
+        read_only=_ENDPOINTS)
     max_rate_hz: float = param(0.0, 'Publish at most this often in host time (simulated offline; 0 = no limit)', min=0.0)
-    sensor_data: bool = param(False, 'Use the best-effort sensor-data QoS (else reliable)')
+    sensor_data: bool = param(False, 'Use the best-effort sensor-data QoS (else reliable)',
+        read_only=_ENDPOINTS)
 
 
 class RelayNode(Node):

@@ -25,21 +25,23 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from . import msgs
-from .base import SENSOR_DATA, Node, ParamError, param
+from . import msgs, vehicle
+from .base import Node, ParamError, param
 from .mavlink_telemetry import MavlinkTelemetry, TelemetryParams, load_mavutil
 
-TOPICS = {'fix': ('sensor_msgs/msg/NavSatFix', 'vehicle/fix'),
-          'imu': ('sensor_msgs/msg/Imu', 'vehicle/imu'),
-          'gimbal': ('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal'),
-          'agl': ('sensor_msgs/msg/Range', 'vehicle/agl')}
+TOPICS = vehicle.TELEMETRY
+
+
+_FILE = 'the log is opened and its replay timer created when the node starts'
 
 
 @dataclass
 class TlogSourceParams(TelemetryParams):
-    path: str = param('', 'Telemetry log to replay (.tlog: 8-byte big-endian microseconds before each packet)')
+    path: str = param('', 'Telemetry log to replay (.tlog: 8-byte big-endian microseconds before each packet)',
+        read_only=_FILE)
     period_s: float = param(0.01, 'Publish the packets that are due every this many seconds of host time',
-                            min=0.001, max=1.0)
+                            min=0.001, max=1.0,
+        read_only=_FILE)
     align: str = param('start', "'start': the log's first packet plays at the host's start; 'log_time': at "
                                 "its recorded time (start the host there)", choices=['start', 'log_time'])
     skip_s: float = param(0.0, 'Skip this many seconds at the beginning of the log', min=0.0)
@@ -86,7 +88,7 @@ class TlogSourceNode(Node):
             raise ParamError('parameter path: no such file: %s' % p.path)
         self.mavutil, self.log = _open_log(p.path, p.dialect)
         self.tel = MavlinkTelemetry(p, self.mavutil.mavlink)
-        self.pubs = {k: self.create_publisher(t, topic, SENSOR_DATA) for k, (t, topic) in TOPICS.items()}
+        self.pubs = vehicle.telemetry_publishers(self)
         self.counts = {'packets': 0, 'bad_data': 0, 'published': 0}
         self.first_log_ns = None  # type: Optional[int]
         self.anchor_ns = None  # type: Optional[int]  host time of first_log_ns
@@ -144,10 +146,10 @@ class TlogSourceNode(Node):
                 self.warn_throttled('bad_fields', 'dropping %s: %s' % (self.pending.get_type(), exc))
                 outputs = []
             for o in outputs:
-                msg_type, _ = TOPICS[o.kind]
+                topic = vehicle.TELEMETRY[o.kind]
                 fields = dict(o.fields)
-                fields['header'] = msgs.header(self, o.stamp_ns, 'base_link')
-                self.pubs[o.kind].publish(self.new(msg_type, **fields))
+                fields['header'] = msgs.header(self, o.stamp_ns, topic.frame_id)
+                self.pubs[o.kind].publish(self.new(topic.msg_type, **fields))
                 self.counts['published'] += 1
             self.pending = self._next_packet()
         self._end()

@@ -6,6 +6,11 @@ re-detect) depends on the tracker's result for each image: in one node both see
 the same image buffer and run in a fixed order, with no init/ack messages and no
 race between them, so a run is deterministic on the offline host and on ROS 2.
 
+The loop itself (``core/detect_track.py``) needs no messages; this node adapts messages to it.
+Its core configurations (``SiamFCConfig``, ``ManagerConfig``) are built from the parameters of the
+same names in ``configure()``, again on every change at run time; the model, backend, threads and
+image QoS are read-only.
+
 Per image: the tracker updates (if a target is held), the manager gates its
 quality and time window, ``/target/track`` is published, and when the manager
 wants detections a request goes to the detector (``/detector/request``,
@@ -18,129 +23,68 @@ catching up on the images that arrived since.
 Python 3.8.
 """
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List  # noqa: F401  (Dict: a type comment)
 
 import numpy as np
 
-from . import msgs, paths
+from ..core import siamfc as S
+from ..core.detect_track import DetectTrackLoop
+from ..core.manager import Detection, Manager, ManagerConfig
+from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
 TRACK = 'uavcine_interfaces/msg/Track'
 
 
+_S = S.SiamFCConfig()
+_M = ManagerConfig()
+_LOADED = 'the model is loaded when the node starts; restart the node to change it'
+
+
 @dataclass
 class TrackerParams:
     model_path: str = param('models/siamfc_sim.pt', 'SiamFC model: ours (.pt from siamfc_train) or an official '
-                            'siamfc-pytorch state dict (relative paths: see uavcine.nodes.paths)')
-    backend: str = param('torch', 'Inference backend for the search forward', choices=['torch', 'onnxruntime'])
-    num_threads: int = param(0, 'CPU threads for inference (0 = library default)', min=0, max=64)
+                            'siamfc-pytorch state dict (relative paths: see uavcine.nodes.paths)', read_only=_LOADED)
+    backend: str = param('torch', 'Inference backend for the search forward', choices=['torch', 'onnxruntime'],
+                         read_only=_LOADED)
+    num_threads: int = param(0, 'CPU threads for inference (0 = library default)', min=0, max=64,
+                             read_only='the inference session is made with its thread pool when the node starts')
     # SiamFC (paper defaults)
-    context: float = param(0.5, 'Context margin around the target: p = context * (w + h)', min=0.0, max=2.0)
-    scale_num: int = param(3, 'Number of search scales (odd)', min=1, max=9)
-    scale_step: float = param(1.0375, 'Ratio between neighbouring search scales', min=1.0, max=1.5)
-    scale_lr: float = param(0.59, 'Damping of the scale update (0 = keep size, 1 = jump to the best scale)',
+    context: float = param(_S.context, 'Context margin around the target: p = context * (w + h)', min=0.0, max=2.0)
+    scale_num: int = param(_S.scale_num, 'Number of search scales (odd)', min=1, max=9)
+    scale_step: float = param(_S.scale_step, 'Ratio between neighbouring search scales', min=1.0, max=1.5)
+    scale_lr: float = param(_S.scale_lr, 'Damping of the scale update (0 = keep size, 1 = jump to the best scale)',
                             min=0.0, max=1.0)
-    scale_penalty: float = param(0.9745, 'Response penalty of the non-unit scales', min=0.0, max=1.0)
-    window_influence: float = param(0.176, 'Weight of the cosine window on the response', min=0.0, max=1.0)
-    response_up: int = param(16, 'Upsampling factor of the 17x17 response', min=1, max=32)
+    scale_penalty: float = param(_S.scale_penalty, 'Response penalty of the non-unit scales', min=0.0, max=1.0)
+    window_influence: float = param(_S.window_influence, 'Weight of the cosine window on the response', min=0.0, max=1.0)
+    response_up: int = param(_S.response_up, 'Upsampling factor of the 17x17 response', min=1, max=32)
     # quality gating and the manager
-    quality_threshold: float = param(0.3, 'Tracking quality below this is a weak frame (predicted IoU)',
+    quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame (predicted IoU)',
                                      min=0.0, max=1.0)
-    max_weak_frames: int = param(10, 'Weak frames tolerated in a row before the track is lost', min=0)
-    max_lost_s: float = param(5.0, 'A lost track keeps searching this long (detector asked) before it is given up',
+    max_weak_frames: int = param(_M.max_weak_frames, 'Weak frames tolerated in a row before the track is lost', min=0)
+    max_lost_s: float = param(_M.max_lost_s, 'A lost track keeps searching this long (detector asked) before it is given up',
                               min=0.0)
-    track_window_s: float = param(5.0, 'Tracking time window: after it, the detector confirms the target', min=0.0)
+    track_window_s: float = param(_M.track_window_s, 'Tracking time window: after it, the detector confirms the target', min=0.0)
     target_classes: str = param('', 'Comma-separated class names to follow (empty = any class)')
-    min_score: float = param(0.5, 'Minimum detection score for a target', min=0.0, max=1.0)
-    reinit_iou: float = param(0.3, 'IoU of a detection with the tracked box to re-initialise on it', min=0.0, max=1.0)
-    refresh_iou: float = param(0.5, 'A confident track that a detection overlaps this much is confirmed, not restarted',
+    min_score: float = param(_M.min_score, 'Minimum detection score for a target', min=0.0, max=1.0)
+    reinit_iou: float = param(_M.reinit_iou, 'IoU of a detection with the tracked box to re-initialise on it', min=0.0, max=1.0)
+    refresh_iou: float = param(_M.refresh_iou, 'A confident track that a detection overlaps this much is confirmed, not restarted',
                                min=0.0, max=1.0)
     use_appearance: bool = param(True, 'Compare detections with the target exemplar before re-initialising')
-    min_appearance: float = param(0.5, 'Appearance similarity (0..1) for a detection to be the same target',
+    min_appearance: float = param(_M.min_appearance, 'Appearance similarity (0..1) for a detection to be the same target',
                                   min=0.0, max=1.0)
-    gate: float = param(3.0, 'Re-acquisition gate: centre distance in sizes of the last box', min=0.0)
-    forget_s: float = param(10.0, 'After this long lost, the previous track no longer steers the choice', min=0.0)
-    detect_while_weak: bool = param(True, 'Ask for detections on weak (occluded) frames too, not only when lost')
-    acquire: str = param('centre', "How a new target is chosen when none is held: 'centre' = the detection nearest "
+    gate: float = param(_M.gate, 'Re-acquisition gate: centre distance in sizes of the last box', min=0.0)
+    forget_s: float = param(_M.forget_s, 'After this long lost, the previous track no longer steers the choice', min=0.0)
+    detect_while_weak: bool = param(_M.detect_while_weak, 'Ask for detections on weak (occluded) frames too, not only when lost')
+    acquire: str = param(_M.acquire, "How a new target is chosen when none is held: 'centre' = the detection nearest "
                                    "the image centre (the operator framed it), 'score' = the most confident",
                          choices=['centre', 'score'])
     request_detections: bool = param(True, 'Publish detector/request when detections are wanted')
     buffer_frames: int = param(30, 'Images kept to start the tracker on a late detection', min=1, max=1000)
     image_reliability: str = param('best_effort', 'Image subscription QoS reliability',
-                                   choices=['best_effort', 'reliable'])
-
-
-class DetectTrackLoop:
-    """The loop without messages: SiamFC + manager over an image buffer (the node and the evaluation use it).
-
-    ``on_image(ns, rgb)`` -> the manager's output for that image (check ``request_detections``);
-    ``on_detections(ns, dets)`` -> the output for that image if it is the latest one and the
-    tracker was (re)started on it, else None. ``warnings`` collects (key, text) for the node to log.
-    """
-
-    def __init__(self, tracker, manager, use_appearance: bool = True, buffer_frames: int = 30):
-        from ..core import manager as M
-        from ..core import siamfc as S
-        self.M, self.S = M, S
-        self.tracker = tracker
-        self.manager = manager
-        self.use_appearance = use_appearance
-        self.buffer_frames = buffer_frames
-        self.images = OrderedDict()  # type: OrderedDict  # stamp_ns -> rgb
-        self.track_kernel = None  # exemplar features when the current track id started
-        self.warnings = []  # type: List[Any]
-        self.last_result = None  # the tracker's last TrackResult (for evaluation)
-
-    def on_image(self, ns: int, rgb: np.ndarray):
-        if self.images and ns <= next(reversed(self.images)):
-            self.warnings.append(('old_image', 'dropping image older than the last one (stamp %d ns)' % ns))
-            return None
-        self.images[ns] = rgb
-        while len(self.images) > self.buffer_frames:
-            self.images.popitem(last=False)
-        return self._track(ns, rgb)
-
-    def _track(self, ns: int, rgb: np.ndarray):
-        t = ns * 1e-9
-        self.last_result = None
-        if not self.manager.tracker_wanted:
-            if self.tracker.initialised:
-                self.tracker.reset()  # the detector has the lead: no tracking cost meanwhile
-            return self.manager.on_tracker(t, None, 0.0)
-        r = self.tracker.update(rgb)
-        self.last_result = r
-        if r.error:
-            self.warnings.append(('tracker_' + r.error.split(' ')[0], 'tracker: %s' % r.error))
-        failed = r.box is None or not self.tracker.initialised
-        return self.manager.on_tracker(t, r.box, r.quality, failed=failed)
-
-    def on_detections(self, ns: int, dets: List[Any]):
-        rgb = self.images.get(ns)
-        if rgb is None:
-            self.warnings.append(('no_image', 'detections for an image no longer buffered (stamp %d ns); '
-                                              'raise buffer_frames' % ns))
-            return None
-        if self.use_appearance and self.track_kernel is not None:
-            for d in dets:
-                d.appearance = self.tracker.appearance(rgb, d.box, self.track_kernel)
-        t = ns * 1e-9
-        cmd = self.manager.on_detections(t, dets, (rgb.shape[1], rgb.shape[0]))
-        if cmd is None:
-            return None
-        r = self.tracker.init(rgb, cmd.box)
-        if r.error:
-            self.warnings.append(('init', 'tracker refused detection box: %s' % r.error))
-            self.manager.tracker_init_failed(t, r.error)
-            return None
-        self.last_result = r
-        if cmd.reason == 'new' or self.track_kernel is None:
-            self.track_kernel = self.tracker.kernel
-        # catch up on the images that arrived after the detected one (their tracks are already out)
-        newer = [k for k in self.images if k > ns]
-        for k in newer:
-            self._track(k, self.images[k])
-        return None if newer else self.manager.output(t)
+                                   choices=['best_effort', 'reliable'],
+                                   read_only='the subscription QoS is fixed when it is created')
 
 
 class TrackerNode(Node):
@@ -148,38 +92,41 @@ class TrackerNode(Node):
     Params = TrackerParams
 
     def setup(self):
-        from ..core import manager as M
-        from ..core import siamfc as S
         p = self.p
         if p.num_threads > 0:
-            import torch
+            import torch  # only to size its thread pool (torch is loaded by core.siamfc anyway)
             torch.set_num_threads(p.num_threads)
-        net, cfg, quality = S.load_checkpoint(paths.resolve(p.model_path))  # ValueError: one clear line
-        cfg.context, cfg.scale_num, cfg.scale_step = p.context, p.scale_num, p.scale_step
-        cfg.scale_lr, cfg.scale_penalty, cfg.window_influence = p.scale_lr, p.scale_penalty, p.window_influence
-        cfg.response_up = p.response_up
-        cfg.weak_quality = p.quality_threshold
-        cfg.lost_frames = p.max_weak_frames + 1
-        cfg.__post_init__()
-        tracker = S.SiamFCTracker(net, cfg, quality, backend=p.backend, num_threads=p.num_threads)
-        classes = [c.strip() for c in p.target_classes.split(',') if c.strip()]
-        manager = M.Manager(M.ManagerConfig(
-            quality_threshold=p.quality_threshold, max_weak_frames=p.max_weak_frames, max_lost_s=p.max_lost_s,
-            track_window_s=p.track_window_s, target_classes=classes, min_score=p.min_score,
-            reinit_iou=p.reinit_iou, refresh_iou=p.refresh_iou, min_appearance=p.min_appearance, gate=p.gate,
-            forget_s=p.forget_s,
-            detect_while_weak=p.detect_while_weak, acquire=p.acquire))
-        self.loop = DetectTrackLoop(tracker, manager, p.use_appearance, p.buffer_frames)
-        self.Detection = M.Detection
+        net, self.net_cfg, quality = S.load_checkpoint(paths.resolve(p.model_path))  # ValueError: one clear line
+        tracker = S.SiamFCTracker(net, self.tracker_config(), quality, backend=p.backend, num_threads=p.num_threads)
+        self.loop = DetectTrackLoop(tracker, Manager(self.manager_config()))
+        self.configure()
         self.headers = OrderedDict()  # type: OrderedDict  # stamp_ns -> (header, width, height)
         self.labels = {}  # type: Dict[str, str]
         self.pub = self.create_publisher(TRACK, 'target/track', RELIABLE)
         self.req = self.create_publisher('std_msgs/msg/Empty', 'detector/request', RELIABLE)
-        self.create_subscription('sensor_msgs/msg/Image', 'camera/image_raw', self.on_image,
-                                 sensor_qos(p.image_reliability))
+        vehicle.IMAGE.subscribe(self, self.on_image, sensor_qos(p.image_reliability))
         self.create_subscription('vision_msgs/msg/Detection2DArray', 'detector/detections', self.on_detections,
                                  RELIABLE)
         self.create_subscription('vision_msgs/msg/LabelInfo', 'detector/labels', self.on_labels, LATCHED)
+
+    # --- parameters -> core configurations (setup and every change at run time) -------------
+    def tracker_config(self) -> S.SiamFCConfig:
+        """The loaded model's SiamFC config with the inference parameters of the same names from ``self.p``."""
+        names = {f.name for f in fields(S.SiamFCConfig)} & set(vars(self.p))
+        return S.SiamFCConfig(**dict(vars(self.net_cfg), **{n: getattr(self.p, n) for n in names}))
+
+    def manager_config(self) -> ManagerConfig:
+        """The manager's config from the parameters of the same names (``target_classes``: comma-separated)."""
+        names = {f.name for f in fields(ManagerConfig)} & set(vars(self.p))
+        kw = {n: getattr(self.p, n) for n in names}
+        kw['target_classes'] = [c.strip() for c in self.p.target_classes.split(',') if c.strip()]
+        return ManagerConfig(**kw)
+
+    def configure(self):
+        self.loop.tracker.set_config(self.tracker_config())  # ValueError (e.g. an even scale_num): refused
+        self.loop.manager.cfg = self.manager_config()
+        self.loop.use_appearance = self.p.use_appearance
+        self.loop.buffer_frames = self.p.buffer_frames
 
     def _flush_warnings(self):
         for key, text in self.loop.warnings:
@@ -221,7 +168,7 @@ class TrackerNode(Node):
             x, y, w, h = msgs.bbox_xywh(d.bbox)
             if not all(np.isfinite([x, y, w, h])) or w <= 0 or h <= 0:
                 continue
-            dets.append(self.Detection((x, y, w, h), float(best.hypothesis.score), self.labels.get(cid, cid)))
+            dets.append(Detection((x, y, w, h), float(best.hypothesis.score), self.labels.get(cid, cid)))
         return dets
 
     def on_detections(self, msg):

@@ -19,10 +19,11 @@ from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from ..errors import UserError
 from ..nodes.base import QoS
 
 
-class BagError(RuntimeError):
+class BagError(UserError, RuntimeError):
     """A bag cannot be read or written; the message is one line for the user."""
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import UserError
 from ..nodes import load_node_class
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A graph or parameter file is missing or malformed; one line for the user."""
 
 

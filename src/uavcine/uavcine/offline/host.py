@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..errors import UserError
 from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
 from .bag import BagError, BagReader, BagWriter
 from .messages import MessageError, new_message
@@ -34,7 +35,7 @@ log = logging.getLogger('uavcine')
 DEFAULT_START_NS = 1_704_067_200 * 1_000_000_000
 
 
-class GraphError(RuntimeError):
+class GraphError(UserError, RuntimeError):
     """The graph cannot run as declared (type clash, unknown type, bad remap); one line for the user."""
 
 
@@ -166,6 +167,23 @@ class OfflineHost(Host):
             self._current = prev
         self.nodes.append(node)
         return node
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise GraphError('no node named %r (nodes: %s)' % (name, ', '.join(n.name for n in self.nodes)))
+
+    def set_parameters(self, node_name: str, values: dict) -> tuple:
+        """Change a running node's parameters, as ``ros2 param set`` does: (successful, reason).
+
+        The node's own table decides (``Node.set_parameters``, which the rclpy host's callback calls too)."""
+        node = self.node(node_name)
+        prev, self._current = self._current, node
+        try:
+            return node.set_parameters(values)
+        finally:
+            self._current = prev
 
     def _forget(self, node):
         """Undo what a node that failed in setup() registered, so the graph stays as it was."""

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from rosbags.typesys.store import Typestore
 
+from ..errors import UserError
+
 # rosbags Nodetype values (rosbags.typesys.base.Nodetype)
 BASE, NAME, ARRAY, SEQUENCE = 1, 2, 3, 4
 
@@ -22,7 +24,7 @@ NUMPY_DTYPES = {
 }
 
 
-class MessageError(TypeError):
+class MessageError(UserError, TypeError):
     """A message was built with an unknown type or field, or a value of the wrong kind."""
 
 

@@ -13,12 +13,14 @@ from pathlib import Path
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from ..errors import UserError
+
 HERE = Path(__file__).resolve().parent
 #: Humble packages missing from rosbags' store, one folder each (msg/<package>/{msg,srv}/...).
 EXTRA_DIR = HERE / 'msg'
 
 
-class InterfaceError(RuntimeError):
+class InterfaceError(UserError, RuntimeError):
     """The project's interface files cannot be found or parsed."""
 
 

@@ -19,37 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
-
-
-class RuntimeErrorBase(RuntimeError):
-    """Base of the runtime's errors: one clear line for the user."""
-
-
-class ModelFileError(RuntimeErrorBase):
-    """The model file is missing, unreadable or not a model of the expected kind."""
-
-
-class BackendUnavailable(RuntimeErrorBase):
-    """The backend's library (onnxruntime, tensorrt, CUDA) is not installed here."""
-
-
-class EngineMissing(RuntimeErrorBase):
-    """No TensorRT engine in the cache for this ONNX file, TensorRT version, GPU and precision."""
-
-
-class Runtime:
-    """Runs one network: ``run({input_name: array}) -> [output arrays in output_names order]``."""
-
-    backend = ''
-    input_names = []  # type: List[str]
-    output_names = []  # type: List[str]
-
-    def run(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+from .base import (BACKENDS, BackendUnavailable, EngineMissing, ModelFileError, Runtime,  # noqa: F401 (the API)
+                   RuntimeErrorBase)
 
 
 class TorchRuntime(Runtime):

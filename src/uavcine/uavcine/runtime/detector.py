@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import BACKENDS, ModelFileError, open_runtime
+from . import open_runtime
+from .base import BACKENDS, ModelFileError
 from ..core.detr import DETRConfig, DETRExport, postprocess, preprocess
 
 FORMAT = 'uavcine-detr'

@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import BackendUnavailable, EngineMissing, ModelFileError, Runtime
+from .base import BackendUnavailable, EngineMissing, ModelFileError, Runtime
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 

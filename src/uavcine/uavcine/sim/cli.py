@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import UserError
+
 MODES = ('export-coco', 'export-otb', 'preview')
 
 
@@ -28,10 +30,7 @@ def register(subparsers):
 
 
 def _user_error(msg):
-    # ConfigError (not cli.UserError): under `python -m uavcine.cli` the cli module runs as __main__,
-    # and a UserError imported from uavcine.cli would be another class than the one main() catches.
-    from ..offline.graph import ConfigError
-    return ConfigError(msg)
+    return UserError(msg)
 
 
 def _record_parser():
@@ -86,7 +85,7 @@ def cmd_sim(args) -> int:
 
 def _record(argv) -> int:
     a = _record_parser().parse_args(argv)
-    from ..cli import run_host
+    from ..offline.run import run_host
     from ..offline.graph import parse_overrides
     from ..offline.host import OfflineHost
     from .node import SimNode

@@ -22,8 +22,8 @@ import numpy as np
 from transforms3d.euler import euler2quat, quat2euler
 from transforms3d.quaternions import mat2quat
 
-from ..nodes import msgs
-from ..nodes.base import RELIABLE, SENSOR_DATA, Node, param
+from ..nodes import msgs, vehicle
+from ..nodes.base import RELIABLE, Node, param
 from .scenario import load_scenario
 from .sensors import SENSORS
 
@@ -31,24 +31,40 @@ NAVSAT_COV_DIAGONAL_KNOWN = 2
 RANGE_INFRARED = 1
 
 
+_WORLD = 'the simulated world, its sensors and the published topics are built when the node starts'
+
+
 @dataclass
 class SimParams:
-    scenario: str = param('sim/flight_test_towers.yaml', 'Scenario YAML (a path, or a name under sim/)')
-    seed: int = param(-1, 'Random seed (-1: the scenario\'s)')
-    duration_s: float = param(0.0, 'Length of the run in s (0: the scenario\'s)', min=0.0)
-    camera_rate_hz: float = param(0.0, 'Camera frame rate (0: the scenario\'s)', min=0.0)
-    noise_scale: float = param(1.0, 'Multiplies every sensor noise sigma, bias and drift (0: perfect sensors)', min=0.0)
-    latency_scale: float = param(1.0, 'Multiplies every sensor latency and jitter (0: none)', min=0.0)
-    dropout: float = param(-1.0, 'Probability of losing any sensor sample (-1: the scenario\'s)', min=-1.0, max=1.0)
-    magnetic_declination_deg: float = param(-999.0, 'Declination in deg, east positive (-999: the scenario\'s)')
-    pixel_noise: float = param(-1.0, 'Image noise sigma, 0-255 (-1: the scenario\'s)', min=-1.0)
-    publish_truth: bool = param(True, 'Publish /truth/targets, camera and vehicle poses')
-    publish_depth: bool = param(False, 'Publish /truth/depth (32FC1) with each image')
-    publish_flow: bool = param(False, 'Publish /truth/flow (32FC2) with each image')
+    scenario: str = param('sim/flight_test_towers.yaml', 'Scenario YAML (a path, or a name under sim/)',
+        read_only=_WORLD)
+    seed: int = param(-1, 'Random seed (-1: the scenario\'s)',
+        read_only=_WORLD)
+    duration_s: float = param(0.0, 'Length of the run in s (0: the scenario\'s)', min=0.0,
+        read_only=_WORLD)
+    camera_rate_hz: float = param(0.0, 'Camera frame rate (0: the scenario\'s)', min=0.0,
+        read_only=_WORLD)
+    noise_scale: float = param(1.0, 'Multiplies every sensor noise sigma, bias and drift (0: perfect sensors)', min=0.0,
+        read_only=_WORLD)
+    latency_scale: float = param(1.0, 'Multiplies every sensor latency and jitter (0: none)', min=0.0,
+        read_only=_WORLD)
+    dropout: float = param(-1.0, 'Probability of losing any sensor sample (-1: the scenario\'s)', min=-1.0, max=1.0,
+        read_only=_WORLD)
+    magnetic_declination_deg: float = param(-999.0, 'Declination in deg, east positive (-999: the scenario\'s)',
+        read_only=_WORLD)
+    pixel_noise: float = param(-1.0, 'Image noise sigma, 0-255 (-1: the scenario\'s)', min=-1.0,
+        read_only=_WORLD)
+    publish_truth: bool = param(True, 'Publish /truth/targets, camera and vehicle poses',
+        read_only=_WORLD)
+    publish_depth: bool = param(False, 'Publish /truth/depth (32FC1) with each image',
+        read_only=_WORLD)
+    publish_flow: bool = param(False, 'Publish /truth/flow (32FC2) with each image',
+        read_only=_WORLD)
     frame_id_map: str = param('map', 'Frame of the local ENU world')
     gimbal_mode: str = param('', 'Override the scenario\'s gimbal mode (empty: the scenario\'s); command = follow '
                              '/gimbal/command (geometry_msgs/QuaternionStamped relative to base_link)',
-                             choices=['', 'fixed', 'lock', 'mount', 'command'])
+                             choices=['', 'fixed', 'lock', 'mount', 'command'],
+        read_only=_WORLD)
 
 
 class SimNode(Node):
@@ -83,12 +99,12 @@ class SimNode(Node):
         self.t0_ns = self.now_ns()
         self.sim = Simulator(sc, seed=None if p.seed < 0 else p.seed, start_ns=self.t0_ns)
         self.expected_duration_s = sc.duration_s  # the offline host's progress bar reads this
-        self.pub_image = self.create_publisher('sensor_msgs/msg/Image', 'camera/image_raw', SENSOR_DATA)
-        self.pub_info = self.create_publisher('sensor_msgs/msg/CameraInfo', 'camera/camera_info', SENSOR_DATA)
-        self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
-        self.pub_imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
-        self.pub_gimbal = self.create_publisher('geometry_msgs/msg/QuaternionStamped', 'vehicle/gimbal', SENSOR_DATA)
-        self.pub_agl = self.create_publisher('sensor_msgs/msg/Range', 'vehicle/agl', SENSOR_DATA)
+        self.pub_image = vehicle.IMAGE.publisher(self)
+        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
+        self.pub_fix = vehicle.FIX.publisher(self)
+        self.pub_imu = vehicle.IMU.publisher(self)
+        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
+        self.pub_agl = vehicle.AGL.publisher(self)
         if p.publish_truth:
             self.pub_truth = self.create_publisher('uavcine_interfaces/msg/TargetTruthArray', 'truth/targets', RELIABLE)
             self.pub_cam_pose = self.create_publisher('geometry_msgs/msg/PoseStamped', 'truth/camera_pose', RELIABLE)

@@ -18,11 +18,13 @@ from typing import Any, List, Optional
 
 import numpy as np
 
+from ..errors import UserError
+
 SHOT_TYPES = ('ORBIT', 'FLYBY', 'FLYOVER', 'CHASE', 'LATERAL', 'WAYPOINTS', 'HOVER')
 GIMBAL_MODES = ('fixed', 'lock', 'mount', 'command')
 
 
-class ScenarioError(ValueError):
+class ScenarioError(UserError, ValueError):
     """A scenario file or dict is wrong (one line for the user)."""
 
 

@@ -26,64 +26,20 @@ import json
 import math
 import os
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..core import siamfc as S
+from ..core.box_ops import iou
+from ..eval.sequences import Seq, read_otb, sim_sequences
 
 BANK_SZ = 263  # 255 + 8: room for the random shift of the search crop (siamfc-pytorch's RandomCrop)
-
-
-# ----------------------------------------------------------------------------
-# Sequences
-# ----------------------------------------------------------------------------
-
-
-@dataclass
-class Seq:
-    name: str
-    frames: list | Callable[[int], np.ndarray]
-    boxes: np.ndarray            # (N, 4) x, y, w, h (continuous px); nan where unknown
-    visible: np.ndarray          # (N,) visible fraction of the target, 0..1
-    meta: dict = field(default_factory=dict)
-
-    def __len__(self):
-        return len(self.boxes)
-
-    def frame(self, i: int) -> np.ndarray:
-        return self.frames(i) if callable(self.frames) else self.frames[i]
-
-
-def read_otb(folder: str | Path) -> Seq:
-    """An OTB-layout sequence: img/*.jpg|png and groundtruth_rect.txt (x,y,w,h, 1-based pixels as OTB).
-
-    An optional ``visibility.txt`` (one fraction per line) gives occlusion/out-of-view; else all visible.
-    """
-    folder = Path(folder)
-    imgs = sorted(p for p in (folder / 'img').iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))
-    gt = np.loadtxt(folder / 'groundtruth_rect.txt', delimiter=',', ndmin=2).astype(np.float64)
-    gt[:, :2] -= 1.0  # OTB is 1-based; ours is continuous from 0
-    vis_file = folder / 'visibility.txt'
-    vis = np.loadtxt(vis_file, ndmin=1) if vis_file.is_file() else np.ones(len(gt))
-    n = min(len(imgs), len(gt))
-
-    def load(i):
-        return cv2.cvtColor(cv2.imread(str(imgs[i]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-    return Seq(folder.name, load, gt[:n], vis[:n].astype(np.float64))
-
-
-# ----------------------------------------------------------------------------
-# Crop bank and pairs
-# ----------------------------------------------------------------------------
 
 
 def usable(seq: Seq, i: int, min_visible: float = 0.7, min_px: float = 4.0) -> bool:
@@ -227,13 +183,6 @@ def train(bank: dict, out: Path, cfg: S.SiamFCConfig, steps: int, batch: int, lr
 # ----------------------------------------------------------------------------
 
 
-def iou(a, b) -> float:
-    from ..core.manager import iou as _iou
-    if b is None or not np.all(np.isfinite(b)):
-        return 0.0
-    return _iou(a, b)
-
-
 def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | None = None):
     """Track ``seq`` from ``start`` (init on the truth); yields (frame index, TrackResult, true box or None)."""
     end = len(seq) if end is None else end
@@ -248,7 +197,6 @@ def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | 
 def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[Seq], backend: str = 'torch',
                          threads: int = 1, max_frames: int = 0):
     """Features of every tracked frame and the IoU of the candidate box with the truth (0 when out of view)."""
-    cfg = S.SiamFCConfig(**{**asdict(cfg), 'hold_when_weak': False, 'weak_quality': -1.0})
     head = S.QualityHead()
     feats, target, seq_of = [], [], []
     for k, seq in enumerate(tqdm(seqs, desc='calibrate', unit='seq')):
@@ -261,7 +209,7 @@ def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[S
             if not r.ok:
                 continue
             feats.append(head.features(r.stats))
-            target.append(iou(r.candidate, truth))
+            target.append(iou(r.box, truth))  # the tracker never holds: the box is the response's
             seq_of.append(k)
     return np.asarray(feats), np.asarray(target), np.asarray(seq_of)
 
@@ -297,7 +245,6 @@ def load_seqs(spec: str) -> list[Seq]:
             raise SystemExit('error: no such folder: %s' % root)
         return [read_otb(p) for p in sorted(root.iterdir()) if (p / 'groundtruth_rect.txt').is_file()]
     if kind == 'sim':
-        from ..eval.track_eval import sim_sequences
         return sim_sequences(arg)
     raise SystemExit("error: sequences must be 'otb:DIR' or 'sim:SPLIT', got %r" % spec)
 

@@ -1,0 +1,40 @@
+"""What every inference runtime shares: the backend names, the error classes and the ``Runtime`` interface.
+
+Its own module so the backends (``tensorrt_engine``) and the package's ``open_runtime`` import it
+without importing each other. Python 3.8 (runs onboard).
+"""
+from typing import Dict, List
+
+import numpy as np
+
+BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+
+
+class RuntimeErrorBase(RuntimeError):
+    """Base of the runtime's errors: one clear line for the user."""
+
+
+class ModelFileError(RuntimeErrorBase):
+    """The model file is missing, unreadable or not a model of the expected kind."""
+
+
+class BackendUnavailable(RuntimeErrorBase):
+    """The backend's library (onnxruntime, tensorrt, CUDA) is not installed here."""
+
+
+class EngineMissing(RuntimeErrorBase):
+    """No TensorRT engine in the cache for this ONNX file, TensorRT version, GPU and precision."""
+
+
+class Runtime:
+    """Runs one network: ``run({input_name: array}) -> [output arrays in output_names order]``."""
+
+    backend = ''
+    input_names = []  # type: List[str]
+    output_names = []  # type: List[str]
+
+    def run(self, feeds: Dict[str, np.ndarray]) -> List[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
