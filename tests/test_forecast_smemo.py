@@ -85,6 +85,13 @@ def test_constant_velocity_peers():
     s = sampled_constant_velocity(past, 12, 20, 0.3, 0.2, np.random.default_rng(0))
     assert s.shape == (1, 20, 12, 2) and np.allclose(s[0, 0], cv[0, 0])
     assert s[0, 1:, -1].std(0).min() > 0.1
+    # a least-squares velocity over noisy positions: unbiased on a line, steadier than the last displacement
+    rng = np.random.default_rng(1)
+    noisy = past + rng.normal(0, 0.3, (200, 8, 2))
+    fit = constant_velocity(noisy, 12, fit_points=8)[:, 0, -1]
+    last = constant_velocity(noisy, 12)[:, 0, -1]
+    assert np.allclose(constant_velocity(past, 12, fit_points=8), cv)
+    assert np.linalg.norm(fit - [19, 0], axis=1).mean() < 0.5 * np.linalg.norm(last - [19, 0], axis=1).mean()
 
 
 def test_eth_ucy_windows_keep_agents_present_in_all_frames():

@@ -38,8 +38,10 @@ class ForecastParams:
                            choices=MODELS)
     other_model: str = param('constant_velocity', 'Forecaster for any other class', choices=MODELS)
     step_s: float = param(0.4, 'Step of constant-velocity paths (SMEMO uses its own, 0.4 s)', min=0.01, max=5.0)
-    history_len: int = param(8, 'Observed positions per agent (SMEMO: 8; constant velocity uses the last two)',
-                             min=2, max=64)
+    history_len: int = param(8, 'Observed positions per agent (SMEMO uses its own 8)', min=2, max=64)
+    cv_fit_points: int = param(4, 'Constant velocity: velocity fitted (least squares) over this many of the last '
+                               'positions at step_s (2: the last displacement); geolocated positions are noisy',
+                               min=2, max=64)
     horizon_steps: int = param(12, 'Forecast steps of constant-velocity paths (SMEMO: its own 12)', min=1, max=200)
     max_gap_s: float = param(1.0, 'An agent not seen for this long before the present has vanished', min=0.01)
     use_truth_agents: bool = param(True, 'Also forecast the simulator truth agents (truth/targets) around the target')
@@ -141,13 +143,12 @@ class ForecastNode(Node):
             model = self._model_for(h.class_id)
             if model == 'smemo':
                 net = self._smemo()
-                n, dt = (net.cfg.obs_len, net.cfg.dt_s) if net is not None else (self.p.history_len, self.p.step_s)
+                n, dt = (net.cfg.obs_len, net.cfg.dt_s) if net is not None else (self.p.cv_fit_points, self.p.step_s)
                 if net is None:
                     model = 'constant_velocity'
             else:
-                n, dt = 2, self.p.step_s
-            past, why = h.resample(present, n if model == 'smemo' else max(2, min(n, self.p.history_len)), dt,
-                                   self.p.max_gap_s)
+                n, dt = self.p.cv_fit_points, self.p.step_s
+            past, why = h.resample(present, n, dt, self.p.max_gap_s)
             if past is None:
                 self.reasons[agent] = 'no forecast: ' + why
                 continue
@@ -156,8 +157,10 @@ class ForecastNode(Node):
         if groups['smemo']:
             out += self._forecast_smemo(groups['smemo'])
         for agent, past in groups['constant_velocity']:
-            fut = constant_velocity(past[None, -2:], self.p.horizon_steps)[0]
-            out.append((agent, 'constant_velocity', past[-1], fut, np.ones(1), self.p.step_s))
+            fut = constant_velocity(past[None], self.p.horizon_steps + 1, fit_points=len(past))[0]
+            # the path starts at the fitted present (one step before the first forecast)
+            now_xy = 2 * fut[0, 0] - fut[0, 1]
+            out.append((agent, 'constant_velocity', now_xy, fut[:, :self.p.horizon_steps], np.ones(1), self.p.step_s))
         for agent, model, now_xy, fut, prob, step in out:
             self._publish(agent, model, now_xy, fut, prob, step)
             self.reasons[agent] = 'ok: %s, %d path(s)' % (model, len(prob))

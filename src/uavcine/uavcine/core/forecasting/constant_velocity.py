@@ -9,11 +9,24 @@ from typing import Optional
 import numpy as np
 
 
-def constant_velocity(past: np.ndarray, pred_len: int) -> np.ndarray:
-    """past (A, T, 2) -> (A, 1, pred_len, 2): the last displacement repeated."""
-    v = past[:, -1] - past[:, -2]
+def constant_velocity(past: np.ndarray, pred_len: int, fit_points: int = 2) -> np.ndarray:
+    """past (A, T, 2) -> (A, 1, pred_len, 2): a constant displacement per step from the last position.
+
+    ``fit_points`` = 2: the last displacement (the benchmark peer). More: the least-squares slope over the
+    last ``fit_points`` positions (noisy estimates, e.g. geolocated targets), anchored at the fitted present.
+    """
+    if fit_points <= 2:
+        v, x0 = past[:, -1] - past[:, -2], past[:, -1]
+    else:
+        n = min(fit_points, past.shape[1])
+        t = np.arange(n, dtype=np.float64) - (n - 1)           # ..., -1, 0 (the present)
+        y = past[:, -n:].astype(np.float64)                    # (A, n, 2)
+        tc = t - t.mean()
+        v = np.einsum('t,atd->ad', tc, y - y.mean(1, keepdims=True)) / float((tc ** 2).sum())
+        x0 = y.mean(1) - v * t.mean()
+        v, x0 = v.astype(past.dtype), x0.astype(past.dtype)
     steps = np.arange(1, pred_len + 1, dtype=past.dtype)[None, :, None]
-    return (past[:, -1][:, None] + steps * v[:, None])[:, None]
+    return (x0[:, None] + steps * v[:, None])[:, None]
 
 
 def sampled_constant_velocity(past: np.ndarray, pred_len: int, k: int, sigma_heading: float, sigma_speed: float,
