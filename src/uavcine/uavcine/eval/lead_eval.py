@@ -194,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         'Measured pipeline latency (command time minus the image stamp of the estimate it used, lead 0 runs): %s.\n' % (
             args.delay_s, lat)
     print(text)
+    head = ('# Leading the target: pointing error with and without the forecast\n\n'
+            'Written by `python -m uavcine.eval.lead_eval --out %s --png %s` (simulator; numbers from this '
+            'shared, loaded CPU are deterministic, not timings).\n\n%s\n\n![maps and errors](%s)\n\n' % (
+                args.out, args.png, __doc__.split('\n\n', 2)[1], Path(args.png).name))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    Path(args.out).write_text(head + text)
     plot(runs, [], Path(args.png))
     return 0
 

@@ -42,7 +42,9 @@ class PointingParams:
     heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
     declination_deg: float = param(0.0, 'Magnetic declination, deg east positive', min=-180.0, max=180.0)
     lead_s: float = param(0.0, 'Aim where the forecast (forecast/path) puts the target this long after the '
-                          "estimate's image stamp (0: aim at the estimate itself)", min=0.0, max=5.0)
+                          "estimate's image stamp (0: aim at the estimate itself; off by default: leading by the "
+                          'measured pipeline latency did not reduce the error in the simulator, docs/lead_eval.md)',
+                          min=0.0, max=5.0)
     max_forecast_age_s: float = param(1.5, 'Lead only with a forecast whose present is at most this old', min=0.0)
 
 

@@ -88,11 +88,12 @@ def validate(model: SMEMO, scenes: list[np.ndarray], max_agents: int, device: st
             'mode_freq': (counts / counts.sum()).tolist()}
 
 
-def plot_curve(curve: list[dict], path: Path, title: str) -> None:
+def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int) -> None:
+    """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    ep = [c['epoch'] for c in curve]
+    ep = [c['agents_seen'] / n_agents for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ep, [c['train_loss'] for c in curve], label='train best-of-20 ADE (augmented)')
     ax.plot(ep, [c['val_ade'] for c in curve], label='val best-of-20 ADE')
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--resume', action='store_true', help='go on from <out>/last.pt')
+    ap.add_argument('--plot-only', action='store_true', help='redraw <out>/curve.png from <out>/last.pt and stop')
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -140,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         train = [train[i] for i in rng.permutation(len(train))[:args.max_train_scenes]]
     if args.max_val_scenes:
         val = [val[i] for i in sorted(np.random.default_rng(1234).permutation(len(val))[:args.max_val_scenes])]
+    if args.plot_only:
+        curve = torch.load(out / 'last.pt', weights_only=False)['curve']
+        n_agents = sum(len(s) for s in train)
+        best = min(curve, key=lambda c: c['val_ade'])
+        plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
+            args.split, best['val_ade'], best['agents_seen'] / n_agents, curve[-1]['minutes']), n_agents)
+        return 0
     cfg = SMEMOConfig()
     model = SMEMO(cfg).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -209,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     final['curve'] = curve
     final['command'] = 'python -m uavcine.train.smemo_train ' + ' '.join(argv if argv is not None else sys.argv[1:])
     torch.save(final, out / ('smemo_%s.pt' % args.split))
-    plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f)' % (
-        args.split, best['val_ade'], best['epoch']))
+    n_agents = sum(len(s) for s in train)
+    best_ep = min(curve, key=lambda c: c['val_ade'])['agents_seen'] / n_agents
+    plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
+        args.split, best['val_ade'], best_ep, curve[-1]['minutes']), n_agents)
     print('best val ADE/FDE %.3f/%.3f at epoch %.2f -> %s' % (best['val_ade'], best['val_fde'], best['epoch'],
                                                             out / ('smemo_%s.pt' % args.split)))
     return 0
