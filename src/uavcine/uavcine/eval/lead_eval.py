@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     head = ('# Leading the target: pointing error with and without the forecast\n\n'
             'Written by `python -m uavcine.eval.lead_eval --out %s --png %s` (simulator; numbers from this '
             'shared, loaded CPU are deterministic, not timings).\n\n%s\n\n![maps and errors](%s)\n\n' % (
-                args.out, args.png, __doc__.split('\n\n', 2)[1], Path(args.png).name))
+                args.out, args.png, __doc__.split('\n\n', 2)[2].strip(), Path(args.png).name))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(head + text)
     plot(runs, [], Path(args.png))
