@@ -1,5 +1,6 @@
-# uavcine: `make demo` runs the main job on the embedded simulator; `make test` runs the tests.
-# Both create their own virtual environment from this repository's files.
+# uavcine: `make demo` runs the main job on the embedded simulator; `make test` runs the tests;
+# `make test-ros` runs the tests on a real ROS 2 Humble (built once per machine by ../shared/ros2/build.sh).
+# All create their own virtual environment from this repository's files.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,13 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed-$(shell cat requirements-lock.txt src/uavcine/setup.py src/uavcine_ros/setup.py | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: all venv test test-fast demo bench clean
+# ROS 2: where build.sh is, and the colcon workspace of this repository's packages (git-ignored, under build/)
+ROS2_BUILD ?= ../shared/ros2/build.sh
+ROS_WS     ?= build/ros
+COLCON_ARGS ?=
+ROS_TESTS  ?= tests/ros
+
+.PHONY: all venv test test-fast test-ros ros-ws demo bench clean
 
 all: test
 
@@ -28,6 +35,26 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m 'not slow' tests $(PYTEST_ARGS)
+
+# colcon runs on the project's Python (the ROS 2 venv's colcon packages on its path), so the nodes' console
+# scripts start on the interpreter that has requirements-ros.txt; rosidl generates the messages with ROS 2's.
+ros-ws: SHELL := /bin/bash
+ros-ws: $(STAMP)
+	@set -euo pipefail; env_file=$$($(ROS2_BUILD)); source "$$env_file"; \
+	ros_py=$$(dirname "$$env_file")/venv/bin/python3; \
+	export PYTHONPATH="$$($$ros_py -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'):$${PYTHONPATH:-}"; \
+	$(PY) "$$(command -v colcon)" --log-base $(ROS_WS)/log build --base-paths src \
+	  --build-base $(ROS_WS)/build --install-base $(ROS_WS)/install --event-handlers console_direct- $(COLCON_ARGS) \
+	  --cmake-args -DPython3_EXECUTABLE=$$ros_py -DPYTHON_EXECUTABLE=$$ros_py -DBUILD_TESTING=OFF \
+	  > $(ROS_WS).log 2>&1 || { tail -30 $(ROS_WS).log; exit 1; }; echo "colcon build: $(ROS_WS)/install (log $(ROS_WS).log)"
+
+# Humble's launch_testing pytest plugins break the pinned pytest: no plugin autoload, the ones we use named.
+test-ros: SHELL := /bin/bash
+test-ros: ros-ws
+	@set -eo pipefail; source "$$($(ROS2_BUILD))"; source $(ROS_WS)/install/local_setup.bash; set -u; \
+	export PATH="$(abspath $(VENV))/bin:$$PATH" PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 OMP_NUM_THREADS=1 \
+	  UAVCINE_ROS_WS=$(abspath $(ROS_WS)); \
+	$(PY) -m pytest -p pytest_timeout -q --basetemp=$(abspath $(ROS_WS))/pytest $(ROS_TESTS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/uavcine demo

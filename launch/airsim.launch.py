@@ -1,7 +1,7 @@
 """AirSim/Unreal graph: the AirSim bridge stands in for the camera and the vehicle.
 
     ros2 launch uavcine_ros airsim.launch.py [airsim_host:=127.0.0.1] [shot:=orbit] \
-        [shot_target_object:=Target_1] [target_object:=Target_1]
+        [shot_target_object:=Target_1] [target_object:=Target_1] [backend:=onnxruntime|tensorrt]
 
 Start Unreal with the AirSim plugin first, with sim/airsim/settings.json copied to
 ~/Documents/AirSim/settings.json (640x480, 92 deg diagonal FOV = FOV_Degrees 79.278
@@ -32,6 +32,8 @@ def generate_launch_description():
         DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
                               default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
                                                                   'onboard.yaml'])),
+        DeclareLaunchArgument('backend', default_value='onnxruntime',
+                              description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
         DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
         DeclareLaunchArgument('airsim_host', default_value='127.0.0.1', description='machine running Unreal/AirSim'),
         DeclareLaunchArgument('airsim_port', default_value='41451', description='AirSim RPC port'),
@@ -40,7 +42,7 @@ def generate_launch_description():
         DeclareLaunchArgument('target_object', default_value='',
                               description='Unreal object published as /truth/target/fix (evaluation)'),
         node('airsim', airsim),
-        node('detector'),
+        node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
         node('pointing'),

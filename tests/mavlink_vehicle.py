@@ -13,7 +13,7 @@ import struct
 
 from transforms3d.euler import euler2quat
 
-from uavcine.nodes.mavlink_telemetry import load_mavutil
+from uavcine.nodes.mavlink_common import load_mavutil
 from uavcine.nodes.base import Node
 
 

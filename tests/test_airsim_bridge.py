@@ -210,3 +210,30 @@ def test_settings_json_is_the_seed_setup():
     p = make_params(AirSimBridgeNode.Params)
     assert p.camera_name == 'cinecam'
     assert p.camera_position_frd == [cam['X'], cam['Y'], cam['Z']]
+
+
+class StartThenHold(Node):
+    """A director: START at 1 s, HOLD at 3 s (uavcine_interfaces/ShotCommand)."""
+    NAME = 'director'
+
+    def setup(self):
+        self.pub = self.create_publisher('uavcine_interfaces/msg/ShotCommand', 'shot/command', RELIABLE)
+        self.create_timer(1.0, self.tick)
+        self.k = 0
+
+    def tick(self):
+        self.k += 1
+        name = {1: 'START', 3: 'HOLD'}.get(self.k)
+        if name:
+            self.pub.publish(self.new('uavcine_interfaces/msg/ShotCommand', command_name=name, source='test'))
+
+
+def test_shot_waits_for_start_and_holds_on_command(sim):
+    sim.objects['Target_1'] = (40.0, -20.0, 0.0)
+    params = {'shot': 'orbit', 'shot_target_object': 'Target_1', 'shot_on_command': True}
+    node, _ = run(sim, params=params, seconds=0.9)
+    assert not sim.called('takeoff') and node.shot_state == 'waiting'            # no START yet: on the ground
+    sim.calls.clear()
+    node, _ = run(sim, params=params, seconds=3.5, nodes=[StartThenHold])
+    order = [m for m, _ in sim.calls if m in ('takeoff', 'moveToPosition', 'hover')]
+    assert order[0] == 'takeoff' and order[-1] == 'hover' and node.shot_state == 'done'

@@ -136,7 +136,7 @@ def test_two_stage_proposals_are_supervised_and_select_the_anchors():
         src = model.input_proj(model.backbone(torch.randn(1, 3, cfg.input_height, cfg.input_width))[0])
         mem, _ = model.transformer.encode(src, model.backbone[1](src))
         score = model.enc_class_embed(mem.transpose(0, 1))[0].softmax(-1)[:, :-1].max(-1)[0]
-        ref, content, _ = model._select_queries(mem, fh, fw)
+        ref, content, _ = model.select_queries(mem, fh, fw)
         tokens = D.grid_anchors(fh, fw, cfg.proposal_wh) + model.enc_bbox_embed(mem.transpose(0, 1))[0]
     picked = [int(torch.isclose(tokens, r, atol=1e-5).all(-1).nonzero()[0]) for r in ref[0]]
     assert picked == score.argsort(descending=True)[:cfg.num_queries].tolist()
@@ -194,11 +194,11 @@ def test_encoder_content_queries_make_the_output_set_independent_of_proposal_ord
         for p in model.bbox_embed.parameters():
             p.normal_(std=0.1)
     x = torch.randn(1, 3, cfg.input_height, cfg.input_width)
-    select = model._select_queries
+    select = model.select_queries
     with torch.no_grad():
         a = model(x)
         perm = torch.randperm(cfg.num_queries)
-        monkeypatch.setattr(model, '_select_queries',
+        monkeypatch.setattr(model, 'select_queries',
                             lambda *args: tuple(t[:, perm] for t in select(*args)[:2]) + (select(*args)[2],))
         b = model(x)
     assert torch.allclose(a['pred_logits'][:, perm], b['pred_logits'], atol=1e-5)
@@ -208,10 +208,21 @@ def test_encoder_content_queries_make_the_output_set_independent_of_proposal_ord
     with torch.no_grad():
         learned.query_embed.weight.normal_()
         c = learned(x)
-        sel = learned._select_queries
-        monkeypatch.setattr(learned, '_select_queries',
+        sel = learned.select_queries
+        monkeypatch.setattr(learned, 'select_queries',
                             lambda *args: tuple(t[:, perm] for t in sel(*args)[:2]) + (sel(*args)[2],))
         d = learned(x)
     assert not torch.allclose(c['pred_logits'][:, perm], d['pred_logits'], atol=1e-5)
     with pytest.raises(ValueError, match='query_content'):
         D.DETR(tiny_config(query_content='bogus'))
+
+
+def test_each_query_scheme_is_its_own_class_and_the_paper_detr_stays_pure():
+    assert type(D.DETR(tiny_config(two_stage=False, anchor_queries=False))) is D.DETR
+    assert type(D.DETR(tiny_config(two_stage=False, anchor_queries=True))) is D.AnchorDETR
+    two = D.DETR(tiny_config())
+    assert isinstance(two, D.TwoStageDETR) and isinstance(two, D.DETR)
+    paper = D.DETR(tiny_config(two_stage=False, anchor_queries=False))
+    assert not any(k.startswith(('enc_', 'refpoint', 'query_pos_head')) for k in paper.state_dict())
+    # the same parameter names as before the split: a checkpoint of either construction loads strictly
+    D.build_detr(two.cfg).load_state_dict(two.state_dict(), strict=True)

@@ -85,6 +85,16 @@ def test_malformed_params_yaml(setup):
     assert res.returncode == 2 and 'ros__parameters' in one_error_line(res)
 
 
+def test_verbose_shows_the_chained_cause(setup):
+    """Every user error is a UserError; -v prints the traceback with the cause underneath (raise ... from err)."""
+    tmp, src, graph = setup
+    p = tmp / 'p.yaml'
+    p.write_text('image_relay:\n  ros__parameters:\n    max_rate_hz: [1, 2\n')
+    res = run_cli('-v', 'replay', src, '--graph', graph, '--params', p, '--out', tmp / 'o', '--no-progress')
+    assert res.returncode == 2 and 'malformed YAML' in res.stderr.splitlines()[-1]
+    assert 'direct cause' in res.stderr and 'yaml' in res.stderr.lower() and 'ConfigError' in res.stderr
+
+
 def test_bad_parameter_values(setup):
     tmp, src, graph = setup
     res = run_cli('replay', src, '--graph', graph, '-p', 'image_relay.max_rate_hz=-3', '--out', tmp / 'o',

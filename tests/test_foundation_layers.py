@@ -36,7 +36,8 @@ def py_files(*roots):
 def test_only_the_ros_host_imports_rclpy():
     offenders = []
     for path in py_files(REPO / 'src', REPO / 'tests', REPO / 'bench'):
-        if ROS_HOST in path.parents or path.name == 'test_ros_host.py':  # the ROS host and its own tests
+        if ROS_HOST in path.parents or path.name == 'test_ros_host.py' or REPO / 'tests' / 'ros' in path.parents:
+            # the ROS host and its own tests (tests/ros run on a real ROS 2: make test-ros)
             continue
         for mod, line in imports(path):
             if mod.split('.')[0] in ('rclpy', 'rosidl_runtime_py', 'rcl_interfaces'):
@@ -212,3 +213,18 @@ def test_long_files_say_why_at_their_top():
         if text.count('\n') > 620 and 'Longer than ~600 lines' not in (ast.get_docstring(ast.parse(text)) or ''):
             long.append('%s (%d lines)' % (path.relative_to(REPO), text.count('\n')))
     assert not long, long
+
+
+def test_imports_inside_functions_say_why():
+    """A lazy import is kept only for start-up time or an optional dependency, with a comment saying which."""
+    silent = []
+    for path in py_files(REPO / 'src'):
+        lines = path.read_text().split('\n')
+        for fn in ast.walk(ast.parse('\n'.join(lines))):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        here = '\n'.join(lines[node.lineno - 2:node.end_lineno])
+                        if '#' not in here:
+                            silent.append('%s:%d' % (path.relative_to(REPO), node.lineno))
+    assert not silent, silent

@@ -6,7 +6,8 @@ from transforms3d.euler import euler2quat, quat2euler
 
 from mavlink_vehicle import tlog_bytes
 from uavcine.nodes import msgs
-from uavcine.nodes.mavlink_telemetry import MavlinkTelemetry, TelemetryParams, load_mavutil
+from uavcine.core.mavlink_telemetry import MavlinkTelemetry
+from uavcine.nodes.mavlink_common import TelemetryParams, load_mavutil, telemetry_config
 from uavcine.nodes.tlog_source import TlogSourceNode, tlog_time_range
 from uavcine.offline.host import DEFAULT_START_NS, OfflineHost
 
@@ -35,7 +36,7 @@ HB = AP('heartbeat', M.MAV_TYPE_HEXAROTOR, M.MAV_AUTOPILOT_ARDUPILOTMEGA, 0, 0, 
 
 
 def tel(**kw):
-    t = MavlinkTelemetry(TelemetryParams(**kw), M)
+    t = MavlinkTelemetry(telemetry_config(TelemetryParams(**kw)), M)
     t.handle(HB, 0)
     return t
 
@@ -49,7 +50,7 @@ def kinds(outputs):
 
 
 def test_vehicle_is_the_first_autopilot_heard_not_a_gcs_or_gimbal():
-    t = MavlinkTelemetry(TelemetryParams(), M)
+    t = MavlinkTelemetry(telemetry_config(TelemetryParams()), M)
     assert t.handle(Encoder(255, 190)('heartbeat', M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, 0), 0) == []
     assert t.handle(Encoder(1, 154)('heartbeat', M.MAV_TYPE_GIMBAL, M.MAV_AUTOPILOT_INVALID, 0, 0, 0), 0) == []
     assert t.sysid is None

@@ -18,12 +18,14 @@ import pytest
 
 from uavcine.nodes import REGISTRY, load_node_class
 from uavcine.nodes.base import param_specs
-from uavcine.offline.host import OfflineHost
+from uavcine.offline.host import DEFAULT_START_NS, OfflineHost
 from uavcine_ros import mapping
 
 REPO = Path(__file__).resolve().parents[1]
-#: Nodes that start here without a vehicle link, a log file or a simulator server (the others: static check only).
-RUNS_HERE = ['relay', 'pointing', 'geo', 'tracker', 'detector', 'sim']
+#: Every registered node, started here (the MAVLink bridge on a loopback vehicle, the tlog replay on a small
+#: log, the AirSim bridge on the AirSim test double).
+RUNS_HERE = ['relay', 'pointing', 'geo', 'tracker', 'detector', 'sim', 'mavlink', 'tlog', 'airsim',
+             'gesture', 'forecast']
 #: Start-up parameters some nodes need in this test (small and fast).
 START = {'relay': {'msg_type': 'std_msgs/msg/Empty'}}
 #: Valid new values for string parameters without choices.
@@ -37,10 +39,6 @@ def _modules_of(cls):
         m = sys.modules.get(k.__module__)
         if m is not None and m.__name__.startswith('uavcine') and m not in mods:
             mods.append(m)
-    if any(m.__name__.endswith('mavlink_telemetry') for m in mods) or 'mavlink' in cls.__module__:
-        from uavcine.nodes import mavlink_telemetry  # MavlinkTelemetry keeps the node's p and reads it where used
-        if mavlink_telemetry not in mods:
-            mods.append(mavlink_telemetry)
     return mods
 
 
@@ -111,19 +109,36 @@ def new_value(spec):
 
 
 @pytest.fixture(scope='module')
-def running():
+def running(tmp_path_factory):
     """Each node of RUNS_HERE started in its own offline host."""
+    from airsim_double import FakeAirSim
+    from mavlink_vehicle import LoopbackVehicle
+    from test_mavlink_telemetry import write_tlog
+    tlog = tmp_path_factory.mktemp('tlog') / 'f.tlog'
+    write_tlog(tlog)
+    vehicle = LoopbackVehicle(boot_host_ns=DEFAULT_START_NS - 100 * 10**9)
+    airsim = FakeAirSim()
+    start = dict(START, tlog={'path': str(tlog)}, mavlink={'url': 'udpout:127.0.0.1:%d' % vehicle.port},
+                 airsim={'port': airsim.port, 'connect_attempts': 1})
     nodes = {}
-    for name in RUNS_HERE:
-        host = OfflineHost()
-        nodes[name] = (host, host.add_node(load_node_class(name), START.get(name, {})))
-    yield nodes
-    for host, _ in nodes.values():
-        host.close()
+    try:
+        for name in RUNS_HERE:
+            host = OfflineHost()
+            nodes[name] = (host, host.add_node(load_node_class(name), start.get(name, {})))
+        yield nodes
+    finally:
+        for host, _ in nodes.values():
+            host.close()
+        vehicle.close()
+        airsim.close()
+
+
+def test_every_node_runs_here():
+    assert sorted(RUNS_HERE) == sorted(REGISTRY)
 
 
 def test_every_parameter_is_read_where_used_or_read_only():
-    """Static, for every registered node (also those that need a vehicle, a log or AirSim to start)."""
+    """Static, for every registered node: the source agrees with what the run-time test below observes."""
     missing = []
     for name in REGISTRY:
         cls = load_node_class(name)

@@ -133,8 +133,9 @@ class _Strict:
             assert isinstance(value, float)
         elif slot in ('uint32', 'int32'):
             assert isinstance(value, int) and not isinstance(value, bool)
-        elif slot == 'byte':
-            assert isinstance(value, bytes) and len(value) == 1
+        elif slot == 'octet':  # a .msg `byte` field, as rclpy Humble names and checks it
+            assert isinstance(value, bytes) and len(value) == 1, \
+                "The 'level' field must be of type 'bytes' or 'ByteString' with length 1"
         elif slot == 'string':
             assert isinstance(value, str)
         elif slot == 'sequence<uint8>':
@@ -146,7 +147,7 @@ class _Strict:
         object.__setattr__(self, '_' + name, value)
 
 
-_DEFAULTS = {'double': float, 'uint32': int, 'int32': int, 'byte': lambda: b'\x00', 'string': str}
+_DEFAULTS = {'double': float, 'uint32': int, 'int32': int, 'octet': lambda: b'\x00', 'string': str}
 
 
 class FakePoint(_Strict):
@@ -154,7 +155,7 @@ class FakePoint(_Strict):
 
 
 class FakeItem(_Strict):
-    _fields = {'level': 'byte', 'name': 'string', 'centre': 'fake_msgs/Point'}
+    _fields = {'level': 'octet', 'name': 'string', 'centre': 'fake_msgs/Point'}
 
     def __init__(self):
         super().__init__()
@@ -179,3 +180,53 @@ def test_assign_fits_rclpy_strict_setters():
     item = msg.items[0]
     assert isinstance(item, FakeItem) and item.level == b'\x02' and item.name == 'gps'
     assert item.centre.x == 1.0 and isinstance(item.centre.x, float) and item.centre.y == 2.5
+
+
+def test_replay_graph_declares_its_inputs_and_outputs():
+    """config/graphs/replay.yaml (run by both `uavcine replay` and replay.launch.py): its inputs are what its
+    nodes subscribe to and no node of it publishes; its outputs are what they publish."""
+    from uavcine.offline.graph import load_graph, load_graph_topics, load_params_file, merged_params
+    from uavcine.offline.host import OfflineHost
+    graph = REPO / 'config' / 'graphs' / 'replay.yaml'
+    files = [load_params_file(REPO / 'config' / 'onboard.yaml')]
+    host = OfflineHost()
+    try:
+        for e in load_graph(graph):
+            host.add_node(e.cls, merged_params(e, files, {}), name=e.name, remap=e.remap)
+        published = {t for t, es in host.pubs.items() if es}
+        subscribed = {t for t, es in host.subs.items() if es}
+    finally:
+        host.close()
+    assert set(load_graph_topics(graph, 'inputs')) == subscribed - published
+    assert set(load_graph_topics(graph, 'outputs')) == published
+
+
+def test_launch_files_default_to_onnxruntime_and_take_a_backend():
+    """A PC by default (onnxruntime), the Jetson with backend:=tensorrt; the installed parameter file agrees."""
+    from uavcine.offline.graph import load_params_file
+    for name in ('onboard', 'airsim', 'replay'):
+        text = (REPO / 'launch' / ('%s.launch.py' % name)).read_text()
+        assert re.search(r"DeclareLaunchArgument\('backend', default_value='onnxruntime'", text), name
+    assert load_params_file(REPO / 'config' / 'onboard.yaml')['detector']['backend'] == 'onnxruntime'
+
+
+def test_installed_files_are_links_inside_the_packages():
+    """setup.py installs launch/config (uavcine_ros) and models/sim (uavcine) through links inside each package,
+    never through '../..' paths (which colcon resolves against its build folder)."""
+    for pkg, names in (('uavcine_ros', ('launch', 'config')), ('uavcine', ('models', 'sim'))):
+        for n in names:
+            link = REPO / 'src' / pkg / n
+            assert link.is_symlink() and link.resolve() == (REPO / n).resolve(), link
+        assert '../..' not in (REPO / 'src' / pkg / 'setup.py').read_text()
+
+
+def test_offline_messages_take_the_msg_defaults():
+    """geometry_msgs/Quaternion says `float64 w 1`: a Pose built with no fields is the identity in both hosts."""
+    from uavcine.offline.messages import new_message, parse_msg_defaults
+    from uavcine.offline.typestore import make_typestore
+    store = make_typestore()
+    assert new_message(store, 'geometry_msgs/msg/Pose', {}).orientation.w == 1.0
+    det = new_message(store, 'vision_msgs/msg/ObjectHypothesisWithPose', {})
+    assert det.pose.pose.orientation.w == 1.0 and det.pose.pose.orientation.x == 0.0
+    assert parse_msg_defaults('float64 w 1\nuint8 A=3\nstring s "hi"  # c\nbool b true\nint32 n\n') == \
+        {'w': 1.0, 's': 'hi', 'b': True}

@@ -109,3 +109,36 @@ def test_frame_stamps_are_monotonic_and_on_the_camera_clock():
     stamps = [f.t_ns for f in sim.frames()]
     assert len(stamps) == 21
     assert np.all(np.diff(stamps) == 100_000_000)
+
+
+def test_shot_commands_start_hold_lateral_and_end():
+    """ShotCommand: hover until START, then the planned ORBIT; HOLD stops; LATERAL_LEFT; END rests the camera."""
+    sim = small_sim(duration_s=40.0, targets=[{'id': 1, 'cls': 'person', 'position': [0.0, 0.0]}],
+                    gimbal={'mode': 'lock', 'pitch_deg': 15.0},
+                    shot={'type': 'ORBIT', 'target': 1, 'point': None, 'distance_m': 20.0, 'speed_mps': 4.0,
+                          'altitude_m': 10.0, 'start_angle_deg': 270.0, 'start_on_command': True,
+                          'command_blend_s': 2.0, 'position_wobble_m': 0.0})
+    shot = sim.shot
+    start = shot.position(0.0)
+    assert np.allclose(start[:2], [0.0, -20.0], atol=1e-6)
+    assert np.allclose(shot.position(5.0), start)                       # hovering, no command yet
+    sim.command_shot(5.0, 'START')
+    assert np.allclose(shot.position(5.0), start, atol=1e-6)            # continuous at the command
+    p = np.array([shot.position(t) for t in np.arange(7.0, 15.0, 0.5)])
+    assert np.allclose(np.linalg.norm(p[:, :2], axis=1), 20.0, atol=1e-6)   # on the orbit after the blend
+    a = np.unwrap(np.arctan2(p[:, 1], p[:, 0]))
+    assert np.all(np.diff(a) > 0)                                       # going round (ccw)
+    assert a[0] - math.radians(270 - 360) == pytest.approx(4.0 / 20.0 * 2.0, abs=1e-6)  # orbit clock from START
+    assert not sim.command_shot(10.0, 'START')                          # a second START does not restart it
+    assert np.linalg.norm(shot.position(12.0)[:2]) == pytest.approx(20.0)
+    sim.command_shot(15.0, 'HOLD')
+    held = shot.position(15.0)
+    assert np.allclose(shot.position(20.0), held) and np.allclose(shot.position(30.0), held)
+    assert np.linalg.norm(shot.position(16.0) - held) < 3.0              # smooth into the hold
+    sim.command_shot(20.0, 'LATERAL_LEFT')
+    assert shot.position(25.0)[:2] == pytest.approx(shot._planned(25.0, 'LATERAL', 'right')[:2])  # drone on the left
+    sim.command_shot(30.0, 'END')
+    g_before, g_after = sim.drone_state(29.0).gimbal_rpy, sim.drone_state(31.0).gimbal_rpy
+    assert g_after == pytest.approx((0.0, math.radians(15.0), 0.0)) and g_before != pytest.approx(g_after)
+    with pytest.raises(ValueError):
+        sim.command_shot(31.0, 'BARREL_ROLL')

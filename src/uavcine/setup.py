@@ -8,8 +8,10 @@ package_name = 'uavcine'
 here = os.path.dirname(os.path.abspath(__file__))
 
 
-def rel(pattern):
-    return [os.path.relpath(p, here) for p in glob(os.path.join(here, pattern))]
+def package_files(pattern):
+    """Files under this package's folder, relative to it. models/ and sim/ here are symbolic links to the
+    repository's top-level folders, so the paths stay inside the package (see src/uavcine_ros/setup.py)."""
+    return [os.path.relpath(p, here) for p in sorted(glob(os.path.join(here, pattern))) if os.path.isfile(p)]
 
 
 setup(
@@ -21,8 +23,9 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         # weights and scenarios for colcon installs (nodes look there through uavcine.nodes.paths)
-        ('share/' + package_name + '/models', [p for p in rel('../../models/*') if os.path.isfile(p)]),
-        ('share/' + package_name + '/sim', rel('../../sim/*.yaml')),
+        ('share/' + package_name + '/models', package_files('models/*')),
+        ('share/' + package_name + '/sim', package_files('sim/*.yaml')),
+        ('share/' + package_name + '/sim/airsim', package_files('sim/airsim/*')),
     ],
     python_requires='>=3.8',
     # Run-time needs of the onboard nodes (Python 3.8 on JetPack 5).

@@ -6,15 +6,21 @@ from setuptools import setup
 
 package_name = 'uavcine_ros'
 here = os.path.dirname(os.path.abspath(__file__))
-repo = os.path.dirname(os.path.dirname(here))
 
 #: Must list every key of uavcine.nodes.REGISTRY (a test checks it).
-NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker']
+NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker',
+              'gesture']
 
 
-def repo_files(pattern):
-    """Launch and config files of the workspace root, installed under share/uavcine_ros."""
-    return [os.path.relpath(p, here) for p in sorted(glob(os.path.join(repo, pattern)))]
+def package_files(pattern):
+    """Files under this package's folder, relative to it (what setuptools and colcon expect in data_files).
+
+    launch/ and config/ here are symbolic links to the repository's top-level folders: every path stays
+    inside the package, so a plain install copies the files into share/uavcine_ros and --symlink-install
+    links them, from whatever folder colcon runs this file in (never paths up and out of the package,
+    which colcon resolves against its build folder).
+    """
+    return [os.path.relpath(p, here) for p in sorted(glob(os.path.join(here, pattern))) if os.path.isfile(p)]
 
 
 setup(
@@ -24,8 +30,9 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/launch', repo_files('launch/*.launch.py')),
-        ('share/' + package_name + '/config', repo_files('config/*.yaml')),
+        ('share/' + package_name + '/launch', package_files('launch/*.launch.py')),
+        ('share/' + package_name + '/config', package_files('config/*.yaml') + package_files('config/*.json')),
+        ('share/' + package_name + '/config/graphs', package_files('config/graphs/*.yaml')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,

@@ -14,6 +14,10 @@ import sys
 import traceback
 
 from .errors import UserError  # one class, also when run as python -m uavcine.cli
+from .nodes import REGISTRY, load_node_class
+from .nodes.base import param_specs
+from .offline.bag import BagReader
+from .offline.typestore import make_typestore
 
 
 def _user_errors():
@@ -37,8 +41,27 @@ def _add_graph_args(p):
 
 def cmd_replay(args) -> int:
     from .offline.run import build_host, run_host  # rosbags: only for the subcommands that run a host
-    host = build_host(args, bag=args.bag, topics=args.topics or None)
+    topics = args.topics or _graph_inputs(args.graph, args.bag)
+    host = build_host(args, bag=args.bag, topics=topics)
     return run_host(host, args)
+
+
+def _graph_inputs(graph, bag):
+    """The graph file's ``inputs`` that the bag has (None: play every topic), as replay.launch.py plays them."""
+    from .offline.bag import BagReader  # rosbags: only for the subcommands that run a host
+    from .offline.graph import load_graph_topics  # rosbags: only for the subcommands that run a host
+    from .offline.typestore import make_typestore  # rosbags: only for the subcommands that run a host
+    inputs = load_graph_topics(graph, 'inputs')
+    if inputs is None:
+        return None
+    reader = BagReader(bag, make_typestore())
+    try:
+        have = [t for t in inputs if t in reader.topics]
+    finally:
+        reader.close()
+    if not have:
+        raise UserError('bag %s has none of the input topics of graph %s (%s)' % (bag, graph, ', '.join(inputs)))
+    return have
 
 
 def cmd_run(args) -> int:
@@ -48,8 +71,6 @@ def cmd_run(args) -> int:
 
 # ---------------------------------------------------------------------- bag info
 def cmd_bag_info(args) -> int:
-    from .offline.bag import BagReader
-    from .offline.typestore import make_typestore
     reader = BagReader(args.bag, make_typestore())
     try:
         dur = (reader.end_ns - reader.start_ns) / 1e9 if reader.message_count else 0.0
@@ -68,14 +89,12 @@ def cmd_bag_info(args) -> int:
 
 # ---------------------------------------------------------------------- nodes
 def cmd_nodes(args) -> int:
-    from .nodes import REGISTRY, load_node_class
-    from .nodes.base import param_specs
     names = [args.node] if args.node else sorted(REGISTRY)
     for name in names:
         try:
             cls = load_node_class(name)
         except (KeyError, ImportError, AttributeError) as exc:
-            raise UserError(str(exc).strip('"')) from None
+            raise UserError(str(exc).strip('"')) from exc
         print('%s  (%s)' % (name, REGISTRY.get(name, name)))
         for s in param_specs(cls.Params):
             rng = ''
@@ -99,7 +118,8 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
 
     p = sub.add_parser('replay', help='run a node graph on a recorded bag, write the outputs to a new bag')
     p.add_argument('bag', help='input bag (rosbag2 directory, its .mcap/.db3 file, or a ROS 1 .bag)')
-    p.add_argument('--topics', nargs='+', help='replay only these input topics')
+    p.add_argument('--topics', nargs='+', help='replay only these input topics (default: the graph file\'s '
+                   '"inputs:", else every topic)')
     _add_graph_args(p)
     p.set_defaults(func=cmd_replay)
 
@@ -129,11 +149,13 @@ def make_parser(argv=None) -> argparse.ArgumentParser:
 def _subcommands():
     """The subcommands of the other modules, explicitly. Imported here, not at the top: they load torch, cv2
     and matplotlib, which ``uavcine nodes`` and ``bag info`` do not need (start-up time)."""
-    from .apps import demo
-    from .eval import geo_eval, run_eval
-    from .sim import cli as sim_cli
+    from .apps import demo  # lazy: start-up time: importing it loads torch, cv2
+    from .apps import gesture_demo  # lazy: start-up time: importing it loads torch, matplotlib
+    from .eval import geo_eval, run_eval  # lazy: start-up time: importing it loads torch, matplotlib
+    from .sim import cli as sim_cli  # lazy: start-up time: importing it loads cv2, the renderer
     # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
-    return [sim_cli.register, run_eval.register, demo.register, geo_eval.register]
+    return [sim_cli.register, run_eval.register, demo.register, geo_eval.register,
+            gesture_demo.register]
 
 
 def main(argv=None) -> int:

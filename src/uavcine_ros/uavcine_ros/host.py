@@ -12,6 +12,7 @@ import traceback
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node as RclNode
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosidl_runtime_py.utilities import get_message, get_service
 
@@ -20,10 +21,18 @@ from uavcine.nodes.base import Host, ParamError, coerce_param, make_params, para
 
 from .mapping import assign, descriptor_fields, qos_fields, set_parameters, split_srv_type
 
+try:
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # before Humble
+    ExternalShutdownException = KeyboardInterrupt
+
 try:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 except ImportError:  # Iron and later
     from rclpy.event_handler import SubscriptionEventCallbacks
+
+#: The line each node logs once it is set up (replay.launch.py waits for it from every node).
+READY = 'uavcine node ready:'
 
 _RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE, 'best_effort': ReliabilityPolicy.BEST_EFFORT}
 _DURABILITY = {'volatile': DurabilityPolicy.VOLATILE, 'transient_local': DurabilityPolicy.TRANSIENT_LOCAL}
@@ -47,6 +56,16 @@ def descriptor(spec):
     return d
 
 
+def check_overrides(rcl, specs):
+    """Check the node's command-line and parameter-file values the way the offline host does, before rclpy
+    declares them: an int for a float parameter is accepted (rclpy would raise InvalidParameterTypeException),
+    and a wrong or out-of-range value raises ParamError (one line, exit 2) instead of rclpy's traceback."""
+    overrides = rcl._parameter_overrides  # Humble has no public accessor for a node's parameter overrides
+    for name, spec in specs.items():
+        if name in overrides:
+            overrides[name] = Parameter(name, value=coerce_param(spec, overrides[name].value))
+
+
 def message_class(msg_type):
     base, part = split_srv_type(msg_type)
     if part is None:
@@ -62,6 +81,7 @@ class RclpyHost(Host):
         self.rcl = RclNode(node_name or node_cls.NAME)
         self.shutdown_reason = None
         self.specs = {s.name: s for s in param_specs(node_cls.Params)}
+        check_overrides(self.rcl, self.specs)
         values = {}
         for s in self.specs.values():
             self.rcl.declare_parameter(s.name, s.default, descriptor(s))
@@ -69,6 +89,8 @@ class RclpyHost(Host):
         params = make_params(node_cls.Params, values, node_name=self.rcl.get_name())
         self.rcl.add_on_set_parameters_callback(self._on_set_parameters)
         self.node = node_cls(self, params, self.rcl.get_name())
+        # what replay.launch.py waits for before it plays a bag (the model is loaded by now)
+        self.rcl.get_logger().info('%s %s' % (READY, self.rcl.get_name()))
 
     def _on_set_parameters(self, parameters):
         node = getattr(self, 'node', None)
@@ -130,14 +152,25 @@ class RclpyHost(Host):
         return self.rcl.get_clock().now().nanoseconds
 
     def log(self, node, level, text):
-        getattr(self.rcl.get_logger(), {'warn': 'warning'}.get(level, level))(text)
+        # rclpy Humble fixes the severity of a log call site (file, function, line) on its first call and
+        # raises ValueError when that site logs at another one: one call site per severity.
+        logger = self.rcl.get_logger()
+        if level == 'error':
+            logger.error(text)
+        elif level == 'warn':
+            logger.warning(text)
+        elif level == 'debug':
+            logger.debug(text)
+        else:
+            logger.info(text)
 
     def request_shutdown(self, node, reason):
         self.shutdown_reason = reason or 'requested'
 
 
 def main(node_name, args=None):
-    """Entry point of ``ros2 run uavcine_ros NODE``."""
+    """Entry point of ``ros2 run uavcine_ros NODE``: 0 after Ctrl-C or a requested shutdown, 2 for a wrong
+    parameter value, 1 for a node that cannot start; one line, never a traceback, for each."""
     rclpy.init(args=args if args is not None else sys.argv)
     host = None
     try:
@@ -148,8 +181,12 @@ def main(node_name, args=None):
     except ParamError as exc:
         print('%s: %s' % (node_name, exc), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, or SIGINT/SIGTERM from ros2 launch
         pass
+    except Exception as exc:  # a node that cannot start (missing model file, bad scenario): one line
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print('%s: could not start: %s' % (node_name, text), file=sys.stderr)
+        return 1
     finally:
         if host is not None:
             if getattr(host, 'node', None) is not None:

@@ -67,7 +67,9 @@ _TYPECODES = {np.dtype(np.uint8): 'B', np.dtype(np.int8): 'b', np.dtype(np.float
               np.dtype(np.float32): 'f', np.dtype(np.int32): 'i', np.dtype(np.uint32): 'I',
               np.dtype(np.int16): 'h', np.dtype(np.uint16): 'H', np.dtype(np.int64): 'q', np.dtype(np.uint64): 'Q'}
 _FLOAT_SLOTS = ('double', 'float')
-_INT_SLOTS = ('int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'octet')
+_INT_SLOTS = ('int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64')
+#: A .msg ``byte`` field: rclpy names its slot 'octet' (the IDL type) and wants a 1-byte ``bytes``.
+_BYTE_SLOTS = ('byte', 'octet')
 
 
 def scalar_for_slot(slot, value):
@@ -78,8 +80,10 @@ def scalar_for_slot(slot, value):
         return float(value)
     if slot in _INT_SLOTS and isinstance(value, float) and value.is_integer():
         return int(value)
-    if slot in ('byte', 'char') and isinstance(value, int) and not isinstance(value, bool):
-        return bytes([value]) if slot == 'byte' else chr(value)
+    if slot in _BYTE_SLOTS and isinstance(value, int) and not isinstance(value, bool):
+        return bytes([value])
+    if slot == 'char' and isinstance(value, int) and not isinstance(value, bool):
+        return chr(value)
     if slot == 'boolean':
         return bool(value)
     return value
@@ -116,7 +120,7 @@ def assign(msg, name, value, message_class):
         except (AssertionError, TypeError):
             code = _TYPECODES.get(value.dtype)
             value = array.array(code, value.tobytes()) if code else value.tolist()
-    elif isinstance(value, (bytes, bytearray)) and slot != 'byte':
+    elif isinstance(value, (bytes, bytearray)) and slot not in _BYTE_SLOTS:
         value = array.array('B', bytes(value))
     else:
         value = scalar_for_slot(slot, value)

@@ -16,6 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import UserError
+from ..offline.graph import load_graph, load_params_file, merged_params, parse_overrides
+from ..offline.host import OfflineHost
+
 REPO = Path(__file__).resolve().parents[4]
 #: The demo's shots: (name, scenario file, seconds). Each runs the same onboard graph. The flyby is the
 #: seed's flight test cut to the pass along the towers (the scenario's own 75 s add a long approach).
@@ -31,8 +35,6 @@ def _repo_path(p: str) -> Path:
 
 
 def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) -> dict:
-    from ..offline.graph import load_graph, load_params_file, merged_params, parse_overrides
-    from ..offline.host import OfflineHost
     entries = load_graph(_repo_path(args.graph))
     files = [load_params_file(_repo_path(args.params))] if args.params else []
     overrides = parse_overrides(args.param)
@@ -49,7 +51,7 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
     live = None
     try:
         if args.live:
-            from ..offline.live import FoxgloveLive
+            from ..offline.live import FoxgloveLive  # lazy: start-up time: importing it loads foxglove
             live = FoxgloveLive(host.typestore, port=args.live_port)
             host.sinks.append(live)
         for e in entries:
@@ -65,9 +67,8 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
 
 
 def cmd_demo(args) -> int:
-    from ..errors import UserError
-    from ..eval.run_eval import evaluate, load_run, print_summary, write_report
-    from .video import render_video
+    from ..eval.run_eval import evaluate, load_run, print_summary, write_report  # lazy: start-up time: importing it loads matplotlib
+    from .video import render_video  # lazy: start-up time: importing it loads cv2
     out = Path(args.out) / args.name
     if out.exists():
         if not (out / MARKER).exists():

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pymap3d
+from tqdm import tqdm
 
 from ..core.box_ops import iou
 from ..core.manager import STATE_NAMES
 from ..nodes.msgs import BadMessage, image_to_numpy
+from ..offline.bag import BagReader
+from ..offline.typestore import make_typestore
 
 STATE_COLOURS = {1: (230, 60, 60), 2: (60, 220, 60), 3: (240, 210, 40), 4: (90, 90, 90)}
 CHI2_95 = 5.991  # chi-square, 2 dof, 95%
@@ -79,8 +83,6 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
 
     ``snapshots``: frame indices also saved as PNG beside the video (``<name>_<index>.png``).
     """
-    from ..offline.bag import BagReader
-    from ..offline.typestore import make_typestore
     reader = BagReader(bag, make_typestore(), recover=True)
     small = {'/target/track', '/detector/detections', '/target/geo', '/truth/targets', '/truth/camera_pose'}
     tracks, dets, truth, cams, geos = {}, {}, {}, {}, []
@@ -110,7 +112,6 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
         writer = None
         bar = None
         if progress:
-            from tqdm import tqdm
             bar = tqdm(total=n_images if not max_frames else min(n_images, max_frames), unit='frame', desc='video')
         count = 0
         last_track = None
@@ -170,7 +171,6 @@ def render_video(bag, out_path, fps: float | None = None, max_frames: int | None
             if target_truth is not None:
                 truth_en = np.array([target_truth.position_enu.x, target_truth.position_enu.y])
                 if est is not None:  # the geo node's ENU frame is not the simulator's: place it by WGS84
-                    import pymap3d
                     g = target_truth.geodetic
                     est = truth_en + np.array(pymap3d.geodetic2enu(geo.geodetic.latitude, geo.geodetic.longitude,
                                                                    geo.geodetic.altitude, g.latitude, g.longitude,

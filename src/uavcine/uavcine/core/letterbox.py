@@ -87,7 +87,7 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if (w, h) == (width, height):
         return image.copy()
     try:
-        import cv2
+        import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     except ImportError:  # pragma: no cover - OpenCV is present on this machine and on JetPack
         cv2 = None
     if cv2 is not None:

@@ -219,7 +219,7 @@ def load_official_checkpoint(path_or_obj: Any, net: Optional[SiamFCNet] = None) 
         except FileNotFoundError:
             raise ValueError('SiamFC checkpoint not found: %s' % path_or_obj) from None
         except Exception as e:  # corrupt file, pickle error
-            raise ValueError('cannot read SiamFC checkpoint %s: %s' % (path_or_obj, e)) from None
+            raise ValueError('cannot read SiamFC checkpoint %s: %s' % (path_or_obj, e)) from e
     sd = _unwrap_state_dict(obj)
     net = net if net is not None else SiamFCNet(1.0)
     want = net.state_dict()
@@ -631,7 +631,7 @@ def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
 
 
 def _ort_session(search: SearchModel, cfg: SiamFCConfig, num_threads: int = 0):
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
     so = ort.SessionOptions()
     if num_threads > 0:
         so.intra_op_num_threads = num_threads
@@ -662,7 +662,7 @@ def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityH
         except FileNotFoundError:
             raise ValueError('SiamFC model not found: %s' % path_or_obj) from None
         except Exception as e:
-            raise ValueError('cannot read SiamFC model %s: %s' % (path_or_obj, e)) from None
+            raise ValueError('cannot read SiamFC model %s: %s' % (path_or_obj, e)) from e
     if isinstance(obj, dict) and obj.get('format') == CHECKPOINT_FORMAT:
         known = set(SiamFCConfig.__dataclass_fields__)
         cfg = SiamFCConfig(**{k: v for k, v in obj['config'].items() if k in known})

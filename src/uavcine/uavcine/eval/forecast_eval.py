@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from ..core.forecasting.constant_velocity import constant_velocity, sampled_constant_velocity
+from ..core.forecasting.smemo import SMEMO, SMEMOConfig
 from ..train import eth_ucy
 
 #: SMEMO (TPAMI 2024), K=20, ADE/FDE in metres.
@@ -71,7 +73,6 @@ def tune_sampled_cv(val: list[np.ndarray]) -> tuple[float, float]:
 
 def smemo_forecaster(model, device: str = 'cpu') -> Callable[[np.ndarray], np.ndarray]:
     """Wrap a SMEMO model: scene-centred input (the mean present position), one scene per call."""
-    import torch
 
     def run(past: np.ndarray) -> np.ndarray:
         centre = past[:, -1].mean(0)
@@ -83,8 +84,6 @@ def smemo_forecaster(model, device: str = 'cpu') -> Callable[[np.ndarray], np.nd
 
 
 def load_smemo(path: str | Path, device: str = 'cpu'):
-    from ..core.forecasting.smemo import SMEMO, SMEMOConfig
-    import torch
     ckpt = torch.load(path, map_location=device, weights_only=False)
     model = SMEMO(SMEMOConfig(**ckpt['config']))
     model.load_state_dict({k: v.float() for k, v in ckpt['model'].items()})
@@ -99,10 +98,9 @@ def attention_figure(model, scene: np.ndarray, path: Path, title: str) -> None:
     j's share of the slot. Left: the scene (observed, true future, agent 0's 20 modes, the best bold).
     Middle: agent 0's read weights over the slots and future steps for its best mode. Right: modes x agents.
     """
-    import matplotlib
+    import matplotlib  # only when the figure is drawn (start-up time)
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    import torch
+    import matplotlib.pyplot as plt  # after choosing the Agg backend
     centre = scene[:, OBS - 1].mean(0)
     x = torch.as_tensor(scene[:, :OBS] - centre, dtype=torch.float32)[None]
     with torch.no_grad():
@@ -154,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--attention-split', default='zara1')
     ap.add_argument('--attention-scene', type=int, default=-1, help='test scene index (-1: the first with 4+ agents)')
     args = ap.parse_args(argv)
-    import torch
     torch.set_num_threads(1)
     root = Path(args.data) if args.data else eth_ucy.default_root()
     rows = ['| split | test agents | SMEMO ours ADE/FDE | paper ADE/FDE | ours/paper ADE, FDE | CV ADE/FDE '

@@ -38,23 +38,27 @@ Offline tool (Python 3.10+).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import math
+import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from tqdm import tqdm
 
 from uavcine.core.camera import PinholeCamera, camera_rotation, world_to_camera
 from uavcine.core.geoposition import (FLAG_TRUNCATED, Box, GeoConfig, Geopositioner, Telemetry, compass_bearing,
                                       seed_flat_earth_point, wrap_pi)
 from uavcine.core.kalman import KalmanConfig
 from uavcine.core.target_filter import TargetFilter
+from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.core.terrain import FlatGround, HeightMap
 from uavcine.eval.metrics import inside_ellipse
 from uavcine.nodes.base import ParamError as UsageError  # the uavcine command prints it as one line
-from uavcine.core.telemetry_buffer import TelemetryBuffer
 from uavcine.nodes.geo import GeoNode
 
 RANGE_BINS = ((0.0, 60.0, '< 60 m'), (60.0, 100.0, '60-100 m'), (100.0, 150.0, '100-150 m'),
@@ -214,8 +218,6 @@ def sim_flight(path: str, max_frames: int | None = None, min_visibility: float =
     ``min_visibility`` visible (occluded by trees, buildings or a hill) are left out, as
     a tracker would lose them. The extraction is cached under data/geo_eval/.
     """
-    import hashlib
-    import pickle
     from uavcine.sim import Simulator, load_scenario  # offline simulator
     sc = load_scenario(path)
     key = hashlib.sha1(Path(path).read_bytes() + repr((max_frames, min_visibility, sensor_seeds, 3)).encode()
@@ -228,7 +230,6 @@ def sim_flight(path: str, max_frames: int | None = None, min_visibility: float =
     samples, track = [], []
     stop = sim.n_frames if max_frames is None else min(max_frames, sim.n_frames)
     try:
-        from tqdm import tqdm
         frames = tqdm(sim.frames(0, stop), total=stop, desc='render %s' % Path(path).stem, leave=False,
                       disable=not sys.stderr.isatty())
     except ImportError:  # pragma: no cover
@@ -318,14 +319,14 @@ def load_flight(source: str, max_frames: int | None = None, sensor_seeds: int = 
         try:
             return fixture_flight(source.split(':', 1)[1])
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from exc
     if not Path(source).exists():
         raise FileNotFoundError('scenario %s does not exist' % source)
-    from uavcine.sim import ScenarioError
+    from uavcine.sim import ScenarioError  # lazy: start-up time: importing it loads cv2, the renderer
     try:
         return sim_flight(source, max_frames, sensor_seeds=sensor_seeds)
     except ScenarioError as exc:
-        raise UsageError('scenario %s: %s' % (source, exc)) from None
+        raise UsageError('scenario %s: %s' % (source, exc)) from exc
 
 
 # ---------------------------------------------------------------------------- the evaluation
@@ -474,9 +475,9 @@ def bin_stats(records: list, lo: float, hi: float) -> dict:
 
 # ---------------------------------------------------------------------------- figures
 def _plt():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
     return plt
 
 
@@ -648,7 +649,6 @@ def per_run_medians(runs: list, variant: str, lo: float, hi: float) -> list:
 
 def sensitivity_section(flight: Flight, noise: NoiseModel, seeds: int, accel_sigma: float) -> list:
     """The same flight with the GPS error white (what averaging could reach) and with attitude biases."""
-    import dataclasses
     md = ['### Sensitivity (%s, filtered)' % flight.name, '',
           'The GPS error of a real receiver drifts over minutes (ionosphere, orbits, multipath): over one pass '
           'it is nearly a bias, which no filter averages away and which alone gives a median horizontal '

@@ -22,6 +22,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from ..nodes import msgs
+from ..nodes.base import RELIABLE, Node
+from ..nodes.forecast import ForecastNode
+from ..nodes.geo import GeoNode
+from ..nodes.pointing import PointingNode
+from ..offline.host import OfflineHost
+from ..sim.node import SimNode
+from ..sim.scenario import load_scenario
 
 SHOTS = [('chase_car_turn_brake', 'CHASE, car brakes and turns'),
          ('lateral_car_turn_brake', 'LATERAL, car brakes and turns'),
@@ -30,9 +40,6 @@ WARMUP_S = 4.0
 
 
 def _truth_tracker(delay_s: float):
-    from ..nodes import msgs
-    from ..nodes.base import RELIABLE, Node
-
     class TruthTracker(Node):
         """The shot target's truth box as a Track (a test double for detector + tracker), published
         ``delay_s`` after its image (the detector and tracker's processing time), stamped with the image."""
@@ -60,14 +67,6 @@ def _truth_tracker(delay_s: float):
 
 def fly(shot: str, lead_s: float, repo: Path, delay_s: float = 0.0) -> dict:
     """One closed-loop run; per-frame errors, the latency, the truth and forecast paths for the map."""
-    from ..nodes import msgs
-    from ..nodes.forecast import ForecastNode
-    from ..nodes.geo import GeoNode
-    from ..nodes.pointing import PointingNode
-    from ..offline.host import OfflineHost
-    from ..sim.node import SimNode
-    from ..sim.scenario import load_scenario
-
     scen = repo / 'sim' / ('%s.yaml' % shot)
     sc = load_scenario(scen)
     host = OfflineHost()
@@ -121,9 +120,9 @@ def fly(shot: str, lead_s: float, repo: Path, delay_s: float = 0.0) -> dict:
 
 
 def plot(runs: list[dict], leads: list[float], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # only when the figure is drawn (start-up time)
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the Agg backend
     shots = [s for s, _ in SHOTS]
     fig, axes = plt.subplots(2, len(shots), figsize=(5.2 * len(shots), 9.5))
     for j, shot in enumerate(shots):
@@ -167,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--delay-s', type=float, default=0.3,
                     help="detector + tracker processing time the truth-box double adds (s)")
     args = ap.parse_args(argv)
-    import torch
     torch.set_num_threads(1)
     repo = Path(__file__).resolve().parents[4]
     runs = []

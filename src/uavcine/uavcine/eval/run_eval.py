@@ -20,9 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pymap3d
+from scipy.stats import spearmanr
 
-from ..core.manager import STATE_NAMES
 from ..core.box_ops import centre_error, iou_xywh
+from ..core.manager import STATE_NAMES
+from ..offline.bag import BagReader
+from ..offline.typestore import make_typestore
 from .metrics import (PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS, inside_ellipse, precision_at, precision_curve,
                       success_auc, success_curve)
 
@@ -75,8 +79,6 @@ def _truth_targets(msg) -> list:
 
 def load_run(path) -> RunData:
     """Read a bag into RunData; a truncated MCAP is read up to the damage (said in ``notes``)."""
-    from ..offline.bag import BagReader
-    from ..offline.typestore import make_typestore
     reader = BagReader(path, make_typestore(), recover=True)
     run = RunData(str(reader.path))
     if reader.recovered:
@@ -160,7 +162,6 @@ def in_truth_frame(g: dict, gt: dict) -> np.ndarray:
     The geo node anchors its own ENU frame (at the first fix); the simulator anchors another. Both
     publish WGS84, so the estimate is placed by its geodetic offset from the truth target.
     """
-    import pymap3d
     d = pymap3d.geodetic2enu(g['lat'], g['lon'], g['alt'], *gt['geo'])
     return gt['enu'] + np.array(d)
 
@@ -186,7 +187,6 @@ def tracking_metrics(run: RunData) -> dict:
     ok = np.isfinite(quals)
     rho = float('nan')
     if ok.sum() >= 5 and np.std(quals[ok]) > 0 and np.std(ious[ok]) > 0:
-        from scipy.stats import spearmanr
         rho = float(spearmanr(quals[ok], ious[ok]).correlation)
     return {'frames': int(ious.size), 'success_auc': success_auc(ious), 'precision_20px': precision_at(errs, 20),
             'mean_iou': float(ious.mean()), 'tracked_share': float(np.mean([s == 2 for s in states])),
@@ -256,16 +256,16 @@ def public(metrics: dict) -> dict:
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format='png', dpi=100, bbox_inches='tight')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
 def plots(runs: list, names: list, out_dir: Path) -> dict:
     """PNG plots (also written to out_dir) keyed by name, as base64 for the HTML report."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
     figs = {}
     colours = ['tab:blue', 'tab:orange']
     if any(m['geo'].get('estimates') for _, m in runs):

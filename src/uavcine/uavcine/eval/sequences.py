@@ -14,6 +14,9 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from tqdm import tqdm
+
+from ..sim.scenario import OccluderCfg
 
 # ----------------------------------------------------------------------------
 # Sequences
@@ -78,7 +81,6 @@ def sim_sequences(split: str, cache: bool = True) -> list:
     """Tracking sequences of a split, rendered by the embedded simulator (cached under data/track_suite/)."""
     if split not in SPLITS:
         raise SystemExit('error: unknown split %r (known: %s)' % (split, ', '.join(SPLITS)))
-    from tqdm import tqdm
     out = []
     for seed in tqdm(SPLITS[split], desc='suite %s' % split, unit='seq'):
         folder = DATA / ('sim_%d' % seed)
@@ -108,8 +110,7 @@ def suite_scenario(seed: int, rate_hz: float = RATE_HZ, duration_s: float = DURA
     planted on its path (canopies occlude it from above, the typical aerial occlusion).
     Seeds whose target is never visible enough to start are skipped (UNUSABLE marker).
     """
-    from ..sim import random_scenario
-    from ..sim.scenario import OccluderCfg
+    from ..sim import random_scenario  # lazy: start-up time: importing it loads cv2, the renderer
     kind = seed % 3
     if kind == 1:
         sc = random_scenario(seed, camera_rate_hz=rate_hz, duration_s=duration_s, gimbal='fixed')
@@ -150,7 +151,7 @@ def export_sim_sequence(seed: int, folder: Path, rate_hz: float = RATE_HZ, durat
     The sequence starts at the first frame where the target is >= 80% visible, not truncated and at least
     ``min_side`` px; a scenario that never has one gets an UNUSABLE marker (returns False).
     """
-    from ..sim import Simulator
+    from ..sim import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
     sc = suite_scenario(seed, rate_hz, duration_s)
     sim = Simulator(sc)
     tid = sc.shot.target

@@ -5,7 +5,7 @@ Trackers, all started on the first frame's true box (OTB one-pass evaluation):
 - ``SiamFC``: the paper's tracker alone (our implementation, the shipped model;
   no gating: every frame's response moves the box);
 - ``SiamFC + hold``: the same with quality gating (weak frames hold the box), no detector;
-- ``SiamFC + manager + detector``: the seed's loop (``nodes.tracker.DetectTrackLoop``):
+- ``SiamFC + manager + detector``: the seed's loop (``core.detect_track.DetectTrackLoop``):
   the manager asks the detector for detections when the track is weak, lost or
   its time window is over, and restarts the tracker on them. The detector is the
   project's DETR when its trained model is given (``--detector detr``), else a
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy.stats import spearmanr
+from tqdm import tqdm
 
 from ..core import box_ops
 from ..core import manager as M
@@ -185,7 +187,6 @@ def frame_scores(seq, boxes):
 
 
 def spearman(a, b) -> float:
-    from scipy.stats import spearmanr
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3:
         return float('nan')
@@ -213,7 +214,6 @@ TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'K
 
 def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
              progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1) -> dict:
-    from tqdm import tqdm
     net, cfg, quality = S.load_checkpoint(model)
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = mcfg or M.ManagerConfig(acquire='score')
@@ -221,7 +221,7 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
     if detector == 'simulated':
         det_name = SimulatedDetector.name
     else:
-        from ..runtime.detector import Detector
+        from ..runtime.detector import Detector  # lazy: start-up time: importing it loads torch
         detr = Detector(detr_model)
         det_name = 'project DETR detector (%s)' % Path(detr_model).name
     per = {k: {'ious': [], 'errs': [], 'seconds': [], 'seq': [], 'q': [], 'qiou': [], 'calls': 0, 'frames': 0}
@@ -286,7 +286,7 @@ NOTES = '''Notes on reading the table:
 
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
   the quality gate and nothing else: on a weak frame the previous box is kept. *SiamFC + manager +
-  detector* is the seed's loop as the `tracker` node runs it (`nodes.tracker.DetectTrackLoop`).
+  detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
   is calibrated to predict. With the hold, a weak frame reports the *held* box with the *response's*
@@ -330,9 +330,9 @@ def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
 
 
 def plot(rows, path: Path, det_name: str) -> None:
-    import matplotlib
+    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     th = metrics.SUCCESS_THRESHOLDS
     for ax, key, akey, title in ((axes[0], 'curve', 'auc', 'all sequences'),
@@ -367,7 +367,7 @@ def main(argv=None) -> int:
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
     a = ap.parse_args(argv)
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(a.threads)
     if not Path(a.model).is_file():

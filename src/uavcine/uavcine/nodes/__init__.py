@@ -3,6 +3,7 @@
 REGISTRY maps a node's short name (its console entry point under ROS 2 and its
 name in offline graph files) to 'module:Class'. Add one line per node.
 """
+import importlib
 REGISTRY = {
     'sim': 'uavcine.sim.node:SimNode',
     'relay': 'uavcine.nodes.relay:RelayNode',
@@ -14,12 +15,12 @@ REGISTRY = {
     'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
     'airsim': 'uavcine.nodes.airsim_bridge:AirSimBridgeNode',
     'forecast': 'uavcine.nodes.forecast:ForecastNode',
+    'gesture': 'uavcine.nodes.gesture:GestureNode',
 }
 
 
 def load_node_class(name_or_path: str):
     """'detector' or 'package.module:Class' -> the node class."""
-    import importlib
     path = REGISTRY.get(name_or_path, name_or_path)
     if ':' not in path:
         raise KeyError('unknown node %r (known: %s)' % (name_or_path, ', '.join(sorted(REGISTRY))))

@@ -67,10 +67,10 @@ class AirSimUnreachable(ParamError):
 def import_airsim():
     """cosysairsim (maintained) or Microsoft's airsim (if a user has it installed)."""
     try:
-        import cosysairsim as airsim
+        import cosysairsim as airsim  # lazy: optional dependency (the AirSim client)
     except ImportError:
         try:
-            import airsim
+            import airsim  # lazy: optional dependency (the AirSim client)
         except ImportError:
             raise ParamError('the AirSim bridge needs the cosysairsim package (pip install cosysairsim)') from None
     return airsim
@@ -153,6 +153,9 @@ class AirSimBridgeParams:
     shot_step_m: float = param(5.0, 'Spacing of the path points sent to moveOnPathAsync, m', min=0.5,
         read_only=_SHOT)
     shutdown_after_shot: bool = param(True, 'Ask the host to stop when the shot is done')
+    shot_on_command: bool = param(False, 'Start the shot only on a START /shot/command (uavcine_interfaces/'
+                                  'ShotCommand, e.g. a gesture); HOLD and END hover wherever the drone is',
+                                  read_only=_SHOT)
 
 
 def shot_path_enu(kind: str, center_xy: Sequence[float], ground_z: float, p) -> np.ndarray:
@@ -217,6 +220,11 @@ class AirSimBridgeNode(Node):
             self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', self.on_gimbal_command,
                                      RELIABLE)
         self.shot_state = 'idle' if p.shot != 'none' else 'off'
+        if p.shot != 'none':
+            self.create_subscription('uavcine_interfaces/msg/ShotCommand', 'shot/command', self.on_shot_command,
+                                     RELIABLE)
+            if p.shot_on_command:
+                self.shot_state = 'waiting'
         self.shot_path_ned = None  # type: Optional[np.ndarray]
         self.shot_t0 = None  # type: Optional[int]
         self.next_diag_ns = 0
@@ -513,6 +521,20 @@ class AirSimBridgeNode(Node):
                 self.info('%s done' % p.shot)
                 if p.shutdown_after_shot:
                     self.request_shutdown('%s shot done' % p.shot)
+
+    def on_shot_command(self, msg):
+        """START flies the configured shot (once, from 'waiting'); HOLD/END hover; LATERAL_* is not a path here."""
+        name = str(msg.command_name)
+        now = self.now_ns()
+        if name == 'START' and self.shot_state == 'waiting':
+            self.info('START from %s: flying the %s shot' % (msg.source, self.p.shot))
+            self.shot_state = 'idle'
+        elif name in ('HOLD', 'END') and self.shot_state in ('takeoff', 'approach', 'shot') and self.client is not None:
+            self.client.hoverAsync(vehicle_name=self.p.vehicle_name)
+            self._shot_state('done', now)
+            self.info('%s from %s: hovering' % (name, msg.source))
+        else:
+            self.warn_throttled('shot_cmd', 'shot command %r ignored in state %s' % (name, self.shot_state))
 
     def _shot_state(self, state: str, now: int) -> None:
         self.shot_state = state

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
+from ..runtime.base import RuntimeErrorBase
 from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
@@ -82,8 +83,7 @@ class DetectorNode(Node):
 
     # ------------------------------------------------------------------ model
     def _load_model(self) -> bool:
-        from ..runtime import RuntimeErrorBase
-        from ..runtime.detector import Detector
+        from ..runtime.detector import Detector  # lazy: start-up time: importing it loads torch
         self.last_load_ns = self.now_ns()
         size = None
         if self.p.input_width or self.p.input_height:

@@ -8,13 +8,9 @@ OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
 def diagnostic_status(node, level: int, name: str, message: str, hardware_id: str,
                       values: Iterable[Tuple[str, str]]):
-    """A DiagnosticStatus. Its ``level`` is a ROS ``byte``: an int offline, a 1-byte bytes in rclpy."""
-    fields = dict(name=name, message=message, hardware_id=hardware_id,
-                  values=[{'key': str(k), 'value': str(v)} for k, v in values])
-    try:
-        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=level, **fields)
-    except (AssertionError, TypeError, ValueError):
-        return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=bytes([level]), **fields)
+    """A DiagnosticStatus. Its ``level`` is a ROS ``byte``; both hosts' ``new`` take an int for it."""
+    return node.new('diagnostic_msgs/msg/DiagnosticStatus', level=int(level), name=name, message=message,
+                    hardware_id=hardware_id, values=[{'key': str(k), 'value': str(v)} for k, v in values])
 
 
 def diagnostic_array(node, now_ns: int, statuses):

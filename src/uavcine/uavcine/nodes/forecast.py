@@ -38,7 +38,6 @@ class ForecastParams:
                            choices=MODELS)
     other_model: str = param('constant_velocity', 'Forecaster for any other class', choices=MODELS)
     step_s: float = param(0.4, 'Step of constant-velocity paths (SMEMO uses its own, 0.4 s)', min=0.01, max=5.0)
-    history_len: int = param(8, 'Observed positions per agent (SMEMO uses its own 8)', min=2, max=64)
     cv_fit_points: int = param(4, 'Constant velocity: velocity fitted (least squares) over this many of the last '
                                'positions at step_s (2: the last displacement); geolocated positions are noisy',
                                min=2, max=64)
@@ -76,8 +75,10 @@ class ForecastNode(Node):
     def _smemo(self):
         if self.smemo is None and self.smemo_error is None:
             try:
+                # torch (and the model) only once a pedestrian is forecast: start-up time, and a graph of cars
+                # only needs no torch at all
                 import torch
-                from ..core.forecasting.smemo import from_checkpoint
+                from ..core.forecasting.smemo import from_checkpoint  # needs torch: lazy as torch
                 if self.p.num_threads > 0:
                     torch.set_num_threads(self.p.num_threads)
                 path = paths.resolve(self.p.smemo_model_path)
@@ -168,7 +169,7 @@ class ForecastNode(Node):
         self._diagnostics()
 
     def _forecast_smemo(self, agents):
-        import torch
+        import torch  # loaded already by _smemo (lazy for start-up time, see there)
         net = self.smemo
         past = np.stack([p for _, p in agents]).astype(np.float32)     # (A, 8, 2)
         centre = past[:, -1].mean(0)

@@ -128,7 +128,7 @@ class GeoNode(Node):
                 with np.load(p.terrain_file) as data:
                     self.terrain = HeightMap.from_mapping(data)
             except (OSError, ValueError, KeyError) as exc:
-                raise ParamError('terrain_file %s: %s' % (p.terrain_file, exc)) from None
+                raise ParamError('terrain_file %s: %s' % (p.terrain_file, exc)) from exc
         self.frame = None if p.origin_from_first_fix else LocalFrame(p.origin_lat, p.origin_lon, p.origin_alt)
         self.geo = None  # type: Optional[Geopositioner]
         self.camera = None  # type: Optional[PinholeCamera]

@@ -44,8 +44,8 @@ from .diagnostics import ERROR as DIAG_ERROR
 from .diagnostics import OK as DIAG_OK
 from .diagnostics import WARN as DIAG_WARN
 from .diagnostics import diagnostic_array, diagnostic_status
-from .mavlink_telemetry import (MavlinkTelemetry, Output, TelemetryParams, load_mavutil, load_signing_key,
-                                parse_url)
+from ..core.mavlink_telemetry import MavlinkTelemetry, Output
+from .mavlink_common import TelemetryParams, load_mavutil, load_signing_key, parse_url, telemetry_config
 
 GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
 
@@ -154,7 +154,7 @@ class MavlinkBridgeNode(Node):
         self.key = load_signing_key(p.signing_key_file) if p.signing_key_file else None
         self.mavutil = load_mavutil(p.dialect)
         self.mav = self.mavutil.mavlink
-        self.tel = MavlinkTelemetry(p, self.mav)
+        self.tel = MavlinkTelemetry(telemetry_config(p), self.mav)
         self.stats = Counter()
         self.skipped = Counter()
         self.pubs = vehicle.telemetry_publishers(self)
@@ -182,6 +182,8 @@ class MavlinkBridgeNode(Node):
 
     def configure(self):
         self.geofence = parse_geofence(self.p.geofence)  # ValueError: one clear line; a change is refused
+        if hasattr(self, 'tel'):
+            self.tel.cfg = telemetry_config(self.p)
 
     # ------------------------------------------------------------------ the link
     def _open(self, now: int) -> None:
@@ -191,7 +193,7 @@ class MavlinkBridgeNode(Node):
                                                    source_component=p.source_component, dialect=p.dialect,
                                                    autoreconnect=False, retries=0, robust_parsing=True)
         except ImportError as exc:  # pymavlink's serial links import pyserial lazily
-            raise ParamError('parameter url: %s needs %s (pip install pyserial)' % (p.url, exc.name)) from None
+            raise ParamError('parameter url: %s needs %s (pip install pyserial)' % (p.url, exc.name)) from exc
         except (OSError, ValueError) as exc:
             self.conn = None
             self.next_open_ns = now + int(p.reconnect_period_s * 1e9)

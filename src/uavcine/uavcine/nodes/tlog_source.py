@@ -27,7 +27,8 @@ from typing import Optional, Tuple
 
 from . import msgs, vehicle
 from .base import Node, ParamError, param
-from .mavlink_telemetry import MavlinkTelemetry, TelemetryParams, load_mavutil
+from ..core.mavlink_telemetry import MavlinkTelemetry
+from .mavlink_common import TelemetryParams, load_mavutil, telemetry_config
 
 TOPICS = vehicle.TELEMETRY
 
@@ -87,7 +88,7 @@ class TlogSourceNode(Node):
         if not os.path.isfile(p.path):
             raise ParamError('parameter path: no such file: %s' % p.path)
         self.mavutil, self.log = _open_log(p.path, p.dialect)
-        self.tel = MavlinkTelemetry(p, self.mavutil.mavlink)
+        self.tel = MavlinkTelemetry(telemetry_config(p), self.mavutil.mavlink)
         self.pubs = vehicle.telemetry_publishers(self)
         self.counts = {'packets': 0, 'bad_data': 0, 'published': 0}
         self.first_log_ns = None  # type: Optional[int]
@@ -120,6 +121,11 @@ class TlogSourceNode(Node):
         if self.p.align == 'log_time':
             return log_ns
         return self.anchor_ns + (log_ns - self.first_log_ns) - int(self.p.skip_s * 1e9)
+
+    def configure(self):
+        """The telemetry conversion's settings from the parameters (a change at run time applies at once)."""
+        if hasattr(self, 'tel'):
+            self.tel.cfg = telemetry_config(self.p)
 
     def tick(self):
         if self.done:

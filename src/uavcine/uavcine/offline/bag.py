@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Iterator
 
 from rosbags.highlevel import AnyReader
@@ -83,7 +84,7 @@ class BagWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.writer.open()
         except OSError as exc:
-            raise BagError('cannot create output bag %s: %s' % (self.path, exc)) from None
+            raise BagError('cannot create output bag %s: %s' % (self.path, exc)) from exc
         self.conns: dict = {}
         self.counts: dict = {}
         self.closed = False
@@ -146,7 +147,7 @@ class BagReader:
                     self.path, _one_line(exc), self.reader.count)
             else:
                 hint = ' (truncated? `uavcine eval` reads what precedes the damage)' if 'magic' in str(exc) else ''
-                raise BagError('cannot open bag %s: %s%s' % (self.path, _one_line(exc), hint)) from None
+                raise BagError('cannot open bag %s: %s%s' % (self.path, _one_line(exc), hint)) from exc
         self.topics: dict = {}
         for c in self.reader.connections:
             qos = from_rosbags_qos(getattr(c.ext, 'offered_qos_profiles', None))
@@ -176,13 +177,13 @@ class BagReader:
             for conn, t_ns, raw in self.reader.messages(connections=conns):
                 yield conn.topic, conn.msgtype, t_ns, raw
         except Exception as exc:
-            raise BagError('bag %s is damaged or truncated: %s' % (self.path, _one_line(exc))) from None
+            raise BagError('bag %s is damaged or truncated: %s' % (self.path, _one_line(exc))) from exc
 
     def deserialize(self, raw, msgtype: str):
         try:
             return self.reader.deserialize(raw, msgtype)
         except Exception as exc:
-            raise BagError('cannot decode a %s message in %s: %s' % (msgtype, self.path, _one_line(exc))) from None
+            raise BagError('cannot decode a %s message in %s: %s' % (msgtype, self.path, _one_line(exc))) from exc
 
     def close(self):
         try:
@@ -204,11 +205,10 @@ class _RecoveredMcap:
     """
 
     def __init__(self, path: Path, typestore):
-        from types import SimpleNamespace
 
-        from mcap.records import Channel, Message, Schema
-        from mcap.stream_reader import StreamReader
-        from rosbags.typesys import get_types_from_msg
+        from mcap.records import Channel, Message, Schema  # lazy: optional dependency (mcap, offline extra)
+        from mcap.stream_reader import StreamReader  # lazy: optional dependency (mcap, offline extra)
+        from rosbags.typesys import get_types_from_msg  # lazy: optional dependency (rosbags, offline extra)
 
         self.typestore = typestore
         schemas, channels, self.msgs = {}, {}, []

@@ -7,6 +7,8 @@ A graph file lists what runs, like a launch file::
         name: detector                 # optional, defaults to the class's NAME
         remap: {camera/image_raw: /camera/image_raw}
         params: {score_threshold: 0.5} # optional inline parameters
+    inputs: [/camera/image_raw, ...]   # optional: the topics a replay plays from a bag (default: all)
+    outputs: [/target/track, ...]      # optional: what a ROS 2 replay records (launch/replay.launch.py)
 
 Parameter files are the ones ROS 2 uses (``ros2 run ... --params-file``)::
 
@@ -50,7 +52,7 @@ def _load_yaml(path) -> object:
     except yaml.YAMLError as exc:
         mark = getattr(exc, 'problem_mark', None)
         where = ' (line %d, column %d)' % (mark.line + 1, mark.column + 1) if mark else ''
-        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, getattr(exc, 'problem', None) or exc)) from None
+        raise ConfigError('malformed YAML in %s%s: %s' % (path, where, getattr(exc, 'problem', None) or exc)) from exc
 
 
 def load_graph(path) -> list:
@@ -69,13 +71,24 @@ def load_graph(path) -> list:
         try:
             cls = load_node_class(str(item['node']))
         except (KeyError, ImportError, AttributeError) as exc:
-            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from None
+            raise ConfigError('%s: nodes[%d]: %s' % (path, i, str(exc).strip('"'))) from exc
         remap, params = item.get('remap') or {}, item.get('params') or {}
         if not isinstance(remap, dict) or not isinstance(params, dict):
             raise ConfigError('%s: nodes[%d]: remap and params must be mappings' % (path, i))
         out.append(NodeEntry(cls, str(item.get('name') or cls.NAME), {str(k): str(v) for k, v in remap.items()},
                              dict(params)))
     return out
+
+
+def load_graph_topics(path, key: str) -> list | None:
+    """A graph file's ``inputs`` or ``outputs`` list of topic names (None where the file has none)."""
+    data = _load_yaml(path)
+    topics = data.get(key) if isinstance(data, dict) else None
+    if topics is None:
+        return None
+    if not isinstance(topics, list) or not all(isinstance(t, str) and t.startswith('/') for t in topics):
+        raise ConfigError('%s: "%s:" must be a list of absolute topic names' % (path, key))
+    return list(topics)
 
 
 def load_params_file(path) -> dict:

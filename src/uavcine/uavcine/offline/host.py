@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+from tqdm import tqdm
+
 from ..errors import UserError
-from ..nodes.base import Host, Node, ParamError, QoS, RELIABLE, make_params
+from ..nodes.base import RELIABLE, Host, Node, ParamError, QoS, make_params
 from .bag import BagError, BagReader, BagWriter
 from .messages import MessageError, new_message
 from .typestore import make_typestore
@@ -272,7 +275,7 @@ class OfflineHost(Host):
         try:
             return new_message(self.typestore, msg_type, fields)
         except MessageError as exc:
-            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from None
+            raise MessageError('%s (in node %s)' % (exc, self._current.name if self._current else '?')) from exc
 
     def now_ns(self) -> int:
         return self._now if self._now is not None else DEFAULT_START_NS
@@ -379,7 +382,6 @@ class OfflineHost(Host):
         wall0 = time.monotonic()
         bar = None
         if progress:
-            from tqdm import tqdm
             if total_ns is None and self.bags:
                 total_ns = max(r.end_ns for r, _ in self.bags) - start
             if total_ns is None and until_ns is not None:
@@ -497,7 +499,6 @@ class OfflineHost(Host):
 
     def latency_table(self) -> list:
         """Per node: calls, mean and 95th-percentile wall time in ms."""
-        import numpy as np
         rows = []
         for name, s in sorted(self.stats.items()):
             d = np.asarray(s.durations) * 1e3 if s.durations else np.zeros(1)

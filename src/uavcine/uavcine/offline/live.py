@@ -15,7 +15,7 @@ class FoxgloveLive:
     """A host sink (``host.sinks.append(live)``) that forwards every message to a Foxglove WebSocket server."""
 
     def __init__(self, typestore, host: str = '127.0.0.1', port: int = 8765):
-        import foxglove
+        import foxglove  # lazy: optional dependency (foxglove-sdk, --live only)
         self.foxglove = foxglove
         self.typestore = typestore
         self.server = foxglove.start_server(name='uavcine', host=host, port=port)

@@ -1,4 +1,4 @@
-"""Build rosbags message objects the way rclpy builds messages: missing fields take defaults.
+"""Build rosbags message objects the way rclpy builds messages: missing fields take the .msg defaults.
 
 rosbags' generated dataclasses need every field; rclpy's classes fill defaults.
 ``new_message`` gives nodes rclpy's behaviour offline, converting nested dicts to
@@ -13,6 +13,7 @@ import numpy as np
 from rosbags.typesys.store import Typestore
 
 from ..errors import UserError
+from .typestore import interface_files
 
 # rosbags Nodetype values (rosbags.typesys.base.Nodetype)
 BASE, NAME, ARRAY, SEQUENCE = 1, 2, 3, 4
@@ -22,6 +23,54 @@ NUMPY_DTYPES = {
     'int16': np.int16, 'uint16': np.uint16, 'int32': np.int32, 'uint32': np.uint32,
     'int64': np.int64, 'uint64': np.uint64, 'float32': np.float32, 'float64': np.float64,
 }
+
+
+#: Default values that Humble's own .msg files give fields (``float64 w 1`` in geometry_msgs/Quaternion): rosbags'
+#: typestore drops them, rclpy's classes start from them. These are all of them in the interfaces Humble ships
+#: with uavcine's (grep of common_interfaces, rcl_interfaces, vision_msgs 4.1.1); the .msg files of this
+#: repository are read for theirs (``msg_defaults``), and tests/ros checks the result against rclpy's classes.
+HUMBLE_DEFAULTS = {'geometry_msgs/msg/Quaternion': {'w': 1.0}}
+
+_BASIC = {'bool', 'byte', 'char', 'float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32',
+          'int64', 'uint64', 'string'}
+
+
+def parse_msg_defaults(text: str) -> dict:
+    """``TYPE NAME DEFAULT`` lines of a .msg file (basic scalar types) -> {field: value}; constants excluded."""
+    out = {}
+    for line in text.splitlines():
+        line = line.split('#', 1)[0].strip()
+        parts = line.split(None, 2)
+        if len(parts) != 3 or '=' in line or parts[0] not in _BASIC:
+            continue
+        typ, name, raw = parts
+        raw = raw.strip()
+        if typ == 'string':
+            out[name] = raw[1:-1] if raw[:1] in '"\'' and raw[-1:] == raw[:1] else raw
+        elif typ == 'bool':
+            out[name] = raw.lower() in ('true', '1')
+        elif typ.startswith('float'):
+            out[name] = float(raw)
+        else:
+            out[name] = int(raw, 0)
+    return out
+
+
+def msg_defaults() -> dict:
+    """{message type: {field: default}} for the Humble types above and this repository's .msg files."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        table = {k: dict(v) for k, v in HUMBLE_DEFAULTS.items()}
+        for name, path in interface_files().items():
+            if '/msg/' in name:
+                found = parse_msg_defaults(path.read_text())
+                if found:
+                    table[name] = found
+        _DEFAULTS = table
+    return _DEFAULTS
+
+
+_DEFAULTS = None
 
 
 class MessageError(UserError, TypeError):
@@ -102,9 +151,12 @@ def new_message(store: Typestore, typename: str, fields: dict) -> Any:
         raise MessageError('%s has no field %s (fields: %s)' % (typename, ', '.join(sorted(unknown)),
                                                                ', '.join(n for n, _ in fielddefs)))
     kwargs = {}
+    given = msg_defaults().get(typename, {})
     for name, desc in fielddefs:
         if name in fields:
             kwargs[name] = _convert(store, desc, fields[name], '%s.%s' % (typename, name))
+        elif name in given:
+            kwargs[name] = _convert(store, desc, given[name], '%s.%s' % (typename, name))
         else:
             kwargs[name] = _default(store, desc)
     return cls(**kwargs)

@@ -45,7 +45,7 @@ def _package_types(root: Path, package: str) -> dict:
         try:
             types.update(get_types_from_msg(path.read_text(), name))
         except Exception as exc:  # rosbags raises its own parse errors; name the file
-            raise InterfaceError('cannot parse %s: %s' % (path, exc)) from None
+            raise InterfaceError('cannot parse %s: %s' % (path, exc)) from exc
     for path in sorted((root / 'srv').glob('*.srv')) if (root / 'srv').is_dir() else []:
         text = path.read_text()
         if '\n---' not in '\n' + text:
@@ -59,7 +59,7 @@ def _package_types(root: Path, package: str) -> dict:
                 types[name] = parsed.pop(name.replace('/srv/', '/msg/'))
                 types.update(parsed)
             except Exception as exc:
-                raise InterfaceError('cannot parse %s (%s): %s' % (path, suffix, exc)) from None
+                raise InterfaceError('cannot parse %s (%s): %s' % (path, suffix, exc)) from exc
     return types
 
 

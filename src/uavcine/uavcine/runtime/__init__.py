@@ -29,7 +29,7 @@ class TorchRuntime(Runtime):
     backend = 'torch'
 
     def __init__(self, module: Any, input_names: Sequence[str], output_names: Sequence[str], device: str = 'cpu'):
-        import torch
+        import torch  # lazy: torch takes seconds to import; only this path needs it
         self.torch = torch
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
@@ -53,7 +53,7 @@ class OnnxRuntime(Runtime):
 
     def __init__(self, onnx_path: str, providers: Optional[Sequence[str]] = None, threads: int = 0):
         try:
-            import onnxruntime as ort
+            import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
         except ImportError:
             raise BackendUnavailable('backend onnxruntime: the onnxruntime package is not installed') from None
         opts = ort.SessionOptions()
@@ -65,7 +65,7 @@ class OnnxRuntime(Runtime):
         try:
             self.session = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=use)
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ModelFileError('cannot load ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200])) from None
+            raise ModelFileError('cannot load ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200])) from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
@@ -91,6 +91,6 @@ def open_runtime(backend: str, module: Any = None, onnx_path: Optional[str] = No
     if backend == 'tensorrt':
         if onnx_path is None:
             raise ValueError('backend tensorrt needs the ONNX file the engine was built from')
-        from .tensorrt_engine import TensorRTRuntime, find_engine
+        from .tensorrt_engine import TensorRTRuntime, find_engine  # lazy: start-up time: importing it loads tensorrt
         return TensorRTRuntime(find_engine(onnx_path, precision, engine_cache_dir))
     raise ValueError('unknown backend %r (choose from %s)' % (backend, ', '.join(BACKENDS)))

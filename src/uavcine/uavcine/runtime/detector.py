@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from . import open_runtime
+from ..core.detr_io import postprocess, preprocess  # numpy only: torch is imported by the torch backend alone
 from .base import BACKENDS, ModelFileError
-from ..core.detr import DETRConfig, DETRExport, postprocess, preprocess
 
 FORMAT = 'uavcine-detr'
 
@@ -48,15 +48,15 @@ def _sibling(path: str, ext: str) -> str:
 
 def load_detr_checkpoint(path: str):
     """A ``.pt`` file -> DETR model in eval mode (ours, or an official DETR-R50 release)."""
-    import torch
-    from ..core.detr import DETR, load_official_checkpoint
+    import torch  # lazy: torch takes seconds to import; only this path needs it
+    from ..core.detr import DETR, DETRConfig, load_official_checkpoint  # lazy: start-up time: importing it loads torch
     if not os.path.isfile(str(path)):
         raise ModelFileError('model file %s not found' % path)
     try:
         ck = torch.load(str(path), map_location='cpu', weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files (pickle, zip, EOF)
         raise ModelFileError('cannot read model file %s (corrupt or not a torch file): %s'
-                             % (path, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)) from None
+                             % (path, str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)) from exc
     if not isinstance(ck, dict) or 'model' not in ck:
         raise ModelFileError('%s is not a DETR checkpoint (no "model" entry)' % path)
     try:
@@ -68,12 +68,12 @@ def load_detr_checkpoint(path: str):
             return model.eval()
         return load_official_checkpoint(ck)
     except (ValueError, RuntimeError, KeyError, TypeError) as exc:
-        raise ModelFileError('%s does not match its DETR layout: %s' % (path, str(exc).splitlines()[0][:200])) from None
+        raise ModelFileError('%s does not match its DETR layout: %s' % (path, str(exc).splitlines()[0][:200])) from exc
 
 
 def save_detr_checkpoint(path: str, model: Any, half: bool = True, extra: Optional[Dict[str, Any]] = None) -> None:
     """Save weights (float16 by default: half the size, cast back on load) with the config."""
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     ck = {'format': FORMAT, 'config': model.cfg.to_dict(), 'model': sd}
     if extra:
@@ -86,9 +86,9 @@ def save_detr_checkpoint(path: str, model: Any, half: bool = True, extra: Option
 def export_detr_onnx(model: Any, path: str, opset: int = 16, half_weights: bool = False) -> List[str]:
     """Export the inference graph (images -> pred_logits, pred_boxes) with the config as metadata
     (``half_weights``: float16-stored weights, for models whose weights are float16 values)."""
-    import torch
-    from ..core.detr import DETRExport
-    from .onnx_export import export_onnx
+    import torch  # lazy: torch takes seconds to import; only this path needs it
+    from ..core.detr import DETRExport  # lazy: start-up time: importing it loads torch
+    from .onnx_export import export_onnx  # lazy: start-up time: importing it loads onnx
     cfg = model.cfg
     x = torch.zeros(1, 3, cfg.input_height, cfg.input_width)
     return export_onnx(DETRExport(model.eval()), [x], path, ['images'], ['pred_logits', 'pred_boxes'], opset,
@@ -106,6 +106,7 @@ class Detector:
         self.backend = backend
         path = str(model_path)
         if backend == 'torch':
+            from ..core.detr import DETRExport  # lazy: importing it loads torch; only the torch backend needs it
             pt = path if not path.endswith('.onnx') else _sibling(path, '.pt')
             self.model = load_detr_checkpoint(pt)
             self.config = self.model.cfg.to_dict()
@@ -116,12 +117,12 @@ class Detector:
             if not os.path.isfile(onnx_path):
                 raise ModelFileError('ONNX model %s not found (export it: python -m uavcine.train.detr_train '
                                      'export --checkpoint %s)' % (onnx_path, _sibling(onnx_path, '.pt')))
-            from .onnx_export import read_metadata
+            from .onnx_export import read_metadata  # lazy: start-up time: importing it loads onnx
             try:
                 meta = read_metadata(onnx_path)
             except Exception as exc:  # onnx raises DecodeError etc. on corrupt files
                 raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, str(exc).splitlines()[0][:200]
-                                                                        if str(exc) else type(exc).__name__)) from None
+                                                                        if str(exc) else type(exc).__name__)) from exc
             if meta.get('format') != FORMAT:
                 raise ModelFileError('%s is not a uavcine DETR export' % onnx_path)
             self.config = meta['config']
@@ -146,6 +147,7 @@ class Detector:
     @classmethod
     def from_model(cls, model: Any, device: str = 'cpu') -> 'Detector':
         """A torch-backend detector around an in-memory DETR (training-time evaluation)."""
+        from ..core.detr import DETRExport  # lazy: importing it loads torch; only the torch backend needs it
         self = cls.__new__(cls)
         self.backend, self.model, self.model_file = 'torch', model, '<memory>'
         self.config = model.cfg.to_dict()

@@ -17,15 +17,18 @@ import json
 import warnings
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
+
 #: ONNX operators that onnx-tensorrt 8.5 parses (the subset our graphs may use).
 TRT85_OPS = frozenset("""
 Abs Add And ArgMax ArgMin AveragePool BatchNormalization Cast Ceil Clip Concat Constant ConstantOfShape Conv
 ConvTranspose Cos CumSum DepthToSpace Div Einsum Elu Equal Erf Exp Expand Flatten Floor Gather GatherElements
 Gemm GlobalAveragePool GlobalMaxPool Greater GreaterOrEqual HardSigmoid Identity InstanceNormalization LeakyRelu
-Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Min Mod Mul Neg Not Or Pad Pow PRelu Range Reciprocal
+Less LessOrEqual Log LogSoftmax LSTM MatMul Max MaxPool Min Mod Mul Neg Not Or Pad Pow PRelu Range Reciprocal
 ReduceL2 ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum Relu Reshape Resize ScatterND Shape Sigmoid Sign Sin
 Slice Softmax Softplus Split Sqrt Squeeze Sub Sum Tanh Tile TopK Transpose Unsqueeze Where Xor
 """.split())
+# LSTM: onnx-tensorrt 8.5's operator matrix lists it (FP32, FP16; bidirectional ones need equal activations).
 
 #: Operators that must never reach the Jetson graph.
 FORBIDDEN_OPS = frozenset(['GridSample', 'LayerNormalization', 'NonZero', 'DeformConv'])
@@ -43,8 +46,8 @@ def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_nam
     exact when the weights already are float16 values, as in our float16 checkpoints).
     Raises ValueError if the graph uses an operator TensorRT 8.5 cannot import.
     """
-    import onnx
-    import torch
+    import onnx  # lazy: optional dependency (onnx): only for export and parity
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     if not OPSET_MIN <= opset <= OPSET_MAX:
         raise ValueError('opset must be in %d..%d for TensorRT 8.5, got %d' % (OPSET_MIN, OPSET_MAX, opset))
     module = module.eval()
@@ -78,8 +81,7 @@ def store_weights_half(model: Any, min_elements: int = 1024) -> int:
     The graph computes in float32 as before; only the stored values are rounded to float16.
     Returns the number of initializers converted.
     """
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # lazy: optional dependency (onnx): only for export and parity
     graph = model.graph
     casts, n = [], 0
     for init in graph.initializer:
@@ -101,7 +103,7 @@ def store_weights_half(model: Any, min_elements: int = 1024) -> int:
 
 def check_onnx_for_tensorrt(model_or_path: Any) -> List[str]:
     """The sorted op types of the graph; ValueError if any is outside TRT85_OPS or the opset is out of range."""
-    import onnx
+    import onnx  # lazy: optional dependency (onnx): only for export and parity
     model = onnx.load(str(model_or_path)) if isinstance(model_or_path, str) else model_or_path
     opset = max(o.version for o in model.opset_import if o.domain in ('', 'ai.onnx'))
     ops = sorted({n.op_type for n in model.graph.node})
@@ -116,11 +118,11 @@ def check_onnx_for_tensorrt(model_or_path: Any) -> List[str]:
 def read_metadata(onnx_path: str) -> Dict[str, Any]:
     """The uavcine metadata of an exported file (onnx if importable, else onnxruntime)."""
     try:
-        import onnx
+        import onnx  # lazy: optional dependency (onnx): only for export and parity
         model = onnx.load(str(onnx_path), load_external_data=False)
         props = {p.key: p.value for p in model.metadata_props}
     except ImportError:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
         sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
         props = dict(sess.get_modelmeta().custom_metadata_map)
     if METADATA_KEY not in props:

@@ -37,7 +37,7 @@ PRECISIONS = ('fp32', 'fp16', 'int8')
 
 def _trt():
     try:
-        import tensorrt as trt
+        import tensorrt as trt  # lazy: optional dependency (TensorRT, JetPack only)
     except ImportError:
         raise BackendUnavailable('backend tensorrt: the tensorrt Python package is not installed '
                                  '(it comes with JetPack / NVIDIA TensorRT)') from None
@@ -56,13 +56,13 @@ def onnx_sha256(onnx_path: str) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b''):
                 h.update(chunk)
     except OSError as exc:
-        raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, exc.strerror or exc)) from None
+        raise ModelFileError('cannot read ONNX model %s: %s' % (onnx_path, exc.strerror or exc)) from exc
     return h.hexdigest()
 
 
 def gpu_compute_capability() -> Tuple[int, int]:
     try:
-        import torch
+        import torch  # lazy: torch takes seconds to import; only this path needs it
         if torch.cuda.is_available():
             return tuple(torch.cuda.get_device_capability(0))  # type: ignore
     except ImportError:
@@ -116,8 +116,8 @@ def find_engine(onnx_path: str, precision: str = 'fp16', cache_dir: Optional[str
 
 def calibration_batches(image_paths: Sequence[str], meta: Dict[str, Any]) -> Iterator[np.ndarray]:
     """Simulator images -> network inputs (1 x 3 x h x w float32), with the detector's own preprocessing."""
-    from ..core.detr import preprocess
-    import cv2
+    from ..core.detr_io import preprocess  # lazy: start-up time of the engine runtime (numpy only)
+    import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     for p in image_paths:
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if bgr is None:
@@ -153,7 +153,7 @@ def build_engine(onnx_path: str, precision: str = 'fp16', cache_dir: Optional[st
     if precision in ('fp16', 'int8'):
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == 'int8':
-        from .onnx_export import read_metadata
+        from .onnx_export import read_metadata  # lazy: start-up time: importing it loads onnx
         config.set_flag(trt.BuilderFlag.INT8)
         calibrator = _make_calibrator(trt, calibration_batches(calib_images, read_metadata(onnx_path)),
                                       out + '.calib')
@@ -167,7 +167,7 @@ def build_engine(onnx_path: str, precision: str = 'fp16', cache_dir: Optional[st
         f.write(bytes(serialized))
     os.replace(tmp, out)
     try:
-        from .onnx_export import read_metadata
+        from .onnx_export import read_metadata  # lazy: start-up time: importing it loads onnx
         meta = read_metadata(onnx_path)
     except Exception:  # metadata is optional for generic networks
         meta = {}
@@ -178,7 +178,7 @@ def build_engine(onnx_path: str, precision: str = 'fp16', cache_dir: Optional[st
 
 
 def _make_calibrator(trt: Any, batches: Iterator[np.ndarray], cache_path: str):
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         """Feeds preprocessed simulator images to TensorRT's INT8 entropy calibration."""
@@ -223,7 +223,7 @@ class TensorRTRuntime(Runtime):
 
     def __init__(self, path: str):
         trt = _trt()
-        import torch
+        import torch  # lazy: torch takes seconds to import; only this path needs it
         if not torch.cuda.is_available():
             raise BackendUnavailable('backend tensorrt: no CUDA GPU visible')
         self.torch = torch

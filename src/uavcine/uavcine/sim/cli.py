@@ -12,7 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from ..errors import UserError
+from ..offline.graph import parse_overrides
+from ..offline.host import OfflineHost
+from ..offline.run import run_host
+from .node import SimNode
+from .scenario import ScenarioError, load_scenario, random_scenario
 
 MODES = ('export-coco', 'export-otb', 'preview')
 
@@ -49,8 +56,7 @@ def _record_parser():
 
 
 def _sims(args):
-    from .scenario import load_scenario, random_scenario
-    from .simulator import Simulator
+    from .simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
     out = []
     for s in args.scenario or []:
         out.append(Simulator(load_scenario(s), seed=None if args.seed < 0 else args.seed,
@@ -66,7 +72,6 @@ def _sims(args):
 
 
 def cmd_sim(args) -> int:
-    from .scenario import ScenarioError
     what, rest = args.what, list(args.rest)
     if args.help or what is None:
         print(__doc__.strip())
@@ -80,16 +85,11 @@ def cmd_sim(args) -> int:
             return _preview(rest)
         return _record([what] + rest)
     except (ScenarioError, KeyError) as exc:
-        raise _user_error(str(exc).strip('"')) from None
+        raise _user_error(str(exc).strip('"')) from exc
 
 
 def _record(argv) -> int:
     a = _record_parser().parse_args(argv)
-    from ..offline.run import run_host
-    from ..offline.graph import parse_overrides
-    from ..offline.host import OfflineHost
-    from .node import SimNode
-    from .scenario import load_scenario
     load_scenario(a.scenario)  # a wrong file is one line before anything starts
     params = {'scenario': a.scenario, 'seed': a.seed, 'duration_s': a.duration, 'camera_rate_hz': a.rate,
               'publish_depth': a.depth, 'publish_flow': a.flow}
@@ -119,7 +119,7 @@ def _export_coco(argv) -> int:
     a = p.parse_args(argv)
     if not a.scenario and not a.random:
         raise _user_error('export-coco needs --scenario or --random N')
-    from .export import export_coco
+    from .export import export_coco  # lazy: start-up time: importing it loads cv2, the renderer
     res = export_coco(_sims(a), a.out, every=max(1, a.every), min_visibility=a.min_visibility,
                       progress=not a.no_progress)
     print('wrote %(path)s: %(images)d images, %(annotations)d annotations' % res)
@@ -138,7 +138,7 @@ def _export_otb(argv) -> int:
     p.add_argument('--rate', type=float, default=0.0)
     p.add_argument('--no-progress', action='store_true')
     a = p.parse_args(argv)
-    from .export import export_otb
+    from .export import export_otb  # lazy: start-up time: importing it loads cv2, the renderer
     for sim in _sims(a):
         try:
             res = export_otb(sim, a.out, a.target, a.name, every=max(1, a.every), progress=not a.no_progress)
@@ -156,11 +156,9 @@ def _preview(argv) -> int:
     p.add_argument('--seed', type=int, default=-1)
     p.add_argument('--depth-flow', action='store_true', help='per frame: image with boxes | depth | flow to the next frame')
     a = p.parse_args(argv)
-    import cv2
-    import numpy as np
-    from .export import colorize_depth, colorize_flow, draw_truth
-    from .scenario import load_scenario
-    from .simulator import Simulator
+    import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
+    from .export import colorize_depth, colorize_flow, draw_truth  # lazy: start-up time: importing it loads cv2, the renderer
+    from .simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
     sim = Simulator(load_scenario(a.scenario), seed=None if a.seed < 0 else a.seed)
     try:
         idx = [int(x) for x in a.frames.split(',') if x.strip()]

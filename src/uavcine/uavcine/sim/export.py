@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 CATEGORIES = [{'id': 1, 'name': 'person', 'supercategory': 'target'},
               {'id': 2, 'name': 'car', 'supercategory': 'target'},
@@ -33,10 +34,25 @@ def _write_jpg(path: Path, rgb: np.ndarray, quality: int = 92):
         raise OSError('cannot write %s' % path)
 
 
+def frame_annotations(frame, min_visibility: float = 0.1, min_pixels: int = 4,
+                      include_distractors: bool = True) -> list:
+    """One frame's COCO annotations (without ``id`` / ``image_id``): the boxes the COCO export keeps."""
+    anns = []
+    for t in frame.truth:
+        if t.bbox_xywh is None or t.cls not in CAT_ID or t.visibility < min_visibility or t.pixels < min_pixels:
+            continue
+        if t.distractor and not include_distractors:
+            continue
+        x, y, w, h = (round(float(v), 2) for v in t.bbox_xywh)
+        anns.append({'category_id': CAT_ID[t.cls], 'bbox': [x, y, w, h], 'area': int(t.pixels), 'iscrowd': 0,
+                     'track_id': int(t.id), 'visibility': round(float(t.visibility), 4),
+                     'truncated': bool(t.truncated), 'distractor': bool(t.distractor)})
+    return anns
+
+
 def export_coco(sims: Iterable, out_dir, every: int = 1, min_visibility: float = 0.1, min_pixels: int = 4,
                 progress: bool = True, include_distractors: bool = True) -> dict:
     """Write the frames of each simulator (every ``every``-th) as a COCO detection dataset; returns counts."""
-    from tqdm import tqdm
     out = Path(out_dir)
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     images, anns = [], []
@@ -51,16 +67,8 @@ def export_coco(sims: Iterable, out_dir, every: int = 1, min_visibility: float =
             _write_jpg(out / 'images' / name, frame.rgb)
             images.append({'id': image_id, 'file_name': name, 'width': sim.camera.width, 'height': sim.camera.height,
                            'scenario': sim.scenario.name, 'seed': sim.seed, 'frame': frame.index, 't_ns': frame.t_ns})
-            for t in frame.truth:
-                if t.bbox_xywh is None or t.cls not in CAT_ID or t.visibility < min_visibility or t.pixels < min_pixels:
-                    continue
-                if t.distractor and not include_distractors:
-                    continue
-                x, y, w, h = (round(float(v), 2) for v in t.bbox_xywh)
-                anns.append({'id': len(anns) + 1, 'image_id': image_id, 'category_id': CAT_ID[t.cls],
-                             'bbox': [x, y, w, h], 'area': int(t.pixels), 'iscrowd': 0,
-                             'track_id': int(t.id), 'visibility': round(float(t.visibility), 4),
-                             'truncated': bool(t.truncated), 'distractor': bool(t.distractor)})
+            for a in frame_annotations(frame, min_visibility, min_pixels, include_distractors):
+                anns.append(dict(a, id=len(anns) + 1, image_id=image_id))
             bar.update(1)
     bar.close()
     doc = {'info': {'description': 'uavcine embedded simulator', 'version': '1'},
@@ -72,7 +80,6 @@ def export_coco(sims: Iterable, out_dir, every: int = 1, min_visibility: float =
 def export_otb(sim, out_dir, target_id: Optional[int] = None, name: Optional[str] = None, every: int = 1,
                progress: bool = True) -> dict:
     """Write one target's sequence in OTB layout (img/0001.jpg..., groundtruth_rect.txt)."""
-    from tqdm import tqdm
     if target_id is None:
         target_id = sim.scenario.shot.target
         if target_id is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import ConvexHull, QhullError
 
 CLASSES = ('person', 'car', 'tower')
 
@@ -67,7 +68,6 @@ class Model:
                 pts.append(c + _CUBE * 2 * r)
         P = np.concatenate(pts) if pts else np.zeros((0, 3))
         if len(P) > 16:  # only the convex hull's vertices bound a projection (fewer points to project per frame)
-            from scipy.spatial import ConvexHull, QhullError
             try:
                 P = P[ConvexHull(P).vertices]
             except QhullError:

@@ -12,6 +12,9 @@ for stamps, latency, jitter, dropouts and the magnetic declination):
   /truth/vehicle_fix (noise-free NavSatFix), and optionally /truth/depth (32FC1, optical z in m, +inf sky)
   and /truth/flow (32FC2, px, from this image to the next one).
 
+It obeys /shot/command (uavcine_interfaces/ShotCommand: START, HOLD, LATERAL_LEFT/RIGHT, END; see
+shots.py) from the time it arrives.
+
 It asks the host to stop at the end of the scenario.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from transforms3d.euler import euler2quat, quat2euler
 from transforms3d.quaternions import mat2quat
 
-from ..nodes import msgs, vehicle
+from ..nodes import msgs, paths, vehicle
 from ..nodes.base import RELIABLE, Node, param
 from .scenario import load_scenario
 from .sensors import SENSORS
@@ -65,6 +68,7 @@ class SimParams:
                              '/gimbal/command (geometry_msgs/QuaternionStamped relative to base_link)',
                              choices=['', 'fixed', 'lock', 'mount', 'command'],
         read_only=_WORLD)
+    obey_shot_commands: bool = param(True, 'Follow /shot/command (uavcine_interfaces/ShotCommand) from the director')
 
 
 class SimNode(Node):
@@ -72,9 +76,9 @@ class SimNode(Node):
     Params = SimParams
 
     def setup(self):
-        from .simulator import Simulator
+        from .simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
         p = self.p
-        sc = load_scenario(p.scenario)
+        sc = load_scenario(paths.resolve(p.scenario))  # also share/uavcine/sim in a colcon install
         if p.duration_s > 0:
             sc.duration_s = p.duration_s
         if p.camera_rate_hz > 0:
@@ -117,6 +121,8 @@ class SimNode(Node):
         if sc.gimbal.mode == 'command':
             self.create_subscription('geometry_msgs/msg/QuaternionStamped', 'gimbal/command', self.on_gimbal_command,
                                      RELIABLE)
+        self.create_subscription('uavcine_interfaces/msg/ShotCommand', 'shot/command', self.on_shot_command, RELIABLE)
+        self.shot_commands = []  # (t_s, command name) obeyed
         self.count = {n: 0 for n in SENSORS}
         for name in SENSORS:
             rate = self.sim.sensors.rate(name)
@@ -133,6 +139,23 @@ class SimNode(Node):
             return
         _, pitch, yaw = quat2euler(q, 'sxyz')
         self.sim.command_gimbal((self.now_ns() - self.t0_ns) / 1e9, pitch, yaw)
+
+    def on_shot_command(self, msg):
+        if not self.p.obey_shot_commands:
+            return
+        name = str(msg.command_name) or {1: 'START', 2: 'HOLD', 3: 'LATERAL_LEFT', 4: 'LATERAL_RIGHT',
+                                         5: 'END'}.get(int(msg.command), '')
+        t = (self.now_ns() - self.t0_ns) / 1e9
+        try:
+            changed = self.sim.command_shot(t, name)
+        except ValueError as exc:
+            self.warn_throttled('shot_cmd', 'dropping a shot command: %s' % exc)
+            return
+        if not changed:
+            self.info('shot command %s at %.2f s: the shot already does that' % (name, t))
+            return
+        self.shot_commands.append((t, name))
+        self.info('shot command %s at %.2f s (from %s)' % (name, t, msg.source))
 
     # ------------------------------------------------------------------ timers
     def check_end(self):

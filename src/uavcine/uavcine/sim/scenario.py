@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 import numpy as np
+import yaml
 
 from ..errors import UserError
 
@@ -103,6 +104,8 @@ class ShotCfg:
     tilt_gain_deg_per_mps: float = 0.6    # body pitch (nose down) per m/s of forward speed
     wobble_deg: float = 0.4               # smooth attitude disturbance (wind), 1 sigma
     position_wobble_m: float = 0.3        # smooth position disturbance, 1 sigma
+    start_on_command: bool = False        # hover at the shot's start point until a START ShotCommand
+    command_blend_s: float = 3.0          # a ShotCommand's new path blends in over this long (smoothstep)
 
 
 @dataclass
@@ -271,7 +274,7 @@ def _build(cls, d: Any, where: str, base=None):
     try:
         return dataclasses.replace(base, **kwargs)
     except TypeError as exc:
-        raise ScenarioError('%s: %s' % (where, exc)) from None
+        raise ScenarioError('%s: %s' % (where, exc)) from exc
 
 
 def _hints(cls):
@@ -290,7 +293,6 @@ def _hints(cls):
 
 def load_scenario(path) -> Scenario:
     """Read a scenario YAML file (see sim/*.yaml)."""
-    import yaml
     p = Path(path)
     if not p.exists():
         # also look under the repository's sim/ folder for bare names ('orbit_car' or 'orbit_car.yaml')
@@ -304,7 +306,7 @@ def load_scenario(path) -> Scenario:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ScenarioError('cannot parse %s: %s' % (p, str(exc).splitlines()[0])) from None
+        raise ScenarioError('cannot parse %s: %s' % (p, str(exc).splitlines()[0])) from exc
     sc = Scenario.from_dict(data or {})
     if sc.name == 'scenario':
         sc.name = p.stem

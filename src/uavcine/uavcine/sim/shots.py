@@ -14,6 +14,12 @@ shot-type taxonomy it cites), all relative to a target that may move:
 
 Altitude: ``altitude_m`` above the target's ground (``altitude_ref: target``) or above the ground
 under the drone (``agl``). Body heading: travel direction or facing the target (``yaw``).
+Shot commands (uavcine_interfaces/ShotCommand, e.g. from the director's gestures) change the shot
+from their time on: START flies the planned shot (an ORBIT starts at ``start_angle_deg`` then),
+HOLD hovers where the drone is, LATERAL_LEFT/RIGHT fly a LATERAL shot with the drone on that side of
+the target, END hovers and returns the camera to its rest (``pitch_deg`` ahead). With
+``start_on_command`` the drone hovers at the shot's start point until START. Each change blends
+the old path into the new one over ``command_blend_s`` (smoothstep), so the path stays smooth.
 Body attitude (FLU in ENU, positive pitch = nose down) follows the multirotor's tilt: pitch
 grows with forward speed and acceleration, roll with lateral acceleration, plus a smooth wind
 wobble. Gimbal: ``fixed`` holds the camera at ``pitch_deg`` down and the body's heading (+yaw_deg)
@@ -77,6 +83,8 @@ class Shot:
         self.lock = world.object(lock_id) if lock_id is not None else None
         self.t_closest = cfg.t_closest_s if cfg.t_closest_s is not None else duration_s / 2
         self.commands = []  # gimbal mode 'command': (t, pitch, yaw) relative to the body, in arrival order
+        # shot commands: (t, mode) with mode PLANNED | HOLD | LATERAL_LEFT | LATERAL_RIGHT | END
+        self.timeline = [(0.0, 'HOLD')] if cfg.start_on_command else []
         self.path = None
         if cfg.type == 'WAYPOINTS':
             tc = TargetCfg(id=0, cls='drone', path=[list(map(float, w[:2])) for w in cfg.waypoints],
@@ -100,11 +108,11 @@ class Shot:
         z = float(self.world.ground.height_at(pt[0], pt[1]))
         return np.array([pt[0], pt[1], z]), 0.0
 
-    def _horizontal(self, t):
+    def _horizontal(self, t, typ=None, side=None):
         c = self.cfg
         p, hd = self.ref(t)
-        typ = c.type
-        side = 1.0 if c.side == 'right' else -1.0
+        typ = typ or c.type
+        side = 1.0 if (side or c.side) == 'right' else -1.0
         if typ == 'ORBIT':
             w = c.speed_mps / c.distance_m * (1.0 if c.direction == 'ccw' else -1.0)
             a = math.radians(c.start_angle_deg) + w * t
@@ -134,10 +142,51 @@ class Shot:
         return xy, p
 
     def position(self, t) -> np.ndarray:
-        """Nominal position (no wind wobble), ENU."""
+        """Nominal position (no wind wobble), ENU, after the shot commands received so far."""
+        if not self.timeline:
+            return self._planned(t)
+        return self._position_after(t, len(self.timeline) - 1)
+
+    def shot_command(self, t: float, command: str) -> bool:
+        """A ShotCommand (START, HOLD, LATERAL_LEFT, LATERAL_RIGHT, END) takes effect at time t.
+
+        Returns False (and changes nothing) when the shot already does that: a second START does
+        not restart a running ORBIT, a second HOLD does not move the hover point."""
+        mode = {'START': 'PLANNED'}.get(command, command)
+        if mode not in ('PLANNED', 'HOLD', 'LATERAL_LEFT', 'LATERAL_RIGHT', 'END'):
+            raise ValueError('unknown shot command %r' % command)
+        if mode == (self.timeline[-1][1] if self.timeline else 'PLANNED'):
+            return False
+        self.timeline.append((float(t), mode))
+        return True
+
+    def _position_after(self, t, k):
+        """Position under the first k+1 timeline entries (entry k applies from its time on, blended in)."""
+        ts, mode = self.timeline[k]
+        if k > 0 and t < ts:
+            return self._position_after(t, k - 1)
+        if mode in ('HOLD', 'END'):
+            new = self._planned(0.0, t_offset=0.0) if k == 0 else self._position_after(ts, k - 1)
+        elif mode == 'PLANNED':
+            new = self._planned(t, t_offset=ts if self.cfg.start_on_command else 0.0)
+        else:
+            new = self._planned(t, typ='LATERAL', side='right' if mode == 'LATERAL_LEFT' else 'left')
+        if k == 0 or self.cfg.command_blend_s <= 0 or t - ts >= self.cfg.command_blend_s:
+            return new
+        a = (t - ts) / self.cfg.command_blend_s
+        a = a * a * (3 - 2 * a)
+        return (1 - a) * self._position_after(t, k - 1) + a * new
+
+    def _planned(self, t, typ=None, side=None, t_offset=0.0) -> np.ndarray:
+        """Nominal position of a shot of type ``typ`` (default: the planned one) started at t_offset."""
         c = self.cfg
-        xy, p = self._horizontal(t)
-        if c.type == 'WAYPOINTS':
+        if typ is None and t_offset:
+            xy, p = self._horizontal(t - t_offset)
+            xy = xy + (self.ref(t)[0][:2] - p[:2])  # the shot's clock starts at t_offset, around where the target is now
+            p = self.ref(t)[0]
+        else:
+            xy, p = self._horizontal(t, typ, side)
+        if c.type == 'WAYPOINTS' and typ is None:
             s = float(np.interp(t + self.path.t0, self.path.ts, self.path.s_t))
             alt = float(np.interp(s, self.path.s_knot, self.path_alt))
         else:
@@ -193,8 +242,16 @@ class Shot:
                 return pitch, yaw
         return None
 
+    def _ended(self, t):
+        for ts, mode in reversed(self.timeline):
+            if ts <= t + 1e-9:
+                return mode == 'END'
+        return False
+
     def _gimbal(self, t, pos, body, yaw_heading):
         g = self.gimbal
+        if self._ended(t):  # END: the camera back to its rest, ahead and pitch_deg down
+            return (0.0, math.radians(g.pitch_deg), 0.0)
         if g.mode == 'command' and self._commanded(t) is not None:
             pitch, yaw = self._commanded(t)
             return (0.0, pitch, yaw)

@@ -130,6 +130,13 @@ class Simulator:
         self.shot.command(t, pitch, yaw)
         self._state_cache = {k: v for k, v in self._state_cache.items() if k < t}
 
+    def command_shot(self, t: float, command: str) -> bool:
+        """A ShotCommand (START, HOLD, LATERAL_LEFT, LATERAL_RIGHT, END) from time t on; False: already doing it."""
+        changed = self.shot.shot_command(t, command)
+        if changed:
+            self._state_cache = {k: v for k, v in self._state_cache.items() if k < t}
+        return changed
+
     def drone_state(self, t: float) -> DroneState:
         key = round(float(t), 9)
         st = self._state_cache.get(key)

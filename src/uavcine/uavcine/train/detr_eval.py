@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
+from tqdm import tqdm
 
 
 def load_rgb(path: str) -> np.ndarray:
-    import cv2
+    import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError('cannot read image %s' % path)
@@ -42,8 +44,8 @@ def resolve_image_dir(ann_path: str, images: str | None) -> Path:
 
 def coco_eval(gt: dict, results: list, class_names: list) -> dict:
     """pycocotools COCOeval on in-memory ground truth and results -> summary with per-class AP."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
+    from pycocotools.coco import COCO  # lazy: pycocotools: only the COCO evaluation needs it
+    from pycocotools.cocoeval import COCOeval  # lazy: pycocotools: only the COCO evaluation needs it
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = gt
@@ -89,7 +91,6 @@ def detections_to_coco(image_id: int, det, name_to_cat: dict) -> list:
 
 def evaluate_detector(detector, gt: dict, image_dir: Path, limit: int | None = None, progress: bool = True) -> dict:
     """Run ``detector`` (runtime.detector.Detector) on the split's images and score it."""
-    from tqdm import tqdm
     name_to_cat = {c['name']: c['id'] for c in gt['categories']}
     images = gt['images'][:limit] if limit else gt['images']
     results, t_net = [], 0.0
@@ -111,7 +112,7 @@ def evaluate_detector(detector, gt: dict, image_dir: Path, limit: int | None = N
 def render_examples(detector, gt: dict, image_dir: Path, out_png: str, n: int = 6, score_threshold: float = 0.5,
                     seed: int = 0) -> str:
     """A grid of held-out frames: ground truth (thin white) and detections (class colour, with score)."""
-    import cv2
+    import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     colors = {'person': (255, 80, 80), 'car': (80, 200, 255), 'tower': (255, 230, 60)}
     rng = np.random.default_rng(seed)
     images = [gt['images'][i] for i in sorted(rng.choice(len(gt['images']), min(n, len(gt['images'])), False))]
@@ -151,7 +152,6 @@ def set_difference(lt: np.ndarray, bt: np.ndarray, lo: np.ndarray, bo: np.ndarra
     set; the order of the two-stage queries follows top-k, which near-tied scores may order differently per
     backend (with query_content 'encoder' the set itself does not depend on that order).
     Returns {'all': logits and boxes, 'logits', 'probs' (softmax, what the scores are made of), 'boxes'}."""
-    from scipy.optimize import linear_sum_assignment
     a = np.concatenate([lt, bt], 1).astype(np.float64)
     b = np.concatenate([lo, bo], 1).astype(np.float64)
     cost = np.abs(a[:, None, :] - b[None, :, :]).max(-1)
@@ -164,9 +164,8 @@ def set_difference(lt: np.ndarray, bt: np.ndarray, lo: np.ndarray, bo: np.ndarra
 def parity(model_path: str, gt: dict, image_dir: Path, threads: int = 1, tol: float = 1e-3) -> dict:
     """Raw outputs of torch and onnxruntime on every image: per-frame max |difference| of logits and boxes,
     in query order and as sets of queries (``set_difference``; also the class probabilities and boxes alone)."""
-    from tqdm import tqdm
 
-    from uavcine.runtime.detector import Detector
+    from uavcine.runtime.detector import Detector  # lazy: start-up time: importing it loads torch
     dt, do = Detector(model_path, 'torch'), Detector(model_path, 'onnxruntime', threads=threads)
     ordered, as_set = [], []
     for im in tqdm(gt['images'], desc='parity', leave=False):
@@ -203,10 +202,10 @@ def main(argv=None) -> int:
     ap.add_argument('--examples-png', default=None, help='also draw detections on 6 images of the split')
     ap.add_argument('--parity', action='store_true', help='instead: compare torch and onnxruntime outputs per frame')
     a = ap.parse_args(argv)
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     torch.set_num_threads(a.threads)
-    from uavcine.runtime import RuntimeErrorBase
-    from uavcine.runtime.detector import Detector
+    from uavcine.runtime import RuntimeErrorBase  # lazy: start-up time: importing it loads numpy + backends
+    from uavcine.runtime.detector import Detector  # lazy: start-up time: importing it loads torch
     try:
         with open(a.ann) as f:
             gt = json.load(f)

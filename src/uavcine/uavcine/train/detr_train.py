@@ -45,10 +45,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from uavcine.sim.scenario import random_scenario
 
 
 def log(text: str) -> None:
-    from tqdm import tqdm
     tqdm.write(text)
 
 
@@ -61,10 +63,9 @@ class CocoDetection:
     """A COCO split, letterboxed to the network input and kept in memory as uint8."""
 
     def __init__(self, ann_path: str, image_dir: str | None, cfg, progress: bool = True):
-        from tqdm import tqdm
 
-        from uavcine.core.letterbox import Letterbox
-        from uavcine.train.detr_eval import load_rgb, resolve_image_dir
+        from uavcine.core.letterbox import Letterbox  # lazy: start-up time: importing it loads cv2
+        from uavcine.train.detr_eval import load_rgb, resolve_image_dir  # lazy: start-up time: importing it loads torch
         with open(ann_path) as f:
             self.gt = json.load(f)
         self.image_dir = resolve_image_dir(ann_path, image_dir)
@@ -98,9 +99,10 @@ class CocoDetection:
 
 
 def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator, scale: float,
-            pad_value: np.ndarray):
-    """Flip, random scale/translation (cv2.warpAffine) and photometric jitter; boxes follow, tiny ones drop."""
-    import cv2
+            pad_value: np.ndarray, photometric: bool = True):
+    """Flip, random scale/translation (cv2.warpAffine) and photometric jitter; boxes follow, tiny ones drop.
+    ``photometric=False``: geometry only, the image stays uint8 (the GPU run jitters on the device)."""
+    import cv2  # lazy: OpenCV: start-up time, only this path draws or reads images
     H, W = img.shape[:2]
     boxes = boxes.copy()
     if rng.random() < 0.5:
@@ -120,13 +122,15 @@ def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.rand
         area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         keep = (area > 0.3 * np.maximum(area0, 1e-6)) & (b[:, 2] - b[:, 0] >= 1) & (b[:, 3] - b[:, 1] >= 1)
         boxes, labels = b[keep], labels[keep]
+    if not photometric:
+        return np.ascontiguousarray(img), boxes, labels
     img = img.astype(np.float32)
     img = img * rng.uniform(0.75, 1.25) + rng.uniform(-20, 20) + rng.uniform(-8, 8, size=3)
     return np.clip(img, 0, 255), boxes, labels
 
 
 def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool):
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     mean = np.asarray(cfg.pixel_mean, np.float32) * 255
     std = np.asarray(cfg.pixel_std, np.float32) * 255
     imgs, targets = [], []
@@ -158,7 +162,7 @@ def lr_at(step: int, total: int, base: float, warmup: int) -> float:
 def init_from(model, path: str) -> None:
     """Start from another checkpoint's weights: tensors of the same shape are copied; a two-stage model's
     per-query content embeddings (older layout) become one per group (their mean)."""
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
     src = torch.load(path, map_location='cpu', weights_only=False)['model']
     own = model.state_dict()
     copied, skipped = 0, []
@@ -177,8 +181,8 @@ def init_from(model, path: str) -> None:
 
 
 def evaluate_model(model, ann_path: str, limit: int | None) -> dict:
-    from uavcine.runtime.detector import Detector
-    from uavcine.train.detr_eval import evaluate_detector, resolve_image_dir
+    from uavcine.runtime.detector import Detector  # lazy: start-up time: importing it loads torch
+    from uavcine.train.detr_eval import evaluate_detector, resolve_image_dir  # lazy: start-up time: importing it loads torch
     with open(ann_path) as f:
         gt = json.load(f)
     was_training = model.training
@@ -188,10 +192,9 @@ def evaluate_model(model, ann_path: str, limit: int | None) -> dict:
 
 
 def train(a) -> int:
-    import torch
-    from tqdm import tqdm
+    import torch  # lazy: torch takes seconds to import; only this path needs it
 
-    from uavcine.core.detr import DETR, DETRConfig, build_criterion, detr_small_config
+    from uavcine.core.detr import DETR, DETRConfig, build_criterion, detr_small_config  # lazy: start-up time: importing it loads torch
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     out = Path(a.out)
@@ -299,9 +302,8 @@ def train(a) -> int:
 
 
 def make_data(a) -> int:
-    from uavcine.sim.export import export_coco
-    from uavcine.sim.scenario import random_scenario
-    from uavcine.sim.simulator import Simulator
+    from uavcine.sim.export import export_coco  # lazy: start-up time: importing it loads cv2, the renderer
+    from uavcine.sim.simulator import Simulator  # lazy: start-up time: importing it loads cv2, the renderer
     splits = [('train', a.train_seed, a.train_scenes), ('val', a.val_seed, a.val_scenes),
               ('test', a.test_seed, a.test_scenes)]
     for name, seed0, n in splits:
@@ -325,10 +327,10 @@ def make_data(a) -> int:
 
 
 def export(a) -> int:
-    import torch
+    import torch  # lazy: torch takes seconds to import; only this path needs it
 
-    from uavcine.core.detr import DETR, DETRConfig
-    from uavcine.runtime.detector import Detector, export_detr_onnx, save_detr_checkpoint
+    from uavcine.core.detr import DETR, DETRConfig  # lazy: start-up time: importing it loads torch
+    from uavcine.runtime.detector import Detector, export_detr_onnx, save_detr_checkpoint  # lazy: start-up time: importing it loads torch
     ck = torch.load(a.checkpoint, map_location='cpu', weights_only=False)
     model = DETR(DETRConfig.from_dict(ck['config']))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck['model'].items()})
@@ -353,14 +355,14 @@ def export(a) -> int:
 def plot(a) -> int:
     """Training curve(s): loss and validation mAP@0.5 against training images seen, from history.json files
     (runs with different dataset sizes share one axis)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for path, label in zip(a.history, a.labels or [str(p) for p in a.history]):
         with open(path) as f:
             hist = json.load(f)
-        seen = lambda h: h['step'] * a.batch_size / 1000.0  # noqa: E731
+        seen = lambda h: h.get('images', h['step'] * a.batch_size) / 1000.0  # noqa: E731
         ax1.plot([seen(h) for h in hist], [h['loss'] for h in hist], '-o', ms=3, label=label)
         ev = [h for h in hist if 'val_mAP50' in h]
         line, = ax2.plot([seen(h) for h in ev], [h['val_mAP50'] for h in ev], '-o', ms=4, label=label + ' (all)')

@@ -33,6 +33,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import minimize
+from scipy.stats import spearmanr
 from tqdm import tqdm
 
 from ..core import siamfc as S
@@ -216,7 +218,6 @@ def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[S
 
 def fit_quality(feats: np.ndarray, target: np.ndarray, l2: float = 1e-3) -> list:
     """Logistic regression with soft targets: minimise BCE(sigmoid(b + w.f), IoU)."""
-    from scipy.optimize import minimize
     X = np.hstack([np.ones((len(feats), 1)), feats])
 
     def f(c):
@@ -293,7 +294,6 @@ def main(argv=None) -> int:
         print('checkpoint: %s' % last)
         return 0
     if a.cmd == 'calibrate':
-        from scipy.stats import spearmanr
         torch.set_num_threads(a.threads)
         if not Path(a.ckpt).is_file():
             print('error: checkpoint not found: %s' % a.ckpt, file=sys.stderr)

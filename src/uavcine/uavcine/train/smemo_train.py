@@ -90,9 +90,9 @@ def validate(model: SMEMO, scenes: list[np.ndarray], max_agents: int, device: st
 
 def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int) -> None:
     """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on)."""
-    import matplotlib
+    import matplotlib  # only when a curve is drawn (start-up time)
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the Agg backend
     ep = [c['agents_seen'] / n_agents for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(ep, [c['train_loss'] for c in curve], label='train best-of-20 ADE (augmented)')

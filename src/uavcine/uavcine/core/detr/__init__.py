@@ -12,10 +12,11 @@ one idea per class, names as in the reference:
 - ``Transformer``: encoder (self-attention + FFN, post-norm) and decoder (self-
   attention between object queries, cross-attention to the encoder memory, FFN)
   with the intermediate decoder outputs for the auxiliary losses.
-- object queries: learned ``query_embed`` (paper); or learned anchor boxes
-  (``anchor_queries``, Anchor-DETR/DAB-DETR style: the query position is the
+- object queries, one class per scheme (``DETR(cfg)`` returns the one the config asks for):
+  learned ``query_embed`` (``DETR``, the paper); or learned anchor boxes
+  (``AnchorDETR``, ``anchor_queries``, Anchor-DETR/DAB-DETR style: the query position is the
   sine embedding of a learned box, the box head predicts an offset to it); or
-  (``two_stage``, Deformable-DETR two-stage / DINO mixed query selection) anchors
+  (``TwoStageDETR``, ``two_stage``, Deformable-DETR two-stage / DINO mixed query selection) anchors
   taken from the encoder: every encoder token proposes a box and a class, the
   ``num_queries`` best proposals become the decoder's anchors, the content
   queries are learned (DINO) or, with ``query_content='encoder'``, the selected
@@ -59,8 +60,10 @@ from ..box_ops import box_cxcywh_to_xyxy, box_iou, box_xyxy_to_cxcywh, generaliz
 from .backbone import Backbone, BasicBlock, Bottleneck, FrozenBatchNorm2d, Joiner, ResNet50Body, SmallBody
 from .config import (COCO_CLASSES, IMAGENET_MEAN, IMAGENET_STD, DETRConfig, detr_r50_config, detr_small_config,
                      feature_size)
-from .detr import (DETR, MLP, DETRExport, SetCriterion, build_criterion, build_detr, grid_anchors,
-                   group_attention_mask, inverse_sigmoid, load_official_checkpoint, postprocess, preprocess)
+# pre- and post-processing: numpy only, in core/detr_io (the onnxruntime and TensorRT backends run without torch)
+from ..detr_io import postprocess, preprocess
+from .detr import (DETR, MLP, AnchorDETR, DETRExport, SetCriterion, TwoStageDETR, build_criterion, build_detr,
+                   grid_anchors, group_attention_mask, inverse_sigmoid, load_official_checkpoint)
 from .matcher import HungarianMatcher
 from .position_encoding import PositionEmbeddingSine, sine_embed_points
 from .transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,

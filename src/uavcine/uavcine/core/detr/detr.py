@@ -1,4 +1,4 @@
-"""The DETR model, its Hungarian loss and its pre/post-processing (models/detr.py)."""
+"""The DETR model and its Hungarian loss (models/detr.py); pre- and post-processing: core/detr_io (numpy only)."""
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..box_ops import box_cxcywh_to_xyxy, generalized_box_iou
-from ..letterbox import Letterbox
 from .backbone import Backbone, Joiner
 from .config import COCO_CLASSES, DETRConfig, detr_r50_config
 from .matcher import HungarianMatcher
@@ -38,7 +37,18 @@ class MLP(nn.Module):
 
 
 class DETR(nn.Module):
-    """The DETR detector: image -> {'pred_logits': B x Q x (K+1), 'pred_boxes': B x Q x 4 (cx, cy, w, h in [0, 1])}."""
+    """The paper's DETR: image -> {'pred_logits': B x Q x (K+1), 'pred_boxes': B x Q x 4 (cx, cy, w, h in [0, 1])}.
+
+    Object queries are learned embeddings (``query_embed``). The other query schemes are their own
+    classes: ``AnchorDETR`` (learned anchor boxes) and ``TwoStageDETR`` (queries selected from the
+    encoder's proposals). ``DETR(cfg)`` returns the one ``cfg`` asks for (``anchor_queries``,
+    ``two_stage``); every class keeps the same parameter names, so checkpoints load either way.
+    """
+
+    def __new__(cls, cfg: Optional[DETRConfig] = None, *args: Any, **kwargs: Any):
+        if cls is DETR and cfg is not None:
+            cls = TwoStageDETR if cfg.two_stage else AnchorDETR if cfg.anchor_queries else DETR
+        return super().__new__(cls)
 
     def __init__(self, cfg: DETRConfig):
         super().__init__()
@@ -48,75 +58,34 @@ class DETR(nn.Module):
         d = cfg.hidden_dim
         self.class_embed = nn.Linear(d, cfg.num_classes + 1)
         self.bbox_embed = MLP(d, d, 4, 3)
-        nq_all = cfg.num_queries * max(1, cfg.num_groups)
-        if cfg.two_stage:
-            fh, fw = cfg.feature_size
-            if cfg.num_queries > fh * fw:
-                raise ValueError('two-stage DETR selects %d queries from %dx%d = %d encoder tokens: too few tokens '
-                                 'at input %dx%d' % (cfg.num_queries, fw, fh, fh * fw, cfg.input_width,
-                                                     cfg.input_height))
-            # DINO's mixed query selection: positions from the top-scoring encoder proposals, content learned
-            self.enc_class_embed = nn.Linear(d, cfg.num_classes + 1)
-            self.enc_bbox_embed = MLP(d, d, 4, 3)
-            nn.init.zeros_(self.enc_bbox_embed.layers[-1].weight)
-            nn.init.zeros_(self.enc_bbox_embed.layers[-1].bias)
-            if cfg.query_content == 'encoder':
-                self.query_embed = nn.Embedding(max(1, cfg.num_groups), d)  # one offset per query group
-                nn.init.zeros_(self.query_embed.weight)
-            elif cfg.query_content == 'learned':
-                self.query_embed = nn.Embedding(nq_all, d)  # content query k goes with the k-th best proposal
-            else:
-                raise ValueError("query_content must be 'learned' or 'encoder', not %r" % cfg.query_content)
-            self.query_pos_head = MLP(d, d, d, 2)
-            nn.init.zeros_(self.bbox_embed.layers[-1].weight)
-            nn.init.zeros_(self.bbox_embed.layers[-1].bias)
-        elif cfg.anchor_queries:
-            self.refpoint_embed = nn.Embedding(nq_all, 4)  # inverse-sigmoid anchor boxes (cx, cy, w, h)
-            self.query_pos_head = MLP(d, d, d, 2)
-            self.refpoint_embed.weight.data.copy_(_initial_anchors(cfg.num_queries, max(1, cfg.num_groups),
-                                                                   cfg.anchor_init_wh))
-            nn.init.zeros_(self.bbox_embed.layers[-1].weight)
-            nn.init.zeros_(self.bbox_embed.layers[-1].bias)
-        else:
-            self.query_embed = nn.Embedding(nq_all, d)
+        self.build_queries(cfg, cfg.num_queries * max(1, cfg.num_groups))
         backbone = Backbone(cfg)
         self.input_proj = nn.Conv2d(backbone.num_channels, d, kernel_size=1)
         self.backbone = Joiner(backbone, PositionEmbeddingSine(d // 2))
         self.aux_loss = cfg.aux_loss
 
-    def _queries(self, groups: int) -> Tuple[Tensor, Optional[Tensor]]:
-        n = self.num_queries * groups
-        if self.cfg.anchor_queries:
-            ref = self.refpoint_embed.weight[:n]
-            pos = self.query_pos_head(sine_embed_points(ref[:, :2].sigmoid(), self.cfg.hidden_dim // 2))
-            return pos, ref
-        return self.query_embed.weight[:n], None
+    def build_queries(self, cfg: DETRConfig, nq_all: int) -> None:
+        """The object queries' parameters (``nq_all``: queries of every Group DETR group)."""
+        self.query_embed = nn.Embedding(nq_all, cfg.hidden_dim)
+
+    def object_queries(self, memory: Tensor, src: Tensor, groups: int
+                       ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Dict[str, Tensor]]]:
+        """(decoder input tgt, query positions, reference boxes or None, encoder proposals or None);
+        tgt and positions are GQ x B x E (sequence first)."""
+        bs = src.shape[0]
+        query_pos = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
+        return torch.zeros_like(query_pos), query_pos, None, None
 
     def forward(self, samples: Tensor, all_layers: Optional[bool] = None) -> Dict[str, Any]:
         """samples: B x 3 x H x W normalised images (fixed size). In training all query groups are used."""
         groups = max(1, self.cfg.num_groups) if self.training else 1
         if all_layers is None:
             all_layers = self.training and self.aux_loss
-        bs = samples.shape[0]
         src, pos = self.backbone(samples)
         src = self.input_proj(src)
         memory, pos_seq = self.transformer.encode(src, pos)
         tgt_mask = group_attention_mask(self.num_queries, groups, samples.device) if groups > 1 else None
-        enc_out = None
-        if self.cfg.two_stage:
-            ref, content, enc_out = self._select_queries(memory, int(src.shape[-2]), int(src.shape[-1]))
-            ref = ref.repeat(1, groups, 1)  # B x GQ x 4: every group starts from the same proposals
-            query_pos = self.query_pos_head(sine_embed_points(ref[..., :2].sigmoid(), self.cfg.hidden_dim // 2))
-            query_pos = query_pos.transpose(0, 1)
-            if self.cfg.query_content == 'encoder':
-                offset = self.query_embed.weight[:groups].repeat_interleave(self.num_queries, 0)  # GQ x E
-                tgt = (content.repeat(1, groups, 1) + offset.unsqueeze(0)).transpose(0, 1)
-            else:
-                tgt = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
-        else:
-            qp, ref = self._queries(groups)
-            query_pos = qp.unsqueeze(1).expand(-1, bs, -1)
-            tgt = torch.zeros_like(query_pos)
+        tgt, query_pos, ref, enc_out = self.object_queries(memory, src, groups)
         hs = self.transformer.decode(tgt, memory, pos_seq, query_pos, tgt_mask, all_layers)
         outputs_class = self.class_embed(hs)
         delta = self.bbox_embed(hs)
@@ -128,22 +97,6 @@ class DETR(nn.Module):
         if self.training and enc_out is not None:
             out['enc_outputs'] = enc_out
         return out
-
-    def _select_queries(self, memory: Tensor, h: int, w: int) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
-        """Two-stage: every encoder token proposes a box (relative to its grid cell); the num_queries best
-        (highest non-background probability) become the decoder's anchors (gradient stopped). Returns the anchors
-        (B x Q x 4, inverse sigmoid), the selected tokens' encoder features (B x Q x E) and the proposals."""
-        mem = memory.transpose(0, 1)  # B x HW x E
-        enc_logits = self.enc_class_embed(mem)
-        enc_unsig = self.enc_bbox_embed(mem) + grid_anchors(h, w, self.cfg.proposal_wh, mem.device)
-        score = enc_logits.softmax(-1)[..., :-1].max(-1)[0]
-        # NOTE: with query_content 'learned', content query k goes with the k-th best proposal, so two backends
-        # whose scores differ by float rounding can pair near-tied proposals with different content queries;
-        # with 'encoder' only the selected set matters (see the model card)
-        idx = torch.topk(score, self.num_queries, dim=1)[1]
-        ref = torch.gather(enc_unsig, 1, idx.unsqueeze(-1).expand(-1, -1, 4)).detach()
-        content = torch.gather(mem, 1, idx.unsqueeze(-1).expand(-1, -1, mem.shape[-1]))
-        return ref, content, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}
 
     @torch.no_grad()
     def calibrate_whitening(self, samples: Tensor) -> None:
@@ -158,6 +111,89 @@ class DETR(nn.Module):
         fh, fw = src.shape[-2:]
         a = auxiliary_matrix(int(fh), int(fw), self.cfg.whiten_graph_sigma, self.cfg.whiten_corr_length, cov)
         self.transformer.encoder.aux_matrix.copy_(torch.from_numpy(a))
+
+
+class AnchorDETR(DETR):
+    """Learned anchor boxes as queries (Anchor-DETR / DAB-DETR style): the query position is the sine
+    embedding of a learned box, and the box head predicts an offset to it."""
+
+    def build_queries(self, cfg: DETRConfig, nq_all: int) -> None:
+        d = cfg.hidden_dim
+        self.refpoint_embed = nn.Embedding(nq_all, 4)  # inverse-sigmoid anchor boxes (cx, cy, w, h)
+        self.query_pos_head = MLP(d, d, d, 2)
+        self.refpoint_embed.weight.data.copy_(_initial_anchors(cfg.num_queries, max(1, cfg.num_groups),
+                                                               cfg.anchor_init_wh))
+        nn.init.zeros_(self.bbox_embed.layers[-1].weight)
+        nn.init.zeros_(self.bbox_embed.layers[-1].bias)
+
+    def object_queries(self, memory, src, groups):
+        bs = src.shape[0]
+        ref = self.refpoint_embed.weight[:self.num_queries * groups]
+        qp = self.query_pos_head(sine_embed_points(ref[:, :2].sigmoid(), self.cfg.hidden_dim // 2))
+        query_pos = qp.unsqueeze(1).expand(-1, bs, -1)
+        return torch.zeros_like(query_pos), query_pos, ref, None
+
+
+class TwoStageDETR(DETR):
+    """Queries selected from the encoder (Deformable-DETR two-stage / DINO mixed query selection / RT-DETR).
+
+    Every encoder token proposes a box (relative to its grid cell) and a class; the ``num_queries``
+    best proposals become the decoder's anchors. Content queries are learned (DINO: content query k
+    goes with the k-th best proposal) or, with ``query_content='encoder'``, the selected tokens' own
+    encoder features plus one learned vector per group (RT-DETR), which makes the output set
+    independent of the order in which top-k returns near-tied proposals.
+    """
+
+    def build_queries(self, cfg: DETRConfig, nq_all: int) -> None:
+        d = cfg.hidden_dim
+        fh, fw = cfg.feature_size
+        if cfg.num_queries > fh * fw:
+            raise ValueError('two-stage DETR selects %d queries from %dx%d = %d encoder tokens: too few tokens '
+                             'at input %dx%d' % (cfg.num_queries, fw, fh, fh * fw, cfg.input_width,
+                                                 cfg.input_height))
+        self.enc_class_embed = nn.Linear(d, cfg.num_classes + 1)
+        self.enc_bbox_embed = MLP(d, d, 4, 3)
+        nn.init.zeros_(self.enc_bbox_embed.layers[-1].weight)
+        nn.init.zeros_(self.enc_bbox_embed.layers[-1].bias)
+        if cfg.query_content == 'encoder':
+            self.query_embed = nn.Embedding(max(1, cfg.num_groups), d)  # one offset per query group
+            nn.init.zeros_(self.query_embed.weight)
+        elif cfg.query_content == 'learned':
+            self.query_embed = nn.Embedding(nq_all, d)  # content query k goes with the k-th best proposal
+        else:
+            raise ValueError("query_content must be 'learned' or 'encoder', not %r" % cfg.query_content)
+        self.query_pos_head = MLP(d, d, d, 2)
+        nn.init.zeros_(self.bbox_embed.layers[-1].weight)
+        nn.init.zeros_(self.bbox_embed.layers[-1].bias)
+
+    def object_queries(self, memory, src, groups):
+        bs = src.shape[0]
+        ref, content, enc_out = self.select_queries(memory, int(src.shape[-2]), int(src.shape[-1]))
+        ref = ref.repeat(1, groups, 1)  # B x GQ x 4: every group starts from the same proposals
+        query_pos = self.query_pos_head(sine_embed_points(ref[..., :2].sigmoid(), self.cfg.hidden_dim // 2))
+        query_pos = query_pos.transpose(0, 1)
+        if self.cfg.query_content == 'encoder':
+            offset = self.query_embed.weight[:groups].repeat_interleave(self.num_queries, 0)  # GQ x E
+            tgt = (content.repeat(1, groups, 1) + offset.unsqueeze(0)).transpose(0, 1)
+        else:
+            tgt = self.query_embed.weight[:self.num_queries * groups].unsqueeze(1).expand(-1, bs, -1)
+        return tgt, query_pos, ref, enc_out
+
+    def select_queries(self, memory: Tensor, h: int, w: int) -> Tuple[Tensor, Tensor, Dict[str, Tensor]]:
+        """Every encoder token proposes a box (relative to its grid cell); the num_queries best (highest
+        non-background probability) become the decoder's anchors (gradient stopped). Returns the anchors
+        (B x Q x 4, inverse sigmoid), the selected tokens' encoder features (B x Q x E) and the proposals."""
+        mem = memory.transpose(0, 1)  # B x HW x E
+        enc_logits = self.enc_class_embed(mem)
+        enc_unsig = self.enc_bbox_embed(mem) + grid_anchors(h, w, self.cfg.proposal_wh, mem.device)
+        score = enc_logits.softmax(-1)[..., :-1].max(-1)[0]
+        # NOTE: with query_content 'learned', content query k goes with the k-th best proposal, so two backends
+        # whose scores differ by float rounding can pair near-tied proposals with different content queries;
+        # with 'encoder' only the selected set matters (see the model card)
+        idx = torch.topk(score, self.num_queries, dim=1)[1]
+        ref = torch.gather(enc_unsig, 1, idx.unsqueeze(-1).expand(-1, -1, 4)).detach()
+        content = torch.gather(mem, 1, idx.unsqueeze(-1).expand(-1, -1, mem.shape[-1]))
+        return ref, content, {'pred_logits': enc_logits, 'pred_boxes': enc_unsig.sigmoid()}
 
 
 def _initial_anchors(num_queries: int, groups: int, wh: float) -> Tensor:
@@ -229,7 +265,7 @@ def load_official_checkpoint(path_or_checkpoint: Any, cfg: Optional[DETRConfig] 
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise ValueError('checkpoint does not match the DETR-R50 layout: %s' % ' '.join(first[:4])) from None
+        raise ValueError('checkpoint does not match the DETR-R50 layout: %s' % ' '.join(first[:4])) from e
     return model.eval()
 
 
@@ -274,7 +310,8 @@ class SetCriterion(nn.Module):
     def loss_cardinality(self, outputs, targets, indices, num_boxes):
         """Absolute error in the number of predicted non-empty boxes (logging only, no gradient)."""
         pred_logits = outputs['pred_logits']
-        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32)
+        tgt_lengths = torch.as_tensor([len(v['labels']) for v in targets], dtype=torch.float32,
+                                      device=pred_logits.device)  # on the GPU too
         card_pred = (pred_logits.argmax(-1) != pred_logits.shape[-1] - 1).sum(1).float()
         return {'cardinality_error': F.l1_loss(card_pred, tgt_lengths)}
 
@@ -356,48 +393,3 @@ def build_criterion(cfg: DETRConfig) -> SetCriterion:
         weight_dict.update({'loss_ce_enc': 1.0, 'loss_bbox_enc': cfg.bbox_loss_coef, 'loss_giou_enc': cfg.giou_loss_coef})
     return SetCriterion(cfg.num_classes, matcher, weight_dict, cfg.eos_coef, num_queries=cfg.num_queries,
                         enc_one_to_many=cfg.enc_one_to_many)
-
-
-
-
-def preprocess(rgb: np.ndarray, cfg_or_meta: Any) -> Tuple[np.ndarray, Letterbox]:
-    """H x W x 3 uint8 RGB -> (1 x 3 x h x w float32 normalised network input, the letterbox used)."""
-    w, h = _get(cfg_or_meta, 'input_width'), _get(cfg_or_meta, 'input_height')
-    mean = np.asarray(_get(cfg_or_meta, 'pixel_mean'), dtype=np.float32)
-    std = np.asarray(_get(cfg_or_meta, 'pixel_std'), dtype=np.float32)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError('expected an H x W x 3 uint8 RGB image, got %s %s' % (rgb.shape, rgb.dtype))
-    lb = Letterbox.fit(rgb.shape[1], rgb.shape[0], int(w), int(h))
-    pad = np.round(mean * 255.0).astype(np.uint8)  # pads normalise to zero
-    img = lb.apply(rgb, pad_value=pad).astype(np.float32) * (1.0 / 255.0)
-    img = (img - mean) / std
-    return np.ascontiguousarray(img.transpose(2, 0, 1)[None]), lb
-
-
-def postprocess(pred_logits: np.ndarray, pred_boxes: np.ndarray, letterbox: Letterbox,
-                score_threshold: float = 0.5, max_detections: int = 100,
-                keep_labels: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's Q x (K+1) logits and Q x 4 boxes -> (N x 4 xyxy in ORIGINAL pixels, N scores, N labels).
-
-    Score of a query = its highest class probability (softmax, no-object excluded), as in DETR's PostProcess.
-    """
-    logits = np.asarray(pred_logits, dtype=np.float64)
-    logits = logits - logits.max(-1, keepdims=True)
-    prob = np.exp(logits)
-    prob /= prob.sum(-1, keepdims=True)
-    prob = prob[:, :-1]
-    labels = prob.argmax(-1)
-    scores = prob[np.arange(len(prob)), labels]
-    keep = scores >= score_threshold
-    if keep_labels is not None:
-        keep &= np.isin(labels, np.asarray(list(keep_labels), dtype=np.int64))
-    idx = np.nonzero(keep)[0]
-    idx = idx[np.argsort(-scores[idx], kind='stable')][:max(0, int(max_detections))]
-    b = np.asarray(pred_boxes, dtype=np.float64)[idx]
-    xyxy = np.stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2], 1)
-    xyxy = xyxy * np.array([letterbox.dst_w, letterbox.dst_h, letterbox.dst_w, letterbox.dst_h], dtype=np.float64)
-    return letterbox.boxes_to_image(xyxy), scores[idx], labels[idx]
-
-
-def _get(obj: Any, name: str) -> Any:
-    return obj[name] if isinstance(obj, dict) else getattr(obj, name)

@@ -38,21 +38,21 @@ autopilot's mapper also learns from TIMESYNC round trips (the bridge sends them)
 Only the vehicle's system is listened to: ``target_system``, or the first
 autopilot heartbeat heard (not a GCS, gimbal, camera or companion).
 
+The nodes that use it (``nodes/mavlink_bridge.py``, ``nodes/tlog_source.py``) declare its
+settings as parameters (``nodes/mavlink_common.py``) and build ``TelemetryConfig`` from them.
+
 Python 3.8.
 """
-import hashlib
 import math
-import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional
 
 import numpy as np
 from transforms3d.quaternions import quat2mat
 
-from ..core.ned_enu import (R_from_ned_euler, flu_from_frd, gimbal_euler_frd, gimbal_in_body, quat_wxyz)
-from ..core.timesync import TimeMapper, TimeSyncConfig
-from .base import ParamError, param
+from .ned_enu import (R_from_ned_euler, flu_from_frd, gimbal_euler_frd, gimbal_in_body, quat_wxyz)
+from .timesync import TimeMapper, TimeSyncConfig
 
 # sensor_msgs constants (NavSatStatus, NavSatFix, Range)
 STATUS_NO_FIX, STATUS_FIX, STATUS_SBAS_FIX, STATUS_GBAS_FIX = -1, 0, 1, 2
@@ -61,51 +61,19 @@ COV_UNKNOWN, COV_APPROXIMATED, COV_DIAGONAL_KNOWN = 0, 1, 2
 RANGE_ULTRASOUND, RANGE_INFRARED = 0, 1
 
 
-def load_mavutil(dialect: str = 'ardupilotmega'):
-    """pymavlink's mavutil with a MAVLink 2 dialect (signing and COMMAND_INT extensions need MAVLink 2).
-
-    pymavlink chooses the wire protocol from the MAVLINK20 environment variable when a dialect
-    is loaded (as MAVProxy does), so it is set here before (re)loading the dialect.
-    """
-    os.environ.setdefault('MAVLINK20', '1')
-    try:
-        from pymavlink import mavutil
-    except ImportError:
-        raise ParamError('the MAVLink bridge needs pymavlink (pip install pymavlink)') from None
-    if mavutil.current_dialect != dialect or mavutil.mavlink.WIRE_PROTOCOL_VERSION != '2.0':
-        mavutil.set_dialect(dialect)
-    return mavutil
-
-
-# ---------------------------------------------------------------------------- parameters shared with the tlog replay
-_STREAM = 'the MAVLink dialect, the vehicle and the clock mapping are chosen when the node starts'
-
-
 @dataclass
-class TelemetryParams:
-    target_system: int = param(0, 'MAVLink system id of the vehicle; 0 = the first autopilot heard', min=0, max=255,
-        read_only=_STREAM)
-    dialect: str = param('ardupilotmega', 'MAVLink dialect (pymavlink name)', choices=['ardupilotmega', 'common',
-                                                                                       'all'],
-        read_only=_STREAM)
-    gps_uere_m: float = param(4.0, 'User-equivalent range error: GPS sigma = DOP * this, m, when the receiver '
-                                   'reports no h_acc/v_acc', min=0.0)
-    geoid_undulation_m: float = param(0.0, 'Geoid height (ellipsoid - mean sea level), m, used when GPS_RAW_INT '
-                                           'has no alt_ellipsoid')
-    attitude_sigma_deg: float = param(1.0, 'Attitude sigma per angle for the Imu orientation covariance, deg',
-                                      min=0.0)
-    agl_source: str = param('auto', "Height above ground: 'rangefinder' (downward DISTANCE_SENSOR), 'terrain' "
-                                    "(altitude - TERRAIN_REPORT terrain_height), 'relative_alt' (height above "
-                                    "home), 'auto' (first valid of those)",
-                            choices=['auto', 'rangefinder', 'terrain', 'relative_alt'])
-    agl_max_m: float = param(1000.0, 'Range.max_range of AGL derived from altitude, m', min=1.0)
-    rangefinder_timeout_s: float = param(0.5, "agl_source auto: fall back from the rangefinder after this long "
-                                              "without a valid reading, s", min=0.0)
-    terrain_timeout_s: float = param(5.0, 'Terrain reports older than this are not used, s', min=0.0)
-    time_sync: str = param('auto', "Autopilot clock -> host clock: 'timesync' (TIMESYNC round trips), "
-                                   "'receipt' (lower envelope of arrival delays), 'auto' (timesync once answered)",
-                           choices=['auto', 'timesync', 'receipt'],
-        read_only=_STREAM)
+class TelemetryConfig:
+    """How telemetry is turned into vehicle topics (the nodes' parameters of the same names)."""
+
+    target_system: int = 0
+    gps_uere_m: float = 4.0
+    geoid_undulation_m: float = 0.0
+    attitude_sigma_deg: float = 1.0
+    agl_source: str = 'auto'
+    agl_max_m: float = 1000.0
+    rangefinder_timeout_s: float = 0.5
+    terrain_timeout_s: float = 5.0
+    time_sync: str = 'auto'
 
 
 class Output(NamedTuple):
@@ -121,12 +89,12 @@ GIMBAL_RANK = {'MOUNT_STATUS': 1, 'MOUNT_ORIENTATION': 2, 'GIMBAL_DEVICE_ATTITUD
 class MavlinkTelemetry:
     """State of one vehicle's telemetry stream; turns messages into Outputs."""
 
-    def __init__(self, p: TelemetryParams, mavlink_module):
-        self.p = p
+    def __init__(self, cfg: TelemetryConfig, mavlink_module):
+        self.cfg = cfg  # read where used: a node replaces it when its parameters change
         self.mav = mavlink_module
-        self.sysid = p.target_system or None  # type: Optional[int]
+        self.sysid = cfg.target_system or None  # type: Optional[int]
         self.mappers = {}  # type: Dict[int, TimeMapper]
-        self.tcfg = TimeSyncConfig(mode=p.time_sync)
+        self.tcfg = TimeSyncConfig(mode=cfg.time_sync)
         self.counts = Counter()  # type: Counter
         self.heartbeat = None  # last vehicle HEARTBEAT message
         self.heartbeat_ns = None  # type: Optional[int]
@@ -215,7 +183,7 @@ class MavlinkTelemetry:
         g = self.gps
         if g is not None and getattr(g, 'alt_ellipsoid', 0):
             return (g.alt_ellipsoid - g.alt) / 1000.0
-        return self.p.geoid_undulation_m
+        return self.cfg.geoid_undulation_m
 
     def _fix_status_and_cov(self):
         g = self.gps
@@ -237,8 +205,8 @@ class MavlinkTelemetry:
             sv = v_acc / 1000.0 if v_acc and v_acc > 0 else 2.0 * sh
             return status, np.diag([sh * sh, sh * sh, sv * sv]).reshape(-1), COV_DIAGONAL_KNOWN
         if 0 < g.eph < 65535:
-            sh = g.eph / 100.0 * self.p.gps_uere_m
-            sv = g.epv / 100.0 * self.p.gps_uere_m if 0 < g.epv < 65535 else 2.0 * sh
+            sh = g.eph / 100.0 * self.cfg.gps_uere_m
+            sv = g.epv / 100.0 * self.cfg.gps_uere_m if 0 < g.epv < 65535 else 2.0 * sh
             return status, np.diag([sh * sh, sh * sh, sv * sv]).reshape(-1), COV_APPROXIMATED
         return status, np.zeros(9), COV_UNKNOWN
 
@@ -259,17 +227,17 @@ class MavlinkTelemetry:
                                  'position_covariance_type': cov_type})]
         agl = self._agl_from_position(alt_msl, msg.relative_alt / 1000.0, host_ns)
         if agl is not None:
-            out.append(Output('agl', t, self._range_fields(agl, 0.0, self.p.agl_max_m, RANGE_INFRARED, 0.0)))
+            out.append(Output('agl', t, self._range_fields(agl, 0.0, self.cfg.agl_max_m, RANGE_INFRARED, 0.0)))
         return out
 
     def _agl_from_position(self, alt_msl: float, relative_alt: float, host_ns: int) -> Optional[float]:
-        src = self.p.agl_source
+        src = self.cfg.agl_source
         if src == 'rangefinder':
             return None
         if src == 'auto' and self.rangefinder_ns is not None and \
-                host_ns - self.rangefinder_ns <= self.p.rangefinder_timeout_s * 1e9:
+                host_ns - self.rangefinder_ns <= self.cfg.rangefinder_timeout_s * 1e9:
             return None  # the rangefinder publishes its own readings
-        fresh_terrain = self.terrain is not None and host_ns - self.terrain[0] <= self.p.terrain_timeout_s * 1e9
+        fresh_terrain = self.terrain is not None and host_ns - self.terrain[0] <= self.cfg.terrain_timeout_s * 1e9
         if src in ('terrain', 'auto') and fresh_terrain:
             self.agl_used = 'terrain'
             return alt_msl - self.terrain[1]
@@ -284,7 +252,7 @@ class MavlinkTelemetry:
                 'max_range': float(hi), 'range': float(r)}
 
     def _on_distance_sensor(self, msg, host_ns):
-        if self.p.agl_source not in ('rangefinder', 'auto'):
+        if self.cfg.agl_source not in ('rangefinder', 'auto'):
             return []
         if msg.orientation != self.mav.MAV_SENSOR_ROTATION_PITCH_270:
             return []
@@ -310,7 +278,7 @@ class MavlinkTelemetry:
         self.R_enu_base = R_from_ned_euler(*vals)
         self.attitude_ns = host_ns
         q = quat_wxyz(self.R_enu_base)
-        var = math.radians(self.p.attitude_sigma_deg) ** 2
+        var = math.radians(self.cfg.attitude_sigma_deg) ** 2
         w = flu_from_frd([msg.rollspeed, msg.pitchspeed, msg.yawspeed])
         lin_cov = np.zeros(9)
         lin_cov[0] = -1.0  # REP-145: no linear acceleration in this message
@@ -360,49 +328,3 @@ class MavlinkTelemetry:
         R = gimbal_euler_frd(math.radians(msg.pointing_b / 100.0), math.radians(msg.pointing_a / 100.0),
                              math.radians(msg.pointing_c / 100.0))
         return self._gimbal_output('MOUNT_STATUS', host_ns, R, 'vehicle')
-
-
-# ---------------------------------------------------------------------------- connection URL and signing key
-def parse_url(url: str, baud: int) -> Tuple[str, str, int]:
-    """A connection URL -> (pymavlink device string, kind, baud). Raises ParamError with one line."""
-    url = url.strip()
-    kinds = ('udpin', 'udpout', 'udp', 'tcp', 'tcpin')
-    scheme, sep, rest = url.partition(':')
-    if sep and scheme in kinds:
-        host, _, port = rest.rpartition(':')
-        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ParamError('parameter url: %r needs HOST:PORT after %s: (e.g. %s:127.0.0.1:14550)'
-                             % (url, scheme, scheme))
-        kind = 'udpin' if scheme == 'udp' else scheme
-        return '%s:%s:%s' % (kind, host, port), kind, baud
-    if scheme == 'serial' and sep:
-        dev, _, b = rest.rpartition(':')
-        if dev and b.isdigit():
-            return dev, 'serial', int(b)
-        if rest:
-            return rest, 'serial', baud
-    elif url.startswith('/dev/') or url.upper().startswith('COM'):
-        return url, 'serial', baud
-    raise ParamError('parameter url: %r is not a MAVLink connection (use udpin:HOST:PORT, udpout:HOST:PORT, '
-                     'tcp:HOST:PORT, tcpin:HOST:PORT or serial:DEVICE[:BAUD])' % url)
-
-
-def load_signing_key(path: str) -> bytes:
-    """A MAVLink 2 signing key from a file: 32 raw bytes, 64 hex digits, or a passphrase (SHA-256 of it,
-    as MAVProxy's ``signing setup`` and Mission Planner derive keys)."""
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except OSError as exc:
-        raise ParamError('parameter signing_key_file: cannot read %s: %s' % (path, exc.strerror or exc)) from None
-    if len(data) == 32:
-        return data
-    text = data.decode('utf-8', 'replace').strip()
-    if len(text) == 64:
-        try:
-            return bytes.fromhex(text)
-        except ValueError:
-            pass
-    if not text:
-        raise ParamError('parameter signing_key_file: %s is empty' % path)
-    return hashlib.sha256(text.encode('utf-8')).digest()

@@ -1,0 +1,13 @@
+"""Gesture recognition (seed §3.8, MMGR): skeleton processing, the LSTM recogniser, the DD-Net peer, command safety.
+
+Modules, one idea each:
+
+- ``skeleton``: COCO-18 -> the M = 7 upper-body joints, missing keypoints, per-sequence
+  normalisation, mirroring, fixed-length temporal sampling (``joint_proc`` of eq. 14).
+- ``mmgr``: the recogniser f_G of eq. 15 (LSTM + two fully connected layers) over the fused
+  per-frame features.
+- ``ddnet``: DD-Net (Yang et al. 2019), the skeleton-only lightweight peer.
+- ``commands``: gesture -> shot command with the safety rules (threshold, hold, refractory).
+
+Python 3.8; numpy and torch only.
+"""

@@ -1,0 +1,90 @@
+"""MMGR's gesture recogniser f_G (seed §3.8, eq. 15): ĝ = f_G(fusion(P~, H~)).
+
+f_G is "a simple LSTM and two fully-connected layers". Its input, per frame, is the fusion
+(concatenation) of the skeleton features P~ (the M = 7 normalised joints, 14 numbers) and,
+when the appearance branch is used, the hand-patch features H~. The sequence is a fixed
+number of frames sampled evenly over the window (``skeleton.sample_indices``); the LSTM's
+last hidden state (or its mean over the window, ``pool``) goes through FC -> ReLU -> dropout
+-> FC to the class logits.
+
+Only LSTM, Linear and ReLU: ONNX opset 13 ``LSTM`` and ``Gemm``, which TensorRT 8.5 supports.
+
+Python 3.8; torch.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .ddnet import DDNet, DDNetConfig
+from .skeleton import UAV_GESTURE_LABELS, joint_proc, local_velocity, sample_indices, skeleton_features
+
+
+
+@dataclass
+class MMGRConfig:
+    labels: Tuple[str, ...] = UAV_GESTURE_LABELS
+    frames: int = 32              # frames sampled evenly over a window (the LSTM's sequence length)
+    skeleton_dim: int = 14        # M = 7 joints x (x, y); 28 with their velocities
+    velocity: bool = False        # per-frame features also hold each joint's full-rate velocity
+    appearance_dim: int = 0       # hand-patch feature size per frame (0: skeleton only, MMGR_D~)
+    hidden: int = 128             # LSTM hidden size
+    fc: int = 64                  # width of the first fully connected layer
+    dropout: float = 0.3
+    pool: str = 'last'            # what the FC layers see: the LSTM's 'last' hidden state or the 'mean' over time
+
+
+class GestureLSTM(nn.Module):
+    """f_G: LSTM + 2 FC over per-frame fused features (B, T, skeleton_dim + appearance_dim) -> (B, classes)."""
+
+    def __init__(self, cfg: MMGRConfig = None):
+        super().__init__()
+        cfg = cfg or MMGRConfig()
+        self.cfg = cfg
+        self.lstm = nn.LSTM(cfg.skeleton_dim + cfg.appearance_dim, cfg.hidden, batch_first=True)
+        self.fc1 = nn.Linear(cfg.hidden, cfg.fc)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.fc2 = nn.Linear(cfg.fc, len(cfg.labels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        h = out.mean(dim=1) if self.cfg.pool == 'mean' else out[:, -1]
+        return self.fc2(self.drop(torch.relu(self.fc1(h))))
+
+
+def fusion(skeleton: torch.Tensor, appearance: torch.Tensor = None) -> torch.Tensor:
+    """fusion(P~, H~) of eq. 15: per-frame concatenation (B, T, 14) ++ (B, T, A)."""
+    return skeleton if appearance is None else torch.cat([skeleton, appearance], dim=-1)
+
+
+def from_checkpoint(ckpt: dict):
+    """A recogniser from a loaded checkpoint dict ({'kind': 'lstm' | 'ddnet', 'config': {...}, 'model': state_dict});
+    float16 weights are loaded into float32. The DD-Net peer loads too, so the node can run either."""
+    kinds = {'lstm': (GestureLSTM, MMGRConfig), 'ddnet': (DDNet, DDNetConfig)}
+    if ckpt.get('kind') not in kinds:
+        raise ValueError('not a gesture recogniser checkpoint (kind %r; expected lstm or ddnet)' % ckpt.get('kind'))
+    cls, cfg_cls = kinds[ckpt['kind']]
+    cfg = dict(ckpt['config'])
+    cfg['labels'] = tuple(cfg['labels'])
+    model = cls(cfg_cls(**cfg))
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt['model'].items()})
+    return model.eval()
+
+
+def window_features(cfg: MMGRConfig, p7, times_s, idx):
+    """Normalised (T, 7, 2) joints of a window at full rate, their times (s), the sampled frames -> (frames, D)."""
+    return skeleton_features(p7[idx], local_velocity(p7, times_s, idx) if cfg.velocity else None)
+
+
+def classify_window(model: GestureLSTM, points18, times_s=None, rng=None):
+    """One window of COCO-18 skeletons (T, 18, 2) pixels (zeros: missing) and their times (s; default 25 fps)
+    -> class probabilities (numpy)."""
+    p7, _ = joint_proc(points18)
+    times_s = np.arange(len(p7)) / 25.0 if times_s is None else np.asarray(times_s, np.float64)
+    idx = sample_indices(len(p7), model.cfg.frames, rng=rng)
+    x = p7[idx] if isinstance(model, DDNet) else window_features(model.cfg, p7, times_s, idx)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.ascontiguousarray(x))[None])
+    return torch.softmax(logits, -1)[0].numpy()

@@ -1,0 +1,406 @@
+"""Train and evaluate the skeleton gesture recognisers on UAV-GESTURE (P-I and P-II, three subject splits).
+
+Models (same data, splits, sampling and augmentation):
+
+- ``lstm``: MMGR's recogniser f_G on the skeleton branch alone (seed §3.8: M = 7 joints,
+  per-sequence normalisation, LSTM + 2 FC) — ``core.gestures.mmgr.GestureLSTM``.
+- ``ddnet``: the DD-Net peer — ``core.gestures.ddnet.DDNet``.
+
+Recipe (fixed before any test number was seen; no development set was used to tune it):
+each step draws ``batch`` training videos; each gives one window covering a random 40-100 %
+of the video, with probability 0.5 the end of another training video of the same subject
+prefixed (up to 25 % of the window: P-II-like transitions, from training data only), mirrored
+with probability 0.5 (left-handed versions; move_to_left <-> move_to_right swap labels),
+normalised over the window, randomly scaled (0.9-1.1) and rotated (+-10 deg) about the centre,
+and sampled to ``frames`` frames (one random frame per equal segment). Adam, cosine learning
+rate, label smoothing 0.1. Evaluation averages the softmax over the whole test sequence and five
+evenly spaced windows of 60 % of it, each sampled deterministically (segment centres); the
+accuracy of the whole sequence alone is stored beside it. The LSTM's per-frame features are the
+7 joints and their full-rate velocities, and its outputs are averaged over time before the FC
+layers (``--pool mean``). These choices (velocity features, mean pooling, the averaged windows;
+against frames 64 and the last hidden state) were made on development splits (``--dev``: the two
+highest-numbered training subjects held out; 48 videos over the three splits), never on the test
+subjects: P-I on dev, one window / averaged windows: joints, last 64.6 / 64.6 %; + velocities
+68.8 / 79.2 %; + 64 frames 75.0 / 77.1 %; + mean pooling (32 frames) 77.1 / 83.3 % — from
+``run --dev --models lstm --steps 2000 --out runs/gesture_dev/X`` with ``--no-velocity --pool last``,
+``--pool last``, ``--pool last --frames 64`` and the defaults (the JSON files hold both accuracies).
+
+Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
+restarts from its last checkpoint; ``--budget-min`` stops cleanly):
+
+    python -m uavcine.train.gesture_train run --data ../shared/data/uav_gesture --out runs/gesture
+    python -m uavcine.train.gesture_train card --out runs/gesture   # table -> models/MODEL_CARD_gesture.md
+    python -m uavcine.train.gesture_train ship --out runs/gesture   # split-1 LSTM -> models/gesture_lstm.pt
+    python -m uavcine.train.gesture_train ship --kind ddnet --half --dest models/gesture_ddnet.pt
+    python -m uavcine.train.gesture_train export                    # -> models/gesture_lstm.onnx + parity
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..core.gestures import commands as C
+from ..core.gestures import skeleton as K
+from ..core.gestures.ddnet import DDNet, DDNetConfig
+from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, classify_window, from_checkpoint
+from ..runtime.onnx_export import export_onnx
+from . import uav_gesture as U
+
+MODELS = ('lstm', 'ddnet')
+LABEL_INDEX = {n: i for i, n in enumerate(UAV_GESTURE_LABELS)}
+
+
+def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last') -> torch.nn.Module:
+    if kind == 'lstm':
+        return GestureLSTM(MMGRConfig(frames=frames, velocity=velocity, skeleton_dim=28 if velocity else 14, pool=pool))
+    if kind == 'ddnet':
+        return DDNet(DDNetConfig(frames=frames))
+    raise ValueError('unknown model %r (choose from %s)' % (kind, ', '.join(MODELS)))
+
+
+def model_input(model: torch.nn.Module, p7: torch.Tensor, vel: torch.Tensor) -> torch.Tensor:
+    """(B, T, 7, 2) normalised joints and velocities -> what the model takes."""
+    if isinstance(model, GestureLSTM):
+        return torch.cat([p7.flatten(2), vel.flatten(2)], -1) if model.cfg.velocity else p7.flatten(2)
+    return p7
+
+
+def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Full-rate normalised (T, 7, 2) joints -> (frames, 7, 2) joints and velocities (units/s at 25 fps)."""
+    idx = K.sample_indices(len(p7), frames, rng=rng)
+    return p7[idx].astype(np.float32), K.local_velocity(p7, np.arange(len(p7)) / U.FPS, idx)
+
+
+def window_sample(points18: np.ndarray, frames: int, rng: np.random.Generator | None = None):
+    """(T, 18, 2) pixels -> (frames, 7, 2) normalised joints and velocities, sampled evenly over the sequence."""
+    p7, _ = K.joint_proc(points18)
+    return sampled(p7, frames, rng)
+
+
+def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.random.Generator):
+    L = len(v.points18)
+    n = max(frames, int(round(L * rng.uniform(0.4, 1.0))))
+    n = min(n, L)
+    s = int(rng.integers(0, L - n + 1))
+    seq = v.points18[s:s + n]
+    if same_subject and rng.random() < 0.5:
+        o = same_subject[int(rng.integers(len(same_subject)))].points18
+        k = int(rng.integers(1, max(2, int(0.25 * n))))
+        seq = np.concatenate([o[-k:], seq], axis=0)
+    p7, _ = K.joint_proc(seq)
+    label = v.label
+    if rng.random() < 0.5:
+        p7, label = K.mirror(p7), K.mirror_label(label)
+    a = math.radians(rng.uniform(-10, 10))
+    R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * rng.uniform(0.9, 1.1)
+    p7 = p7 @ R.T.astype(np.float32)
+    return sampled(p7, frames, rng) + (LABEL_INDEX[label],)
+
+
+def eval_windows(length: int, frames: int) -> list[tuple[int, int]]:
+    """The windows a test sequence is classified on: the whole sequence and five windows of 60 % of it,
+    evenly spaced from start to end; the softmax outputs are averaged (chosen on the development split)."""
+    n = min(length, max(frames, int(0.6 * length)))
+    return [(0, length)] + [(int(a), int(a) + n) for a in np.linspace(0, length - n, 5)]
+
+
+def predict(model: torch.nn.Module, points18: np.ndarray, frames: int, single: bool = False) -> np.ndarray:
+    """Class probabilities of one test sequence (averaged over ``eval_windows``; ``single``: whole sequence only)."""
+    p7, _ = K.joint_proc(points18)
+    wins = [(0, len(p7))] if single else eval_windows(len(p7), frames)
+    xs, vs = zip(*(sampled(p7[a:b], frames) for a, b in wins))
+    with torch.no_grad():
+        logits = model(model_input(model, torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs))))
+    return torch.softmax(logits, -1).mean(0).numpy()
+
+
+def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str], frames: int) -> dict:
+    """Accuracy under P-I and P-II (windows averaged, and the whole sequence once), and the predictions."""
+    model.eval()
+    out = {}
+    for proto in ('P-I', 'P-II'):
+        pred, single, ys = [], [], []
+        for name in test:
+            v = videos[name]
+            seq = v.points18 if proto == 'P-I' else U.p2_sequence(videos, v, test)[0]
+            pred.append(int(np.argmax(predict(model, seq, frames))))
+            single.append(int(np.argmax(predict(model, seq, frames, single=True))))
+            ys.append(LABEL_INDEX[v.label])
+        pred, single, ys = np.array(pred), np.array(single), np.array(ys)
+        out[proto] = {'accuracy': float((pred == ys).mean()), 'accuracy_single_window': float((single == ys).mean()),
+                      'n': int(len(ys)), 'pred': [UAV_GESTURE_LABELS[i] for i in pred],
+                      'true': [UAV_GESTURE_LABELS[i] for i in ys]}
+    return out
+
+
+def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, frames: int, lr: float, seed: int,
+              deadline: float, velocity: bool = False, dev: bool = False, pool: str = 'last') -> dict | None:
+    res_file = out / ('%s_split%d.json' % (kind, k))
+    if res_file.is_file():
+        return json.loads(res_file.read_text())
+    videos = U.load(data)
+    train, test = U.dev_split(data, k) if dev else U.split(data, k)
+    tv = [videos[n] for n in train]
+    by_subject = {v.subject: [o for o in tv if o.subject == v.subject] for v in tv}
+    torch.manual_seed(seed + k)
+    model = make_model(kind, frames, velocity, pool)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    ckpt = out / ('%s_split%d.ckpt' % (kind, k))
+    start = 0
+    rng = np.random.default_rng(seed * 100 + k)
+    if ckpt.is_file():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st['model']); opt.load_state_dict(st['opt']); sched.load_state_dict(st['sched'])
+        start, rng = st['step'], st['rng']
+    model.train()
+    t0 = time.time()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc='%s split%d' % (kind, k), unit='step',
+               mininterval=10, file=sys.stdout)
+    loss_ema = None
+    for step in bar:
+        idx = rng.integers(len(tv), size=batch)
+        items = [augmented(tv[i], [o for o in by_subject[tv[i].subject] if o.label != tv[i].label], frames, rng)
+                 for i in idx]
+        x = torch.from_numpy(np.stack([a for a, _, _ in items]))
+        vel = torch.from_numpy(np.stack([b for _, b, _ in items]))
+        y = torch.tensor([c for _, _, c in items])
+        loss = F.cross_entropy(model(model_input(model, x, vel)), y, label_smoothing=0.1)
+        opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
+        bar.set_postfix(loss='%.3f' % loss_ema, refresh=False)
+        if (step + 1) % 200 == 0 or step + 1 == steps or time.time() > deadline:
+            torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'sched': sched.state_dict(),
+                        'step': step + 1, 'rng': rng}, ckpt)
+            if time.time() > deadline and step + 1 < steps:
+                print('time budget spent at step %d of %d; rerun to resume' % (step + 1, steps))
+                return None
+    res = evaluate(model, videos, test, frames)
+    res.update(model=kind, split=k, steps=steps, batch=batch, frames=frames, lr=lr, seed=seed, velocity=velocity,
+               pool=pool, dev=dev, test_videos=test,
+               train_s_this_run=round(time.time() - t0, 1), params=sum(p.numel() for p in model.parameters()))
+    torch.save({'kind': kind, 'config': model.cfg.__dict__, 'model': model.state_dict()}, out / ('%s_split%d.pt' % (kind, k)))
+    res_file.write_text(json.dumps(res, indent=1))
+    print('%s split%d: P-I %.3f  P-II %.3f' % (kind, k, res['P-I']['accuracy'], res['P-II']['accuracy']))
+    return res
+
+
+def table(out: Path) -> str:
+    rows = ['| model | params | evaluation | P-I split 1 | P-I split 2 | P-I split 3 | **P-I mean** | P-II split 1 | '
+            'P-II split 2 | P-II split 3 | **P-II mean** |',
+            '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for kind in MODELS:
+        name = {'lstm': 'skeleton LSTM + 2 FC (MMGR skeleton branch)', 'ddnet': 'DD-Net (re-implemented)'}[kind]
+        rs = [out / ('%s_split%d.json' % (kind, k)) for k in (1, 2, 3)]
+        if not all(r.is_file() for r in rs):
+            rows.append('| %s | | (not finished) | | | | | | | | |' % name)
+            continue
+        rs = [json.loads(r.read_text()) for r in rs]
+        for key, how in (('accuracy', 'windows averaged'), ('accuracy_single_window', 'whole sequence once')):
+            cells = []
+            for proto in ('P-I', 'P-II'):
+                acc = [r[proto][key] * 100 for r in rs]
+                cells += ['%.1f' % a for a in acc] + ['**%.1f**' % np.mean(acc)]
+            rows.append('| %s | %d | %s | %s |' % (name, rs[0]['params'], how, ' | '.join(cells)))
+    rows.append('| P-CNN (published) | | | | | | 91.9 | | | | |')
+    return '\n'.join(rows)
+
+
+def confusions(out: Path, kind: str, proto: str) -> str:
+    """Misclassified test videos over the three splits: 'true -> predicted (count)'."""
+    c = Counter()
+    for k in (1, 2, 3):
+        f = out / ('%s_split%d.json' % (kind, k))
+        if f.is_file():
+            r = json.loads(f.read_text())[proto]
+            c.update('%s -> %s' % (t, p) for t, p in zip(r['true'], r['pred']) if t != p)
+    return ', '.join('%s (%d)' % kv for kv in c.most_common()) or 'none'
+
+
+def ship(out: Path, dest: Path, kind: str = 'lstm', half: bool = False,
+         data: Path = Path('../shared/data/uav_gesture')) -> None:
+    """The split-1 model of ``kind`` (trained on split 1's training subjects only) becomes a node model;
+    ``half``: float16 weights (the loader makes them float32 again), and split 1's test accuracy of the
+    shipped file is printed."""
+    src = out / ('%s_split1.pt' % kind)
+    ck = torch.load(src, weights_only=False)
+    if half:
+        ck['model'] = {k: v.half() if v.is_floating_point() else v for k, v in ck['model'].items()}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ck, dest)
+    print('shipped %s -> %s (%d bytes)' % (src, dest, dest.stat().st_size))
+    if (data / 'joint_positions').is_dir():
+        model = from_checkpoint(torch.load(dest, weights_only=False))
+        res = evaluate(model, U.load(data), U.split(data, 1)[1], model.cfg.frames)
+        print('split 1 test accuracy of the shipped file: P-I %.3f, P-II %.3f'
+              % (res['P-I']['accuracy'], res['P-II']['accuracy']))
+
+
+def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
+    """ONNX export (static shape, TensorRT 8.5 ops) of the shipped recogniser, and its parity with torch on
+    every evaluation window of split 1's test videos (P-I and P-II), or on random windows without the data."""
+    import onnxruntime as ort  # lazy: an optional backend, only for this subcommand
+    model = from_checkpoint(torch.load(model_path, weights_only=False))
+    cfg = model.cfg
+    d = cfg.skeleton_dim + cfg.appearance_dim
+    ops = export_onnx(model, [torch.zeros(1, cfg.frames, d)], str(onnx_path), ['features'], ['logits'],
+                      metadata={'labels': list(cfg.labels), 'frames': cfg.frames, 'velocity': cfg.velocity})
+    sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
+    xs = []
+    if data is not None and (data / 'joint_positions').is_dir():
+        videos = U.load(data)
+        _, test = U.split(data, 1)
+        for name in test:
+            for seq in (videos[name].points18, U.p2_sequence(videos, videos[name], test)[0]):
+                p7, _ = K.joint_proc(seq)
+                for a, b in eval_windows(len(p7), cfg.frames):
+                    x, v = sampled(p7[a:b], cfg.frames)
+                    xs.append(model_input(model, torch.from_numpy(x)[None], torch.from_numpy(v)[None]))
+    else:
+        xs = [torch.randn(1, cfg.frames, d) for _ in range(100)]
+    diffs, agree = [], 0
+    for x in xs:
+        with torch.no_grad():
+            pt = torch.softmax(model(x), -1).numpy()
+        po = torch.softmax(torch.from_numpy(sess.run(None, {'features': x.numpy()})[0]), -1).numpy()
+        diffs.append(float(np.abs(pt - po).max()))
+        agree += int(pt.argmax() == po.argmax())
+    res = {'ops': ops, 'windows': len(xs), 'max_abs_prob_diff': max(diffs), 'argmax_agree': agree,
+           'bytes': onnx_path.stat().st_size}
+    print(json.dumps(res))
+    return res
+
+
+def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, every_s: float = 0.5,
+              threshold: float = 0.8, hold_s: float = 1.0) -> dict:
+    """What the gesture node would see on the real test videos: each test video of split k resampled to the
+    camera rate ``fps``, classified by that split's LSTM on sliding ``window_s`` windows every ``every_s``
+    (as ``nodes/gesture.py`` does), and the node's safety gate run over them with every gesture mapped to a
+    command (threshold, hold; refractory 5 s). Reported over the three splits: window accuracy, the share of
+    windows at or above the threshold and their accuracy, and the commands the gate would have sent (right
+    or wrong gesture)."""
+    videos = U.load(data)
+    n = right = conf_n = conf_right = 0
+    sent_right = sent_wrong = 0
+    wrong_sent = []
+    for k in (1, 2, 3):
+        model = from_checkpoint(torch.load(out / ('lstm_split%d.pt' % k), weights_only=False))
+        _, test = U.split(data, k)
+        cfg = C.GateConfig({g: 'HOLD' for g in UAV_GESTURE_LABELS}, threshold, hold_s, 5.0, 2 * every_s)
+        for name in test:
+            v = videos[name]
+            t_all = np.arange(0.0, len(v.points18) / U.FPS, 1.0 / fps)
+            idx = np.minimum(np.round(t_all * U.FPS).astype(int), len(v.points18) - 1)
+            pts, w = v.points18[idx], int(round(window_s * fps))
+            gate = C.CommandGate()
+            for end in range(w, len(pts) + 1, max(1, int(round(every_s * fps)))):
+                probs = classify_window(model, pts[end - w:end], t_all[end - w:end] - t_all[end - w])
+                label = UAV_GESTURE_LABELS[int(np.argmax(probs))]
+                ok = label == v.label
+                n += 1
+                right += ok
+                if probs.max() >= threshold:
+                    conf_n += 1
+                    conf_right += ok
+                d = gate.update(t_all[end - 1], label, float(probs.max()), True, cfg)
+                if d.command is not None:
+                    if ok:
+                        sent_right += 1
+                    else:
+                        sent_wrong += 1
+                        wrong_sent.append('%s -> %s' % (name, label))
+    res = {'windows': n, 'window_accuracy': right / n, 'confident_share': conf_n / n,
+           'confident_accuracy': conf_right / max(conf_n, 1), 'commands_right': sent_right,
+           'commands_wrong': sent_wrong, 'wrong_commands': wrong_sent, 'window_s': window_s, 'fps': fps,
+           'threshold': threshold, 'hold_s': hold_s}
+    print(json.dumps(res, indent=1))
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    r = sub.add_parser('run', help='train and evaluate every (model, split)')
+    r.add_argument('--data', default='../shared/data/uav_gesture')
+    r.add_argument('--out', default='runs/gesture')
+    r.add_argument('--models', nargs='+', default=list(MODELS), choices=MODELS)
+    r.add_argument('--splits', nargs='+', type=int, default=[1, 2, 3], choices=[1, 2, 3])
+    r.add_argument('--steps', type=int, default=3000)
+    r.add_argument('--batch', type=int, default=32)
+    r.add_argument('--frames', type=int, default=32)
+    r.add_argument('--lr', type=float, default=1e-3)
+    r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--threads', type=int, default=1)
+    r.add_argument('--no-velocity', dest='velocity', action='store_false',
+                   help='LSTM features: the joints only (default: the joints and their full-rate velocities)')
+    r.add_argument('--pool', default='mean', choices=['last', 'mean'], help='LSTM output the FC layers see')
+    r.add_argument('--dev', action='store_true', help='hold out the two highest-numbered training subjects of each '
+                   'split and evaluate on them (recipe selection; never the test subjects)')
+    r.add_argument('--budget-min', type=float, default=60.0, help='stop (resumable) after this many minutes')
+    for name in ('card', 'table'):
+        c = sub.add_parser(name, help='print the results table' + (' into the model card' if name == 'card' else ''))
+        c.add_argument('--out', default='runs/gesture')
+    sh = sub.add_parser('ship', help='copy the split-1 LSTM to the node\'s model path')
+    sh.add_argument('--out', default='runs/gesture')
+    sh.add_argument('--dest', default='models/gesture_lstm.pt')
+    sh.add_argument('--kind', default='lstm', choices=MODELS)
+    sh.add_argument('--half', action='store_true', help='store float16 weights (half the file)')
+    sh.add_argument('--data', default='../shared/data/uav_gesture', help='to print the shipped file\'s split-1 accuracy')
+    ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
+    ex.add_argument('--model', default='models/gesture_lstm.pt')
+    ex.add_argument('--onnx', default='models/gesture_lstm.onnx')
+    ex.add_argument('--data', default='../shared/data/uav_gesture')
+    ne = sub.add_parser('node-eval', help='sliding windows at the camera rate on the real test videos, with the '
+                        'safety gate (what the gesture node would do)')
+    ne.add_argument('--out', default='runs/gesture')
+    ne.add_argument('--data', default='../shared/data/uav_gesture')
+    ne.add_argument('--window-s', type=float, default=5.0)
+    ne.add_argument('--fps', type=float, default=10.0)
+    ne.add_argument('--threshold', type=float, default=0.8)
+    ne.add_argument('--hold-s', type=float, default=1.0)
+    a = ap.parse_args(argv)
+    if a.cmd == 'node-eval':
+        torch.set_num_threads(1)
+        node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
+        return 0
+    if a.cmd == 'ship':
+        ship(Path(a.out), Path(a.dest), a.kind, a.half, Path(a.data))
+        return 0
+    if a.cmd == 'export':
+        export(Path(a.model), Path(a.onnx), Path(a.data))
+        return 0
+    out = Path(a.out)
+    if a.cmd == 'run':
+        data = Path(a.data)
+        if not (data / 'joint_positions').is_dir():
+            print('error: no UAV-GESTURE keypoints at %s' % data, file=sys.stderr)
+            return 2
+        torch.set_num_threads(a.threads)
+        out.mkdir(parents=True, exist_ok=True)
+        deadline = time.time() + 60 * a.budget_min
+        for kind in a.models:
+            for k in a.splits:
+                if train_one(kind, k, data, out, a.steps, a.batch, a.frames, a.lr, a.seed, deadline,
+                            a.velocity, a.dev, a.pool) is None:
+                    return 1
+        print(table(out))
+        return 0
+    print(table(out))
+    for kind in MODELS:
+        for proto in ('P-I', 'P-II'):
+            print('%s %s errors: %s' % (kind, proto, confusions(out, kind, proto)))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

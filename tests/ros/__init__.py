@@ -1,0 +1,1 @@
+"""Tests on a real ROS 2 Humble (make test-ros)."""
