@@ -162,3 +162,25 @@ def test_missing_model_falls_back_to_constant_velocity_and_reports_it():
     t = [m for _, m in caps['/forecast/paths'] if m.agent_id == 'target']
     assert t and t[-1].model == 'constant_velocity'
     assert 'forecast: model' in reasons(caps['/diagnostics'])
+
+
+class JumpScene(Scene):
+    """The clock jumps 10 s back at tick 40 (a bag loop or a simulator reset) and stays there."""
+
+    def tick(self):
+        if self.k == 39:
+            self.shift = -int(10e9)
+        super().tick()
+
+    def now_ns(self):
+        return super().now_ns() + getattr(self, 'shift', 0)
+
+
+def test_a_clock_jump_restarts_the_history_and_forecasts_resume():
+    node, caps = run(JumpScene)
+    r = reasons(caps['/diagnostics'])
+    assert any('clock jump' in m for m in r['forecast: target'])
+    jump = caps['/target/geo'][39][0]
+    after = [m for t, m in caps['/forecast/paths'] if m.agent_id == 'target' and t > jump + int(2.9e9)]
+    assert after, 'no target forecast after the jump'
+    assert msgs.stamp_ns(after[-1].header.stamp) < jump - int(5e9)   # stamped on the new (earlier) clock
