@@ -40,7 +40,7 @@ test-fast: $(STAMP)
 # scripts start on the interpreter that has requirements-ros.txt; rosidl generates the messages with ROS 2's.
 ros-ws: SHELL := /bin/bash
 ros-ws: $(STAMP)
-	@set -euo pipefail; env_file=$$($(ROS2_BUILD)); source "$$env_file"; \
+	@set -euo pipefail; mkdir -p $(ROS_WS); env_file=$$($(ROS2_BUILD)); source "$$env_file"; \
 	ros_py=$$(dirname "$$env_file")/venv/bin/python3; \
 	export PYTHONPATH="$$($$ros_py -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'):$${PYTHONPATH:-}"; \
 	$(PY) "$$(command -v colcon)" --log-base $(ROS_WS)/log build --base-paths src \

@@ -1,4 +1,4 @@
-"""Onboard graph: camera in, target geoposition and camera pointing out.
+"""Onboard graph: camera in, target geoposition, its forecast and camera pointing out.
 
     ros2 launch uavcine_ros onboard.launch.py                      # a PC: the detector on ONNX Runtime (CPU)
     ros2 launch uavcine_ros onboard.launch.py backend:=tensorrt    # the Jetson: a TensorRT engine built beforehand
@@ -37,5 +37,6 @@ def generate_launch_description():
         node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
+        node('forecast'),
         node('mavlink', {'url': LaunchConfiguration('mavlink_url')}),
     ])
