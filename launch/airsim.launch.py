@@ -32,6 +32,10 @@ def generate_launch_description():
         DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
                               default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
                                                                   'onboard.yaml'])),
+        # launch's own setting, read by every process it starts: time to exit cleanly after Ctrl-C before SIGTERM
+        # (the default 5 s is too short for four processes unloading torch and onnxruntime on a busy 2-core PC)
+        DeclareLaunchArgument('sigterm_timeout', default_value='20',
+                              description='s a node has to exit after SIGINT before it gets SIGTERM'),
         DeclareLaunchArgument('backend', default_value='onnxruntime',
                               description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
         DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),

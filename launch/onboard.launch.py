@@ -1,4 +1,4 @@
-"""Onboard graph: camera in, target geoposition and camera pointing out.
+"""Onboard graph: camera in, target geoposition, its forecast and camera pointing out.
 
     ros2 launch uavcine_ros onboard.launch.py                      # a PC: the detector on ONNX Runtime (CPU)
     ros2 launch uavcine_ros onboard.launch.py backend:=tensorrt    # the Jetson: a TensorRT engine built beforehand
@@ -25,6 +25,10 @@ def generate_launch_description():
         DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
                               default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
                                                                   'onboard.yaml'])),
+        # launch's own setting, read by every process it starts: time to exit cleanly after Ctrl-C before SIGTERM
+        # (the default 5 s is too short for four processes unloading torch and onnxruntime on a busy 2-core PC)
+        DeclareLaunchArgument('sigterm_timeout', default_value='20',
+                              description='s a node has to exit after SIGINT before it gets SIGTERM'),
         DeclareLaunchArgument('backend', default_value='onnxruntime',
                               description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
         DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
@@ -33,5 +37,6 @@ def generate_launch_description():
         node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
+        node('forecast'),
         node('mavlink', {'url': LaunchConfiguration('mavlink_url')}),
     ])

@@ -89,6 +89,10 @@ def generate_launch_description():
                               description='ROS 2 parameter file for the nodes'),
         DeclareLaunchArgument('graph', default_value=PathJoinSubstitution([share, 'config', 'graphs', 'replay.yaml']),
                               description='graph file: nodes, inputs played, outputs recorded'),
+        # launch's own setting, read by every process it starts: time to exit cleanly after Ctrl-C before SIGTERM
+        # (the default 5 s is too short for four processes unloading torch and onnxruntime on a busy 2-core PC)
+        DeclareLaunchArgument('sigterm_timeout', default_value='20',
+                              description='s a node has to exit after SIGINT before it gets SIGTERM'),
         DeclareLaunchArgument('backend', default_value='onnxruntime',
                               description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
         DeclareLaunchArgument('storage', default_value='mcap', description='recording storage: mcap or sqlite3'),

@@ -41,6 +41,18 @@ def test_outputs_exist(demo):
     assert 'success AUC' in res.stdout and 'report:' in res.stdout
 
 
+def test_media_services_ran_after_each_shot(demo):
+    out, res = demo
+    report = (out / 'report.html').read_text()
+    assert 'Media services' in report
+    for shot in ('orbit_car', 'flyby_towers'):
+        media = out / 'media' / shot
+        assert list((media / 'keyframes').glob('keyframe_*.jpg')), res.stdout[-2000:]
+        assert len(list((media / 'thumbnails').glob('thumb_*.jpg'))) == 3
+        assert (media / 'summary.webm').stat().st_size > 1000 and (media / 'summary_9x16.webm').stat().st_size > 1000
+        assert 'media/%s/summary_9x16.webm' % shot in report
+
+
 def test_report_numbers_come_from_the_bag(demo):
     out, _ = demo
     metrics = json.loads((out / 'metrics.json').read_text())

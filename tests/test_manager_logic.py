@@ -175,3 +175,34 @@ def test_track_states_are_the_ones_of_track_msg():
                                                                  t.id) for t in node.targets):
                 others.append('%s:%d' % (path.relative_to(repo), node.lineno))
     assert not others, others
+
+
+def test_confident_partly_overlapping_detection_reanchors_a_drifted_track():
+    """The demo's thin tower: the tracker slid up the tower at good quality; the tower's detection overlaps the
+    tracked box only partly (IoU < reinit_iou) and re-anchors the track, same id."""
+    m = Manager(ManagerConfig(track_window_s=1.0, target_classes=['tower']))
+    m.on_detections(0.0, [det(100, 100, 0.9, 'tower', w=20, h=100)])
+    m.on_tracker(1.0, (100, 60, 20, 60), 0.8)  # drifted up: IoU 0.14 with the tower's box
+    weak = det(100, 100, 0.6, 'tower', w=20, h=100)  # not confident enough: no change
+    assert m.on_detections(1.0, [weak]) is None and m.box == (100, 60, 20, 60)
+    other = det(100, 100, 0.95, 'car', w=20, h=100)  # another class never re-anchors
+    assert m.on_detections(1.0, [other]) is None
+    cmd = m.on_detections(1.0, [det(101, 100, 0.9, 'tower', w=20, h=100)])
+    assert cmd.reason == 'refresh' and cmd.box == (101, 100, 20, 100) and cmd.track_id == 1
+    m2 = Manager(ManagerConfig(track_window_s=1.0, reanchor_score=0.0))  # switched off: the old behaviour
+    m2.on_detections(0.0, [det(100, 100, 0.9, 'tower', w=20, h=100)])
+    m2.on_tracker(1.0, (100, 60, 20, 60), 0.8)
+    assert m2.on_detections(1.0, [det(101, 100, 0.9, 'tower', w=20, h=100)]) is None
+
+
+def test_hold_only_for_max_hold_frames_in_a_row():
+    m = Manager(ManagerConfig(max_hold_frames=2))
+    m.on_detections(0.0, [det(10, 10)])
+    assert not m.holds(0.9)
+    held = []
+    for k in range(4):
+        held.append(m.holds(0.1))
+        m.on_tracker(0.1 * (k + 1), (10, 10, 20, 10), 0.1)
+    assert held == [True, True, False, False]  # past the budget the tracker follows its response again
+    m.on_tracker(0.6, (10, 10, 20, 10), 0.9)  # a good frame restores the budget
+    assert m.holds(0.1) and not Manager(ManagerConfig(max_hold_frames=0)).holds(0.1)

@@ -134,16 +134,21 @@ def test_onnxruntime_matches_torch():
     crops = np.stack([S.crop_and_resize(img, (70, 58), 80 * f, 255, a.avg_color) for f in a.scale_factors])
     ra, rb = a.responses(crops), b.responses(crops)
     assert np.allclose(ra, rb, rtol=1e-3, atol=1e-3 * np.abs(ra).max())
+    # the exemplar branch runs on onnxruntime too (kernel, appearance features): the same features
+    ka, kb = a.kernel.numpy(), b.kernel.numpy()
+    assert ka.shape == kb.shape and np.allclose(ka, kb, rtol=1e-3, atol=1e-3 * np.abs(ka).max())
+    qa, qb = a.update(img), b.update(img)
+    assert np.allclose(qa.box, qb.box, atol=1e-3) and abs(qa.stats['app_init'] - qb.stats['app_init']) < 1e-3
 
 
 def test_checkpoint_round_trip_fp16():
     net = S.SiamFCNet(0.25)
     S.init_weights(net)
     cfg = S.SiamFCConfig(width=0.25, context=0.4)
-    ckpt = S.save_checkpoint(net, cfg, S.QualityHead([0.1, 1, 2, 3, 4, 5, 6, 7]), {'note': 'test'})
+    ckpt = S.save_checkpoint(net, cfg, S.QualityHead([0.1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), {'note': 'test'})
     assert ckpt['state_dict']['backbone.conv1.0.weight'].dtype == torch.float16
     net2, cfg2, q2 = S.load_checkpoint(ckpt)
-    assert cfg2 == cfg and q2.coef == [0.1, 1, 2, 3, 4, 5, 6, 7]
+    assert cfg2 == cfg and q2.coef == [0.1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     old = dict(ckpt, config=dict(ckpt['config'], weak_quality=0.3, lost_frames=15, hold_when_weak=True))
     assert S.load_checkpoint(old)[1] == cfg  # checkpoints from before the manager owned the gating still load
     w = net.state_dict()['backbone.conv1.0.weight']

@@ -8,8 +8,11 @@ package_name = 'uavcine_ros'
 here = os.path.dirname(os.path.abspath(__file__))
 
 #: Must list every key of uavcine.nodes.REGISTRY (a test checks it).
-NODE_NAMES = ['airsim', 'detector', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker',
-              'gesture']
+NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'relay', 'sim', 'tlog', 'tracker',
+              'gesture',
+              'media_server',
+              'media_rest_client',
+              ]
 
 
 def package_files(pattern):

@@ -16,6 +16,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 READY = 'uavcine node ready:'  # uavcine_ros.host.READY
 
+# A DDS domain of this test session's own (inherited by every process it starts): two sessions on one machine
+# (two engineers, two CI jobs) would otherwise see each other's nodes and topics, even with ROS_LOCALHOST_ONLY.
+os.environ.setdefault('ROS_DOMAIN_ID', str(1 + os.getpid() % 100))
+
 
 def _ros_ready():
     try:
@@ -88,6 +92,14 @@ class Proc:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.wait(10)
         self.log_file.close()
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _stop_ros2_daemon():
+    """`ros2 param/topic` start a ros2 daemon for this session's domain: stop it at the end."""
+    yield
+    if not _WHY:
+        subprocess.run(['ros2', 'daemon', 'stop'], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope='session')

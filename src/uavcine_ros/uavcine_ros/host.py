@@ -6,6 +6,7 @@ subscriptions, services and timers with the declared QoS. Callbacks that raise
 are logged and the node stays up (a field robot must not lose its detector to
 one bad image).
 """
+import signal
 import sys
 import traceback
 
@@ -25,6 +26,11 @@ try:
     from rclpy.executors import ExternalShutdownException
 except ImportError:  # before Humble
     ExternalShutdownException = KeyboardInterrupt
+
+try:
+    from rclpy.signals import SignalHandlerOptions
+except ImportError:  # before Humble
+    SignalHandlerOptions = None
 
 try:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
@@ -171,12 +177,21 @@ class RclpyHost(Host):
 def main(node_name, args=None):
     """Entry point of ``ros2 run uavcine_ros NODE``: 0 after Ctrl-C or a requested shutdown, 2 for a wrong
     parameter value, 1 for a node that cannot start; one line, never a traceback, for each."""
-    rclpy.init(args=args if args is not None else sys.argv)
+    if node_name.startswith('media'):
+        from . import media_source  # noqa: F401  registers rosbag2_py as the media services' bag reader
+    # Ctrl-C and ros2 launch's SIGINT/SIGTERM only set a flag that the loop below reads: rclpy's own handler
+    # chains to Python's, whose KeyboardInterrupt can land anywhere, even in a finaliser ("Exception ignored
+    # in: Future.__del__ ... KeyboardInterrupt" on stderr at every launch shutdown).
+    stop = []
+    options = {'signal_handler_options': SignalHandlerOptions.NO} if SignalHandlerOptions is not None else {}
+    rclpy.init(args=args if args is not None else sys.argv, **options)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.append(signum))
     host = None
     try:
         host = RclpyHost.__new__(RclpyHost)  # so that finally can clean up a node that failed in setup
         RclpyHost.__init__(host, load_node_class(node_name), node_name)
-        while rclpy.ok() and host.shutdown_reason is None:
+        while rclpy.ok() and host.shutdown_reason is None and not stop:
             rclpy.spin_once(host.rcl, timeout_sec=0.1)
     except ParamError as exc:
         print('%s: %s' % (node_name, exc), file=sys.stderr)

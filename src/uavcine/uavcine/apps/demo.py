@@ -7,7 +7,8 @@ rendered with overlays and the run is scored from its bags:
 
     runs/<name>/<shot>/bag/          rosbag2 (MCAP) of every topic, readable by `ros2 bag`
     runs/<name>/<shot>.mp4           footage with boxes, state, quality, geoposition and its ellipse
-    runs/<name>/report.html          plots and tables (uavcine eval on the bags)
+    runs/<name>/media/<shot>/        keyframes, thumbnails and a summary clip (+ 9:16) from media_server
+    runs/<name>/report.html          plots and tables (uavcine eval on the bags), and the media results
 """
 from __future__ import annotations
 
@@ -95,7 +96,15 @@ def cmd_demo(args) -> int:
         for n in names:
             frames = render_video(out / n / 'bag', out / ('%s.mp4' % n), progress=not args.no_progress)
             print('[%s] video: %s (%d frames)' % (n, out / ('%s.mp4' % n), frames))
-    report = write_report(metrics, runs, names, out, title='uavcine demo: %s' % ', '.join(names))
+    media = {}
+    if not args.no_media:
+        from .media_report import analyse_shot, section_html  # only when asked: --no-media skips its imports
+        for n in names:
+            media[n] = analyse_shot(out / n / 'bag', out / 'media' / n)
+            for key, r in media[n].items():
+                print('[%s] media %s: %s' % (n, key, r.message))
+    report = write_report(metrics, runs, names, out, title='uavcine demo: %s' % ', '.join(names),
+                          extra_html=section_html(media, out) if media else '')
     print()
     print_summary(metrics, names)
     total = time.perf_counter() - t0
@@ -125,6 +134,7 @@ def register(subparsers):
     p.add_argument('--image-format', choices=['raw', 'jpeg'], default='raw',
                    help='record camera images raw or as sensor_msgs/CompressedImage JPEG (IMAGE_TOPIC/compressed)')
     p.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality with --image-format jpeg (1-100)')
+    p.add_argument('--no-media', action='store_true', help='skip the media services (keyframes, thumbnails, summary)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--live', action='store_true', help='serve the topics to Foxglove while the demo runs')
     p.add_argument('--live-port', type=int, default=8765)

@@ -4,7 +4,8 @@ Alaez et al. (MMSP 2023): the tracker follows the target; the manager judges eac
 (the only track state machine, ``core/manager.py``) and asks for detections when the track is
 weak or old; a detection (re)starts the tracker on the image it was made in, and the loop
 catches up on the images that arrived since. On a frame the manager judges weak the tracker
-holds its previous box (``hold_when_weak``: no drift onto an occluder).
+holds its previous box (``hold_when_weak``: no drift onto an occluder), for at most the manager's
+``max_hold_frames`` weak frames in a row.
 
 The tracker node (``nodes/tracker.py``) and the tracking evaluation (``eval/track_eval.py``)
 both run this loop. No images leave it, no clock is read: stamps are given in. Python 3.8.
@@ -58,7 +59,7 @@ class DetectTrackLoop:
             self.warnings.append(('tracker_' + r.error.split(' ')[0], 'tracker: %s' % r.error))
         failed = r.box is None or not self.tracker.initialised
         box = r.box
-        if not failed and self.hold_when_weak and self.manager.is_weak(r.quality):
+        if not failed and self.hold_when_weak and self.manager.holds(r.quality):
             box = self.tracker.hold()
         return self.manager.on_tracker(t, box, r.quality, failed=failed)
 

@@ -44,12 +44,16 @@ Box = Tuple[float, float, float, float]
 class ManagerConfig:
     quality_threshold: float = 0.3    # tracker quality below this is a weak frame
     max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
+    max_hold_frames: int = 3          # weak frames in a row on which the tracker holds its box; past them it follows
+                                      # its response again (under a moving camera a held box goes stale fast)
     max_lost_s: float = 5.0           # a LOST track is given up (DETECTING, no box) after this long
     track_window_s: float = 5.0       # after this long without a confirming detection, ask the detector again
     target_classes: List[str] = field(default_factory=list)  # class filter; empty = any class
     min_score: float = 0.5            # detections below this score are ignored
     reinit_iou: float = 0.3           # a detection with this IoU with the tracked box is the same target
     refresh_iou: float = 0.5          # ... and a confident track it overlaps this much is only confirmed, not restarted
+    reanchor_score: float = 0.7       # a detection this confident, of the track's class, overlapping the tracked box
+                                      # only partly (0 < IoU < refresh_iou) contradicts it and re-anchors it (0 = off)
     min_appearance: float = 0.5       # appearance similarity (when given) for a detection to be the same target
     gate: float = 3.0                 # re-acquisition gate: centre distance <= gate * max(w, h) of the last box
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
@@ -137,6 +141,11 @@ class Manager:
         """Is a tracker result of this quality a weak frame? (The only quality threshold of the loop.)"""
         return not quality >= self.cfg.quality_threshold  # NaN is weak
 
+    def holds(self, quality: float) -> bool:
+        """Should the tracker hold its previous box on a result of this quality? Weak, and fewer than
+        ``max_hold_frames`` weak frames in a row before it (call before ``on_tracker`` of the same frame)."""
+        return self.is_weak(quality) and self.weak < self.cfg.max_hold_frames
+
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
         if self.state not in (TRACKING, OCCLUDED, LOST):
@@ -187,6 +196,15 @@ class Manager:
     def _like(self, d: Detection) -> bool:
         return d.appearance is None or d.appearance >= self.cfg.min_appearance
 
+    def _contradicts(self, d: Detection) -> bool:
+        """A confident detection of the track's class that overlaps the tracked box only partly: the tracker has
+        slid onto part of its target or next to it (the thin tower's top) while its quality stayed high."""
+        if self.cfg.reanchor_score <= 0 or d.score < self.cfg.reanchor_score or self.box is None:
+            return False
+        if self.class_id and d.class_id != self.class_id:
+            return False
+        return 0.0 < iou(d.box, self.box) < self.cfg.refresh_iou
+
     def on_detections(self, t: float, dets: Sequence[Detection],
                       image_size: Optional[Tuple[int, int]] = None) -> Optional[InitCommand]:
         """Detections of the image at time ``t`` (``image_size`` = (width, height), used by acquire='centre').
@@ -197,7 +215,8 @@ class Manager:
         tracking = self.state in (TRACKING, OCCLUDED, LOST)
         if tracking and self.box is not None:
             # a fresh detection of the same target: best IoU with the tracked box, like it in appearance
-            same = [d for d in cands if self._like(d) and iou(d.box, self.box) >= self.cfg.reinit_iou]
+            same = [d for d in cands if self._like(d)
+                    and (iou(d.box, self.box) >= self.cfg.reinit_iou or self._contradicts(d))]
             if same:
                 best = max(same, key=lambda d: iou(d.box, self.box))
                 if self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou:

@@ -308,7 +308,12 @@ def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
 
 
-QUALITY_FEATURES = ('peak_logit', 'peak_prob', 'peak_ratio', 'apce_ratio', 'psr_ratio', 'scale_jump', 'jump')
+#: Features of the quality head. Each means the same on real and simulated video: the response peak, APCE and PSR
+#: relative to the first frame's *and* to a running reference of the recent frames (a real scene's first frame is
+#: not a typical frame), the appearance agreement of the new box with the first and the recent templates (cosine of
+#: exemplar embeddings), and the box's consistency over time (scale change, centre jump in target sizes).
+QUALITY_FEATURES = ('peak_logit', 'peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
+                    'app_init', 'app_recent', 'scale_jump', 'jump')
 
 
 @dataclass
@@ -317,10 +322,10 @@ class QualityHead:
 
     ``coef`` = [b, w_1 .. w_n]; calibrated on simulator sequences (train/siamfc_train.py
     ``calibrate``) by fitting q to the IoU of the box with the truth. The default is an
-    uncalibrated prior: quality rises with the peak relative to the first frame's.
+    uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 0.0, 6.0, 1.0, 0.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
@@ -332,26 +337,45 @@ class QualityHead:
         return _sigmoid(float(c[0] + c[1:] @ self.features(stats)))
 
 
-def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0) -> Dict[str, float]:
-    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref``.
+def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0,
+                   run: Optional[Dict[str, float]] = None, app_init: float = 1.0,
+                   app_recent: float = 1.0) -> Dict[str, float]:
+    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref`` and to the
+    running reference ``run`` (``RUNNING_LR`` average of the frames tracked since).
 
-    ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size.
+    ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size;
+    ``app_init``, ``app_recent``: cosine of the new box's exemplar embedding with the first and the recent template.
     """
     peak = float(raw.max())
     p = _sigmoid(peak)
     a, s = apce(raw), psr(raw)
+    run = ref if run is None else run
     return {
         'peak': peak,
         'peak_logit': max(-10.0, min(10.0, peak)),
         'peak_prob': p,
         'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
+        'peak_run_ratio': min(p / max(run.get('peak_prob', p), 1e-6), 2.0),
         'apce': a,
         'apce_ratio': min(a / max(ref.get('apce', a), 1e-6), 3.0),
+        'apce_run_ratio': min(a / max(run.get('apce', a), 1e-6), 3.0),
         'psr': s,
         'psr_ratio': min(s / max(ref.get('psr', s), 1e-6), 3.0),
+        'psr_run_ratio': min(s / max(run.get('psr', s), 1e-6), 3.0),
+        'app_init': app_init,
+        'app_recent': app_recent,
         'scale_jump': scale_jump,
         'jump': min(jump, 3.0),
     }
+
+
+#: Learning rate of the running reference (response statistics and the recent template): ~10 frames of memory.
+RUNNING_LR = 0.1
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.flatten(), b.flatten()
+    return max(0.0, float(a @ b) / (float(a.norm() * b.norm()) + 1e-12))
 
 
 # ----------------------------------------------------------------------------
@@ -441,8 +465,11 @@ class SiamFCTracker:
         self._fused = fuse_backbone(self.net.backbone)
         self._search = SearchModel(self._fused, self.net.out_scale).eval()
         self._ort = None
+        self._ort_z = None
         if backend == 'onnxruntime':
             self._ort = _ort_session(self._search, self.cfg, num_threads)
+            # the exemplar branch too (init, appearance features): torch's thread pool stalls on a busy CPU
+            self._ort_z = _ort_session(self._fused, self.cfg, num_threads, exemplar=True)
         elif backend == 'torch':
             self._fused.to(memory_format=torch.channels_last)  # NHWC convolutions: ~10% faster on CPU
         else:
@@ -475,8 +502,11 @@ class SiamFCTracker:
         self.avg_color = np.zeros(3)
         self.image_wh = None  # type: Optional[Tuple[int, int]]
         self.ref = {}  # type: Dict[str, float]
+        self.run = {}  # type: Dict[str, float]  # running reference of the response statistics
+        self.kernel0 = None  # type: Optional[torch.Tensor]  # the first template (kernel is the tracked one)
+        self.kernel_recent = None  # type: Optional[torch.Tensor]  # running average of the recent boxes' embeddings
         self.frames = 0
-        self._before = None  # type: Optional[Tuple[np.ndarray, np.ndarray, float, float]]  # for hold()
+        self._before = None  # type: Optional[Tuple[Any, ...]]  # for hold(): the state before the last update
 
     @property
     def box(self) -> Tuple[float, float, float, float]:
@@ -490,6 +520,10 @@ class SiamFCTracker:
     # --- network calls -------------------------------------------------------------
     @torch.inference_mode()
     def embed(self, crops: np.ndarray) -> torch.Tensor:
+        if self._ort_z is not None:
+            c = crops[None] if crops.ndim == 3 else crops
+            x = np.ascontiguousarray(c).transpose(0, 3, 1, 2).astype(np.float32)
+            return torch.from_numpy(self._ort_z.run(None, {'z': x})[0])
         return self._fused(to_tensor(crops))
 
     @torch.inference_mode()
@@ -528,6 +562,9 @@ class SiamFCTracker:
         x0 = crop_and_resize(img, self.center, self.x_sz, self.cfg.instance_sz, self.avg_color)
         r0 = self.responses(x0[None])[0]
         self.ref = response_stats(r0, {}, 0.0)
+        self.run = {k: self.ref[k] for k in ('peak_prob', 'apce', 'psr')}
+        self.kernel0 = self.kernel
+        self.kernel_recent = self.kernel.clone()
         return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
     def update(self, img: np.ndarray) -> TrackResult:
@@ -565,13 +602,20 @@ class SiamFCTracker:
         cand_center = self.center + disp_img
         cand_sz = self.target_sz * scale
         jump = float(np.hypot(*disp_img)) / max(1.0, math.sqrt(float(self.target_sz[0] * self.target_sz[1])))
-        stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump)
+        # appearance agreement of the new box with the first and the recent template (one exemplar-sized embedding)
+        emb = self.embed(crop_and_resize(img, cand_center, self.z_sz * scale, cfg.exemplar_sz, self.avg_color))
+        stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump, self.run,
+                               _cosine(emb, self.kernel0), _cosine(emb, self.kernel_recent))
         q = self.quality(stats)
-        self._before = (self.center, self.target_sz, self.z_sz, self.x_sz)
+        self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent)
         self.center = cand_center
         self.target_sz = cand_sz
         self.z_sz *= scale
         self.x_sz *= scale
+        lr = RUNNING_LR
+        for k in self.run:
+            self.run[k] = (1 - lr) * self.run[k] + lr * stats[k]
+        self.kernel_recent = (1 - lr) * self.kernel_recent + lr * emb
         return TrackResult(box=self.box, quality=q, stats=stats, response=raw[scale_id])
 
     def hold(self) -> Tuple[float, float, float, float]:
@@ -579,8 +623,8 @@ class SiamFCTracker:
 
         The caller decides when (the manager judged the frame weak): the tracker then does not drift
         onto an occluder, and the next update searches around the last trusted position."""
-        if self._before is not None:
-            self.center, self.target_sz, self.z_sz, self.x_sz = self._before
+        if self._before is not None:  # the weak frame does not teach the running reference either
+            self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent = self._before
             self._before = None
         return self.box
 
@@ -630,13 +674,29 @@ def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
     return buf.getvalue()
 
 
-def _ort_session(search: SearchModel, cfg: SiamFCConfig, num_threads: int = 0):
+def export_exemplar_onnx(fused: nn.Module, cfg: SiamFCConfig) -> bytes:
+    """The exemplar branch (fused backbone on 127 px crops) as ONNX bytes: input 'z', output 'kernel'."""
+    z = torch.zeros(1, 3, cfg.exemplar_sz, cfg.exemplar_sz)
+    buf = io.BytesIO()
+    kw = dict(input_names=['z'], output_names=['kernel'], dynamic_axes={'z': {0: 'n'}, 'kernel': {0: 'n'}},
+              opset_version=17)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try:
+            torch.onnx.export(fused, (z,), buf, dynamo=False, **kw)
+        except TypeError:  # torch 2.0 (Jetson)
+            torch.onnx.export(fused, (z,), buf, **kw)
+    return buf.getvalue()
+
+
+def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exemplar: bool = False):
     import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
     so = ort.SessionOptions()
     if num_threads > 0:
         so.intra_op_num_threads = num_threads
         so.inter_op_num_threads = 1
-    return ort.InferenceSession(export_onnx(search, cfg), so, providers=['CPUExecutionProvider'])
+    onnx = export_exemplar_onnx(model, cfg) if exemplar else export_onnx(model, cfg)
+    return ort.InferenceSession(onnx, so, providers=['CPUExecutionProvider'])
 
 
 CHECKPOINT_FORMAT = 'uavcine-siamfc-1'

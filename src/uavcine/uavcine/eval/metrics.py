@@ -45,3 +45,25 @@ def inside_ellipse(err_xy, cov_2x2, prob: float = 0.95) -> np.ndarray:
     cov = np.asarray(cov_2x2, dtype=float).reshape(-1, 2, 2)
     d2 = np.einsum('ni,nij,nj->n', err, np.linalg.inv(cov), err)
     return d2 <= -2.0 * np.log(1.0 - prob)
+
+
+NORM_PRECISION_THRESHOLDS = np.linspace(0.0, 0.5, 51)
+
+
+def normalized_centre_error(pred_xywh, true_xywh) -> np.ndarray:
+    """Centre error in units of the true box's width and height (TrackingNet, Mueller et al. ECCV 2018):
+    ||((cx - cx*) / w*, (cy - cy*) / h*)||; a missing prediction (NaN) is infinite."""
+    p = np.atleast_2d(np.asarray(pred_xywh, dtype=float))
+    t = np.atleast_2d(np.asarray(true_xywh, dtype=float))
+    dx = (p[:, 0] + p[:, 2] / 2 - t[:, 0] - t[:, 2] / 2) / np.maximum(t[:, 2], 1e-9)
+    dy = (p[:, 1] + p[:, 3] / 2 - t[:, 1] - t[:, 3] / 2) / np.maximum(t[:, 3], 1e-9)
+    e = np.hypot(dx, dy)
+    return np.where(np.isfinite(e), e, np.inf)
+
+
+def normalized_precision(norm_errors) -> float:
+    """Area under the normalised precision curve, thresholds 0..0.5 (TrackingNet's P_norm)."""
+    e = np.asarray(norm_errors, dtype=float)
+    if e.size == 0:
+        return float('nan')
+    return float(np.mean([(e <= t).mean() for t in NORM_PRECISION_THRESHOLDS]))

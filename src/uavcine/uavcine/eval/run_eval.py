@@ -405,7 +405,9 @@ def summary_rows(m: dict) -> list:
     ]
 
 
-def write_report(metrics_list: list, runs: list, names: list, out_dir: Path, title: str = 'uavcine run') -> Path:
+def write_report(metrics_list: list, runs: list, names: list, out_dir: Path, title: str = 'uavcine run',
+                 extra_html: str = '') -> Path:
+    """report.html (+ metrics.json); ``extra_html`` is appended as it is (the demo's media section)."""
     out_dir = Path(out_dir)
     imgs = plots(list(zip(runs, metrics_list)), names, out_dir)
     esc = html.escape
@@ -448,6 +450,8 @@ def write_report(metrics_list: list, runs: list, names: list, out_dir: Path, tit
     for key, cap in captions.items():
         if key in imgs:
             parts.append('<h2>%s</h2><img alt="%s" src="data:image/png;base64,%s">' % (cap, key, imgs[key]))
+    if extra_html:
+        parts.append(extra_html)
     parts.append('</body></html>')
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / 'report.html'

@@ -8,6 +8,7 @@ split, each exported in the same layout. ``eval/track_eval.py`` evaluates on the
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..sim.scenario import OccluderCfg
+
+from ..errors import UserError
 
 # ----------------------------------------------------------------------------
 # Sequences
@@ -38,23 +41,97 @@ class Seq:
         return self.frames(i) if callable(self.frames) else self.frames[i]
 
 
-def read_otb(folder: str | Path) -> Seq:
+class OTBError(UserError):
+    """An OTB-layout folder that cannot be read as a sequence (one line says which file and why)."""
+
+
+_NUM = re.compile(r'(\d+)$')
+
+
+def _read_groundtruth(path: Path) -> np.ndarray:
+    """x,y,w,h rows, separated by commas, tabs or spaces; 'NaN' (any case) or an empty row = out of view."""
+    rows = []
+    lines = path.read_text().splitlines()
+    while lines and not lines[-1].strip():  # trailing blank lines
+        lines.pop()
+    for k, line in enumerate(lines):
+        parts = [v for v in re.split(r'[,\s]+', line.strip()) if v]
+        if not parts:
+            rows.append([np.nan] * 4)
+            continue
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            raise OTBError('%s line %d: not 4 numbers: %r' % (path, k + 1, line.strip())) from None
+        if len(vals) != 4:
+            raise OTBError('%s line %d: %d values, expected x,y,w,h' % (path, k + 1, len(vals)))
+        if not all(np.isfinite(vals)) or vals[2] <= 0 or vals[3] <= 0:
+            vals = [np.nan] * 4  # out of view (some datasets write 0,0,0,0)
+        rows.append(vals)
+    if not rows:
+        raise OTBError('%s: no boxes' % path)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def read_otb(folder: str | Path, max_frames: int = 0) -> Seq:
     """An OTB-layout sequence: img/*.jpg|png and groundtruth_rect.txt (x,y,w,h, 1-based pixels as OTB).
 
-    An optional ``visibility.txt`` (one fraction per line) gives occlusion/out-of-view; else all visible.
+    Rows of NaN (or 0 size) are frames with the target out of view. Grayscale frames come back as RGB.
+    The frames must be numbered without gaps (0001.jpg, 0002.jpg, ...) and at least as many as the boxes:
+    a missing or unreadable frame is an ``OTBError`` naming it (never a silent shift of the truth).
+    ``max_frames`` > 0 keeps only the first frames. An optional ``visibility.txt`` (one fraction per line)
+    gives occlusion/out-of-view; else visible where a box is given.
     """
     folder = Path(folder)
-    imgs = sorted(p for p in (folder / 'img').iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png'))
-    gt = np.loadtxt(folder / 'groundtruth_rect.txt', delimiter=',', ndmin=2).astype(np.float64)
+    gt_file = folder / 'groundtruth_rect.txt'
+    if not gt_file.is_file():
+        raise OTBError('not an OTB sequence folder (no groundtruth_rect.txt): %s' % folder)
+    if not (folder / 'img').is_dir():
+        raise OTBError('not an OTB sequence folder (no img/): %s' % folder)
+    imgs = sorted((p for p in (folder / 'img').iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png')),
+                  key=lambda p: (int(_NUM.search(p.stem).group(1)) if _NUM.search(p.stem) else -1, p.name))
+    gt = _read_groundtruth(gt_file)
     gt[:, :2] -= 1.0  # OTB is 1-based; ours is continuous from 0
+    if not imgs:
+        raise OTBError('%s: no frames in img/' % folder)
+    nums = [int(_NUM.search(p.stem).group(1)) if _NUM.search(p.stem) else None for p in imgs]
+    if None not in nums:
+        first = nums[0]
+        for k, n in enumerate(nums):
+            if n != first + k:
+                raise OTBError('%s: frame number %d is missing (img/ goes from %s to %s)' % (
+                    folder, first + k, imgs[k - 1].name, imgs[k].name))
+    if len(imgs) < len(gt):
+        raise OTBError('%s: %d boxes but only %d frames in img/ (frames after %s are missing)' % (
+            folder, len(gt), len(imgs), imgs[-1].name))
     vis_file = folder / 'visibility.txt'
-    vis = np.loadtxt(vis_file, ndmin=1) if vis_file.is_file() else np.ones(len(gt))
-    n = min(len(imgs), len(gt))
+    vis = np.loadtxt(vis_file, ndmin=1) if vis_file.is_file() else np.isfinite(gt).all(axis=1).astype(float)
+    n = len(gt) if max_frames <= 0 else min(len(gt), max_frames)
 
     def load(i):
-        return cv2.cvtColor(cv2.imread(str(imgs[i]), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        im = cv2.imread(str(imgs[i]), cv2.IMREAD_COLOR)  # grayscale files are expanded to 3 channels
+        if im is None:
+            raise OTBError('cannot read frame %s' % imgs[i])
+        return cv2.cvtColor(im, cv2.COLOR_BGR2RGB)
 
-    return Seq(folder.name, load, gt[:n], vis[:n].astype(np.float64))
+    return Seq(folder.name, load, gt[:n], vis[:n].astype(np.float64), {'folder': str(folder)})
+
+
+def otb_folders(paths) -> list:
+    """Sequence folders from ``--otb`` arguments: a sequence folder itself, or a folder of sequence folders."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if (p / 'groundtruth_rect.txt').is_file():
+            out.append(p)
+        elif p.is_dir():
+            subs = sorted(q for q in p.iterdir() if (q / 'groundtruth_rect.txt').is_file())
+            if not subs:
+                raise OTBError('no OTB sequences (folders with groundtruth_rect.txt) in %s' % p)
+            out += subs
+        else:
+            raise OTBError('no such folder: %s' % p)
+    return out
 
 
 # ----------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Tracking evaluation on simulator sequences: OTB one-pass success AUC and precision at 20 px, fps.
+"""Tracking evaluation on real sequences (OTB-layout folders) and the simulator suite: OTB one-pass success AUC,
+precision at 20 px, normalised precision, fps, and the quality score's Spearman correlation with the IoU.
+
+Real sequences (``--otb DIR``, several allowed; a sequence folder or a folder of them; NaN rows = target out
+of view) are scored per sequence and as the mean over sequences, for SiamFC, SiamFC + hold, CSRT, KCF and MIL
+(the manager + detector row needs a detector, which real folders do not have); the simulator suite (``--suite``)
+as before. Both go into one markdown file, so one command reproduces docs/track_eval.md.
 
 Trackers, all started on the first frame's true box (OTB one-pass evaluation):
 
@@ -17,8 +23,9 @@ Frames whose target is out of view are left out of the scores (no truth to overl
 a frame with no output box counts as IoU 0 (eval.metrics). The quality score is
 checked by its Spearman correlation with the IoU of the reported box.
 
-Writes a markdown table and the success plot:
-    python -m uavcine.eval.track_eval --suite test --out docs/track_eval.md --plot docs/track_success.png
+Writes the markdown tables and the success plots (the command of docs/track_eval.md):
+    python -m uavcine.eval.track_eval --otb /work/shared/data/aerial_tracking --max-frames 80 --suite smoke \
+        --threads 1 --out docs/track_eval.md --plot docs/track_success.png --plot-real docs/track_success_real.png
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -39,7 +46,7 @@ from ..core import manager as M
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
 from . import metrics
-from .sequences import RATE_HZ, REPO, SPLITS, sim_sequences
+from .sequences import RATE_HZ, REPO, SPLITS, OTBError, otb_folders, read_otb, sim_sequences
 
 # ----------------------------------------------------------------------------
 
@@ -88,24 +95,37 @@ class RunResult:
     seconds: list = field(default_factory=list)
     states: list = field(default_factory=list)
     detector_calls: int = 0
+    decode: list = field(default_factory=list)   # seconds to read and decode each frame (fps with decode)
+    stats: list = field(default_factory=list)    # SiamFC: the quality features of each frame (calibration)
+
+
+def _read(seq, i, res: RunResult):
+    t0 = time.perf_counter()
+    img = seq.frame(i)
+    res.decode.append(time.perf_counter() - t0)
+    return img
 
 
 def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None = None, backend: str = 'torch',
                threads: int = 1) -> RunResult:
     """SiamFC alone; with ``hold`` it keeps its previous box on the frames the manager would judge weak."""
     t = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads)
-    judge = M.Manager(mcfg or M.ManagerConfig())
+    # the manager judges each frame (its weak count decides the hold); no detector here, so it never gives up
+    judge = M.Manager(replace(mcfg or M.ManagerConfig(), max_lost_s=float('inf')))
     n = len(seq)
     boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
     res = RunResult(boxes, q)
     t.init(seq.frame(0), seq.boxes[0])
+    judge.on_detections(0.0, [M.Detection(tuple(seq.boxes[0]), 1.0)])
     boxes[0], q[0] = seq.boxes[0], 1.0
     for i in range(1, n):
-        img = seq.frame(i)
+        img = _read(seq, i, res)
         t0 = time.perf_counter()
         r = t.update(img)
-        box = t.hold() if hold and r.box is not None and judge.is_weak(r.quality) else r.box
+        box = t.hold() if hold and r.box is not None and judge.holds(r.quality) else r.box
+        judge.on_tracker(float(i), box, r.quality, failed=r.box is None)
         res.seconds.append(time.perf_counter() - t0)
+        res.stats.append(r.stats)
         if box is not None:
             boxes[i], q[i] = box, r.quality
     return res
@@ -120,7 +140,7 @@ def run_loop(seq, net, cfg, quality, detector, mcfg: M.ManagerConfig, backend: s
     cls = seq.meta.get('cls', '')
     dt_ns = int(1e9 / seq.meta.get('rate_hz', RATE_HZ))
     for i in range(n):
-        img = seq.frame(i)
+        img = _read(seq, i, res) if i else seq.frame(i)
         ns = (i + 1) * dt_ns
         t0 = time.perf_counter()
         out = loop.on_image(ns, img)
@@ -157,7 +177,7 @@ def run_opencv(seq, name: str) -> RunResult:
     tr.init(bgr, (int(round(x)), int(round(y)), max(1, int(round(w))), max(1, int(round(h)))))
     boxes[0] = seq.boxes[0]
     for i in range(1, n):
-        bgr = cv2.cvtColor(seq.frame(i), cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(_read(seq, i, res), cv2.COLOR_RGB2BGR)
         t0 = time.perf_counter()
         ok, b = tr.update(bgr)
         res.seconds.append(time.perf_counter() - t0)
@@ -213,7 +233,8 @@ TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'K
 
 
 def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
-             progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1) -> dict:
+             progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1,
+             keep_stats: bool = False) -> dict:
     net, cfg, quality = S.load_checkpoint(model)
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = mcfg or M.ManagerConfig(acquire='score')
@@ -224,7 +245,8 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
         from ..runtime.detector import Detector  # lazy: start-up time: importing it loads torch
         detr = Detector(detr_model)
         det_name = 'project DETR detector (%s)' % Path(detr_model).name
-    per = {k: {'ious': [], 'errs': [], 'seconds': [], 'seq': [], 'q': [], 'qiou': [], 'calls': 0, 'frames': 0}
+    per = {k: {'ious': [], 'errs': [], 'nerrs': [], 'seconds': [], 'decode': [], 'seq': [], 'q': [], 'qiou': [],
+               'sec_seq': [], 'dec_seq': [], 'stats': [], 'calls': 0, 'frames': 0}
            for k in trackers}
     for si, seq in enumerate(tqdm(seqs, desc='sequences', unit='seq', disable=not progress)):
         sim_det = SimulatedDetector(seed=si)
@@ -248,10 +270,17 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
             else:
                 r = run_opencv(seq, k)
             ious, errs = frame_scores(seq, r.boxes)
+            iv = in_view(seq)
             d = per[k]
             d['ious'].append(ious)
             d['errs'].append(errs)
+            d['nerrs'].append(metrics.normalized_centre_error(r.boxes[iv], seq.boxes[iv]))
             d['seconds'] += r.seconds
+            d['decode'] += r.decode
+            d['sec_seq'].append(float(np.mean(r.seconds)) if r.seconds else float('nan'))
+            d['dec_seq'].append(float(np.mean(r.decode)) if r.decode else float('nan'))
+            if k == 'SiamFC' and keep_stats:  # the ungated run's features and IoU: quality calibration data
+                d['stats'].append([r.stats[i - 1] if i else {} for i in range(len(seq))])
             d['calls'] += r.detector_calls
             d['frames'] += len(seq) - 1
             d['seq'].append(seq.name)
@@ -285,7 +314,8 @@ def summarise(res: dict, seqs) -> list:
 NOTES = '''Notes on reading the table:
 
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
-  the quality gate and nothing else: on a weak frame the previous box is kept. *SiamFC + manager +
+  the quality gate and nothing else: on a weak frame the previous box is kept, for at most the manager's
+  `max_hold_frames` weak frames in a row (then the response's box again). *SiamFC + manager +
   detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
@@ -294,13 +324,15 @@ NOTES = '''Notes on reading the table:
   correlation is lower there by construction.
 - The simulated detector is the ground truth of every object at least half visible, with 15% misses,
   8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
-  this loop (`--detector detr`), never a measurement of that detector.'''
+  this loop (`--detector detr`), never a measurement of that detector.
+- OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
+- Real sequences have no detector truth, so the manager + detector row is on the simulator only.'''
 
 
-def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
+def sim_table(rows, res, seqs) -> list:
+    """The simulator suite's section of docs/track_eval.md (markdown lines)."""
     occ = [s.name for s in seqs if {'OCC', 'OV'} & set(attributes(s))]
-    lines = ['# Tracking evaluation on the simulator suite', '',
-             'Generated by `%s`.' % cmd, '',
+    lines = ['## Simulator suite', '',
              'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
              'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
              'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.',
@@ -325,8 +357,95 @@ def write_table(rows, res, seqs, path: Path, cmd: str) -> None:
     lines += ['- %s: %d frames, %s' % (s.name, len(s), ' '.join(attributes(s)) or '-') for s in seqs]
     lines += ['', 'Manager settings: `%s`' % json.dumps(res['manager']), '', 'Model: `%s`' % Path(res['model']).name]
     lines += ['', NOTES]
+    return lines
+
+
+# ----------------------------------------------------------------------------
+# Real sequences (OTB-layout folders): per sequence and mean over sequences
+# ----------------------------------------------------------------------------
+
+REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector loop: real folders have no detector truth
+
+
+def summarise_real(res: dict) -> dict:
+    """Per-sequence scores of every tracker and their mean over sequences (each sequence weighs the same).
+
+    Spearman(quality, IoU): per sequence, and pooled over all scored frames of all sequences (the mean row)."""
+    out = {}
+    for k, d in res['per'].items():
+        rows = []
+        for j, name in enumerate(d['seq']):
+            sec, dec = d['sec_seq'][j], d['dec_seq'][j]
+            row = {'seq': name, 'auc': metrics.success_auc(d['ious'][j]), 'prec20': metrics.precision_at(d['errs'][j]),
+                   'nprec': metrics.normalized_precision(d['nerrs'][j]),
+                   'fps': 1.0 / sec, 'fps_decode': 1.0 / (sec + dec), 'frames': int(len(d['ious'][j]))}
+            if d['q']:
+                row['spearman'] = spearman(d['q'][j], d['qiou'][j])
+            rows.append(row)
+        mean = {key: float(np.nanmean([r[key] for r in rows])) for key in ('auc', 'prec20', 'nprec')}
+        mean['fps'] = 1.0 / float(np.mean(d['seconds'])) if d['seconds'] else float('nan')
+        mean['fps_decode'] = 1.0 / (float(np.mean(d['seconds'])) + float(np.mean(d['decode']))) if d['seconds'] else \
+            float('nan')
+        mean['curve'] = np.nanmean([metrics.success_curve(i) for i in d['ious']], axis=0).tolist()
+        if d['q']:
+            mean['spearman'] = spearman(np.concatenate(d['q']), np.concatenate(d['qiou']))
+        out[k] = {'per_seq': rows, 'mean': mean}
+    return out
+
+
+def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
+    """The real sequences' section of docs/track_eval.md (markdown lines)."""
+    folders = sorted({str(Path(s.meta.get('folder', s.name)).parent) for s in seqs})
+    cap = ('first %d frames of each sequence (CPU budget)' % max_frames) if max_frames > 0 else 'all frames'
+    lines = ['## Real sequences (OTB layout: %s)' % ', '.join('`%s`' % f for f in folders), '',
+             '%d sequences, %s, %d scored frames. Mean over sequences (each sequence weighs the same);'
+             % (len(seqs), cap, sum(r['frames'] for r in next(iter(summ.values()))['per_seq'])),
+             'Spearman(quality, IoU) of the mean row is pooled over all scored frames. Normalised precision: area',
+             'under the precision curve of the centre error in units of the true box size, thresholds 0..0.5',
+             '(TrackingNet). fps: the tracker update alone, and with the frame\'s JPEG decode; %d thread(s),'
+             % res['threads'],
+             'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'], '',
+             '| tracker | success AUC | prec@20 | norm. prec | fps (update) | fps (with decode) | '
+             'Spearman(quality, IoU) |', '|---|---|---|---|---|---|---|']
+    for k, v in summ.items():
+        m = v['mean']
+        sp = '%.3f' % m['spearman'] if 'spearman' in m else '-'
+        lines.append('| %s | %.3f | %.3f | %.3f | %.1f | %.1f | %s |' % (
+            k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'], sp))
+    names = list(summ)
+    lines += ['', 'Per sequence: success AUC / precision@20 (Spearman(quality, IoU) in brackets for SiamFC rows).', '',
+              '| sequence | frames | ' + ' | '.join(names) + ' |', '|---|---|' + '---|' * len(names)]
+    for j, s in enumerate(seqs):
+        cells = []
+        for k in names:
+            r = summ[k]['per_seq'][j]
+            c = '%.3f / %.3f' % (r['auc'], r['prec20'])
+            if 'spearman' in r:
+                c += ' (%.2f)' % r['spearman']
+            cells.append(c)
+        lines.append('| %s | %d | %s |' % (s.name, len(s), ' | '.join(cells)))
+    return lines
+
+
+def plot_real(summ: dict, path: Path) -> None:
+    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for k, v in sorted(summ.items(), key=lambda kv: -kv[1]['mean']['auc']):
+        ax.plot(metrics.SUCCESS_THRESHOLDS, v['mean']['curve'], label='%s [%.3f]' % (k, v['mean']['auc']),
+                lw=2 if k.startswith('SiamFC') else 1.2)
+    ax.set_xlabel('overlap threshold (IoU)')
+    ax.set_ylabel('success rate (mean over sequences)')
+    ax.set_title('Success plot, real sequences (one-pass)')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='lower left')
+    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join(lines) + '\n')
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot(rows, path: Path, det_name: str) -> None:
@@ -355,15 +474,22 @@ def plot(rows, path: Path, det_name: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m uavcine.eval.track_eval', description=__doc__.split('\n')[0])
-    ap.add_argument('--suite', default='test', help='split of the simulator suite (%s)' % ', '.join(SPLITS))
+    ap.add_argument('--suite', default='test',
+                    help="split of the simulator suite (%s), or 'none' for real sequences only" % ', '.join(SPLITS))
+    ap.add_argument('--otb', action='append', default=[], metavar='DIR',
+                    help='real sequences in OTB layout: a sequence folder or a folder of them (several allowed)')
+    ap.add_argument('--max-frames', type=int, default=0, help='score only the first N frames of each real sequence')
     ap.add_argument('--model', default=str(REPO / 'models' / 'siamfc_sim.pt'))
     ap.add_argument('--detector', default='simulated', choices=['simulated', 'detr'])
     ap.add_argument('--detr-model', default=str(REPO / 'models' / 'detr_small.pt'))
     ap.add_argument('--trackers', default=','.join(TRACKERS))
     ap.add_argument('--out', default='docs/track_eval.md')
     ap.add_argument('--plot', default='docs/track_success.png')
+    ap.add_argument('--plot-real', default='docs/track_success_real.png')
     ap.add_argument('--json', default='runs/track_eval.json')
     ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--max-hold-frames', type=int, default=M.ManagerConfig.max_hold_frames,
+                    help="the manager's hold budget (weak frames in a row the box is held)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
     a = ap.parse_args(argv)
@@ -378,22 +504,62 @@ def main(argv=None) -> int:
     if unknown:
         print('error: unknown tracker %s (known: %s)' % (', '.join(unknown), ', '.join(TRACKERS)), file=sys.stderr)
         return 2
-    seqs = sim_sequences(a.suite)
+    if a.suite == 'none' and not a.otb:
+        print("error: nothing to evaluate: --suite none and no --otb", file=sys.stderr)
+        return 2
+    try:
+        real = [read_otb(f, a.max_frames) for f in otb_folders(a.otb)]
+    except OTBError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
     if a.detector == 'detr' and not Path(a.detr_model).is_file():
         print('error: DETR model not found: %s' % a.detr_model, file=sys.stderr)
         return 2
-    res = evaluate(seqs, a.model, a.detector, trackers, detr_model=a.detr_model, backend=a.backend,
-                   threads=a.threads)
-    rows = summarise(res, seqs)
     cmd = 'python -m uavcine.eval.track_eval ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    write_table(rows, res, seqs, Path(a.out), cmd.strip())
-    plot(rows, Path(a.plot), res['detector'])
+    lines = ['# Tracking evaluation: real sequences and the simulator suite', '', 'Generated by `%s`.' % cmd.strip(),
+             '', 'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
+             'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
+             'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.', '']
+    out_json = {}
+    # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
+    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames)
+    if real:
+        rtrackers = [t for t in trackers if t in REAL_TRACKERS]
+        try:
+            res = evaluate(real, a.model, 'simulated', rtrackers, mcfg=mcfg, backend=a.backend, threads=a.threads,
+                           keep_stats=True)
+        except OTBError as e:
+            print('error: %s' % e, file=sys.stderr)
+            return 2
+        summ = summarise_real(res)
+        lines += real_table(summ, real, res, a.max_frames) + ['']
+        plot_real(summ, Path(a.plot_real))
+        out_json['real'] = summ
+        if 'SiamFC' in res['per']:  # calibration data for train/siamfc_train.py calibrate-loso
+            d = res['per']['SiamFC']
+            out_json['real_calib'] = [{'seq': n, 'stats': st, 'iou': list(map(float, io))}
+                                      for n, st, io in zip(d['seq'], d['stats'], d['ious'])]
+        for k, v in summ.items():
+            m = v['mean']
+            print('real  %-16s AUC %.3f prec20 %.3f nprec %.3f | %.1f fps (%.1f with decode)%s' % (
+                k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'],
+                ' | spearman %.3f' % m['spearman'] if 'spearman' in m else ''))
+    if a.suite != 'none':
+        seqs = sim_sequences(a.suite)
+        res = evaluate(seqs, a.model, a.detector, trackers, mcfg=mcfg, detr_model=a.detr_model, backend=a.backend,
+                       threads=a.threads)
+        rows = summarise(res, seqs)
+        lines += sim_table(rows, res, seqs)
+        plot(rows, Path(a.plot), res['detector'])
+        out_json['sim'] = rows
+        for r in rows:
+            print('sim   %-36s AUC %.3f prec20 %.3f | occl AUC %.3f prec20 %.3f | %.1f fps%s' % (
+                r['tracker'], r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'],
+                ' | spearman %.3f' % r['spearman'] if 'spearman' in r else ''))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text('\n'.join(lines) + '\n')
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(rows, indent=1))
-    for r in rows:
-        print('%-36s AUC %.3f prec20 %.3f | occl AUC %.3f prec20 %.3f | %.1f fps%s' % (
-            r['tracker'], r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'],
-            ' | spearman %.3f' % r['spearman'] if 'spearman' in r else ''))
+    Path(a.json).write_text(json.dumps(out_json, indent=1))
     return 0
 
 

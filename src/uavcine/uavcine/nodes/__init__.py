@@ -14,7 +14,10 @@ REGISTRY = {
     'mavlink': 'uavcine.nodes.mavlink_bridge:MavlinkBridgeNode',
     'tlog': 'uavcine.nodes.tlog_source:TlogSourceNode',
     'airsim': 'uavcine.nodes.airsim_bridge:AirSimBridgeNode',
+    'forecast': 'uavcine.nodes.forecast:ForecastNode',
     'gesture': 'uavcine.nodes.gesture:GestureNode',
+    'media_server': 'uavcine.nodes.media_server:MediaServerNode',
+    'media_rest_client': 'uavcine.nodes.media_rest_client:MediaRestClientNode',
 }
 
 

@@ -63,6 +63,8 @@ class TrackerParams:
     quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame (predicted IoU)',
                                      min=0.0, max=1.0)
     max_weak_frames: int = param(_M.max_weak_frames, 'Weak frames tolerated in a row before the track is lost', min=0)
+    max_hold_frames: int = param(_M.max_hold_frames, 'Weak frames in a row on which the tracker holds its box; '
+                                 'past them it follows its response again', min=0)
     max_lost_s: float = param(_M.max_lost_s, 'A lost track keeps searching this long (detector asked) before it is given up',
                               min=0.0)
     track_window_s: float = param(_M.track_window_s, 'Tracking time window: after it, the detector confirms the target', min=0.0)
@@ -71,6 +73,8 @@ class TrackerParams:
     reinit_iou: float = param(_M.reinit_iou, 'IoU of a detection with the tracked box to re-initialise on it', min=0.0, max=1.0)
     refresh_iou: float = param(_M.refresh_iou, 'A confident track that a detection overlaps this much is confirmed, not restarted',
                                min=0.0, max=1.0)
+    reanchor_score: float = param(_M.reanchor_score, 'A detection of the track\'s class this confident that overlaps '
+                                  'the tracked box only partly re-anchors the track (0 = off)', min=0.0, max=1.0)
     use_appearance: bool = param(True, 'Compare detections with the target exemplar before re-initialising')
     min_appearance: float = param(_M.min_appearance, 'Appearance similarity (0..1) for a detection to be the same target',
                                   min=0.0, max=1.0)

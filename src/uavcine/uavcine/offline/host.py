@@ -33,6 +33,7 @@ from .bag import BagError, BagReader, BagWriter
 from .images import COMPRESSED, IMAGE, SUFFIX, from_compressed, to_jpeg
 from .messages import MessageError, new_message
 from .typestore import make_typestore
+from . import media_source  # noqa: F401,E402  registers the bag reader of the media services
 
 log = logging.getLogger('uavcine')
 
@@ -305,7 +306,9 @@ class OfflineHost(Host):
         svc = self.services.get(name if name.startswith('/') else '/' + name)
         if svc is None:
             raise GraphError('no node offers service %s' % name)
-        return svc.call(request)
+        response = svc.call(request)
+        self._drain()  # what the server published while answering (progress) is delivered before the call returns
+        return response
 
     # ------------------------------------------------------------------ delivery
     def _publish(self, pub: _Pub, msg):

@@ -197,8 +197,10 @@ def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | 
 
 
 def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[Seq], backend: str = 'torch',
-                         threads: int = 1, max_frames: int = 0):
-    """Features of every tracked frame and the IoU of the candidate box with the truth (0 when out of view)."""
+                         threads: int = 1, max_frames: int = 0, keys: Sequence[str] = ()):
+    """Features of every tracked frame and the IoU of the candidate box with the truth (0 when out of view).
+
+    The tracker never holds here (the ungated run): its trajectory, hence the data, does not depend on the head."""
     head = S.QualityHead()
     feats, target, seq_of = [], [], []
     for k, seq in enumerate(tqdm(seqs, desc='calibrate', unit='seq')):
@@ -210,14 +212,41 @@ def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[S
         for i, r, truth in run_sequence(t, seq, first, end):
             if not r.ok:
                 continue
-            feats.append(head.features(r.stats))
+            feats.append(np.array([r.stats[k] for k in keys]) if keys else head.features(r.stats))
             target.append(iou(r.box, truth))  # the tracker never holds: the box is the response's
             seq_of.append(k)
     return np.asarray(feats), np.asarray(target), np.asarray(seq_of)
 
 
+def quality_target(iou_: np.ndarray, kind: str = 'iou') -> np.ndarray:
+    """What the head predicts: 'iou' (the box's IoU with the truth, soft target) or 'on' (the probability that the
+    box is on the target, IoU >= ON_TARGET_IOU: a failure detector; its rank order still follows the IoU)."""
+    if kind == 'iou':
+        return np.asarray(iou_, dtype=np.float64)
+    if kind == 'on':
+        return (np.asarray(iou_) >= ON_TARGET_IOU).astype(np.float64)
+    raise ValueError("quality target must be 'iou' or 'on', not %r" % kind)
+
+
+ON_TARGET_IOU = 0.2
+
+
+def loso(feats: np.ndarray, iou_: np.ndarray, seq_of: np.ndarray, names: Sequence[str], kind: str = 'iou',
+         l2: float = 1e-3) -> dict:
+    """Leave-one-sequence-out: fit on all sequences but one, Spearman(quality, IoU) on the one left out, and
+    the pooled Spearman of all held-out predictions."""
+    q = np.full(len(iou_), np.nan)
+    per = {}
+    for k in np.unique(seq_of):
+        tr, te = seq_of != k, seq_of == k
+        c = np.asarray(fit_quality(feats[tr], quality_target(iou_[tr], kind), l2))
+        q[te] = 1 / (1 + np.exp(-np.clip(c[0] + feats[te] @ c[1:], -60, 60)))
+        per[str(names[k])] = float(spearmanr(q[te], iou_[te]).statistic) if te.sum() > 2 else float('nan')
+    return {'per_seq': per, 'pooled': float(spearmanr(q, iou_).statistic), 'q': q}
+
+
 def fit_quality(feats: np.ndarray, target: np.ndarray, l2: float = 1e-3) -> list:
-    """Logistic regression with soft targets: minimise BCE(sigmoid(b + w.f), IoU)."""
+    """Logistic regression with soft targets: minimise BCE(sigmoid(b + w.f), target) (target = IoU or on/off)."""
     X = np.hstack([np.ones((len(feats), 1)), feats])
 
     def f(c):
@@ -238,7 +267,10 @@ def fit_quality(feats: np.ndarray, target: np.ndarray, l2: float = 1e-3) -> list
 
 
 def load_seqs(spec: str) -> list[Seq]:
-    """'otb:DIR' (every sub-folder with groundtruth_rect.txt) or 'sim:SPLIT' (the embedded simulator's suite)."""
+    """'otb:DIR' (every sub-folder with groundtruth_rect.txt) or 'sim:SPLIT' (the embedded simulator's suite);
+    several joined by '+' (e.g. 'otb:/data/aerial_tracking+sim:smoke')."""
+    if '+' in spec:
+        return [s for part in spec.split('+') for s in load_seqs(part)]
     kind, _, arg = spec.partition(':')
     if kind == 'otb':
         root = Path(arg)
@@ -248,6 +280,36 @@ def load_seqs(spec: str) -> list[Seq]:
     if kind == 'sim':
         return sim_sequences(arg)
     raise SystemExit("error: sequences must be 'otb:DIR' or 'sim:SPLIT', got %r" % spec)
+
+
+def load_net(path: str):
+    """(net, config, metadata) from a training checkpoint (train subcommand) or a model file (``S.load_checkpoint``)."""
+    ck = torch.load(path, map_location='cpu', weights_only=False)
+    if isinstance(ck, dict) and 'net' in ck and 'step' in ck:
+        cfg = S.SiamFCConfig(**ck['config'])
+        net = S.SiamFCNet(cfg.width, cfg.out_scale)
+        net.load_state_dict(ck['net'])
+        return net.eval(), cfg, {'trained_steps': ck['step'], 'final_loss': float(np.mean(ck['history'][-100:]))}
+    net, cfg, _ = S.load_checkpoint(ck) if ck.get('quality') is None or len(ck['quality']) == len(
+        S.QUALITY_FEATURES) + 1 else S.load_checkpoint(dict(ck, quality=None))
+    meta = {k: v for k, v in dict(ck.get('meta') or {}).items() if k in ('trained_steps', 'final_loss')}
+    return net.eval(), cfg, meta
+
+
+def load_quality_data(paths: Sequence[str]):
+    """Concatenate npz files of the collect subcommand (their features must be this version's)."""
+    fs, ys, ss, names = [], [], [], []
+    for p in paths:
+        if not Path(p).is_file():
+            raise SystemExit('error: no such file: %s (make it with the collect subcommand)' % p)
+        d = np.load(p)
+        if tuple(d['keys']) != tuple(S.QUALITY_FEATURES):
+            raise SystemExit('error: %s holds other quality features (%s); collect again' % (p, ', '.join(d['keys'])))
+        fs.append(d['features'])
+        ys.append(d['iou'])
+        ss.append(d['seq_of'] + len(names))
+        names += list(d['names'])
+    return np.concatenate(fs), np.concatenate(ys), np.concatenate(ss), names
 
 
 def main(argv=None) -> int:
@@ -267,9 +329,21 @@ def main(argv=None) -> int:
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--threads', type=int, default=1)
     t.add_argument('--resume', action='store_true')
+    k = sub.add_parser('collect', help='quality features and IoU of the ungated tracker over sequences (npz)')
+    k.add_argument('seqs', help="'sim:SPLIT', 'otb:DIR', several joined by '+'")
+    k.add_argument('--ckpt', default='models/siamfc_sim.pt', help='a training checkpoint or a model file')
+    k.add_argument('--out', default='runs/siamfc_quality_data.npz')
+    k.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'])
+    k.add_argument('--max-frames', type=int, default=0, help='frames per sequence (0 = all)')
+    k.add_argument('--threads', type=int, default=1)
     c = sub.add_parser('calibrate', help='fit the quality head, write the model file')
-    c.add_argument('--ckpt', default='runs/siamfc/last.pt')
-    c.add_argument('--calib', default='sim:calib', help='sequences to fit on')
+    c.add_argument('--ckpt', default='runs/siamfc/last.pt', help='a training checkpoint or a model file')
+    c.add_argument('--calib', default='sim:calib', help="sequences to fit on ('+' joins several)")
+    c.add_argument('--data', default='', help='fit on the npz of the collect subcommand(s) instead (comma-separated)')
+    c.add_argument('--target', default='iou', choices=['iou', 'on'],
+                   help="what quality predicts: the IoU, or the probability that the box is on the target "
+                        "(IoU >= %.1f)" % ON_TARGET_IOU)
+    c.add_argument('--l2', type=float, default=1e-3)
     c.add_argument('--heldout', default='', help="sequences to report Spearman on ('' = none; track_eval reports it)")
     c.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'])
     c.add_argument('--max-frames', type=int, default=0, help='frames per sequence (0 = all)')
@@ -293,25 +367,45 @@ def main(argv=None) -> int:
         last = train(bank, Path(a.out), cfg, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads)
         print('checkpoint: %s' % last)
         return 0
-    if a.cmd == 'calibrate':
+    if a.cmd in ('collect', 'calibrate'):
         torch.set_num_threads(a.threads)
         if not Path(a.ckpt).is_file():
             print('error: checkpoint not found: %s' % a.ckpt, file=sys.stderr)
             return 2
-        ck = torch.load(a.ckpt, map_location='cpu', weights_only=False)
-        cfg = S.SiamFCConfig(**ck['config'])
-        net = S.SiamFCNet(cfg.width, cfg.out_scale)
-        net.load_state_dict(ck['net'])
-        net.eval()
-        f_cal, y_cal, _ = collect_quality_data(net, cfg, load_seqs(a.calib), a.backend, a.threads,
-                                               a.max_frames)
-        coef = fit_quality(f_cal, y_cal)
+        net, cfg, meta0 = load_net(a.ckpt)
+    if a.cmd == 'collect':
+        seqs = load_seqs(a.seqs)
+        f, y, seq_of = collect_quality_data(net, cfg, seqs, a.backend, a.threads, a.max_frames)
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(a.out, features=f, iou=y, seq_of=seq_of, names=np.array([s.name for s in seqs]),
+                 keys=np.array(S.QUALITY_FEATURES))
+        print('%d frames of %d sequences -> %s' % (len(y), len(seqs), a.out))
+        return 0
+    if a.cmd == 'calibrate':
+        if a.data:
+            f_cal, y_cal, seq_of, names = load_quality_data(a.data.split(','))
+            calib = a.data
+        else:
+            seqs = load_seqs(a.calib)
+            f_cal, y_cal, seq_of = collect_quality_data(net, cfg, seqs, a.backend, a.threads, a.max_frames)
+            names, calib = [s.name for s in seqs], a.calib
+        coef = fit_quality(f_cal, quality_target(y_cal, a.target), a.l2)
         head = S.QualityHead(coef)
         q_cal = np.array([head(dict(zip(S.QUALITY_FEATURES, f))) for f in f_cal])
-        meta = {'trained_steps': ck['step'], 'final_loss': float(np.mean(ck['history'][-100:])),
-                'calib': a.calib, 'calib_frames': int(len(y_cal)),
-                'calib_spearman_quality_iou': float(spearmanr(q_cal, y_cal).statistic),
-                'features': list(S.QUALITY_FEATURES)}
+        lo = loso(f_cal, y_cal, seq_of, names, a.target, a.l2)
+        if a.data:  # pooled held-out Spearman of each file's sequences (real and simulated apart)
+            files, start = {}, 0
+            for p in a.data.split(','):
+                n = len(np.load(p)['names'])
+                m = (seq_of >= start) & (seq_of < start + n)
+                files[p] = float(spearmanr(lo['q'][m], y_cal[m]).statistic)
+                start += n
+            lo['per_file'] = files
+        meta = dict(meta0, calib=calib, calib_frames=int(len(y_cal)), quality_target=a.target,
+                    calib_spearman_quality_iou=float(spearmanr(q_cal, y_cal).statistic),
+                    loso_spearman_quality_iou=lo['pooled'], loso_spearman_per_seq=lo['per_seq'],
+                    loso_spearman_per_file=lo.get('per_file', {}),
+                    features=list(S.QUALITY_FEATURES))
         if a.heldout:
             f_te, y_te, _ = collect_quality_data(net, cfg, load_seqs(a.heldout), a.backend, a.threads,
                                                    a.max_frames)
@@ -319,8 +413,6 @@ def main(argv=None) -> int:
             meta.update(heldout=a.heldout, heldout_frames=int(len(y_te)),
                         heldout_spearman_quality_iou=float(spearmanr(q_te, y_te).statistic))
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        np.savez(Path(a.out).with_suffix('.calib.npz') if a.out.startswith('runs') else Path('runs') / 'siamfc_calib.npz',
-                 features=f_cal, iou=y_cal)
         torch.save(S.save_checkpoint(net, cfg, head, meta, half=True), a.out)
         print(json.dumps({'coef': coef, **meta}, indent=1))
         print('model -> %s (%.1f MB)' % (a.out, os.path.getsize(a.out) / 1e6))
