@@ -1,13 +1,18 @@
 """`ros2 launch` of each launch file from a folder that is not the repository: nodes up on their installed
 parameter files and models, no traceback, parameters at run time through `ros2 param`, QoS as documented,
 a clean exit on Ctrl-C. Findings 4 (installed files) and 5 (a PC by default, the Jetson by argument)."""
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from .conftest import READY, Proc, share
 
-ONBOARD = ('detector', 'tracker', 'geo', 'mavlink')
+#: the nodes launch/onboard.launch.py starts, read from it (a node added there is waited for here too)
+_LAUNCH = Path(__file__).resolve().parents[2] / 'launch' / 'onboard.launch.py'
+ONBOARD = tuple(re.findall(r"node\('(\w+)'", _LAUNCH.read_text()))
+assert {'detector', 'tracker', 'geo', 'mavlink'} <= set(ONBOARD), ONBOARD
 
 
 @pytest.fixture(scope='module')
