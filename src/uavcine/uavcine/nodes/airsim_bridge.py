@@ -208,12 +208,7 @@ class AirSimBridgeNode(Node):
         self.lost_since = None  # type: Optional[int]
         self.next_connect_ns = 0
         self._connect_at_start()
-        self.pub_image = vehicle.IMAGE.publisher(self)
-        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
-        self.pub_fix = vehicle.FIX.publisher(self)
-        self.pub_imu = vehicle.IMU.publisher(self)
-        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
-        self.pub_agl = vehicle.AGL.publisher(self)
+        self.pubs = vehicle.camera_source_publishers(self)  # by kind: image, camera_info, fix, imu, gimbal, agl
         self.pub_truth = self.create_publisher('sensor_msgs/msg/NavSatFix', 'truth/target/fix', RELIABLE)
         self.pub_diag = self.create_publisher('diagnostic_msgs/msg/DiagnosticArray', 'diagnostics', RELIABLE)
         if p.gimbal_control:
@@ -402,16 +397,16 @@ class AirSimBridgeNode(Node):
         self.pos_world_ned = _vec(pose.position) + self.start_ned
         R_base = R_enu_flu_from_ned_frd(quat2mat(_quat(pose.orientation)))
         self.R_base = R_base
-        self._publish_fix(self.pub_fix, self.pos_world_ned, stamp, 'base_link', self.p.fix_sigma_m)
+        self._publish_fix(self.pubs['fix'], self.pos_world_ned, stamp, 'base_link', self.p.fix_sigma_m)
         q = quat_wxyz(R_base)
         no_data = np.zeros(9)
         no_data[0] = -1.0  # REP-145: this Imu carries orientation only
-        self.pub_imu.publish(self.new('sensor_msgs/msg/Imu', header=msgs.header(self, stamp, 'base_link'),
+        self.pubs['imu'].publish(self.new('sensor_msgs/msg/Imu', header=msgs.header(self, stamp, 'base_link'),
                                       orientation=msgs.quaternion_fields(q), angular_velocity_covariance=no_data,
                                       linear_acceleration_covariance=no_data.copy()))
         if self.p.agl_source == 'ground_plane':
             agl = self.p.ground_z_ned - self.pos_world_ned[2]
-            self.pub_agl.publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
+            self.pubs['agl'].publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
                                           radiation_type=1, field_of_view=0.0, min_range=0.0, max_range=10000.0,
                                           range=float(agl)))
         return R_base
@@ -423,7 +418,7 @@ class AirSimBridgeNode(Node):
             return
         if R_base is not None:
             dist *= max(0.0, -float((R_base @ np.array([0.0, 0.0, -1.0]))[2]))
-        self.pub_agl.publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
+        self.pubs['agl'].publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
                                       radiation_type=1, field_of_view=0.0, min_range=lo, max_range=hi,
                                       range=float(dist)))
 
@@ -444,15 +439,16 @@ class AirSimBridgeNode(Node):
         if self.cam is None or (self.cam.width, self.cam.height) != (w, h):
             f = (w / 2.0) / math.tan(math.radians(self.hfov_deg) / 2.0)  # FOV_Degrees is horizontal
             self.cam = PinholeCamera(w, h, f, f, w / 2.0, h / 2.0)
-        self.pub_image.publish(msgs.numpy_to_image(self, img, stamp, self.p.frame_id))
-        self.pub_info.publish(self.new('sensor_msgs/msg/CameraInfo', header=msgs.header(self, stamp, self.p.frame_id),
-                                       **self.cam.camera_info_fields()))
+        self.pubs['image'].publish(msgs.numpy_to_image(self, img, stamp, self.p.frame_id))
+        self.pubs['camera_info'].publish(self.new('sensor_msgs/msg/CameraInfo',
+                                                  header=msgs.header(self, stamp, self.p.frame_id),
+                                                  **self.cam.camera_info_fields()))
         self.stats['images'] += 1
         q_cam = _quat(resp.camera_orientation)
         if R_base is not None and np.all(np.isfinite(q_cam)) and np.linalg.norm(q_cam) > 1e-6:
             R_world_cam = R_enu_flu_from_ned_frd(quat2mat(q_cam / np.linalg.norm(q_cam)))
             g = quat_wxyz(R_base.T @ R_world_cam)
-            self.pub_gimbal.publish(self.new('geometry_msgs/msg/QuaternionStamped',
+            self.pubs['gimbal'].publish(self.new('geometry_msgs/msg/QuaternionStamped',
                                              header=msgs.header(self, stamp, 'base_link'),
                                              quaternion=msgs.quaternion_fields(g)))
 

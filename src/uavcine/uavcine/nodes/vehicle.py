@@ -52,3 +52,9 @@ CAMERA = {'image': IMAGE, 'camera_info': CAMERA_INFO}  # type: Dict[str, Topic]
 def telemetry_publishers(node: Node) -> Dict[str, Any]:
     """One publisher per telemetry topic of the contract, by kind."""
     return {kind: t.publisher(node) for kind, t in TELEMETRY.items()}
+
+
+def camera_source_publishers(node: Node) -> Dict[str, Any]:
+    """One publisher per topic of the contract (telemetry and camera), by kind: what the simulator and AirSim
+    publish."""
+    return {kind: t.publisher(node) for kind, t in dict(CAMERA, **TELEMETRY).items()}

@@ -103,12 +103,7 @@ class SimNode(Node):
         self.t0_ns = self.now_ns()
         self.sim = Simulator(sc, seed=None if p.seed < 0 else p.seed, start_ns=self.t0_ns)
         self.expected_duration_s = sc.duration_s  # the offline host's progress bar reads this
-        self.pub_image = vehicle.IMAGE.publisher(self)
-        self.pub_info = vehicle.CAMERA_INFO.publisher(self)
-        self.pub_fix = vehicle.FIX.publisher(self)
-        self.pub_imu = vehicle.IMU.publisher(self)
-        self.pub_gimbal = vehicle.GIMBAL.publisher(self)
-        self.pub_agl = vehicle.AGL.publisher(self)
+        self.pubs = vehicle.camera_source_publishers(self)  # by kind: image, camera_info, fix, imu, gimbal, agl
         if p.publish_truth:
             self.pub_truth = self.create_publisher('uavcine_interfaces/msg/TargetTruthArray', 'truth/targets', RELIABLE)
             self.pub_cam_pose = self.create_publisher('geometry_msgs/msg/PoseStamped', 'truth/camera_pose', RELIABLE)
@@ -174,9 +169,10 @@ class SimNode(Node):
     # ------------------------------------------------------------------ publishers
     def publish_camera(self, sample, stamp):
         frame = self.sim.render_at(sample.t_stamp, index=sample.k, telemetry=False)
-        self.pub_image.publish(msgs.numpy_to_image(self, frame.rgb, stamp, 'camera_optical', 'rgb8'))
-        self.pub_info.publish(self.new('sensor_msgs/msg/CameraInfo', header=msgs.header(self, stamp, 'camera_optical'),
-                                       **self.sim.camera.camera_info_fields()))
+        self.pubs['image'].publish(msgs.numpy_to_image(self, frame.rgb, stamp, 'camera_optical', 'rgb8'))
+        self.pubs['camera_info'].publish(self.new('sensor_msgs/msg/CameraInfo',
+                                                  header=msgs.header(self, stamp, 'camera_optical'),
+                                                  **self.sim.camera.camera_info_fields()))
         if self.p.publish_truth:
             self.publish_truth(frame, stamp)
         if self.p.publish_depth:
@@ -223,7 +219,7 @@ class SimNode(Node):
 
     def publish_gps(self, sample, stamp):
         v = sample.value
-        self.pub_fix.publish(self._fix_msg(stamp, 'base_link', v['lat'], v['lon'], v['alt'], v['covariance'],
+        self.pubs['fix'].publish(self._fix_msg(stamp, 'base_link', v['lat'], v['lon'], v['alt'], v['covariance'],
                                            NAVSAT_COV_DIAGONAL_KNOWN))
 
     def publish_imu(self, sample, stamp):
@@ -232,18 +228,18 @@ class SimNode(Node):
         var = v['sigma_rad'] ** 2
         unknown = np.zeros(9)
         unknown[0] = -1.0  # ROS: covariance[0] = -1 means "this field is not provided"
-        self.pub_imu.publish(self.new('sensor_msgs/msg/Imu', header=msgs.header(self, stamp, 'base_link'),
+        self.pubs['imu'].publish(self.new('sensor_msgs/msg/Imu', header=msgs.header(self, stamp, 'base_link'),
                                       orientation=msgs.quaternion_fields(q),
                                       orientation_covariance=np.diag([var, var, var]).reshape(-1),
                                       angular_velocity_covariance=unknown, linear_acceleration_covariance=unknown))
 
     def publish_gimbal(self, sample, stamp):
         q = euler2quat(*sample.value['rpy'], 'sxyz')
-        self.pub_gimbal.publish(self.new('geometry_msgs/msg/QuaternionStamped',
+        self.pubs['gimbal'].publish(self.new('geometry_msgs/msg/QuaternionStamped',
                                          header=msgs.header(self, stamp, 'base_link'), quaternion=msgs.quaternion_fields(q)))
 
     def publish_agl(self, sample, stamp):
-        self.pub_agl.publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
+        self.pubs['agl'].publish(self.new('sensor_msgs/msg/Range', header=msgs.header(self, stamp, 'base_link'),
                                       radiation_type=RANGE_INFRARED, field_of_view=0.05, min_range=0.1,
                                       max_range=500.0, range=float(sample.value['range'])))
 
