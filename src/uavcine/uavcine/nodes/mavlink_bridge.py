@@ -16,7 +16,9 @@ A command is sent for a new GeoTarget at most ``roi_rate_hz`` times a second, an
 only when: the link is up, the vehicle's position and attitude arrived within
 ``telemetry_timeout_s``, the GeoTarget is younger than ``target_max_age_s`` and
 not flagged stale, it lies within ``max_range_m`` of the vehicle and inside the
-``geofence`` polygon, and its horizontal sigma is below ``max_target_sigma_m``.
+``geofence`` polygon, and its horizontal sigma is below ``max_target_sigma_m``; and
+not within ``plausibility_hold_s`` of a GPS jump or of a jump of the autopilot's clock
+(time_boot_ms going back, a reboot, or leaping ahead: stamps are re-mapped from there).
 Each refusal is counted by reason and shown in /diagnostics.
 
 The link is read without blocking from a timer (``poll_period_s``), so the node
@@ -26,6 +28,9 @@ onboard controller, asks for the streams it needs (SET_MESSAGE_INTERVAL) when
 the link comes up, answers and sends TIMESYNC, and reconnects on its own.
 Optional MAVLink 2 signing: ``signing_key_file`` (32 raw bytes, 64 hex digits or
 a passphrase); unsigned or wrongly signed messages are then dropped and counted.
+
+Longer than 600 lines: link, telemetry dispatch, the pointing checks and the diagnostics share one
+state (the link and what the vehicle said); split, each part would reach into the others' attributes.
 
 Python 3.8.
 """
@@ -116,7 +121,8 @@ class MavlinkBridgeParams(TelemetryParams):
     frozen_telemetry_s: float = param(5.0, 'Position and attitude bit-for-bit unchanged for this long while their '
                                            'stamps advance = frozen telemetry: no pointing command, s; 0 = no '
                                            'check', min=0.0)
-    plausibility_hold_s: float = param(2.0, 'After a GPS jump, refuse pointing for this long, s', min=0.0)
+    plausibility_hold_s: float = param(2.0, 'After a GPS jump or an autopilot clock jump, refuse pointing for this '
+                                            'long, s', min=0.0)
     release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
                                             'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
                                             'looking at the last position, s; 0 = never', min=0.0)
@@ -188,6 +194,7 @@ class MavlinkBridgeNode(Node):
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
         self.plausible = TelemetryPlausibility(self.plausibility_config())
         self.pitchyaw_at_release = 0  # pitchyaw_sent when the mount was last handed back
+        self.clock_jump_until = 0  # host ns: no pointing before it (the autopilot's clock jumped)
         self._open(self.now_ns())
 
     def configure(self):
@@ -313,12 +320,19 @@ class MavlinkBridgeNode(Node):
         if (m.get_srcSystem(), m.get_srcComponent()) == (self.p.source_system, self.p.source_component):
             return  # our own packets echoed by a router
         self.stats['messages'] += 1
+        jumps = sum(mp.jumps for mp in self.tel.mappers.values())
         try:
             outputs = self.tel.handle(m, now)
         except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             self.stats['bad_fields'] += 1
             self.warn_throttled('bad_fields', 'dropping %s: %s' % (mtype, exc))
             return
+        jumped = sum(mp.jumps for mp in self.tel.mappers.values()) - jumps
+        if jumped > 0:  # the autopilot's clock went back (a reboot) or leapt ahead: stamps re-map from here
+            self.stats['clock_jumps'] += jumped
+            self.clock_jump_until = now + int(self.p.plausibility_hold_s * 1e9)
+            self.warn_throttled('clock_jump', 'the autopilot clock jumped (%s, time_boot_ms %s): no pointing for %.1f s'
+                                % (mtype, getattr(m, 'time_boot_ms', '?'), self.p.plausibility_hold_s))
         for o in outputs:
             self._check_plausible(o, now)
             self._publish(o)
@@ -463,6 +477,8 @@ class MavlinkBridgeNode(Node):
         implausible = self.plausible.refusal(now)
         if implausible:
             return implausible
+        if now < self.clock_jump_until:
+            return 'clock_jump'
         age = now - msgs.stamp_ns(tgt.header.stamp)
         if age > p.target_max_age_s * 1e9:
             return 'stale_target'
@@ -597,6 +613,7 @@ class MavlinkBridgeNode(Node):
             ('rejected_signature', str(self.stats['rejected_signature'])),
             ('read_errors', str(self.stats['read_errors'])),
             ('link_losses', str(self.stats['link_losses'])),
+            ('clock_jumps', str(self.stats['clock_jumps'])),
             ('signing', 'on' if self.key is not None else 'off'),
             ('time_sync', tel.time_source),
             ('agl_source', tel.agl_used),
