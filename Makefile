@@ -70,7 +70,7 @@ SOAK_MINUTES ?= 60
 soak: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m uavcine.eval.soak --minutes $(SOAK_MINUTES) --out runs/soak
 
-# the bridge against ArduCopter SITL (../shared/ardupilot), on loopback ports; about 1.5 minutes (4 tests)
+# the bridge against ArduCopter SITL (../shared/ardupilot), on loopback ports; about 2 minutes (5 tests)
 test-sitl: $(STAMP)
 	UAVCINE_SITL=1 $(PY) -m pytest -q tests/test_sitl.py $(PYTEST_ARGS)
 

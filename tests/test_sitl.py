@@ -5,9 +5,9 @@ arducopter (a free instance number, its own working directory) with a servo gimb
 autotest sets it up, and stops it at the end. What is checked: telemetry against the autopilot's own
 messages read on a second port, the gimbal manager found on request, AGL within its limits, one
 /diagnostics per stamp, stamps on the wall clock, a recorder stopped with SIGTERM leaving a whole bag,
-gimbal-manager pointing and its release against the mount's reported attitude, and a GUIDED forward flight
-with an ROI (pointing error with the servo-mount correction, the nose kept on the track).
-Not (yet) here: link loss against SITL (the loopback tests in test_mavlink_reliability.py cover it).
+gimbal-manager pointing and its release against the mount's reported attitude, a GUIDED forward flight
+with an ROI (pointing error with the servo-mount correction, the nose kept on the track), and a radio link
+that goes quiet during a shot (no command from stale telemetry, one link loss, pointing resumed).
 """
 import math
 import os
@@ -384,3 +384,101 @@ def test_sitl_guided_forward_flight_roi_pointing(sitl):
     assert np.median(forward[:, 2]) < np.median(forward[:, 3])
     # the nose stays on the track (north) while the ROI's bearing goes from 30 to over 90 deg
     assert np.all(np.abs((forward[:, 4] + 180.0) % 360.0 - 180.0) < 15.0)
+
+
+class QuietLink:
+    """A TCP relay between the bridge and an autopilot port whose radio can go quiet: while ``quiet`` is set the
+    bytes in both directions are read and dropped (the TCP connections stay up, as a radio's serial link does)."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.quiet = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        upstream = socket.create_connection(('127.0.0.1', self.target_port))
+        self.socks += [client, upstream]
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    return
+                if not self.quiet.is_set():
+                    dst.sendall(data)
+        except OSError:
+            return
+
+    def close(self):
+        for s in self.socks + [self.listener]:
+            s.close()
+
+
+def test_sitl_link_goes_quiet_during_a_shot(sitl):
+    """The radio link goes quiet for 6 s while the bridge points an ROI: no command while the telemetry is
+    stale, one link loss counted, and pointing resumes once the link is back."""
+    import pymap3d
+    from test_mavlink_bridge import TargetSource
+    base, serial1 = sitl
+    pilot = Pilot(base)
+    home = pilot.take_off(20.0)
+    pilot.start()
+    link = QuietLink(serial1)
+    t_lat, t_lon, t_alt = pymap3d.enu2geodetic(60.0, 60.0, 0.0, home.lat * 1e-7, home.lon * 1e-7,
+                                               (home.alt - home.relative_alt) / 1000.0)
+    host = OfflineHost(strict=True, realtime=True)
+    sent = []  # (host s, roi_sent) at every poll
+    state = {'cut': None, 'back': None}
+    try:
+        bridge = host.add_node(MavlinkBridgeNode, {'url': 'tcp:127.0.0.1:%d' % link.port})
+        src = host.add_node(TargetSource)
+        src.lat, src.lon, src.alt = float(t_lat), float(t_lon), float(t_alt)
+        diags = host.capture('/diagnostics')
+        start = host.start_time_ns()
+        orig = bridge.poll
+
+        def poll():
+            orig()
+            now = (host.now_ns() - start) / 1e9
+            sent.append((now, bridge.stats['roi_sent']))
+            if state['cut'] is None and bridge.stats['roi_sent'] >= 3:
+                link.quiet.set()
+                state['cut'] = now
+            elif state['cut'] is not None and state['back'] is None and now > state['cut'] + 6.0:
+                link.quiet.clear()
+                state['back'] = now
+            if state['back'] is not None and now > state['back'] + 8.0 or now > 60.0:
+                host.request_shutdown(bridge, 'done')
+        for tm in host.timers:
+            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
+                tm.callback = poll
+        host.run()
+    finally:
+        host.close()
+        link.close()
+        pilot.stop.set()
+        pilot.join(timeout=5)
+    assert state['back'] is not None, 'no ROI sent in 60 s (%d sent)' % (sent[-1][1] if sent else 0)
+    cut, back = state['cut'], state['back']
+    during = [n for t, n in sent if cut + 1.2 < t < back]       # telemetry_timeout_s (1 s) after the link went quiet
+    after = [n for t, n in sent if t > back]
+    print('ROI commands: %d before the cut, %d while quiet, %d after; link losses %d' % (
+        during[0], during[-1] - during[0], after[-1] - after[0], bridge.stats['link_losses']))
+    assert during[-1] == during[0]                              # nothing sent from stale telemetry
+    assert bridge.stats['link_losses'] == 1                     # heartbeat_timeout_s (3 s) passed once
+    assert bridge.skipped['stale_telemetry'] + bridge.skipped['link_down'] >= 5
+    assert after[-1] - after[0] >= 3                            # pointing again once the link is back
+    last = diags[-1][1].status[0]
+    assert {v.key: v.value for v in last.values}['link_up'] == 'True'
