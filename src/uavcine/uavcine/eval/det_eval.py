@@ -293,7 +293,8 @@ def markdown(summ: dict, prec: dict | None, command: str, model: str, step: int,
                                                      _f(r['recall@0.3'])))
     if prec is not None:
         lines += ['', 'Precision on the exhaustively labelled frames (`src/uavcine/uavcine/eval/det_labels/'
-                  'dev_exhaustive.json`, every person and car inside each frame's labelled region boxed by hand; greedy matching by score at IoU >= 0.5):',
+                  'dev_exhaustive.json`: every person and car inside each frame\'s labelled region boxed by hand; '
+                  'greedy matching by score at IoU >= 0.5):',
                   '', '| class | frames | boxes | detections | matched | precision | recall |',
                   '|---|---|---|---|---|---|---|']
         for c, r in prec['per_class'].items():
