@@ -211,7 +211,7 @@ def train(a) -> int:
         overrides = dict(encoder_attention=a.attention, num_queries=a.queries, num_groups=a.groups,
                          input_width=a.input_size[0], input_height=a.input_size[1], hidden_dim=a.hidden_dim,
                          dim_feedforward=a.ffn, enc_layers=a.enc_layers, dec_layers=a.dec_layers,
-                         query_content=a.query_content)
+                         query_content=a.query_content, small_stride=a.small_stride)
         if a.channels:
             overrides['small_channels'] = a.channels
         cfg = detr_small_config(names, **overrides)
@@ -414,6 +414,8 @@ def main(argv=None) -> int:
     t.add_argument('--dec-layers', type=int, default=3)
     t.add_argument('--channels', type=int, nargs=4, default=None, help='small backbone stage widths')
     t.add_argument('--input-size', type=int, nargs=2, default=[384, 288], metavar=('W', 'H'))
+    t.add_argument('--small-stride', type=int, choices=[8, 16], default=16,
+                   help='output stride of the small backbone (8: a finer feature map for small targets)')
     t.add_argument('--eval-every', type=int, default=5)
     t.add_argument('--eval-limit', type=int, default=200, help='validation images per evaluation')
     t.add_argument('--max-minutes', type=float, default=0, help='stop (resumably) after this long')
