@@ -161,3 +161,27 @@ def test_end_to_end_on_one_development_sequence(shared_data, tmp_path):
     assert d['per_sequence']['UAVDT_S0601']['frames'] == [0, 40, 80]
     assert d['precision']['frames'] == 1   # the labelled frame of this sequence
     assert '| car | 1 | 3 |' in out.read_text()
+
+
+def test_official_detr_r50_release_runs_through_the_real_evaluation(tmp_path):
+    """The command for users who bring facebookresearch/detr's released weights: a file in the release's format
+    ({'model': state_dict}, COCO classes; random weights here: none can be downloaded) goes through det_eval with
+    COCO's person and car/truck/bus mapped, at a small input so that the test stays fast."""
+    import torch
+    from uavcine.core import detr as C
+    torch.manual_seed(0)
+    pth = tmp_path / 'detr-r50-e632da11.pth'
+    torch.save({'model': C.DETR(C.detr_r50_config()).state_dict(), 'epoch': 499}, pth)
+    seqs = tmp_path / 'seqs'
+    write_otb(seqs / 'UAVDT_S0601', [(11, 11, 30, 20)] * 2, size=(160, 120))
+    write_otb(seqs / 'DTB70_BMX3', [(41, 31, 10, 30)] * 2, size=(160, 120))
+    r = run_cli_module('--otb', seqs, '--model', pth, '--backend', 'torch', '--input-size', '128', '96',
+                       '--step', '1', '--labels', 'none', '--score', '0.0', '--json-out', tmp_path / 'd.json',
+                       '--out', tmp_path / 'd.md')
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / 'd.json').read_text())
+    assert set(d['recall']['per_class']) == {'person', 'car'}
+    assert d['per_sequence']['UAVDT_S0601']['frames'] == [0, 1]
+    # score 0 keeps every query of a mapped class: with 100 random queries some are person and some car/truck/bus
+    assert all(0.0 <= v <= 1.0 for r_ in d['per_sequence'].values() for v in r_['best_iou'])
+    assert '(input 128x96)' in (tmp_path / 'd.md').read_text()
