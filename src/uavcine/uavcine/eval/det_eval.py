@@ -130,8 +130,10 @@ def scored_frames(boxes: np.ndarray, step: int) -> list:
     return [i for i in range(0, len(boxes), step) if np.isfinite(boxes[i]).all()]
 
 
-def recall_of_targets(detect, seqs, step: int = 10, overrides: dict | None = None, progress: bool = True) -> dict:
-    """Per sequence: the frames scored, and for each the best IoU of a detection of the target's class."""
+def recall_of_targets(detect, seqs, step: int = 10, overrides: dict | None = None, progress: bool = True,
+                      input_size=None) -> dict:
+    """Per sequence: the frames scored, and for each the best IoU of a detection of the target's class
+    (and, given the network's ``input_size`` (w, h), the target's median size there, after the letterbox)."""
     out = {}
     for seq in seqs:
         cls = target_class(seq.name, overrides)
@@ -139,13 +141,19 @@ def recall_of_targets(detect, seqs, step: int = 10, overrides: dict | None = Non
             out[seq.name] = {'cls': None, 'frames': [], 'best_iou': []}
             continue
         frames = scored_frames(seq.boxes, step)
-        best = []
+        best, sizes = [], []
         for i in tqdm(frames, desc=seq.name, leave=False, disable=not progress):
-            d = detect(seq.frame(i))
+            rgb = seq.frame(i)
+            if input_size is not None:
+                s = min(input_size[0] / rgb.shape[1], input_size[1] / rgb.shape[0])
+                sizes.append([float(seq.boxes[i][2] * s), float(seq.boxes[i][3] * s)])
+            d = detect(rgb)
             sel = [k for k, c in enumerate(d.classes) if c == cls]
             gt = xywh_to_xyxy(seq.boxes[i])
             best.append(float(iou_xyxy(d.boxes_xyxy[sel], gt).max()) if sel else 0.0)
         out[seq.name] = {'cls': cls, 'frames': frames, 'best_iou': best}
+        if sizes:
+            out[seq.name]['net_wh'] = np.median(np.asarray(sizes), 0).tolist()
     return out
 
 
@@ -156,7 +164,7 @@ def summarise_recall(per_seq: dict, ious=IOUS) -> dict:
         if r['cls'] is None:
             continue
         b = np.asarray(r['best_iou'], np.float64)
-        seqs[name] = {'cls': r['cls'], 'frames': len(b), **{'recall@%.1f' % t: float((b >= t).mean()) if len(b)
+        seqs[name] = {'cls': r['cls'], 'frames': len(b), 'net_wh': r.get('net_wh'), **{'recall@%.1f' % t: float((b >= t).mean()) if len(b)
                                                             else float('nan') for t in ious}}
         classes.setdefault(r['cls'], []).append(b)
     per_class = {}
@@ -289,10 +297,12 @@ def markdown(summ: dict, prec: dict | None, command: str, model: str, step: int,
     for c, r in sorted(summ['per_class'].items()):
         lines.append('| %s | %d | %d | %s | %s |' % (c, r['sequences'], r['frames'], _f(r['recall@0.5']),
                                                      _f(r['recall@0.3'])))
-    lines += ['', '| sequence | class | frames | recall @ IoU 0.5 | recall @ IoU 0.3 |', '|---|---|---|---|---|']
+    lines += ['', '| sequence | class | frames | target at the network input (median w x h px) | recall @ IoU 0.5 '
+              '| recall @ IoU 0.3 |', '|---|---|---|---|---|---|']
     for n, r in sorted(summ['per_sequence'].items()):
-        lines.append('| %s | %s | %d | %s | %s |' % (n, r['cls'], r['frames'], _f(r['recall@0.5']),
-                                                     _f(r['recall@0.3'])))
+        wh = '%.0f x %.0f' % tuple(r['net_wh']) if r.get('net_wh') else 'n/a'
+        lines.append('| %s | %s | %d | %s | %s | %s |' % (n, r['cls'], r['frames'], wh, _f(r['recall@0.5']),
+                                                          _f(r['recall@0.3'])))
     if prec is not None:
         lines += ['', 'Precision on the exhaustively labelled frames (`src/uavcine/uavcine/eval/det_labels/'
                   'dev_exhaustive.json`: every person and car inside each frame\'s labelled region boxed by hand; '
@@ -359,7 +369,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     detect = detr_detect_fn(det, a.score)
-    per_seq = recall_of_targets(detect, seqs, a.step, overrides)
+    per_seq = recall_of_targets(detect, seqs, a.step, overrides, input_size=det.input_size)
     summ = summarise_recall(per_seq)
     skipped = [n for n, r in per_seq.items() if r['cls'] is None]
     prec = None
