@@ -311,12 +311,13 @@ def _sigmoid(v: float) -> float:
 
 #: Features of the quality head. Each means the same on real and simulated video: the response peak, APCE and PSR
 #: relative to the first frame's *and* to a running reference of the recent frames (a real scene's first frame is
-#: not a typical frame), the appearance agreement of the new box with the first and the recent templates (cosine of
+#: not a typical frame; the absolute peak is not a feature: its scale differs between scenes and domains, and with
+#: it the held-out Spearman on the real development set was lower: MODEL_CARD_siamfc_sim.md), the appearance agreement of the new box with the first and the recent templates (cosine of
 #: exemplar embeddings), the box's consistency over time (scale change, centre jump in target sizes), the share of
 #: the box inside the image (``inside``: a box sliding off the frame edge follows background) and the track's age
 #: (``age`` = log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely
 #: on its target at the same response; the manager's detector restarts it).
-QUALITY_FEATURES = ('peak_logit', 'peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
+QUALITY_FEATURES = ('peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
                     'app_init', 'app_recent', 'scale_jump', 'jump', 'inside', 'age')
 
 
@@ -329,8 +330,7 @@ class QualityHead:
     is an uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                                       0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
