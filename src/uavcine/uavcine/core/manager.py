@@ -42,7 +42,7 @@ Box = Tuple[float, float, float, float]
 
 @dataclass
 class ManagerConfig:
-    quality_threshold: float = 0.3    # tracker quality below this is a weak frame
+    quality_threshold: float = 0.5    # tracker quality (P(box on the target)) below this is a weak frame
     max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
     max_hold_frames: int = 3          # weak frames in a row on which the tracker holds its box; past them it follows
                                       # its response again (under a moving camera a held box goes stale fast)
