@@ -188,8 +188,8 @@ def test_bad_values_and_unknown_names_are_refused_and_leave_the_node_as_it_was(r
     assert not ok and 'odd' in reason and node.p.scale_num == 3 and node.loop.tracker.cfg.scale_num == 3
     ok, reason = host.set_parameters('tracker', {'nope': 1})
     assert not ok and 'no parameter nope' in reason
-    ok, reason = host.set_parameters('tracker', {'quality_threshold': 0.5, 'model_path': 'x.pt'})
-    assert not ok and 'read-only' in reason and node.p.quality_threshold == 0.3  # all or nothing
+    ok, reason = host.set_parameters('tracker', {'quality_threshold': 0.6, 'model_path': 'x.pt'})
+    assert not ok and 'read-only' in reason and node.p.quality_threshold == 0.5  # all or nothing
 
 
 def test_tracker_quality_threshold_changes_the_manager_live(running):
@@ -199,6 +199,7 @@ def test_tracker_quality_threshold_changes_the_manager_live(running):
     assert m.cfg.quality_threshold == 0.8 and m.is_weak(0.5)
     assert host.set_parameters('tracker', {'quality_threshold': 0.3}) == (True, '')
     assert not m.is_weak(0.5)
+    assert host.set_parameters('tracker', {'quality_threshold': 0.5}) == (True, '')
 
 
 @pytest.mark.parametrize('node_name', ['tracker', 'geo'])
