@@ -8,6 +8,7 @@ import torch
 from uavcine.core.forecasting.flodcast import (FLODCAST, FlodcastConfig, MinMax, TupleOutputs, berhu, checkpoint,
                                                count_parameters, flodcast_loss, from_checkpoint, make_input,
                                                to_metric)
+from uavcine.runtime.onnx_export import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +109,6 @@ def test_skip_last_starts_as_copy_last_and_checkpoint_round_trip(tmp_path):
 
 def test_onnx_export_parity_and_tensorrt_ops(tmp_path):
     ort = pytest.importorskip('onnxruntime')
-    from uavcine.runtime.onnx_export import export_onnx
     torch.manual_seed(2)
     m = FLODCAST(FlodcastConfig(width=0.125)).eval()
     x = torch.rand(1, 3, 3, 60, 80)

@@ -56,9 +56,9 @@ def validate(model: FLODCAST, data: dict, starts: np.ndarray, norm: MinMax, batc
 
 
 def plot_curve(curve: list, path: Path, title: str):
-    import matplotlib
+    import matplotlib  # lazy: only for the curve
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use('Agg'): no display here
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=90)
     steps = [c['step'] for c in curve]
     ax.plot(steps, [c['train'] for c in curve], label='train (BerHu, running mean)')
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
           % (name, count_parameters(model), len(starts), len(vstarts), asdict(norm)))
     budget = a.max_minutes * 60.0
     t0 = time.time() - state['elapsed_s']
-    next_val = state['elapsed_s'] + a.val_every_min * 60.0
+    # a first validation at step 0 (with --skip-last: the copy-last forecast), then every val_every_min
+    next_val = 0.0 if state['step'] == 0 else state['elapsed_s'] + a.val_every_min * 60.0
     running = None
     model.train()
     bar = tqdm(total=int(budget), unit='s', desc='flodcast %s' % name, initial=int(state['elapsed_s']))
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         state['step'] += 1
-        running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(int(time.time() - t0) - bar.n)
         bar.set_postfix(step=state['step'], loss='%.4f' % running)
     bar.close()
