@@ -19,7 +19,10 @@ H, W = 48, 64  # the input images (the model runs at 30 x 40)
 @pytest.fixture(scope='module')
 def model_path(tmp_path_factory):
     torch.manual_seed(0)
-    m = FLODCAST(FlodcastConfig(width=0.125, skip_last=True, height=30, width_px=40)).eval()
+    m = FLODCAST(FlodcastConfig(width=0.125, skip='last', height=30, width_px=40)).eval()
+    for head in m.heads.values():    # a head of zeros: copy-last
+        torch.nn.init.zeros_(head.out.weight)
+        torch.nn.init.zeros_(head.out.bias)
     path = tmp_path_factory.mktemp('flodcast') / 'f.pt'
     torch.save(checkpoint(m, MinMax((0.5, 300.0), (-32.0, 32.0), (-32.0, 32.0))), path)
     return str(path)
@@ -87,7 +90,7 @@ def test_forecasts_k_steps_at_the_input_size_with_future_stamps(model_path):
     depth = msgs.image_to_numpy(first, want='raw')
     flow = msgs.image_to_numpy(caps['/forecast/flodcast/flow_2'][0][1], want='raw')
     assert depth.shape == (H, W) and flow.shape == (H, W, 2)
-    # an untrained skip_last model is copy-last: the last depth (47 m; the sky at the model's far end) and the
+    # a skip='last' model with heads of zeros is copy-last: the last depth (47 m; the sky at the model's far end) and the
     # flow, scaled to the model's size and back
     assert np.allclose(depth[20:], 47.0, atol=0.05) and np.allclose(depth[0], 300.0, atol=0.5)
     assert np.allclose(flow[..., 0], 2.0, atol=0.02) and np.allclose(flow[..., 1], -1.0, atol=0.02)

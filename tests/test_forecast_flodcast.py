@@ -1,13 +1,13 @@
-"""FLODCAST: shapes, the BerHu loss against hand values, min-max normalisation, skip_last, ONNX export, the weights."""
+"""FLODCAST: shapes, the BerHu loss against hand values, min-max normalisation, skip, ONNX export, the weights."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from uavcine.core.forecasting.flodcast import (FLODCAST, FlodcastConfig, MinMax, TupleOutputs, berhu, checkpoint,
-                                               count_parameters, flodcast_loss, from_checkpoint, make_input,
-                                               to_metric)
+from uavcine.core.forecasting.flodcast import (FLODCAST, FlodcastConfig, MinMax, TupleOutputs, base_forecast, berhu,
+                                               checkpoint, count_parameters, flodcast_loss, from_checkpoint,
+                                               make_input, to_metric)
 from uavcine.runtime.onnx_export import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,20 +91,29 @@ def test_minmax_normalisation_round_trip_and_ranges():
     assert far.max() == 1.0
 
 
-def test_skip_last_starts_as_copy_last_and_checkpoint_round_trip(tmp_path):
-    m = FLODCAST(FlodcastConfig(width=0.125, skip_last=True)).eval()
+def test_skip_adds_scaled_corrections_to_the_base_forecast_and_checkpoint_round_trip(tmp_path):
+    m = FLODCAST(FlodcastConfig(width=0.125, skip="last", depth_step_scale=(0.01, 0.02, 0.03))).eval()
+    for head in m.heads.values():    # a head of zeros: the forecast is copy-last
+        torch.nn.init.zeros_(head.out.weight)
+        torch.nn.init.zeros_(head.out.bias)
     x = torch.rand(2, 3, 3, 20, 24) * 2 - 1
     x[:, :, 2] = x[:, :, 2].abs()
     with torch.no_grad():
         out = m(x)
     for k in range(3):
         assert torch.allclose(out['flow'][:, k], x[:, -1, :2]) and torch.allclose(out['depth'][:, k], x[:, -1, 2:])
+    torch.nn.init.constant_(m.heads['depth'].out.bias, 1.0)   # a head of ones: k * 0.01 more
+    with torch.no_grad():
+        up = m(x)['depth'] - x[:, -1:, 2:]
+    inside = (x[:, -1:, 2:] < 0.9).expand_as(up)   # away from the clamp at 1
+    for k in range(3):
+        assert torch.allclose(up[:, k][inside[:, k]], torch.tensor(0.01 * (k + 1)), atol=1e-6)
     norm = MinMax((1.0, 200.0), (-10.0, 12.0), (-8.0, 9.0))
     torch.save(checkpoint(m, norm, name='both'), tmp_path / 'f.pt')
     m2, n2 = from_checkpoint(torch.load(tmp_path / 'f.pt', weights_only=False))
     assert n2 == norm and m2.cfg == m.cfg
     with torch.no_grad():
-        assert torch.allclose(m2(x)['depth'], out['depth'], atol=1e-3)
+        assert torch.allclose(m2(x)['depth'], m(x)['depth'], atol=1e-3)
 
 
 def test_onnx_export_parity_and_tensorrt_ops(tmp_path):
@@ -119,3 +128,12 @@ def test_onnx_export_parity_and_tensorrt_ops(tmp_path):
     with torch.no_grad():
         ref = m(x)
     assert np.abs(flow - ref['flow'].numpy()).max() < 1e-3 and np.abs(depth - ref['depth'].numpy()).max() < 1e-3
+
+
+def test_linear_base_extrapolates_the_last_two_frames():
+    past = torch.stack([torch.full((1, 2, 2), v) for v in (0.1, 0.2, 0.25)])[None]   # (1, T=3, 1, 2, 2)
+    lin = base_forecast(past, 3, 'linear')
+    assert torch.allclose(lin[0, :, 0, 0, 0], torch.tensor([0.3, 0.35, 0.4]))
+    assert torch.allclose(base_forecast(past, 3, 'last')[0, :, 0, 0, 0], torch.tensor([0.25] * 3))
+    with pytest.raises(ValueError):
+        FlodcastConfig(skip='cubic')

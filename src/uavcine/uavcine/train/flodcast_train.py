@@ -22,9 +22,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..core.forecasting.flodcast import (FLODCAST, FlodcastConfig, MinMax, checkpoint, count_parameters,
-                                         flodcast_loss, make_input)
+from ..core.forecasting.flodcast import (FLODCAST, SKIPS, FlodcastConfig, MinMax, base_forecast, checkpoint,
+                                         count_parameters, flodcast_loss, make_input)
 from . import flodcast_data
+
+
+def step_scales(data: dict, starts: np.ndarray, norm: MinMax, skip: str, past: int, future: int, n: int = 2000):
+    """Mean |X_{T+k} - base_k| (normalised) over ``n`` training windows, k = 1..K: flow and depth (skip's s_k)."""
+    s = starts[np.linspace(0, len(starts) - 1, min(n, len(starts))).astype(int)]
+    idx = s[:, None] + np.arange(past + future)[None]
+    x = torch.from_numpy(make_input(data['depth'][idx], data['flow'][idx], norm, ('flow', 'depth')))
+    change = (x[:, past:] - base_forecast(x[:, :past], future, skip)).abs().numpy()   # (n, K, 3, H, W)
+    return (tuple(float(v) for v in change[:, :, :2].mean(axis=(0, 2, 3, 4))),
+            tuple(float(v) for v in change[:, :, 2].mean(axis=(0, 2, 3))))
 
 
 def batch(data: dict, starts: np.ndarray, cfg: FlodcastConfig, norm: MinMax):
@@ -79,7 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument('--out', required=True)
     ap.add_argument('--modalities', nargs='+', default=['flow', 'depth'], choices=['flow', 'depth'])
     ap.add_argument('--width', type=float, default=0.125, help='UNet width multiplier (1.0: the paper)')
-    ap.add_argument('--skip-last', action='store_true', help='heads predict a change from the last frame')
+    ap.add_argument('--skip', default='none', choices=SKIPS,
+                    help='heads correct a base forecast: none (the paper), last (copy-last), linear (extrapolation)')
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--max-minutes', type=float, default=30.0)
@@ -106,13 +117,15 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     name = 'both' if len(a.modalities) == 2 else a.modalities[0]
     h, w = train['depth'].shape[1:]
-    cfg = FlodcastConfig(width=a.width, modalities=tuple(m for m in ('flow', 'depth') if m in a.modalities),
-                         skip_last=a.skip_last, dt_s=float(1.0 / train['rate_hz']), height=int(h), width_px=int(w))
     norm = MinMax.fit(train['depth'], train['flow'])
+    starts = flodcast_data.windows(train['scene'], 6)
+    flow_s, depth_s = step_scales(train, starts, norm, a.skip, 3, 3) if a.skip != 'none' else ((), ())
+    cfg = FlodcastConfig(width=a.width, modalities=tuple(m for m in ('flow', 'depth') if m in a.modalities),
+                         skip=a.skip, flow_step_scale=flow_s, depth_step_scale=depth_s,
+                         dt_s=float(1.0 / train['rate_hz']), height=int(h), width_px=int(w))
     model = FLODCAST(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     length = cfg.past + cfg.future
-    starts = flodcast_data.windows(train['scene'], length)
     vstarts = flodcast_data.windows(val['scene'], length)
     vstarts = vstarts[np.linspace(0, len(vstarts) - 1, min(a.val_windows, len(vstarts))).astype(int)]
     state = {'step': 0, 'elapsed_s': 0.0, 'curve': [], 'best': float('inf')}
@@ -124,11 +137,12 @@ def main(argv=None) -> int:
         state = ck['state']
         rng = np.random.default_rng([a.seed, state['step']])
         print('resumed at step %d (%.1f min)' % (state['step'], state['elapsed_s'] / 60))
-    print('FLODCAST %s: %d parameters, %d train windows, %d val windows, minmax %s'
-          % (name, count_parameters(model), len(starts), len(vstarts), asdict(norm)))
+    print('FLODCAST %s: %d parameters, %d train windows, %d val windows, minmax %s, step scales %s %s'
+          % (name, count_parameters(model), len(starts), len(vstarts), asdict(norm), cfg.flow_step_scale,
+             cfg.depth_step_scale))
     budget = a.max_minutes * 60.0
     t0 = time.time() - state['elapsed_s']
-    # a first validation at step 0 (with --skip-last: the copy-last forecast), then every val_every_min
+    # a first validation at step 0, then every val_every_min
     next_val = 0.0 if state['step'] == 0 else state['elapsed_s'] + a.val_every_min * 60.0
     running = None
     model.train()
@@ -147,8 +161,7 @@ def main(argv=None) -> int:
                                       minutes=elapsed / 60), out / ('flodcast_%s.pt' % name))
             state['elapsed_s'] = elapsed
             torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'state': state}, last)
-            plot_curve(state['curve'], out / 'curve.png', 'FLODCAST %s (width %g%s)'
-                       % (name, a.width, ', skip_last' if a.skip_last else ''))
+            plot_curve(state['curve'], out / 'curve.png', 'FLODCAST %s (width %g, skip %s)' % (name, a.width, a.skip))
             tqdm.write('step %d  %.1f min  val %.5f  best %.5f' % (state['step'], elapsed / 60, v['loss'],
                                                                    state['best']))
             next_val = elapsed + a.val_every_min * 60.0
