@@ -97,6 +97,48 @@ def evaluate(data: dict, models: dict, steps=(1, 3), batch: int = 32, stride: in
             for method, ks in sums.items()}, len(starts)
 
 
+def figure(data: dict, models: dict, path: str, scene: int = 0, k: int = 3):
+    """Depth and flow magnitude k steps ahead in the middle window of one scene: truth, the peers, the models."""
+    import matplotlib  # lazy: only for the figure
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # after use('Agg'): no display here
+    starts = flodcast_data.windows(data['scene'], 6)
+    starts = starts[data['scene'][starts] == scene]
+    s = int(starts[len(starts) // 2])
+    depth, flow = data['depth'][s:s + 6], data['flow'][s:s + 6]
+    methods = {'truth': {'depth': depth[2 + k], 'flow': flow[2 + k]}}
+    methods.update({n: {m: v[k - 1] for m, v in p.items()} for n, p in baselines(depth, flow, 3, 3).items()})
+    for name, (model, norm) in models.items():
+        x = torch.from_numpy(make_input(depth[None, :3], flow[None, :3], norm, model.cfg.modalities))
+        with torch.no_grad():
+            out = to_metric({m: v.numpy()[0] for m, v in model(x).items()}, norm)
+        methods[name] = {m: v[k - 1] for m, v in out.items()}
+    fig, axes = plt.subplots(2, len(methods), figsize=(2.1 * len(methods), 3.4), dpi=80)
+    vmax_d = float(np.percentile(depth[2 + k], 98))
+    vmax_f = float(np.percentile(np.linalg.norm(flow[2 + k], axis=-1), 98)) + 1e-3
+    for j, (name, p) in enumerate(methods.items()):
+        for i, m in enumerate(('depth', 'flow')):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if m not in p:
+                ax.set_axis_off()
+                continue
+            img = p[m] if m == 'depth' else np.linalg.norm(p[m], axis=-1)
+            ax.imshow(img, cmap='magma_r' if m == 'depth' else 'viridis', vmin=0, vmax=vmax_d if m == 'depth' else vmax_f)
+            if m in p and name != 'truth':
+                err = (depth_metrics(p[m], depth[2 + k], float(data['max_depth_m'])).get('AbsRel', float('nan'))
+                       if m == 'depth' else epe(p[m], flow[2 + k]))
+                ax.set_title('%s\n%s %.3f' % (name, 'AbsRel' if m == 'depth' else 'EPE', err), fontsize=7)
+            else:
+                ax.set_title('%s %s' % (name, m), fontsize=7)
+    fig.suptitle('k=%d (%.1f s ahead), scene %d (%s): depth 0-%.0f m, |flow| 0-%.1f px'
+                 % (k, k / float(data['rate_hz']), scene, data['shot'][scene], vmax_d, vmax_f), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def table(res: dict, steps=(1, 3)) -> str:
     cols = ['%s k=%d' % (m, k) for k in steps for m in DEPTH_METRICS + ('EPE',)]
     lines = ['| method | ' + ' | '.join(cols) + ' |', '|---' * (len(cols) + 1) + '|']
@@ -118,6 +160,8 @@ def main(argv=None) -> int:
                     help='a FLODCAST checkpoint to evaluate under NAME (repeat)')
     ap.add_argument('--stride', type=int, default=1, help='every stride-th window')
     ap.add_argument('--json', help='also write the numbers here (JSON)')
+    ap.add_argument('--figure', help='also draw one window (depth and |flow| at k=3) to this PNG')
+    ap.add_argument('--figure-scene', type=int, default=0)
     ap.add_argument('--threads', type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -137,6 +181,8 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         print('flodcast_eval: %s' % exc, file=sys.stderr)
         return 2
+    if a.figure:
+        figure(data, models, a.figure, a.figure_scene)
     res, n = evaluate(data, models, stride=max(1, a.stride))
     text = table(res)
     print('%d windows of %d %s scenes' % (n, len(data['shot']), a.split))
