@@ -42,17 +42,20 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
                conditioned: bool = True, temperature: float = 0.0, top_k: int = 0,
                generator: Optional[torch.Generator] = None) -> np.ndarray:
     """(H, W, 3) uint8 source, (N+1, 4, 4) camera-to-world poses (poses[0] = the source's), K of the
-    (H, W) image -> (N, H, W, 3) uint8 views. ``conditioned=False`` gives the model the null camera."""
+    (H, W) image -> (N, H, W, 3) uint8 views. A batch of shots works alike: (B, H, W, 3) and
+    (B, N+1, 4, 4) -> (B, N, H, W, 3). ``conditioned=False`` gives the model the null camera."""
     cfg = gpt.cfg
-    H, W = source.shape[:2]
-    n = len(poses) - 1
+    single = source.ndim == 3
+    source, poses = (source[None], np.asarray(poses)[None]) if single else (source, np.asarray(poses))
+    B, H, W = source.shape[:3]
+    n = poses.shape[1] - 1
     if not 1 <= n <= cfg.max_views - 1:
         raise ValueError('the model generates 1..%d views, asked for %d' % (cfg.max_views - 1, n))
-    src = vq.encode(to_tensor(source)[None])                      # (1, h, w)
+    src = vq.encode(to_tensor(source))                                              # (B, h, w)
     h, w = src.shape[1:]
-    cams = torch.as_tensor(shot_features(poses, K, W, H))[None]    # (1, N+1, 16)
-    cam_e = gpt.camera_embedding(cams, torch.tensor([not conditioned]))
-    _, cache = gpt.step(gpt.embed(src.reshape(1, 1, -1), cam_e[:, :1]), None)
+    cams = torch.as_tensor(np.stack([shot_features(P, K, W, H) for P in poses]))    # (B, N+1, 16)
+    cam_e = gpt.camera_embedding(cams, torch.full((B,), not conditioned, dtype=torch.bool))
+    _, cache = gpt.step(gpt.embed(src.reshape(B, 1, -1), cam_e[:, :1]), None)
     views = []
     for k in range(1, n + 1):
         logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k), cache)
@@ -61,5 +64,19 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
             t = pick(logits[:, -1], temperature, top_k, generator)
             toks.append(t)
             logits, cache = gpt.step(gpt.token_input(t, cam_e[:, k], k, j), cache)
-        views.append(torch.stack(toks, 1).view(1, h, w))
-    return to_images(vq.decode(torch.cat(views)))
+        views.append(torch.stack(toks, 1).view(B, h, w))
+    out = to_images(vq.decode(torch.stack(views, 1).reshape(B * n, h, w))).reshape(B, n, H, W, 3)
+    return out[0] if single else out
+
+
+def from_checkpoint(ck: dict):
+    """(VQModel, GeoGPT) in eval mode, float32, from a packed checkpoint dict (train/nvs_train.py ``pack``)."""
+    from .geogpt import GeoGPTConfig
+    from .vqgan import VQConfig
+    if ck.get('format') != 'uavcine-nvs-geogpt-1':
+        raise ValueError('not a uavcine novel-view synthesis checkpoint (format %r)' % ck.get('format'))
+    vq = VQModel(VQConfig(**ck['vq_cfg']))
+    vq.load_state_dict({k: v.float() for k, v in ck['vq'].items()})
+    gpt = GeoGPT(GeoGPTConfig(**ck['gpt_cfg']))
+    gpt.load_state_dict({k: v.float() for k, v in ck['gpt'].items()})
+    return vq.eval(), gpt.eval()
