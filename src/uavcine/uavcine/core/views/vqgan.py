@@ -75,8 +75,10 @@ class VectorQuantizer(nn.Module):
         self.cfg = cfg
         embed = torch.randn(cfg.n_codes, cfg.code_dim) * 0.1
         self.register_buffer('embed', embed)
-        self.register_buffer('cluster_size', torch.ones(cfg.n_codes))
-        self.register_buffer('embed_sum', embed.clone())
+        # counts start at zero: every code is "dead" until used, so the first batches restart the codebook on
+        # encoder outputs (a data-driven initialisation, as k-means would)
+        self.register_buffer('cluster_size', torch.zeros(cfg.n_codes))
+        self.register_buffer('embed_sum', torch.zeros(cfg.n_codes, cfg.code_dim))
 
     def codes(self, z_e):
         """(B, D, h, w) encoder output -> (B, h, w) code indices."""
