@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
 import numpy as np
+from transforms3d.quaternions import mat2quat, quat2mat
 
 from ..core.letterbox import Letterbox
 from ..core.shot_geometry import SHOT_TYPES, ShotPlan, plan_shot
@@ -60,7 +61,6 @@ def pose_from_msg(pose: Any) -> np.ndarray:
     q = msgs.unit_quaternion(pose.orientation)
     if q is None:
         raise RequestError('source_pose orientation is not a finite unit quaternion')
-    from transforms3d.quaternions import quat2mat
     T = np.eye(4)
     T[:3, :3] = quat2mat(q)
     T[:3, 3] = [p.x, p.y, p.z]
@@ -95,8 +95,8 @@ class ViewSynthesisNode(Node):
             raise RequestError('model not found: %s (parameter model)' % self.p.model)
         key = (path, os.path.getmtime(path))
         if self._model is None or self._model_key != key:
-            import torch
-            from ..core.views.synthesis import from_checkpoint
+            import torch  # lazy: torch takes seconds to import; the node starts (and refuses requests) without it
+            from ..core.views.synthesis import from_checkpoint  # lazy: imports torch
             try:
                 ck = torch.load(path, map_location='cpu', weights_only=False)
                 self._model = from_checkpoint(ck)
@@ -165,7 +165,7 @@ class ViewSynthesisNode(Node):
         h, w = img.shape[:2]
         K = intrinsics(req.source_camera_info, w, h)
         vq, gpt = self.model()
-        import torch
+        import torch  # lazy, as in model(): loaded by then
         torch.set_num_threads(self.p.threads)
         mw, mh = 64, 48
         lb = Letterbox.fit(w, h, mw, mh)
@@ -174,7 +174,7 @@ class ViewSynthesisNode(Node):
                           [0.0, K[1, 1] * lb.sy, K[1, 2] * lb.sy + lb.pad_y], [0.0, 0.0, 1.0]])
         times = [req.duration_s * k / n for k in range(1, n + 1)]
         poses, _ = plan_shot(plan, pos, vel, times)
-        from ..core.views.synthesis import synthesize
+        from ..core.views.synthesis import synthesize  # lazy: imports torch
         gen = torch.Generator().manual_seed(int(self.p.seed))
         views = synthesize(vq, gpt, small, np.concatenate([T_src[None], poses]), K_net,
                            temperature=self.p.temperature, top_k=self.p.top_k, generator=gen)
@@ -192,7 +192,6 @@ class ViewSynthesisNode(Node):
                             poses=[self._pose(T, ns0 + int(t * 1e9), frame) for T, t in zip(path_poses, pt)])
 
     def _pose(self, T: np.ndarray, ns: int, frame: str):
-        from transforms3d.quaternions import mat2quat
         return self.new('geometry_msgs/msg/PoseStamped', header=msgs.header(self, ns, frame),
                         pose=dict(position=dict(x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])),
                                   orientation=msgs.quaternion_fields(mat2quat(T[:3, :3]))))

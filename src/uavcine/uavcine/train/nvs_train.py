@@ -192,9 +192,9 @@ def train_gpt(a, out: Path) -> None:
 
 
 def plot_curves(out: Path) -> None:
-    import matplotlib
+    import matplotlib  # lazy: only the plot needs it
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     if (out / 'vq.pt').exists():
         c = torch.load(out / 'vq.pt', map_location='cpu', weights_only=False)['state']['curve']

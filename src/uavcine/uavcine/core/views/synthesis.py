@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .cameras import shot_features
-from .geogpt import GeoGPT
-from .vqgan import VQModel
+from .geogpt import GeoGPT, GeoGPTConfig
+from .vqgan import VQConfig, VQModel
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -71,8 +71,6 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
 
 def from_checkpoint(ck: dict):
     """(VQModel, GeoGPT) in eval mode, float32, from a packed checkpoint dict (train/nvs_train.py ``pack``)."""
-    from .geogpt import GeoGPTConfig
-    from .vqgan import VQConfig
     if ck.get('format') != 'uavcine-nvs-geogpt-1':
         raise ValueError('not a uavcine novel-view synthesis checkpoint (format %r)' % ck.get('format'))
     vq = VQModel(VQConfig(**ck['vq_cfg']))
