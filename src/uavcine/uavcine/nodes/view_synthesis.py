@@ -144,18 +144,15 @@ class ViewSynthesisNode(Node):
     def on_synthesize(self, req, res):
         t0 = time.time()
         try:
-            self._serve(req, res)
-            res.success = True
-            res.message = '%d views of a %s shot in %.2f s' % (len(res.images), str(req.shot_type).strip().upper(),
-                                                             time.time() - t0)
+            out = self._serve(req)
         except (RequestError, msgs.BadMessage) as exc:
-            res.success = False
-            res.message = str(exc)
-            res.images, res.poses, res.times_s = [], [], np.zeros(0)
             self.warn_throttled('bad_request', 'synthesize_shot refused: %s' % exc)
-        return res
+            return self.new(SRV + '_Response', success=False, message=str(exc))
+        return self.new(SRV + '_Response', success=True, message='%d views of a %s shot in %.2f s' % (
+            len(out['images']), str(req.shot_type).strip().upper(), time.time() - t0), **out)
 
-    def _serve(self, req, res):
+    def _serve(self, req) -> dict:
+        """The response's fields; RequestError / BadMessage for a request that cannot be served."""
         n = int(req.n_views) or self.p.default_views
         if not 1 <= n <= 5:
             raise RequestError('n_views must be 1..5 (0: the default), got %d' % req.n_views)
@@ -181,15 +178,16 @@ class ViewSynthesisNode(Node):
         frame = req.source_pose.header.frame_id or 'map'
         ns0 = msgs.stamp_ns(req.source_pose.header.stamp) or msgs.stamp_ns(req.source_image.header.stamp)
         crop = (slice(lb.pad_y, lb.pad_y + lb.new_h), slice(lb.pad_x, lb.pad_x + lb.new_w))
-        res.images = [msgs.numpy_to_image(self, np.ascontiguousarray(v[crop]), ns0 + int(t * 1e9),
-                                          req.source_image.header.frame_id) for v, t in zip(views, times)]
-        res.poses = [self._pose(T, ns0 + int(t * 1e9), frame) for T, t in zip(poses, times)]
-        res.times_s = np.asarray(times, float)
         steps = max(2, int(math.floor(req.duration_s / self.p.path_step_s + 1e-9)) + 1)
         pt = np.linspace(0.0, req.duration_s, steps)
         path_poses, _ = plan_shot(plan, pos, vel, pt)
-        res.path = self.new('nav_msgs/msg/Path', header=msgs.header(self, ns0, frame),
-                            poses=[self._pose(T, ns0 + int(t * 1e9), frame) for T, t in zip(path_poses, pt)])
+        return dict(
+            images=[msgs.numpy_to_image(self, np.ascontiguousarray(v[crop]), ns0 + int(t * 1e9),
+                                        req.source_image.header.frame_id) for v, t in zip(views, times)],
+            poses=[self._pose(T, ns0 + int(t * 1e9), frame) for T, t in zip(poses, times)],
+            times_s=np.asarray(times, np.float64),
+            path=self.new('nav_msgs/msg/Path', header=msgs.header(self, ns0, frame),
+                          poses=[self._pose(T, ns0 + int(t * 1e9), frame) for T, t in zip(path_poses, pt)]))
 
     def _pose(self, T: np.ndarray, ns: int, frame: str):
         return self.new('geometry_msgs/msg/PoseStamped', header=msgs.header(self, ns, frame),
