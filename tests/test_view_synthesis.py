@@ -254,3 +254,21 @@ def test_missing_or_foreign_model_gets_a_reason_and_a_new_path_takes_effect(mode
     node.set_parameters({'model': str(model_path)})
     res = node.host.call_service('/view_synthesis/synthesize_shot', request(node.host))
     assert res.success, res.message
+
+
+def test_onnx_export_uses_tensorrt_ops_and_matches_torch(model_path, tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnx')
+    from uavcine.runtime.nvs_onnx import NvsOnnx, export
+    vq, gpt = from_checkpoint(torch.load(model_path, weights_only=False))
+    ops = export(vq, gpt, str(tmp_path))   # raises if a graph uses an operator TensorRT 8.5 cannot import
+    assert set(ops) == {'nvs_encoder.onnx', 'nvs_step.onnx', 'nvs_decoder.onnx'}
+    assert 'ArgMin' in ops['nvs_encoder.onnx'] and 'Softmax' in ops['nvs_step.onnx']
+    assert not any('LayerNormalization' in o for o in ops.values())
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    poses, _ = plan_shot(ShotPlan(type='FLYBY', distance_m=20.0), [0, 0, 0], [0.5, 0, 0], [0, 2, 4])
+    want = synthesize(vq, gpt, src, poses, K64)
+    got = NvsOnnx(str(tmp_path)).synthesize(src, poses, K64)
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
