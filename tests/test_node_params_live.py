@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS_HERE = ['relay', 'pointing', 'geo', 'tracker', 'detector', 'sim', 'mavlink', 'tlog', 'airsim',
              'gesture', 'forecast',
              'media_server', 'media_rest_client',
-             'flodcast']
+             'flodcast',
+             'view_synthesis']
 #: Start-up parameters some nodes need in this test (small and fast).
 START = {'relay': {'msg_type': 'std_msgs/msg/Empty'}}
 #: Valid new values for string parameters without choices.
