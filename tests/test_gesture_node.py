@@ -12,6 +12,17 @@ from uavcine.nodes.gesture import GestureNode
 from uavcine.offline.host import OfflineHost
 
 
+def constant_model(path, label, labels=UAV_GESTURE_LABELS):
+    """A recogniser checkpoint that always says ``label`` with p ~ 0.99 (a test double for the trained one)."""
+    m = GestureLSTM(MMGRConfig(labels=tuple(labels)))
+    with torch.no_grad():
+        m.fc2.weight.zero_()
+        m.fc2.bias.fill_(0.0)
+        m.fc2.bias[list(labels).index(label)] = 8.0
+    torch.save({'kind': 'lstm', 'config': dict(m.cfg.__dict__), 'model': m.state_dict()}, path)
+    return str(path)
+
+
 @pytest.fixture(scope='module')
 def always(tmp_path_factory):
     """A recogniser checkpoint that always says all_clear with p ~ 0.99 (a test double for the trained one)."""
@@ -137,3 +148,22 @@ def test_a_missing_model_is_a_reason_not_a_crash(tmp_path):
     node, gestures, commands = run(lambda k: {}, {'model_path': str(tmp_path / 'nope.pt'), 'window_s': 1.0},
                                    frames=30)
     assert 'no recogniser model' in {g.reason for g in gestures} and not commands
+
+
+def test_a_person_not_signalling_sends_nothing(tmp_path):
+    """A model with the 'none' class (person idle or walking): its Gesture says none, and no command goes out."""
+    path = constant_model(tmp_path / 'none.pt', 'none', UAV_GESTURE_LABELS + ('none',))
+    node, gestures, commands = run(lambda k: {}, {'model_path': path, 'window_s': 1.0, 'hold_s': 0.0,
+                                                  'min_confidence': 0.0}, frames=40)
+    labelled = [g for g in gestures if g.label]
+    assert labelled and {g.label for g in labelled} == {'none'} and len(labelled[0].scores) == 14
+    assert not commands
+
+
+def test_the_default_model_has_a_none_class():
+    """The node flies with the recogniser that knows a person who is not signalling (models/MODEL_CARD_gesture.md)."""
+    from uavcine.core.gestures.mmgr import from_checkpoint
+    from uavcine.nodes import paths
+    from uavcine.nodes.gesture import GestureParams
+    model = from_checkpoint(torch.load(paths.resolve(GestureParams().model_path), weights_only=False))
+    assert model.cfg.labels[-1] == 'none' and model.cfg.labels[:13] == UAV_GESTURE_LABELS

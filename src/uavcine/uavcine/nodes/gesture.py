@@ -10,7 +10,9 @@ last ``window_s`` seconds and every ``recognise_every_s`` runs MMGR's skeleton r
 (``core.gestures.mmgr``) on the window; it publishes a ``Gesture`` (label and confidence, or
 the reason there is none: no tracked person, person too small, keypoints missing, window not
 full) and, through the safety gate (``core.gestures.commands``: confidence, hold time,
-refractory period, tracked subject only), a ``ShotCommand``.
+refractory period, tracked subject only), a ``ShotCommand``. A recogniser with the ``none`` class
+(the default, ``models/gesture_lstm_none.pt``) says so for a person who is idle or walking; ``none``
+never maps to a command.
 
 Not here yet: the pose network on image crops (so no Image subscription); the hand-patch
 (FMoD) branch. Every parameter is read where it is used, so a change at run time takes effect.
@@ -38,8 +40,9 @@ TORSO = (0, 1, 2, 5, 8, 11)  # COCO-18 nose, neck, shoulders, hips
 
 @dataclass
 class GestureParams:
-    model_path: str = param('models/gesture_lstm.pt', 'Gesture recogniser (.pt from uavcine.train.gesture_train; '
-                            'relative paths: see uavcine.nodes.paths)')
+    model_path: str = param('models/gesture_lstm_none.pt', 'Gesture recogniser (.pt from uavcine.train.gesture_train; '
+                            'the default has a "none" class for a person not signalling; relative paths: see '
+                            'uavcine.nodes.paths)')
     window_s: float = param(5.0, 'Sliding window of skeletons the recogniser sees, s', min=0.5, max=30.0)
     min_window_fill: float = param(0.8, 'Recognise only when the window covers this fraction of window_s', min=0.0,
                                    max=1.0)

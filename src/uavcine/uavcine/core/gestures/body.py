@@ -29,6 +29,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .skeleton import L_ELBOW, L_SHOULDER, L_WRIST, R_ELBOW, R_SHOULDER, R_WRIST
+
 #: Everyday motions. ``HELD_OUT_KINDS`` are never used for training (a test of motions not seen).
 KINDS = ('rest', 'hips', 'crossed', 'pockets', 'phone_look', 'touch_face', 'scratch_head', 'walk',
          'behind_back', 'phone_ear', 'stretch')
@@ -237,10 +239,16 @@ class Camera:
 
 
 def project(points_w: np.ndarray, pelvis_w: np.ndarray, cam: Camera) -> np.ndarray:
-    """(T, 18, 3) world joints -> (T, 18, 2) pixels, the camera following the pelvis (see the module doc)."""
+    """(T, J, 3) world points -> (T, J, 2) pixels, the camera following the pelvis (see the module doc)."""
+    return project_depth(points_w, pelvis_w, cam)[0]
+
+
+def project_depth(points_w: np.ndarray, pelvis_w: np.ndarray, cam: Camera) -> Tuple[np.ndarray, np.ndarray]:
+    """(T, J, 3) world points -> (T, J, 2) pixels and (T, J) depth along the optical axis, m."""
     az, el = math.radians(cam.azimuth_deg), math.radians(cam.elevation_deg)
     offset = cam.distance_m * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     out = np.zeros(points_w.shape[:2] + (2,))
+    depth = np.zeros(points_w.shape[:2])
     for k in range(len(points_w)):
         c = pelvis_w[k] + offset
         fwd = (pelvis_w[k] - c) / np.linalg.norm(pelvis_w[k] - c)     # optical z
@@ -251,6 +259,26 @@ def project(points_w: np.ndarray, pelvis_w: np.ndarray, cam: Camera) -> np.ndarr
         z = q @ fwd
         out[k, :, 0] = cam.size[0] / 2 + cam.focal_px * (q @ right) / z
         out[k, :, 1] = cam.size[1] / 2 + cam.focal_px * (q @ down) / z
+        depth[k] = z
+    return out, depth
+
+
+def retarget_arms(b: BodyShape, world: np.ndarray, points7: np.ndarray) -> np.ndarray:
+    """A gesture onto the body: the arms of ``world`` (T, 18, 3), a body standing at heading 0 (e.g. a
+    'rest' ``pose_sequence``), follow a normalised 2-D skeleton sequence (T, 7, 2) (``skeleton.joint_proc``:
+    units of shoulder width, image y down, the performer facing the camera). Each upper arm and forearm keeps
+    the direction it has in the image plane (the body's y-z plane: image x is the person's left) and the
+    body's own length; the depth the image lost goes forward (signals are made in front of the body)."""
+    out = np.array(world, dtype=np.float64)
+    H = b.height_m
+    for sh, el, wr, j7 in ((2, 3, 4, (R_SHOULDER, R_ELBOW, R_WRIST)), (5, 6, 7, (L_SHOULDER, L_ELBOW, L_WRIST))):
+        for seg_from, seg_to, length, (a7, b7) in ((sh, el, b.upper_arm * H, j7[:2]), (el, wr, b.forearm * H, j7[1:])):
+            d2 = points7[:, b7] - points7[:, a7]                          # image-plane direction (x right, y down)
+            planar = np.stack([d2[:, 0], -d2[:, 1]], 1) * b.shoulder_w * H  # body (y, z), metres at the body's scale
+            n = np.linalg.norm(planar, axis=1, keepdims=True)
+            planar = np.where(n > length, planar * length / np.maximum(n, 1e-9), planar)
+            fwd = np.sqrt(np.maximum(length ** 2 - (planar ** 2).sum(1), 0.0))
+            out[:, seg_to] = out[:, seg_from] + np.stack([fwd, planar[:, 0], planar[:, 1]], 1)
     return out
 
 
