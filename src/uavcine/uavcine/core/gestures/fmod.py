@@ -6,8 +6,8 @@ neural implementation of it with *no learnable parameters*. Our reading: at leve
 patch is cut into 2^l x 2^l equal segments (the local, LMoD part: the finer levels describe
 neighbourhoods, not the whole frame), and every segment gives, per colour channel, its first three
 moments: the mean, the standard deviation and the skewness. The moments are computed with average
-pooling (E[x], E[x^2], E[x^3] per segment), so the layer is a fixed network of AveragePool, Mul, Sub,
-Div and Sqrt (TensorRT-friendly) with nothing to train. Scaling so that the LSTM sees numbers near
+pooling (the mean, then the mean of the centred squares and cubes per segment), so the layer is a fixed
+network of AveragePool, Resize, Mul, Sub, Div and Sqrt (TensorRT-friendly) with nothing to train. Scaling so that the LSTM sees numbers near
 [-1, 1]: mean as is (pixels in 0-1), 2 x standard deviation, skewness / 3 clipped to [-1, 1].
 With 3 levels and RGB: (1 + 4 + 16) segments x 3 channels x 3 moments = 189 numbers per patch.
 
@@ -43,11 +43,10 @@ class FMoD(nn.Module):
             cells = 2 ** l
             k = P // cells
             m1 = F.avg_pool2d(x, k)
-            m2 = F.avg_pool2d(x * x, k)
-            m3 = F.avg_pool2d(x * x * x, k)
-            var = (m2 - m1 * m1).clamp(min=0.0)
+            d = x - F.interpolate(m1, scale_factor=k, mode='nearest')   # central moments: no float32 cancellation
+            var = F.avg_pool2d(d * d, k)
             std = torch.sqrt(var + 1e-8)
-            third = m3 - 3 * m1 * var - m1 * m1 * m1    # E[(x - mu)^3]
+            third = F.avg_pool2d(d * d * d, k)                             # E[(x - mu)^3]
             skew = (third / (std * std * std + 1e-4)).clamp(-3.0, 3.0) / 3.0
             feats += [m1.flatten(1), 2.0 * std.flatten(1), skew.flatten(1)]
         return torch.cat(feats, 1).reshape(tuple(lead) + (self.dim,))
