@@ -34,7 +34,8 @@ setup(
         # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
         'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-contrib-python-headless', 'pycocotools',
                     'onnx', 'onnxruntime', 'cosysairsim', 'foxglove-sdk',
-                    'zstandard'],  # mcap's reader of zstd chunks (bag recovery)
+                    'zstandard',  # mcap's reader of zstd chunks (bag recovery)
+                    'scikit-image'],  # PSNR/SSIM of the novel-view gap study
         'test': ['pytest', 'pytest-timeout', 'vermin', 'websockets', 'hypothesis'],
         # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.
         'tensorrt': [],
