@@ -172,9 +172,10 @@ def _subcommands():
     from .apps import gesture_demo  # lazy: start-up time: importing it loads torch, matplotlib
     from .eval import geo_eval, run_eval  # lazy: start-up time: importing it loads torch, matplotlib
     from .sim import cli as sim_cli  # lazy: start-up time: importing it loads cv2, the renderer
+    from .eval import nvs_gap  # lazy: start-up time: importing it loads torch, scikit-image
     # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
     return [sim_cli.register, run_eval.register, demo.register, geo_eval.register,
-            gesture_demo.register]
+            gesture_demo.register, nvs_gap.register]
 
 
 def main(argv=None) -> int:
