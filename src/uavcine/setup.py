@@ -18,7 +18,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'tests']),
-    package_data={'uavcine': ['offline/msg/*/msg/*.msg', 'offline/msg/*/srv/*.srv']},
+    package_data={'uavcine': ['offline/msg/*/msg/*.msg', 'offline/msg/*/srv/*.srv', 'eval/det_labels/*.json']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
