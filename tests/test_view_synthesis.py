@@ -172,6 +172,8 @@ def test_the_shipped_model_is_small_and_loads():
     vq, gpt = from_checkpoint(ck)
     assert gpt.cfg.n_layer == 16 and gpt.cfg.tokens_per_view == 48
     assert ck['curves']['gpt'] and ck['curves']['vq']
+    res, _ = serve(path, n=2)   # the node's default model, through the service
+    assert res.success and len(res.images) == 2, res.message
 
 
 # --- the service --------------------------------------------------------------------------------------
