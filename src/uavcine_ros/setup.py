@@ -13,6 +13,7 @@ NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'r
               'media_server',
               'media_rest_client',
               'flodcast',
+              'view_synthesis',
               ]
 
 
