@@ -155,3 +155,20 @@ def test_blend_mixes_copy_last_and_linear_by_a_predicted_gate():
         out = m(x)
     assert torch.allclose(out['depth'], x[:, -1:, 2:].expand(-1, 3, -1, -1, -1), atol=1e-6)
     assert torch.allclose(out['flow'], x[:, -1:, :2].expand(-1, 3, -1, -1, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize('name,modalities', [('both', ('flow', 'depth')), ('flow', ('flow',)), ('depth', ('depth',))])
+def test_shipped_models_are_small_load_and_match_their_onnx(name, modalities):
+    ort = pytest.importorskip('onnxruntime')
+    pt = REPO / 'models' / ('flodcast_%s.pt' % name)
+    assert pt.stat().st_size < 9e6 and pt.with_suffix('.onnx').stat().st_size < 9e6
+    m, norm = from_checkpoint(torch.load(pt, weights_only=False))
+    assert m.cfg.modalities == modalities and m.cfg.skip == 'blend' and (m.cfg.height, m.cfg.width_px) == (60, 80)
+    assert norm.depth[1] == pytest.approx(300.0) and norm.flow_u == (-40.0, 40.0)
+    x = torch.rand(1, 3, m.cfg.in_channels, 60, 80)
+    sess = ort.InferenceSession(str(pt.with_suffix('.onnx')), providers=['CPUExecutionProvider'])
+    got = sess.run(None, {'past': x.numpy()})
+    with torch.no_grad():
+        ref = m(x)
+    for mod, y in zip(modalities, got):
+        assert np.abs(y - ref[mod].numpy()).max() < 1e-3
