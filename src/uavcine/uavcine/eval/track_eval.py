@@ -23,9 +23,12 @@ Frames whose target is out of view are left out of the scores (no truth to overl
 a frame with no output box counts as IoU 0 (eval.metrics). The quality score is
 checked by its Spearman correlation with the IoU of the reported box.
 
-Writes the markdown tables and the success plots (the command of docs/track_eval.md):
-    python -m uavcine.eval.track_eval --otb /work/shared/data/aerial_tracking --max-frames 80 --suite smoke \
-        --threads 1 --out docs/track_eval.md --plot docs/track_success.png --plot-real docs/track_success_real.png
+Writes the markdown tables and the success plots (the commands of docs/track_eval.md; the first makes the
+simulator frames that the leave-one-sequence-out heads of the real sequences are also fitted on):
+    python -m uavcine.train.siamfc_train collect sim:calib --max-frames 150 --out runs/q_sim_calib.npz
+    python -m uavcine.eval.track_eval --otb /work/shared/data/aerial_tracking --max-frames 80 --loso-calib \
+        --calib-extra runs/q_sim_calib.npz --suite smoke --threads 1 --out docs/track_eval.md \
+        --plot docs/track_success.png --plot-real docs/track_success_real.png
 """
 from __future__ import annotations
 
@@ -320,8 +323,9 @@ def summarise(res: dict, seqs) -> list:
 NOTES = '''Notes on reading the table:
 
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
-  the quality gate and nothing else: on a weak frame the previous box is kept, for at most the manager's
-  `max_hold_frames` weak frames in a row (then the response's box again). *SiamFC + manager +
+  the quality gate and nothing else: on a weak frame whose quality is below the manager's `hold_quality`
+  the previous box is kept, for at most `max_hold_frames` weak frames in a row (then the response's box
+  again). Quality is the probability that the box is on the target (IoU >= 0.2). *SiamFC + manager +
   detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
@@ -435,8 +439,9 @@ def real_table(summ: dict, seqs, res: dict, max_frames: int, loso: bool = False)
               'and the gate use a head fitted on the other sequences%s, never on the one scored.'
               % (' and the simulator frames of `%s`' % res['calib_extra'] if res.get('calib_extra') else '')
               if loso else 'Quality head: the model\'s own (`%s`).' % Path(res['model']).name),
-             'Manager: quality threshold %.2f, hold budget %d frames.' % (res['manager']['quality_threshold'],
-                                                                         res['manager']['max_hold_frames']), '',
+             'Manager: quality threshold %.2f, hold below quality %.2f, hold budget %d frames.' % (
+                 res['manager']['quality_threshold'], res['manager']['hold_quality'],
+                 res['manager']['max_hold_frames']), '',
              '| tracker | success AUC | prec@20 | norm. prec | fps (update) | fps (with decode) | '
              'Spearman(quality, IoU) |', '|---|---|---|---|---|---|---|']
     for k, v in summ.items():
