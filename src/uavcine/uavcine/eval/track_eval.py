@@ -494,6 +494,8 @@ def main(argv=None) -> int:
                     help='with --loso-calib: also fit on these features (siamfc_train collect), comma-separated')
     ap.add_argument('--quality-threshold', type=float, default=M.ManagerConfig.quality_threshold,
                     help="the manager's weak threshold (quality below it is a weak frame)")
+    ap.add_argument('--hold-quality', type=float, default=M.ManagerConfig.hold_quality,
+                    help="the manager's hold threshold (a weak frame holds the box only below it)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
     a = ap.parse_args(argv)
@@ -526,7 +528,8 @@ def main(argv=None) -> int:
              'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.', '']
     out_json = {}
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
-    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames, quality_threshold=a.quality_threshold)
+    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames, quality_threshold=a.quality_threshold,
+                           hold_quality=a.hold_quality)
     if a.loso_calib and 'SiamFC' not in trackers:
         print('error: --loso-calib needs the SiamFC tracker (its ungated run is the calibration data)', file=sys.stderr)
         return 2
