@@ -104,3 +104,20 @@ def test_sim_node_obeys_shot_commands(tmp_path):
     after = [v for t, v in xy.items() if t > t_start + 1.0]
     assert np.allclose(before, before[0], atol=1e-6)                 # hovering until START
     assert np.linalg.norm(np.subtract(after[-1], before[0])) > 5.0   # then orbiting
+
+
+@needs_data
+@pytest.mark.slow
+def test_gesture_demo_starts_the_orbit_with_the_node_default_model(tmp_path):
+    """`uavcine gesture-demo` with no --model runs the gesture node's default recogniser (with the none class):
+    the standing person sends nothing, all_clear starts the ORBIT, and the timeline shows the model's classes."""
+    import json
+
+    from uavcine import cli
+    from uavcine.nodes.gesture import GestureParams
+    assert cli.main(['gesture-demo', '--out', str(tmp_path), '--data', str(DATA), '--no-progress']) == 0
+    s = json.loads((tmp_path / 'summary.json').read_text())
+    assert [c[1] for c in s['commands']][:1] == ['START'] and s['commands'][0][2] == 'gesture:all_clear'
+    assert s['gesture_start_s'] < s['commands'][0][0] < s['gesture_end_s']     # sent while the person signals
+    assert (tmp_path / 'gesture_timeline.png').stat().st_size > 10000
+    assert GestureParams().model_path.endswith('_none.pt') and 'none' in s['recognised']

@@ -167,6 +167,8 @@ def test_mapping_errors_are_one_clear_line():
     with pytest.raises(C.MappingError, match='unknown gesture'):
         C.parse_mapping(['thumbs_up=START'], labels=('all_clear',))
     assert C.parse_mapping([' hover = HOLD ', '']) == {'hover': 'HOLD'}
+    with pytest.raises(C.MappingError, match='not signalling'):
+        C.parse_mapping(['none=START'])                 # the no-gesture class can never send a command
 
 
 def test_ddnet_checkpoints_load_for_the_node_too():

@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: log, the AirSim bridge on the AirSim test double).
 RUNS_HERE = ['relay', 'pointing', 'geo', 'tracker', 'detector', 'sim', 'mavlink', 'tlog', 'airsim',
              'gesture', 'forecast',
-             'media_server', 'media_rest_client']
+             'media_server', 'media_rest_client',
+             'flodcast',
+             'view_synthesis']
 #: Start-up parameters some nodes need in this test (small and fast).
 START = {'relay': {'msg_type': 'std_msgs/msg/Empty'}}
 #: Valid new values for string parameters without choices.

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.gestures.mmgr import UAV_GESTURE_LABELS
-from ..nodes.gesture import GestureNode
+from ..nodes.gesture import GestureNode, GestureParams
 from ..offline.host import OfflineHost
 from ..sim.node import SimNode
 from .gesture_actor import GestureActorNode, TruthTrackNode
@@ -49,24 +49,25 @@ def run(out: Path, model: str, video: str, start_s: float, duration_s: float, da
         host.close()
     t0 = poses[0][0]
     rec = [((t - t0) / 1e9, m.label, float(m.confidence), m.reason) for t, m in gestures]
+    labels = next((tuple(m.labels) for _, m in gestures if m.labels), UAV_GESTURE_LABELS)  # the model's classes
     cmds = [((t - t0) / 1e9, m.command_name, m.source) for t, m in commands]
     bearing = [((t - t0) / 1e9, math.degrees(math.atan2(m.pose.position.y, m.pose.position.x))) for t, m in poses]
     summary = {'stopped': reason, 'errors': list(host.errors), 'video': video, 'gesture_start_s': start_s,
                'gesture_end_s': start_s + duration_s, 'commands': cmds,
                'recognised': {lab: sum(1 for _, l, _, _ in rec if l == lab) for lab in sorted({l for _, l, _, _ in rec if l})},
                'no_gesture_reasons': sorted({r.split(' (')[0] for _, l, _, r in rec if not l})}
-    plot(out / 'gesture_timeline.png', rec, cmds, bearing, start_s, duration_s, video)
+    plot(out / 'gesture_timeline.png', rec, cmds, bearing, start_s, duration_s, video, labels)
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def plot(path, rec, cmds, bearing, start_s, duration_s, video):
+def plot(path, rec, cmds, bearing, start_s, duration_s, video, labels=UAV_GESTURE_LABELS):
     import matplotlib  # lazy: start-up time (the command line imports this module to register it)
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # lazy: start-up time, and after matplotlib.use('Agg')
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True, gridspec_kw={'height_ratios': [2.2, 1]})
     a1.axvspan(start_s, start_s + duration_s, color='#cfe8cf', label='person performs %s' % video)
-    lab = [(t, UAV_GESTURE_LABELS.index(l), c) for t, l, c, _ in rec if l]
+    lab = [(t, labels.index(l), c) for t, l, c, _ in rec if l in labels]
     if lab:
         t, y, c = zip(*lab)
         sc = a1.scatter(t, y, c=c, cmap='viridis', vmin=0, vmax=1, s=18, zorder=3)
@@ -74,11 +75,11 @@ def plot(path, rec, cmds, bearing, start_s, duration_s, video):
     for t, name, src in cmds:
         for a in (a1, a2):
             a.axvline(t, color='crimson', lw=1.5)
-        a1.text(t, len(UAV_GESTURE_LABELS) - 0.5, ' %s\n (%s)' % (name, src.split(':')[-1]), color='crimson', va='top',
+        a1.text(t, len(labels) - 0.5, ' %s\n (%s)' % (name, src.split(':')[-1]), color='crimson', va='top',
                 fontsize=9)
-    a1.set_yticks(range(len(UAV_GESTURE_LABELS)))
-    a1.set_yticklabels(UAV_GESTURE_LABELS, fontsize=8)
-    a1.set_ylim(-0.5, len(UAV_GESTURE_LABELS) - 0.5)
+    a1.set_yticks(range(len(labels)))
+    a1.set_yticklabels(labels, fontsize=8)
+    a1.set_ylim(-0.5, len(labels) - 0.5)
     a1.set_title('Recognised gestures (5 s window, every 0.5 s) and the shot commands they sent')
     a1.legend(loc='lower right', fontsize=8)
     tb, b = zip(*bearing)
@@ -106,7 +107,7 @@ def cmd_gesture_demo(args) -> int:
 def register(subparsers):
     p = subparsers.add_parser('gesture-demo', help='a person signals all_clear and the drone starts its ORBIT')
     p.add_argument('--out', default='runs/gesture_demo')
-    p.add_argument('--model', default='models/gesture_lstm.pt')
+    p.add_argument('--model', default=GestureParams().model_path, help='recogniser (default: the gesture node\'s)')
     p.add_argument('--video', default='S1_allClear_HD', help='UAV-GESTURE training-split video the person performs')
     p.add_argument('--start', type=float, default=5.0, help='gesture start, s')
     p.add_argument('--duration', type=float, default=12.0, help='gesture length, s')

@@ -1,8 +1,11 @@
 """Gesture node: the tracked person's skeletons -> sliding-window gesture recognition -> shot commands.
 
-Inputs: the target ``Track`` (``target/track``) and 2D skeletons (``person/skeleton``,
-uavcine_interfaces/Skeleton2D, COCO-18 names) from a pose estimator running on the person
-crops (or the simulator's truth). A skeleton belongs to the tracked subject when its
+Inputs: the target ``Track`` (``target/track``) and 2D skeletons, from one of two sources
+(``skeleton_source``, fixed at start): ``topic`` — ``person/skeleton`` (uavcine_interfaces/Skeleton2D,
+COCO-18 names) from an external pose estimator (or the simulator's truth); ``image`` — the camera image
+(``camera/image_raw``): the tracked person's crop (a square around the Track's box) goes through the
+small pose network (``core.gestures.pose``, ``pose_model_path``, at most every ``pose_every_s``), and the
+estimated skeleton (track id = the Track's) is published on ``gesture/skeleton`` and used as below. A skeleton belongs to the tracked subject when its
 ``track_id`` is the Track's, or (``track_id`` 0) when at least ``min_subject_inside`` of its
 seen torso keypoints (nose, neck, shoulders, hips: arms leave the box when they signal) lie inside
 the Track's box grown by 10 %. The node keeps the subject's skeletons of the
@@ -10,10 +13,13 @@ last ``window_s`` seconds and every ``recognise_every_s`` runs MMGR's skeleton r
 (``core.gestures.mmgr``) on the window; it publishes a ``Gesture`` (label and confidence, or
 the reason there is none: no tracked person, person too small, keypoints missing, window not
 full) and, through the safety gate (``core.gestures.commands``: confidence, hold time,
-refractory period, tracked subject only), a ``ShotCommand``.
+refractory period, tracked subject only), a ``ShotCommand``. A recogniser with the ``none`` class
+(the default, ``models/gesture_lstm_none.pt``) says so for a person who is idle or walking; ``none``
+never maps to a command.
 
-Not here yet: the pose network on image crops (so no Image subscription); the hand-patch
-(FMoD) branch. Every parameter is read where it is used, so a change at run time takes effect.
+Not here: the hand-patch (FMoD) branch (measured on simulated people only, where it did not help: see
+models/MODEL_CARD_gesture.md). Every parameter is read where it is used, so a change at run time takes
+effect (``skeleton_source`` is fixed: it chooses the subscriptions).
 
 Python 3.8.
 """
@@ -25,8 +31,8 @@ import numpy as np
 
 from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
-from . import msgs, paths
-from .base import RELIABLE, Node, ParamError, param
+from . import msgs, paths, vehicle
+from .base import RELIABLE, Node, ParamError, param, sensor_qos
 
 GESTURE = 'uavcine_interfaces/msg/Gesture'
 SHOT_COMMAND = 'uavcine_interfaces/msg/ShotCommand'
@@ -38,8 +44,9 @@ TORSO = (0, 1, 2, 5, 8, 11)  # COCO-18 nose, neck, shoulders, hips
 
 @dataclass
 class GestureParams:
-    model_path: str = param('models/gesture_lstm.pt', 'Gesture recogniser (.pt from uavcine.train.gesture_train; '
-                            'relative paths: see uavcine.nodes.paths)')
+    model_path: str = param('models/gesture_lstm_none.pt', 'Gesture recogniser (.pt from uavcine.train.gesture_train; '
+                            'the default has a "none" class for a person not signalling; relative paths: see '
+                            'uavcine.nodes.paths)')
     window_s: float = param(5.0, 'Sliding window of skeletons the recogniser sees, s', min=0.5, max=30.0)
     min_window_fill: float = param(0.8, 'Recognise only when the window covers this fraction of window_s', min=0.0,
                                    max=1.0)
@@ -57,6 +64,16 @@ class GestureParams:
     hold_s: float = param(1.0, 'The same gesture must be recognised this long before its command is sent', min=0.0)
     refractory_s: float = param(5.0, 'No second command within this many seconds of one', min=0.0)
     max_gap_s: float = param(1.5, 'A gap in recognitions longer than this restarts the hold', min=0.0)
+    skeleton_source: str = param('topic', "Where skeletons come from: 'topic' (person/skeleton, an external pose "
+                                 "estimator) or 'image' (the pose network on the tracked person's crop of "
+                                 'camera/image_raw)', choices=['topic', 'image'],
+                                 read_only='it chooses the subscriptions when the node starts')
+    pose_model_path: str = param('models/gesture_pose.pt', 'Pose network on person crops (.pt from '
+                                 'uavcine.train.pose_train), for skeleton_source image')
+    pose_every_s: float = param(0.0, 'Run the pose network at most this often, s (0: every image)', min=0.0)
+    image_reliability: str = param('best_effort', 'Image subscription QoS reliability (skeleton_source image)',
+                                   choices=['best_effort', 'reliable'],
+                                   read_only='the subscription QoS is fixed when it is created')
     gesture_commands: list = param(['all_clear=START', 'hover=HOLD', 'move_to_left=LATERAL_LEFT',
                                     'move_to_right=LATERAL_RIGHT', 'land=END', 'wave_off=END'],
                                    'Gesture -> shot command (GESTURE=START|HOLD|LATERAL_LEFT|LATERAL_RIGHT|END)')
@@ -70,7 +87,14 @@ class GestureNode(Node):
         self.pub_gesture = self.create_publisher(GESTURE, 'gesture/recognised', RELIABLE)
         self.pub_command = self.create_publisher(SHOT_COMMAND, 'shot/command', RELIABLE)
         self.create_subscription(TRACK, 'target/track', self.on_track, RELIABLE)
-        self.create_subscription(SKELETON, 'person/skeleton', self.on_skeleton, RELIABLE)
+        if self.p.skeleton_source == 'image':
+            self.pub_skeleton = self.create_publisher(SKELETON, 'gesture/skeleton', RELIABLE)
+            vehicle.IMAGE.subscribe(self, self.on_image, sensor_qos(self.p.image_reliability))
+        else:
+            self.create_subscription(SKELETON, 'person/skeleton', self.on_skeleton, RELIABLE)
+        self._pose = None
+        self._pose_path = None
+        self.last_pose_ns = None
         self.track = None              # (stamp ns, track_id, (x, y, w, h), state)
         self.window = deque()          # (stamp ns, (18, 2) pixels with zeros missing, usable)
         self.window_track_id = None
@@ -140,6 +164,52 @@ class GestureNode(Node):
             return
         self.recognise(msg, ns)
 
+    def on_image(self, msg):
+        """skeleton_source image: the tracked person's crop -> pose network -> a Skeleton2D of the subject."""
+        ns = msgs.stamp_ns(msg.header.stamp)
+        if self.last_pose_ns is not None and 0 <= ns - self.last_pose_ns < self.p.pose_every_s * 1e9:
+            return
+        reason = self.track_problem(ns)
+        if reason:
+            self.publish_gesture(msg, ns, ns, None, None, reason)
+            return
+        try:
+            rgb = msgs.image_to_numpy(msg)
+        except msgs.BadMessage as exc:
+            self.counts['dropped'] += 1
+            self.warn_throttled('image', 'dropping an image: %s' % exc)
+            return
+        try:
+            net = self.pose_model()
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            self.warn_throttled('pose', 'no pose network (%s): %s' % (self.p.pose_model_path, exc))
+            self.publish_gesture(msg, ns, ns, None, None, 'no pose model')
+            return
+        import cv2  # lazy: only the image source needs it
+        import torch  # lazy: start-up time
+
+        from ..core.gestures.pose import crop_transform, to_image  # lazy: imports torch
+        self.last_pose_ns = ns
+        M = crop_transform(self.track[2], net.cfg)
+        crop = cv2.warpAffine(rgb, M, (net.cfg.size, net.cfg.size), flags=cv2.INTER_AREA)
+        with torch.no_grad():
+            xy, conf = net(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255.0)
+        pts = to_image(xy[0].numpy().astype(np.float64), M)
+        skel = self.new(SKELETON, header=msg.header, track_id=self.track[1], names=list(K.COCO18),
+                        x=pts[:, 0], y=pts[:, 1], score=conf[0].numpy().astype(np.float64))
+        self.pub_skeleton.publish(skel)
+        self.on_skeleton(skel)
+
+    def pose_model(self):
+        path = paths.resolve(self.p.pose_model_path)
+        if self._pose is None or self._pose_path != path:
+            import torch  # lazy: start-up time
+
+            from ..core.gestures.pose import from_checkpoint  # lazy: imports torch
+            self._pose = from_checkpoint(torch.load(path, map_location='cpu', weights_only=False))
+            self._pose_path = path
+        return self._pose
+
     # ------------------------------------------------------------------ checks
     def coco18(self, msg):
         names = list(msg.names)
@@ -162,15 +232,23 @@ class GestureNode(Node):
         pts[bad], score[bad] = 0.0, 0.0
         return pts, score
 
-    def subject_problem(self, ns, msg, pts, score) -> Optional[str]:
-        """Why this skeleton cannot be used for the subject's gestures, or None."""
+    def track_problem(self, ns) -> Optional[str]:
+        """Why there is no tracked person to look at now, or None."""
         if self.track is None or self.track[3] not in TRACK_STATES_WITH_A_PERSON:
             return 'no tracked person'
-        t_ns, tid, box, _ = self.track
+        t_ns, _, box, _ = self.track
         if abs(ns - t_ns) > self.p.max_track_age_s * 1e9:
             return 'no tracked person (track %.2f s old)' % (abs(ns - t_ns) / 1e9)
         if box[3] < self.p.min_person_px:
             return 'person too small (%.0f px < %.0f px)' % (box[3], self.p.min_person_px)
+        return None
+
+    def subject_problem(self, ns, msg, pts, score) -> Optional[str]:
+        """Why this skeleton cannot be used for the subject's gestures, or None."""
+        reason = self.track_problem(ns)
+        if reason:
+            return reason
+        _, tid, box, _ = self.track
         if int(msg.track_id) != 0:
             return None if int(msg.track_id) == tid else 'not the tracked subject'
         seen = score >= self.p.min_keypoint_score
@@ -238,7 +316,14 @@ class GestureNode(Node):
             confidence=float(probs[list(labels).index(label)]) if label is not None else 0.0,
             window_start=msgs.stamp_fields(start_ns), window_end=msgs.stamp_fields(end_ns),
             labels=list(labels), scores=np.asarray(probs if probs is not None else [], np.float64),
-            reason=reason, skeleton={'header': msg.header, 'track_id': int(msg.track_id), 'names': list(msg.names),
-                                     'x': np.asarray(msg.x, np.float64), 'y': np.asarray(msg.y, np.float64),
-                                     'score': np.asarray(msg.score, np.float64)}))
+            reason=reason, skeleton=self.skeleton_fields(msg)))
+
+    @staticmethod
+    def skeleton_fields(msg) -> dict:
+        """The Gesture's skeleton: the Skeleton2D it came from (empty for an image without one)."""
+        if not hasattr(msg, 'x'):
+            return {'header': msg.header}
+        return {'header': msg.header, 'track_id': int(msg.track_id), 'names': list(msg.names),
+                'x': np.asarray(msg.x, np.float64), 'y': np.asarray(msg.y, np.float64),
+                'score': np.asarray(msg.score, np.float64)}
 

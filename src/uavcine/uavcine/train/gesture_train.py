@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from ..core.gestures import body as B
 from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
 from ..core.gestures.ddnet import DDNet, DDNetConfig
@@ -57,14 +58,21 @@ from ..runtime.onnx_export import export_onnx
 from . import uav_gesture as U
 
 MODELS = ('lstm', 'ddnet')
-LABEL_INDEX = {n: i for i, n in enumerate(UAV_GESTURE_LABELS)}
+NONE = 'none'
+LABELS_WITH_NONE = UAV_GESTURE_LABELS + (NONE,)
+LABEL_INDEX = {n: i for i, n in enumerate(LABELS_WITH_NONE)}
+#: Seeds of the simulated people who are not signalling (``core.gestures.body``): training and
+#: evaluation draw from disjoint seed ranges.
+NONE_TRAIN_SEED, NONE_EVAL_SEED = 1000, 2000
 
 
-def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last') -> torch.nn.Module:
+def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last', none: bool = False) -> torch.nn.Module:
+    labels = LABELS_WITH_NONE if none else UAV_GESTURE_LABELS
     if kind == 'lstm':
-        return GestureLSTM(MMGRConfig(frames=frames, velocity=velocity, skeleton_dim=28 if velocity else 14, pool=pool))
+        return GestureLSTM(MMGRConfig(labels=labels, frames=frames, velocity=velocity,
+                                      skeleton_dim=28 if velocity else 14, pool=pool))
     if kind == 'ddnet':
-        return DDNet(DDNetConfig(frames=frames))
+        return DDNet(DDNetConfig(labels=labels, frames=frames))
     raise ValueError('unknown model %r (choose from %s)' % (kind, ', '.join(MODELS)))
 
 
@@ -87,14 +95,29 @@ def window_sample(points18: np.ndarray, frames: int, rng: np.random.Generator | 
     return sampled(p7, frames, rng)
 
 
-def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.random.Generator):
+def none_bank(n: int, seed: int, seconds: float = 15.0, kinds=B.TRAIN_KINDS) -> list[U.Video]:
+    """``n`` simulated people not signalling (idle / walking, ``core.gestures.body``), as 25 fps videos
+    labelled ``none``; each its own subject."""
+    out = []
+    for i in range(n):
+        s = B.none_sequence(np.random.default_rng(seed + i), seconds, U.FPS, kinds)
+        out.append(U.Video('SIM%d' % (seed + i), 'SIM%d' % (seed + i), NONE, s.points18))
+    return out
+
+
+def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.random.Generator,
+              idle: list[U.Video] | None = None):
+    """One training window of ``v`` (see the module doc); ``idle``: simulated people not signalling, whose
+    end is prefixed instead of the same subject's other gesture with probability 0.5 (a person idles, then
+    signals)."""
     L = len(v.points18)
     n = max(frames, int(round(L * rng.uniform(0.4, 1.0))))
     n = min(n, L)
     s = int(rng.integers(0, L - n + 1))
     seq = v.points18[s:s + n]
-    if same_subject and rng.random() < 0.5:
-        o = same_subject[int(rng.integers(len(same_subject)))].points18
+    if v.label != NONE and same_subject and rng.random() < 0.5:
+        pool = idle if idle and rng.random() < 0.5 else same_subject
+        o = pool[int(rng.integers(len(pool)))].points18
         k = int(rng.integers(1, max(2, int(0.25 * n))))
         seq = np.concatenate([o[-k:], seq], axis=0)
     p7, _ = K.joint_proc(seq)
@@ -138,13 +161,16 @@ def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str]
             ys.append(LABEL_INDEX[v.label])
         pred, single, ys = np.array(pred), np.array(single), np.array(ys)
         out[proto] = {'accuracy': float((pred == ys).mean()), 'accuracy_single_window': float((single == ys).mean()),
-                      'n': int(len(ys)), 'pred': [UAV_GESTURE_LABELS[i] for i in pred],
-                      'true': [UAV_GESTURE_LABELS[i] for i in ys]}
+                      'n': int(len(ys)), 'pred': [model.cfg.labels[i] for i in pred],
+                      'true': [model.cfg.labels[i] for i in ys]}
     return out
 
 
 def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, frames: int, lr: float, seed: int,
-              deadline: float, velocity: bool = False, dev: bool = False, pool: str = 'last') -> dict | None:
+              deadline: float, velocity: bool = False, dev: bool = False, pool: str = 'last',
+              none: float = 0.0) -> dict | None:
+    """Train one (model, split) and evaluate it; ``none`` > 0: a 14th class, ``none``, drawn with that
+    probability per sample from simulated people not signalling (``none_bank``, training seeds)."""
     res_file = out / ('%s_split%d.json' % (kind, k))
     if res_file.is_file():
         return json.loads(res_file.read_text())
@@ -152,8 +178,9 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
     train, test = U.dev_split(data, k) if dev else U.split(data, k)
     tv = [videos[n] for n in train]
     by_subject = {v.subject: [o for o in tv if o.subject == v.subject] for v in tv}
+    idle = none_bank(300, NONE_TRAIN_SEED) if none > 0 else []
     torch.manual_seed(seed + k)
-    model = make_model(kind, frames, velocity, pool)
+    model = make_model(kind, frames, velocity, pool, none=none > 0)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     ckpt = out / ('%s_split%d.ckpt' % (kind, k))
@@ -169,9 +196,13 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
                mininterval=10, file=sys.stdout)
     loss_ema = None
     for step in bar:
-        idx = rng.integers(len(tv), size=batch)
-        items = [augmented(tv[i], [o for o in by_subject[tv[i].subject] if o.label != tv[i].label], frames, rng)
-                 for i in idx]
+        if idle:
+            draw = [idle[int(rng.integers(len(idle)))] if rng.random() < none else tv[int(rng.integers(len(tv)))]
+                    for _ in range(batch)]
+        else:  # the 13-class recipe's random stream, unchanged (its card's numbers reproduce)
+            draw = [tv[i] for i in rng.integers(len(tv), size=batch)]
+        items = [augmented(v, [o for o in by_subject.get(v.subject, []) if o.label != v.label], frames, rng, idle)
+                 for v in draw]
         x = torch.from_numpy(np.stack([a for a, _, _ in items]))
         vel = torch.from_numpy(np.stack([b for _, b, _ in items]))
         y = torch.tensor([c for _, _, c in items])
@@ -187,7 +218,7 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
                 return None
     res = evaluate(model, videos, test, frames)
     res.update(model=kind, split=k, steps=steps, batch=batch, frames=frames, lr=lr, seed=seed, velocity=velocity,
-               pool=pool, dev=dev, test_videos=test,
+               pool=pool, dev=dev, none=none, test_videos=test,
                train_s_this_run=round(time.time() - t0, 1), params=sum(p.numel() for p in model.parameters()))
     torch.save({'kind': kind, 'config': model.cfg.__dict__, 'model': model.state_dict()}, out / ('%s_split%d.pt' % (kind, k)))
     res_file.write_text(json.dumps(res, indent=1))
@@ -327,6 +358,54 @@ def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, e
     return res
 
 
+def idle_eval(model_paths: list[Path], people: int = 30, seconds: float = 60.0, fps: float = 10.0,
+              window_s: float = 5.0, every_s: float = 0.5, threshold: float = 0.8, hold_s: float = 1.0,
+              refractory_s: float = 5.0, seed: int = NONE_EVAL_SEED) -> dict:
+    """False commands from people who are not signalling: ``people`` simulated people per motion set
+    (``core.gestures.body``; seeds from ``seed``, disjoint from the training bank's), ``seconds`` each at the
+    camera rate ``fps``, classified on sliding ``window_s`` windows every ``every_s`` as the gesture node does,
+    through its safety gate with the node's default mapping (and with every gesture mapped). Two motion sets:
+    the motions the none class was trained on, and motions it never saw (``body.HELD_OUT_KINDS``)."""
+    from ..nodes.gesture import GestureParams  # the node's default mapping is the one that flies
+    default_map = C.parse_mapping(GestureParams().gesture_commands)
+    streams = {}
+    for name, kinds, s0 in (('seen motions', B.TRAIN_KINDS, seed), ('unseen motions', B.HELD_OUT_KINDS, seed + 10000)):
+        streams[name] = [B.none_sequence(np.random.default_rng(s0 + i), seconds, fps, kinds).points18
+                         for i in range(people)]
+    res = {'people_per_set': people, 'seconds': seconds, 'fps': fps, 'window_s': window_s, 'every_s': every_s,
+           'threshold': threshold, 'hold_s': hold_s, 'refractory_s': refractory_s, 'models': {}}
+    w, step = int(round(window_s * fps)), max(1, int(round(every_s * fps)))
+    for mp in model_paths:
+        model = from_checkpoint(torch.load(mp, weights_only=False))
+        all_map = {g: 'HOLD' for g in model.cfg.labels if g != NONE}
+        per = {}
+        for name, seqs in tqdm(streams.items(), desc=Path(mp).name, file=sys.stdout, mininterval=10):
+            n = n_none = 0
+            sent = {'default mapping': Counter(), 'every gesture mapped': Counter()}
+            for pts in seqs:
+                t = np.arange(len(pts)) / fps
+                gates = {'default mapping': (C.CommandGate(), C.GateConfig(default_map, threshold, hold_s, refractory_s,
+                                                                            2 * every_s)),
+                         'every gesture mapped': (C.CommandGate(), C.GateConfig(all_map, threshold, hold_s,
+                                                                                 refractory_s, 2 * every_s))}
+                for end in range(w, len(pts) + 1, step):
+                    probs = classify_window(model, pts[end - w:end], t[end - w:end] - t[end - w])
+                    label = model.cfg.labels[int(np.argmax(probs))]
+                    n += 1
+                    n_none += label == NONE
+                    for key, (gate, cfg) in gates.items():
+                        if gate.update(t[end - 1], label, float(probs.max()), True, cfg).command is not None:
+                            sent[key][label] += 1
+            minutes = people * seconds / 60.0
+            per[name] = {'windows': n, 'none_share': n_none / n, 'minutes': minutes}
+            for key, c in sent.items():
+                per[name][key] = {'commands': sum(c.values()), 'per_min': sum(c.values()) / minutes,
+                                  'gestures': dict(c.most_common())}
+        res['models'][str(mp)] = per
+    print(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -344,6 +423,9 @@ def main(argv=None) -> int:
     r.add_argument('--no-velocity', dest='velocity', action='store_false',
                    help='LSTM features: the joints only (default: the joints and their full-rate velocities)')
     r.add_argument('--pool', default='mean', choices=['last', 'mean'], help='LSTM output the FC layers see')
+    r.add_argument('--none', type=float, default=0.0, metavar='P',
+                   help='add a "none" class: each sample is, with probability P, a simulated person not signalling '
+                   '(idle / walking, core.gestures.body; 0: the 13 UAV-GESTURE classes only)')
     r.add_argument('--dev', action='store_true', help='hold out the two highest-numbered training subjects of each '
                    'split and evaluate on them (recipe selection; never the test subjects)')
     r.add_argument('--budget-min', type=float, default=60.0, help='stop (resumable) after this many minutes')
@@ -368,7 +450,23 @@ def main(argv=None) -> int:
     ne.add_argument('--fps', type=float, default=10.0)
     ne.add_argument('--threshold', type=float, default=0.8)
     ne.add_argument('--hold-s', type=float, default=1.0)
+    ie = sub.add_parser('idle-eval', help='false commands per minute from simulated people who are not signalling '
+                        '(idle / walking), through the node\'s windows and safety gate')
+    ie.add_argument('models', nargs='+', help='recogniser checkpoints (.pt)')
+    ie.add_argument('--people', type=int, default=30, help='people per motion set')
+    ie.add_argument('--seconds', type=float, default=60.0)
+    ie.add_argument('--json', default='', help='also write the result here')
     a = ap.parse_args(argv)
+    if a.cmd == 'idle-eval':
+        torch.set_num_threads(1)
+        missing = [m for m in a.models if not Path(m).is_file()]
+        if missing:
+            print('error: no model at %s' % missing[0], file=sys.stderr)
+            return 2
+        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds)
+        if a.json:
+            Path(a.json).write_text(json.dumps(res, indent=1))
+        return 0
     if a.cmd == 'node-eval':
         torch.set_num_threads(1)
         node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
@@ -391,7 +489,7 @@ def main(argv=None) -> int:
         for kind in a.models:
             for k in a.splits:
                 if train_one(kind, k, data, out, a.steps, a.batch, a.frames, a.lr, a.seed, deadline,
-                            a.velocity, a.dev, a.pool) is None:
+                            a.velocity, a.dev, a.pool, a.none) is None:
                     return 1
         print(table(out))
         return 0

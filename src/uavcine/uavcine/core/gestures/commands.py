@@ -20,6 +20,8 @@ from typing import Dict, List, Optional, Sequence
 
 #: Commands a shot runner understands (values of uavcine_interfaces/ShotCommand.command).
 COMMANDS = {'START': 1, 'HOLD': 2, 'LATERAL_LEFT': 3, 'LATERAL_RIGHT': 4, 'END': 5}
+#: The recogniser's class for a person who is not signalling: it never sends a command.
+NO_GESTURE = 'none'
 
 
 class MappingError(ValueError):
@@ -36,6 +38,9 @@ def parse_mapping(entries: Sequence[str], labels: Optional[Sequence[str]] = None
         if not sep or not gesture or command not in COMMANDS:
             raise MappingError('gesture mapping %r: expected GESTURE=COMMAND with COMMAND one of %s'
                                % (e, ', '.join(COMMANDS)))
+        if gesture == NO_GESTURE:
+            raise MappingError('gesture mapping %r: %r means the person is not signalling and sends no command'
+                               % (e, NO_GESTURE))
         if labels is not None and gesture not in labels:
             raise MappingError('gesture mapping %r: unknown gesture %r (known: %s)' % (e, gesture, ', '.join(labels)))
         out[gesture] = command
