@@ -437,7 +437,9 @@ def real_table(summ: dict, seqs, res: dict, max_frames: int, loso: bool = False)
              'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'],
              ('Quality head: **leave-one-sequence-out** (`--loso-calib`): on each sequence the SiamFC rows\' quality '
               'and the gate use a head fitted on the other sequences%s, never on the one scored.'
-              % (' and the simulator frames of `%s`' % res['calib_extra'] if res.get('calib_extra') else '')
+              % (' and the simulator frames of `%s` (`siamfc_train collect`, e.g. `python -m uavcine.train.siamfc_train '
+                 'collect sim:calib --max-frames 150 --out %s`)' % (res['calib_extra'], res['calib_extra'])
+                 if res.get('calib_extra') else '')
               if loso else 'Quality head: the model\'s own (`%s`).' % Path(res['model']).name),
              'Manager: quality threshold %.2f, hold below quality %.2f, hold budget %d frames.' % (
                  res['manager']['quality_threshold'], res['manager']['hold_quality'],
