@@ -187,3 +187,4 @@ def test_cli_loso_calibration_gates_with_held_out_heads(tmp_path):
     text = (tmp_path / 'e.md').read_text()
     assert 'leave-one-sequence-out' in text and 'gate - no gate' in text
     assert E.main(args + ['--trackers', 'SiamFC + hold']) == 2  # the ungated run is the calibration data
+    assert E.main(args + ['--calib-extra', str(tmp_path / 'none.npz')]) == 2  # one clear line, no traceback

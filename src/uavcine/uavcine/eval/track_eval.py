@@ -532,6 +532,11 @@ def main(argv=None) -> int:
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames, quality_threshold=a.quality_threshold,
                            hold_quality=a.hold_quality)
+    missing = [f for f in a.calib_extra.split(',') if f and not Path(f).is_file()]
+    if missing:
+        print('error: no such file: %s (make it with python -m uavcine.train.siamfc_train collect)' % missing[0],
+              file=sys.stderr)
+        return 2
     if a.loso_calib and 'SiamFC' not in trackers:
         print('error: --loso-calib needs the SiamFC tracker (its ungated run is the calibration data)', file=sys.stderr)
         return 2
