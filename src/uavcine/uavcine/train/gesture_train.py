@@ -456,6 +456,7 @@ def main(argv=None) -> int:
     ie.add_argument('--people', type=int, default=30, help='people per motion set')
     ie.add_argument('--seconds', type=float, default=60.0)
     ie.add_argument('--json', default='', help='also write the result here')
+    ie.add_argument('--threshold', type=float, default=0.8, help="the gate's min_confidence")
     a = ap.parse_args(argv)
     if a.cmd == 'idle-eval':
         torch.set_num_threads(1)
@@ -463,7 +464,7 @@ def main(argv=None) -> int:
         if missing:
             print('error: no model at %s' % missing[0], file=sys.stderr)
             return 2
-        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds)
+        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds, threshold=a.threshold)
         if a.json:
             Path(a.json).write_text(json.dumps(res, indent=1))
         return 0
