@@ -15,6 +15,7 @@ wrists); and the ms per crop (batch 1, one thread) with torch and with ONNX Runt
 
     python -m uavcine.train.pose_train run --out runs/pose --max-minutes 25
     python -m uavcine.train.pose_train ship --out runs/pose      # -> models/gesture_pose.pt + .onnx (parity)
+    python -m uavcine.train.pose_train e2e                       # pose -> gesture on held-out simulated scenes
 """
 from __future__ import annotations
 
@@ -164,6 +165,58 @@ def ship(out: Path, dest: Path) -> dict:
     return res
 
 
+def end_to_end(root: Path, pose_path: Path, model_path: Path, people: int = 3, fps: float = 10.0,
+               seed: int = 77) -> dict:
+    """Pose -> gesture on held-out simulated scenes: each held-out-subject video performed by ``people`` new
+    simulated people, rendered at ``fps``; every frame's crop (true box, jittered as in training) goes through
+    the pose network, and the recogniser classifies the whole sequence of estimated skeletons, and, beside it,
+    of the true (projected) skeletons."""
+    import cv2  # lazy: only this subcommand draws crops here
+
+    from ..core.gestures import body as B
+    from ..core.gestures.mmgr import classify_window
+    from ..core.gestures.mmgr import from_checkpoint as recogniser_from_checkpoint
+    from ..core.gestures.pose import crop_transform, to_image
+    videos = U.load(root)
+    _, te = D.subject_split(root)
+    pose = from_checkpoint(torch.load(pose_path, weights_only=False))
+    rec = recogniser_from_checkpoint(torch.load(model_path, weights_only=False))
+    rng = np.random.default_rng(seed)
+    right_est = right_true = n = 0
+    errs = []
+    for name in tqdm(te, desc='end to end', mininterval=10, file=sys.stdout):
+        v = videos[name]
+        for _ in range(people):
+            person = D.sim_person(rng, v)
+            ks = np.arange(0, len(person.world), int(round(D.FPS / fps)))
+            est, true = [], []
+            for k in ks:
+                img, px, off = D.frame(person, int(k))
+                x, y, w, h = D.P.person_box(px)
+                j = rng.normal(0.0, 0.08, 4)
+                M = crop_transform((x + j[0] * w, y + j[1] * h, w * (1 + j[2]), h * (1 + j[3])), pose.cfg)
+                Mo = M.copy()
+                Mo[:, 2] += M[:, :2] @ np.asarray(off, float)
+                crop = cv2.warpAffine(img, Mo, (pose.cfg.size, pose.cfg.size), flags=cv2.INTER_AREA)[..., ::-1]
+                with torch.no_grad():
+                    xy, _ = pose(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255.0)
+                est.append(to_image(xy[0].numpy().astype(np.float64), M))
+                true.append(px)
+            t = ks / D.FPS
+            label = rec.cfg.labels
+            pe = label[int(np.argmax(classify_window(rec, np.array(est), t)))]
+            pt = label[int(np.argmax(classify_window(rec, np.array(true), t)))]
+            right_est += pe == v.label
+            right_true += pt == v.label
+            n += 1
+            if pe != v.label:
+                errs.append('%s -> %s' % (v.label, pe))
+    res = {'sequences': n, 'accuracy_pose_skeletons': right_est / n, 'accuracy_true_skeletons': right_true / n,
+           'recogniser': str(model_path), 'pose': str(pose_path), 'fps': fps, 'errors_pose': sorted(errs)}
+    print(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -177,8 +230,19 @@ def main(argv=None) -> int:
     s = sub.add_parser('ship')
     s.add_argument('--out', default='runs/pose')
     s.add_argument('--dest', default='models/gesture_pose.pt')
+    e = sub.add_parser('e2e', help='pose -> gesture on held-out simulated scenes')
+    e.add_argument('--data', default='../shared/data/uav_gesture')
+    e.add_argument('--pose', default='models/gesture_pose.pt')
+    e.add_argument('--model', default='models/gesture_lstm_none.pt')
+    e.add_argument('--people', type=int, default=3)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if a.cmd == 'e2e':
+        if not (Path(a.data) / 'joint_positions').is_dir() or not Path(a.pose).is_file():
+            print('error: need UAV-GESTURE keypoints at %s and a pose network at %s' % (a.data, a.pose), file=sys.stderr)
+            return 2
+        end_to_end(Path(a.data), Path(a.pose), Path(a.model), a.people)
+        return 0
     if a.cmd == 'run':
         if not (Path(a.data) / 'joint_positions').is_dir():
             print('error: no UAV-GESTURE keypoints at %s' % a.data, file=sys.stderr)
