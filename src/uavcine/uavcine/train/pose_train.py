@@ -70,14 +70,19 @@ def evaluate(model: PoseNet, X: np.ndarray, Y: np.ndarray) -> dict:
             'pck@0.2_per_joint': {n: float(ok[:, j].mean()) for j, n in enumerate(K.COCO18)}, 'n': int(len(X))}
 
 
-def run(out: Path, root: Path, steps: int, max_minutes: float, n_train: int, n_test: int, seed: int = 0) -> dict:
+def run(out: Path, root: Path, steps: int, max_minutes: float, n_train: int, n_test: int, seed: int = 0,
+        init: Path | None = None, lr: float = 2e-3, data_dir: Path | None = None) -> dict:
+    """Train (from ``init``'s weights when given) and evaluate; the crops are made once into ``data_dir``
+    (default ``out``) and reused."""
     out.mkdir(parents=True, exist_ok=True)
-    Xtr, Ytr, Xte, Yte = data(out, root, n_train, n_test)
+    Xtr, Ytr, Xte, Yte = data(data_dir or out, root, n_train, n_test)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = PoseConfig()
     model = PoseNet(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    if init is not None:
+        model.load_state_dict(torch.load(init, weights_only=False)['model'])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     deadline = time.time() + 60 * max_minutes
     bar = tqdm(range(steps), desc='pose', mininterval=10, file=sys.stdout)
@@ -227,6 +232,9 @@ def main(argv=None) -> int:
     r.add_argument('--max-minutes', type=float, default=25.0)
     r.add_argument('--train', type=int, default=8000, help='training crops')
     r.add_argument('--test', type=int, default=1500, help='held-out crops')
+    r.add_argument('--init', default=None, help='start from this checkpoint (a second, resumed schedule)')
+    r.add_argument('--lr', type=float, default=2e-3)
+    r.add_argument('--data-dir', default=None, help='where the crops are (default: --out)')
     s = sub.add_parser('ship')
     s.add_argument('--out', default='runs/pose')
     s.add_argument('--dest', default='models/gesture_pose.pt')
@@ -247,7 +255,8 @@ def main(argv=None) -> int:
         if not (Path(a.data) / 'joint_positions').is_dir():
             print('error: no UAV-GESTURE keypoints at %s' % a.data, file=sys.stderr)
             return 2
-        run(Path(a.out), Path(a.data), a.steps, a.max_minutes, a.train, a.test)
+        run(Path(a.out), Path(a.data), a.steps, a.max_minutes, a.train, a.test, init=Path(a.init) if a.init else None,
+            lr=a.lr, data_dir=Path(a.data_dir) if a.data_dir else None)
         return 0
     if not (Path(a.out) / 'pose.pt').is_file():
         print('error: no trained pose network at %s (run first)' % (Path(a.out) / 'pose.pt'), file=sys.stderr)
