@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: log, the AirSim bridge on the AirSim test double).
 RUNS_HERE = ['relay', 'pointing', 'geo', 'tracker', 'detector', 'sim', 'mavlink', 'tlog', 'airsim',
              'gesture', 'forecast',
-             'media_server', 'media_rest_client']
+             'media_server', 'media_rest_client',
+             'flodcast',
+             'view_synthesis']
 #: Start-up parameters some nodes need in this test (small and fast).
 START = {'relay': {'msg_type': 'std_msgs/msg/Empty'}}
 #: Valid new values for string parameters without choices.
@@ -188,8 +190,8 @@ def test_bad_values_and_unknown_names_are_refused_and_leave_the_node_as_it_was(r
     assert not ok and 'odd' in reason and node.p.scale_num == 3 and node.loop.tracker.cfg.scale_num == 3
     ok, reason = host.set_parameters('tracker', {'nope': 1})
     assert not ok and 'no parameter nope' in reason
-    ok, reason = host.set_parameters('tracker', {'quality_threshold': 0.5, 'model_path': 'x.pt'})
-    assert not ok and 'read-only' in reason and node.p.quality_threshold == 0.3  # all or nothing
+    ok, reason = host.set_parameters('tracker', {'quality_threshold': 0.6, 'model_path': 'x.pt'})
+    assert not ok and 'read-only' in reason and node.p.quality_threshold == 0.5  # all or nothing
 
 
 def test_tracker_quality_threshold_changes_the_manager_live(running):
@@ -199,6 +201,7 @@ def test_tracker_quality_threshold_changes_the_manager_live(running):
     assert m.cfg.quality_threshold == 0.8 and m.is_weak(0.5)
     assert host.set_parameters('tracker', {'quality_threshold': 0.3}) == (True, '')
     assert not m.is_weak(0.5)
+    assert host.set_parameters('tracker', {'quality_threshold': 0.5}) == (True, '')
 
 
 @pytest.mark.parametrize('node_name', ['tracker', 'geo'])

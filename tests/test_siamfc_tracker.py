@@ -87,7 +87,7 @@ def test_quality_head_is_in_unit_range():
     def stats(p, jump):
         return {'peak_logit': 10 * p - 5, 'peak_prob': p, 'peak_ratio': p, 'peak_run_ratio': p, 'apce_ratio': 2 * p,
                 'apce_run_ratio': 2 * p, 'psr_ratio': p, 'psr_run_ratio': p, 'app_init': p, 'app_recent': p,
-                'scale_jump': float(jump > 1), 'jump': jump}
+                'scale_jump': float(jump > 1), 'jump': jump, 'inside': 1.0, 'age': 0.0}
     for p in (0.0, 0.5, 1.0):
         assert 0.0 <= q(stats(p, 0.0)) <= 1.0
     assert q(stats(0.1, 2.0)) < q(stats(1.0, 0.0))

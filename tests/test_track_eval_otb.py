@@ -149,3 +149,41 @@ def test_leave_one_sequence_out_calibration():
     assert np.array_equal(T.quality_target(np.array([0.1, 0.2, 0.5]), 'on'), [0.0, 1.0, 1.0])
     with pytest.raises(ValueError, match='quality target'):
         T.quality_target(iou, 'psr')
+
+
+def test_loso_heads_never_see_their_own_sequence():
+    """Each sequence's head is fitted on the others (and the extra simulator frames) only: changing a sequence's
+    own data leaves its head unchanged and changes the others'."""
+    from uavcine.train import siamfc_train as T  # lazy: the training module is only needed here
+    rng = np.random.default_rng(1)
+
+    def seq(n, flip=False):
+        iou = rng.uniform(0, 1, n)
+        f = np.c_[(1 - iou if flip else iou) + rng.normal(0, 0.1, n), rng.normal(0, 1, n)]
+        return f, iou
+
+    data = {'a': seq(50), 'b': seq(50), 'c': seq(50)}
+    extra = seq(40)
+    h = T.loso_heads(data, extra)
+    h2 = T.loso_heads(dict(data, a=seq(50, flip=True)), extra)
+    assert np.allclose(h['a'], h2['a']) and not np.allclose(h['b'], h2['b'])
+    assert all(len(c) == 3 and c[1] > 0 for c in h.values())  # bias + 2 weights; quality rises with the IoU
+
+
+def test_cli_loso_calibration_gates_with_held_out_heads(tmp_path):
+    root = tmp_path / 'seqs'
+    for name in ('one', 'two', 'three'):
+        write_otb(root / name, n=8)
+    torch.manual_seed(0)
+    net = S.SiamFCNet(0.25)
+    S.init_weights(net)
+    model = tmp_path / 'm.pt'
+    torch.save(S.save_checkpoint(net, S.SiamFCConfig(width=0.25)), model)
+    args = ['--suite', 'none', '--otb', str(root), '--model', str(model), '--backend', 'torch', '--loso-calib',
+            '--out', str(tmp_path / 'e.md'), '--plot-real', str(tmp_path / 'p.png'), '--json', str(tmp_path / 'r.json')]
+    assert E.main(args + ['--trackers', 'SiamFC,SiamFC + hold']) == 0
+    res = json.loads((tmp_path / 'r.json').read_text())['real']
+    assert list(res) == ['SiamFC', 'SiamFC + hold'] and len(res['SiamFC + hold']['per_seq']) == 3
+    text = (tmp_path / 'e.md').read_text()
+    assert 'leave-one-sequence-out' in text and 'gate - no gate' in text
+    assert E.main(args + ['--trackers', 'SiamFC + hold']) == 2  # the ungated run is the calibration data

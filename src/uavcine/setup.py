@@ -18,7 +18,7 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'tests']),
-    package_data={'uavcine': ['offline/msg/*/msg/*.msg', 'offline/msg/*/srv/*.srv']},
+    package_data={'uavcine': ['offline/msg/*/msg/*.msg', 'offline/msg/*/srv/*.srv', 'eval/det_labels/*.json']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -34,7 +34,8 @@ setup(
         # Offline host, simulator, evaluation, training: this machine and CI (Python >= 3.10).
         'offline': ['torch', 'rosbags>=0.11', 'mcap', 'tqdm', 'matplotlib', 'opencv-contrib-python-headless', 'pycocotools',
                     'onnx', 'onnxruntime', 'cosysairsim', 'foxglove-sdk',
-                    'zstandard'],  # mcap's reader of zstd chunks (bag recovery)
+                    'zstandard',  # mcap's reader of zstd chunks (bag recovery)
+                    'scikit-image'],  # PSNR/SSIM of the novel-view gap study
         'test': ['pytest', 'pytest-timeout', 'vermin', 'websockets', 'hypothesis'],
         # TensorRT comes with JetPack / NVIDIA's wheels; never installed by us.
         'tensorrt': [],

@@ -12,6 +12,8 @@ NODE_NAMES = ['airsim', 'detector', 'forecast', 'geo', 'mavlink', 'pointing', 'r
               'gesture',
               'media_server',
               'media_rest_client',
+              'flodcast',
+              'view_synthesis',
               ]
 
 

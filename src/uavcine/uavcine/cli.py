@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import traceback
 
 from .errors import Terminated, UserError  # one class each, also when run as python -m uavcine.cli
-from .nodes import REGISTRY, load_node_class
-from .nodes.base import param_specs
-from .offline.bag import BagReader, reindex
-from .offline.typestore import make_typestore
+from .offline import interrupts
 
 
 def _user_errors():
@@ -77,6 +73,8 @@ def cmd_run(args) -> int:
 
 # ---------------------------------------------------------------------- bag info
 def cmd_bag_info(args) -> int:
+    from .offline.bag import BagReader  # lazy: rosbags loads after main() handles Ctrl-C (see main)
+    from .offline.typestore import make_typestore  # lazy: rosbags, as above
     reader = BagReader(args.bag, make_typestore(), recover=True)
     try:
         if reader.recovered:
@@ -96,12 +94,16 @@ def cmd_bag_info(args) -> int:
 
 
 def cmd_bag_reindex(args) -> int:
+    from .offline.bag import reindex  # lazy: rosbags loads after main() handles Ctrl-C (see main)
+    from .offline.typestore import make_typestore  # lazy: rosbags, as above
     print(reindex(args.bag, make_typestore()))
     return 0
 
 
 # ---------------------------------------------------------------------- nodes
 def cmd_nodes(args) -> int:
+    from .nodes import REGISTRY, load_node_class  # lazy: loaded after main() handles Ctrl-C (see main)
+    from .nodes.base import param_specs  # lazy: as above
     names = [args.node] if args.node else sorted(REGISTRY)
     for name in names:
         try:
@@ -170,25 +172,37 @@ def _subcommands():
     from .apps import gesture_demo  # lazy: start-up time: importing it loads torch, matplotlib
     from .eval import geo_eval, run_eval  # lazy: start-up time: importing it loads torch, matplotlib
     from .sim import cli as sim_cli  # lazy: start-up time: importing it loads cv2, the renderer
+    from .eval import nvs_gap  # lazy: start-up time: importing it loads torch, scikit-image
     # track_eval, detr_train, detr_eval and siamfc_train run as python -m uavcine.<module> (their own parsers)
     return [sim_cli.register, run_eval.register, demo.register, geo_eval.register,
-            gesture_demo.register]
-
-
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not interrupt the closing of the bag
-    raise Terminated()
+            gesture_demo.register, nvs_gap.register]
 
 
 def main(argv=None) -> int:
-    try:  # only the main thread may set handlers (main() called from a thread keeps the default)
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:
-        pass
+    """Ctrl-C and SIGTERM (kill, timeout, systemd, docker stop) stop a run at its next event and close its
+    bag: exit 130 and 143. The handlers come first, before the heavy imports (rosbags, the nodes, pymavlink),
+    so a signal during start-up is an interruption too (see uavcine.offline.interrupts for why Python's
+    own KeyboardInterrupt is not enough)."""
+    restore = interrupts.install()
+    try:
+        code = _main(argv)
+        signum = interrupts.received()  # a stop that a library swallowed still gives the signal's status
+        return interrupts.EXIT_STATUS[signum] if code == 0 and signum is not None else code
+    except Terminated:
+        print('uavcine: terminated', file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print('uavcine: interrupted', file=sys.stderr)
+        return 130
+    finally:
+        restore()
+
+
+def _main(argv) -> int:
     parser = make_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                         format='%(levelname)s %(message)s')
+                        format='%(levelname)s %(message)s')
     try:
         return int(args.func(args) or 0)
     except _user_errors() as exc:
@@ -196,12 +210,6 @@ def main(argv=None) -> int:
             traceback.print_exc()  # with the chained cause
         print('uavcine: error: %s' % exc, file=sys.stderr)
         return 2
-    except Terminated:
-        print('uavcine: terminated', file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print('uavcine: interrupted', file=sys.stderr)
-        return 130
     except BrokenPipeError:  # `uavcine nodes | head`
         sys.stderr.close()
         return 0

@@ -11,3 +11,8 @@ class UserError(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (kill, timeout, systemd, docker stop): handled as Ctrl-C, so output bags are closed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) as the ``uavcine`` command raises it: a subclass, so that CPython never takes it for an
+    unhandled KeyboardInterrupt and exits -2 (see uavcine.offline.interrupts)."""

@@ -42,10 +42,12 @@ Box = Tuple[float, float, float, float]
 
 @dataclass
 class ManagerConfig:
-    quality_threshold: float = 0.3    # tracker quality below this is a weak frame
+    quality_threshold: float = 0.5    # tracker quality (P(box on the target)) below this is a weak frame
     max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
     max_hold_frames: int = 3          # weak frames in a row on which the tracker holds its box; past them it follows
                                       # its response again (under a moving camera a held box goes stale fast)
+    hold_quality: float = 0.5         # ... and only on frames whose quality is below this (<= quality_threshold: a
+                                      # weak frame asks the detector, which is cheap; a hold can lose a moving target)
     max_lost_s: float = 5.0           # a LOST track is given up (DETECTING, no box) after this long
     track_window_s: float = 5.0       # after this long without a confirming detection, ask the detector again
     target_classes: List[str] = field(default_factory=list)  # class filter; empty = any class
@@ -142,9 +144,9 @@ class Manager:
         return not quality >= self.cfg.quality_threshold  # NaN is weak
 
     def holds(self, quality: float) -> bool:
-        """Should the tracker hold its previous box on a result of this quality? Weak, and fewer than
-        ``max_hold_frames`` weak frames in a row before it (call before ``on_tracker`` of the same frame)."""
-        return self.is_weak(quality) and self.weak < self.cfg.max_hold_frames
+        """Should the tracker hold its previous box on a result of this quality? Weak and below ``hold_quality``,
+        and fewer than ``max_hold_frames`` weak frames in a row before it (call before ``on_tracker`` of the frame)."""
+        return self.is_weak(quality) and not quality >= self.cfg.hold_quality and self.weak < self.cfg.max_hold_frames
 
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""

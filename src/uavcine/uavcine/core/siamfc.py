@@ -12,12 +12,13 @@ One readable module in the shape of huanglianghua/siamfc-pytorch ``siamfc.py``:
   penalty and damping (``scale_lr``), cosine (Hann) window, response upsampled
   x16 (17 -> 272), every hyper-parameter in ``SiamFCConfig`` with the paper's
   defaults.
-- Tracking quality in [0, 1] for every box, from the response map: the peak
-  relative to the first frame's peak, APCE (Wang et al., CVPR 2017) and PSR
-  relative to the first frame, mapped by a small logistic head whose
-  coefficients are calibrated on simulator sequences to predict the box's IoU
-  with the truth (``QualityHead``). Bad input gives a clear error, never an
-  exception.
+- Tracking quality in [0, 1] for every box: the probability that the box is on
+  the target (IoU >= 0.2 with the truth), from features of the response map
+  (peak, APCE of Wang et al., CVPR 2017, and PSR relative to the first frame and
+  to a running reference), the appearance agreement with the first and recent
+  templates, the box's consistency over time, its share inside the image and the
+  track's age, mapped by a small logistic head calibrated on real and simulated
+  sequences (``QualityHead``). Bad input gives a clear error, never an exception.
 
 The tracker is the paper's: ``init(image, box)``, then ``update(image)`` -> box,
 response, quality. It keeps no track state: judging a track (weak, occluded,
@@ -310,22 +311,26 @@ def _sigmoid(v: float) -> float:
 
 #: Features of the quality head. Each means the same on real and simulated video: the response peak, APCE and PSR
 #: relative to the first frame's *and* to a running reference of the recent frames (a real scene's first frame is
-#: not a typical frame), the appearance agreement of the new box with the first and the recent templates (cosine of
-#: exemplar embeddings), and the box's consistency over time (scale change, centre jump in target sizes).
-QUALITY_FEATURES = ('peak_logit', 'peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
-                    'app_init', 'app_recent', 'scale_jump', 'jump')
+#: not a typical frame; the absolute peak is not a feature: its scale differs between scenes and domains, and with
+#: it the held-out Spearman on the real development set was lower: MODEL_CARD_siamfc_sim.md), the appearance agreement of the new box with the first and the recent templates (cosine of
+#: exemplar embeddings), the box's consistency over time (scale change, centre jump in target sizes), the share of
+#: the box inside the image (``inside``: a box sliding off the frame edge follows background) and the track's age
+#: (``age`` = log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely
+#: on its target at the same response; the manager's detector restarts it).
+QUALITY_FEATURES = ('peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
+                    'app_init', 'app_recent', 'scale_jump', 'jump', 'inside', 'age')
 
 
 @dataclass
 class QualityHead:
     """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
 
-    ``coef`` = [b, w_1 .. w_n]; calibrated on simulator sequences (train/siamfc_train.py
-    ``calibrate``) by fitting q to the IoU of the box with the truth. The default is an
-    uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
+    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target on``) by fitting q to
+    whether the box is on the target (IoU >= 0.2 with the truth) on real and simulated sequences. The default
+    is an uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 0.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
@@ -339,12 +344,13 @@ class QualityHead:
 
 def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0,
                    run: Optional[Dict[str, float]] = None, app_init: float = 1.0,
-                   app_recent: float = 1.0) -> Dict[str, float]:
+                   app_recent: float = 1.0, inside: float = 1.0, frames: int = 0) -> Dict[str, float]:
     """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref`` and to the
     running reference ``run`` (``RUNNING_LR`` average of the frames tracked since).
 
     ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size;
-    ``app_init``, ``app_recent``: cosine of the new box's exemplar embedding with the first and the recent template.
+    ``app_init``, ``app_recent``: cosine of the new box's exemplar embedding with the first and the recent template;
+    ``inside``: share of the box's area inside the image; ``frames``: updates since the tracker was (re)started.
     """
     peak = float(raw.max())
     p = _sigmoid(peak)
@@ -366,7 +372,17 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
         'app_recent': app_recent,
         'scale_jump': scale_jump,
         'jump': min(jump, 3.0),
+        'inside': inside,
+        'age': math.log1p(max(0, frames)),
     }
+
+
+def inside_share(box: Sequence[float], width: int, height: int) -> float:
+    """Share of the (x, y, w, h) box's area inside the width x height image."""
+    x, y, w, h = (float(v) for v in box)
+    ix = max(0.0, min(x + w, width) - max(x, 0.0))
+    iy = max(0.0, min(y + h, height) - max(y, 0.0))
+    return ix * iy / max(w * h, 1e-9)
 
 
 #: Learning rate of the running reference (response statistics and the recent template): ~10 frames of memory.
@@ -604,8 +620,10 @@ class SiamFCTracker:
         jump = float(np.hypot(*disp_img)) / max(1.0, math.sqrt(float(self.target_sz[0] * self.target_sz[1])))
         # appearance agreement of the new box with the first and the recent template (one exemplar-sized embedding)
         emb = self.embed(crop_and_resize(img, cand_center, self.z_sz * scale, cfg.exemplar_sz, self.avg_color))
+        cand_box = (cand_center[0] - cand_sz[0] / 2, cand_center[1] - cand_sz[1] / 2, cand_sz[0], cand_sz[1])
         stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump, self.run,
-                               _cosine(emb, self.kernel0), _cosine(emb, self.kernel_recent))
+                               _cosine(emb, self.kernel0), _cosine(emb, self.kernel_recent),
+                               inside_share(cand_box, wh[0], wh[1]), self.frames)
         q = self.quality(stats)
         self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent)
         self.center = cand_center

@@ -45,7 +45,9 @@ from ..core import box_ops
 from ..core import manager as M
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
+from ..train import siamfc_train
 from . import metrics
+from .track_plots import plot, plot_real
 from .sequences import RATE_HZ, REPO, SPLITS, OTBError, otb_folders, read_otb, sim_sequences
 
 # ----------------------------------------------------------------------------
@@ -234,8 +236,10 @@ TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'K
 
 def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
              progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1,
-             keep_stats: bool = False) -> dict:
-    net, cfg, quality = S.load_checkpoint(model)
+             keep_stats: bool = False, heads: dict | None = None) -> dict:
+    """Run ``trackers`` over ``seqs``; ``heads`` (sequence name -> QualityHead) replaces the model's quality head
+    on those sequences (the leave-one-sequence-out heads of ``loso_calibrate``)."""
+    net, cfg, quality0 = S.load_checkpoint(model)
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = mcfg or M.ManagerConfig(acquire='score')
     detr = None
@@ -246,10 +250,11 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
         detr = Detector(detr_model)
         det_name = 'project DETR detector (%s)' % Path(detr_model).name
     per = {k: {'ious': [], 'errs': [], 'nerrs': [], 'seconds': [], 'decode': [], 'seq': [], 'q': [], 'qiou': [],
-               'sec_seq': [], 'dec_seq': [], 'stats': [], 'calls': 0, 'frames': 0}
+               'sec_seq': [], 'dec_seq': [], 'stats': [], 'boxes': [], 'calls': 0, 'frames': 0}
            for k in trackers}
     for si, seq in enumerate(tqdm(seqs, desc='sequences', unit='seq', disable=not progress)):
         sim_det = SimulatedDetector(seed=si)
+        quality = (heads or {}).get(seq.name, quality0)
 
         def det_fn(seq_, i, img):
             if detr is not None:
@@ -277,6 +282,7 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
             d['nerrs'].append(metrics.normalized_centre_error(r.boxes[iv], seq.boxes[iv]))
             d['seconds'] += r.seconds
             d['decode'] += r.decode
+            d['boxes'].append(r.boxes)
             d['sec_seq'].append(float(np.mean(r.seconds)) if r.seconds else float('nan'))
             d['dec_seq'].append(float(np.mean(r.decode)) if r.decode else float('nan'))
             if k == 'SiamFC' and keep_stats:  # the ungated run's features and IoU: quality calibration data
@@ -367,6 +373,26 @@ def sim_table(rows, res, seqs) -> list:
 REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector loop: real folders have no detector truth
 
 
+def loso_calibrate(seqs, res: dict, extra: tuple | None = None) -> dict:
+    """Leave-one-sequence-out quality heads from the ungated SiamFC run in ``res`` (``evaluate(..., ['SiamFC'],
+    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target: on the target, IoU >=
+    0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated row's
+    quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
+    d = res['per']['SiamFC']
+    data = {}
+    for seq, stats, boxes in zip(seqs, d['stats'], d['boxes']):
+        f = np.array([[st[k] for k in S.QUALITY_FEATURES] for st in stats[1:]]).reshape(-1, len(S.QUALITY_FEATURES))
+        y = np.zeros(len(seq) - 1)
+        ok = np.isfinite(seq.boxes[1:]).all(axis=1) & np.isfinite(boxes[1:]).all(axis=1)
+        y[ok] = box_ops.iou_xywh(boxes[1:][ok], seq.boxes[1:][ok])
+        data[seq.name] = (f, y)
+    heads = {k: S.QualityHead(c) for k, c in siamfc_train.loso_heads(data, extra).items()}
+    for j, seq in enumerate(seqs):
+        q = np.r_[1.0, [heads[seq.name](st) for st in d['stats'][j][1:]]]
+        d['q'][j] = q[in_view(seq)]
+    return heads
+
+
 def summarise_real(res: dict) -> dict:
     """Per-sequence scores of every tracker and their mean over sequences (each sequence weighs the same).
 
@@ -393,7 +419,7 @@ def summarise_real(res: dict) -> dict:
     return out
 
 
-def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
+def real_table(summ: dict, seqs, res: dict, max_frames: int, loso: bool = False) -> list:
     """The real sequences' section of docs/track_eval.md (markdown lines)."""
     folders = sorted({str(Path(s.meta.get('folder', s.name)).parent) for s in seqs})
     cap = ('first %d frames of each sequence (CPU budget)' % max_frames) if max_frames > 0 else 'all frames'
@@ -404,7 +430,13 @@ def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
              'under the precision curve of the centre error in units of the true box size, thresholds 0..0.5',
              '(TrackingNet). fps: the tracker update alone, and with the frame\'s JPEG decode; %d thread(s),'
              % res['threads'],
-             'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'], '',
+             'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'],
+             ('Quality head: **leave-one-sequence-out** (`--loso-calib`): on each sequence the SiamFC rows\' quality '
+              'and the gate use a head fitted on the other sequences%s, never on the one scored.'
+              % (' and the simulator frames of `%s`' % res['calib_extra'] if res.get('calib_extra') else '')
+              if loso else 'Quality head: the model\'s own (`%s`).' % Path(res['model']).name),
+             'Manager: quality threshold %.2f, hold budget %d frames.' % (res['manager']['quality_threshold'],
+                                                                         res['manager']['max_hold_frames']), '',
              '| tracker | success AUC | prec@20 | norm. prec | fps (update) | fps (with decode) | '
              'Spearman(quality, IoU) |', '|---|---|---|---|---|---|---|']
     for k, v in summ.items():
@@ -413,8 +445,11 @@ def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
         lines.append('| %s | %.3f | %.3f | %.3f | %.1f | %.1f | %s |' % (
             k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'], sp))
     names = list(summ)
-    lines += ['', 'Per sequence: success AUC / precision@20 (Spearman(quality, IoU) in brackets for SiamFC rows).', '',
-              '| sequence | frames | ' + ' | '.join(names) + ' |', '|---|---|' + '---|' * len(names)]
+    gate = 'SiamFC' in summ and 'SiamFC + hold' in summ
+    lines += ['', 'Per sequence: success AUC / precision@20 (Spearman(quality, IoU) in brackets for SiamFC rows)%s.'
+              % ('; gate - no gate: the AUC the quality gate adds (SiamFC + hold minus SiamFC)' if gate else ''), '',
+              '| sequence | frames | ' + ' | '.join(names) + (' | gate - no gate |' if gate else ' |'),
+              '|---|---|' + '---|' * (len(names) + gate)]
     for j, s in enumerate(seqs):
         cells = []
         for k in names:
@@ -423,53 +458,10 @@ def real_table(summ: dict, seqs, res: dict, max_frames: int) -> list:
             if 'spearman' in r:
                 c += ' (%.2f)' % r['spearman']
             cells.append(c)
+        if gate:
+            cells.append('%+.3f' % (summ['SiamFC + hold']['per_seq'][j]['auc'] - summ['SiamFC']['per_seq'][j]['auc']))
         lines.append('| %s | %d | %s |' % (s.name, len(s), ' | '.join(cells)))
     return lines
-
-
-def plot_real(summ: dict, path: Path) -> None:
-    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for k, v in sorted(summ.items(), key=lambda kv: -kv[1]['mean']['auc']):
-        ax.plot(metrics.SUCCESS_THRESHOLDS, v['mean']['curve'], label='%s [%.3f]' % (k, v['mean']['auc']),
-                lw=2 if k.startswith('SiamFC') else 1.2)
-    ax.set_xlabel('overlap threshold (IoU)')
-    ax.set_ylabel('success rate (mean over sequences)')
-    ax.set_title('Success plot, real sequences (one-pass)')
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc='lower left')
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot(rows, path: Path, det_name: str) -> None:
-    import matplotlib  # lazy: matplotlib: start-up time, only for the figures
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt  # lazy: matplotlib: start-up time, only for the figures
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    th = metrics.SUCCESS_THRESHOLDS
-    for ax, key, akey, title in ((axes[0], 'curve', 'auc', 'all sequences'),
-                                 (axes[1], 'curve_occ', 'auc_occ', 'occlusion suite')):
-        for r in sorted(rows, key=lambda r: -r[akey]):
-            ax.plot(th, r[key], label='%s [%.3f]' % (r['tracker'], r[akey]), lw=2 if 'manager' in r['tracker'] else 1.2)
-        ax.set_xlabel('overlap threshold (IoU)')
-        ax.set_ylabel('success rate')
-        ax.set_title('Success plot, %s' % title)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7.5, loc='lower left')
-    fig.suptitle('Simulator suite, one-pass evaluation; manager row uses the %s' % det_name, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -490,6 +482,13 @@ def main(argv=None) -> int:
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--max-hold-frames', type=int, default=M.ManagerConfig.max_hold_frames,
                     help="the manager's hold budget (weak frames in a row the box is held)")
+    ap.add_argument('--loso-calib', action='store_true',
+                    help='real sequences: gate each one with a quality head fitted on the others (leave one out; '
+                         'needs the SiamFC tracker), not with the model\'s head')
+    ap.add_argument('--calib-extra', default='', metavar='NPZ',
+                    help='with --loso-calib: also fit on these features (siamfc_train collect), comma-separated')
+    ap.add_argument('--quality-threshold', type=float, default=M.ManagerConfig.quality_threshold,
+                    help="the manager's weak threshold (quality below it is a weak frame)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
     a = ap.parse_args(argv)
@@ -522,17 +521,28 @@ def main(argv=None) -> int:
              'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.', '']
     out_json = {}
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
-    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames)
+    mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames, quality_threshold=a.quality_threshold)
+    if a.loso_calib and 'SiamFC' not in trackers:
+        print('error: --loso-calib needs the SiamFC tracker (its ungated run is the calibration data)', file=sys.stderr)
+        return 2
     if real:
         rtrackers = [t for t in trackers if t in REAL_TRACKERS]
         try:
-            res = evaluate(real, a.model, 'simulated', rtrackers, mcfg=mcfg, backend=a.backend, threads=a.threads,
-                           keep_stats=True)
+            kw = dict(mcfg=mcfg, backend=a.backend, threads=a.threads)
+            if a.loso_calib:  # the ungated run first: its features give each sequence a head fitted without it
+                res = evaluate(real, a.model, 'simulated', ['SiamFC'], keep_stats=True, **kw)
+                extra = siamfc_train.load_quality_data(a.calib_extra.split(','))[:2] if a.calib_extra else None
+                heads = loso_calibrate(real, res, extra)
+                rest = evaluate(real, a.model, 'simulated', [t for t in rtrackers if t != 'SiamFC'], heads=heads, **kw)
+                res['per'] = {t: (res['per'] if t == 'SiamFC' else rest['per'])[t] for t in rtrackers}
+            else:
+                res = evaluate(real, a.model, 'simulated', rtrackers, keep_stats=True, **kw)
         except OTBError as e:
             print('error: %s' % e, file=sys.stderr)
             return 2
         summ = summarise_real(res)
-        lines += real_table(summ, real, res, a.max_frames) + ['']
+        res['calib_extra'] = a.calib_extra
+        lines += real_table(summ, real, res, a.max_frames, a.loso_calib) + ['']
         plot_real(summ, Path(a.plot_real))
         out_json['real'] = summ
         if 'SiamFC' in res['per']:  # calibration data for train/siamfc_train.py calibrate-loso

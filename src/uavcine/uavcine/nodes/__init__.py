@@ -18,6 +18,8 @@ REGISTRY = {
     'gesture': 'uavcine.nodes.gesture:GestureNode',
     'media_server': 'uavcine.nodes.media_server:MediaServerNode',
     'media_rest_client': 'uavcine.nodes.media_rest_client:MediaRestClientNode',
+    'flodcast': 'uavcine.nodes.flodcast:FlodcastNode',
+    'view_synthesis': 'uavcine.nodes.view_synthesis:ViewSynthesisNode',
 }
 
 

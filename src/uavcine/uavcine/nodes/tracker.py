@@ -60,11 +60,14 @@ class TrackerParams:
     window_influence: float = param(_S.window_influence, 'Weight of the cosine window on the response', min=0.0, max=1.0)
     response_up: int = param(_S.response_up, 'Upsampling factor of the 17x17 response', min=1, max=32)
     # quality gating and the manager
-    quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame (predicted IoU)',
-                                     min=0.0, max=1.0)
+    quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame '
+                                     '(quality = the probability that the box is on the target)', min=0.0, max=1.0)
     max_weak_frames: int = param(_M.max_weak_frames, 'Weak frames tolerated in a row before the track is lost', min=0)
     max_hold_frames: int = param(_M.max_hold_frames, 'Weak frames in a row on which the tracker holds its box; '
                                  'past them it follows its response again', min=0)
+    hold_quality: float = param(_M.hold_quality, 'The tracker holds its box only on weak frames of a quality below '
+                                'this (a weak frame above it asks the detector but follows the response)', min=0.0,
+                                max=1.0)
     max_lost_s: float = param(_M.max_lost_s, 'A lost track keeps searching this long (detector asked) before it is given up',
                               min=0.0)
     track_window_s: float = param(_M.track_window_s, 'Tracking time window: after it, the detector confirms the target', min=0.0)

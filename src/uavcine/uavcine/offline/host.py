@@ -33,6 +33,7 @@ from .bag import BagError, BagReader, BagWriter
 from .images import COMPRESSED, IMAGE, SUFFIX, from_compressed, to_jpeg
 from .messages import MessageError, new_message
 from .typestore import make_typestore
+from . import interrupts
 from . import media_source  # noqa: F401,E402  registers the bag reader of the media services
 
 log = logging.getLogger('uavcine')
@@ -87,13 +88,19 @@ class _Timer:
         self.cancelled = True
 
 
+#: Callback durations kept per node for the percentiles: a bounded window, or a long run's memory grows
+#: by 8 bytes a callback without end (an 8-minute soak of the onboard graph found it: eval/soak.py).
+KEEP_DURATIONS = 10_000
+
+
 @dataclass
 class NodeStats:
-    """Wall time spent in a node's callbacks (seconds), for latency reports."""
+    """Wall time spent in a node's callbacks (seconds), for latency reports: totals over the whole run,
+    ``durations`` of the last KEEP_DURATIONS calls (for percentiles)."""
 
     calls: int = 0
     total_s: float = 0.0
-    durations: list = field(default_factory=list)
+    durations: deque = field(default_factory=lambda: deque(maxlen=KEEP_DURATIONS))
     errors: int = 0
 
 
@@ -145,7 +152,8 @@ class OfflineHost(Host):
         self._remaps: dict = {}
         self._decompressed: dict = {}  # (id(bag reader), TOPIC/compressed) -> TOPIC
         self._current: Node | None = None
-        self.writer = BagWriter(out, self.typestore, compression) if out is not None else None
+        with interrupts.deferred():  # a Ctrl-C/SIGTERM must not leave a bag file the host does not know of
+            self.writer = BagWriter(out, self.typestore, compression) if out is not None else None
         if image_format not in ('raw', 'jpeg'):
             raise GraphError('image format %r: use raw or jpeg' % image_format)
         if not 1 <= int(jpeg_quality) <= 100:
@@ -430,6 +438,7 @@ class OfflineHost(Host):
         reason = 'no more events'
         try:
             while True:
+                interrupts.check()  # Ctrl-C/SIGTERM, also when a library swallowed its KeyboardInterrupt
                 if self._shutdown is not None:
                     reason = 'shutdown requested by %s' % self._shutdown
                     break
@@ -513,23 +522,24 @@ class OfflineHost(Host):
 
     def close(self):
         """Close nodes, input bags and the output bag (always readable afterwards)."""
-        first = None
-        for node in self.nodes:
-            try:
-                node.close()
-            except Exception as exc:  # one node's failure must not leave the bag open
-                first = first or exc
-        for reader, _ in self.bags:
-            reader.close()
-        if self.writer is not None:
-            try:
-                self._record_latency()
-            finally:
-                self.writer.close()
-        for sink in self.sinks:
-            close = getattr(sink, 'close', None)
-            if close is not None:
-                close()
+        with interrupts.deferred():  # a Ctrl-C/SIGTERM now must not cut the summary or metadata.yaml: raised after
+            first = None
+            for node in self.nodes:
+                try:
+                    node.close()
+                except Exception as exc:  # one node's failure must not leave the bag open
+                    first = first or exc
+            for reader, _ in self.bags:
+                reader.close()
+            if self.writer is not None:
+                try:
+                    self._record_latency()
+                finally:
+                    self.writer.close()
+            for sink in self.sinks:
+                close = getattr(sink, 'close', None)
+                if close is not None:
+                    close()
         if first is not None and self.strict:
             raise first
 
@@ -558,11 +568,11 @@ class OfflineHost(Host):
                           self.typestore.serialize_cdr(msg, 'diagnostic_msgs/msg/DiagnosticArray'))
 
     def latency_table(self) -> list:
-        """Per node: calls, mean and 95th-percentile wall time in ms."""
+        """Per node: calls, mean wall time over the run and 95th percentile of the last KEEP_DURATIONS calls, in ms."""
         rows = []
         for name, s in sorted(self.stats.items()):
             d = np.asarray(s.durations) * 1e3 if s.durations else np.zeros(1)
-            rows.append({'node': name, 'calls': s.calls, 'mean_ms': float(d.mean()),
+            rows.append({'node': name, 'calls': s.calls, 'mean_ms': 1e3 * s.total_s / s.calls if s.calls else 0.0,
                          'p95_ms': float(np.percentile(d, 95)), 'errors': s.errors})
         return rows
 

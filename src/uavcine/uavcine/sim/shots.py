@@ -36,6 +36,7 @@ import numpy as np
 from transforms3d.euler import mat2euler
 
 from ..core.camera import camera_rotation, rot_flu
+from ..core.shot_geometry import SHOT_TYPES, shot_xy
 from .scenario import ShotCfg, TargetCfg
 from .world import PathMotion
 
@@ -112,24 +113,10 @@ class Shot:
         c = self.cfg
         p, hd = self.ref(t)
         typ = typ or c.type
-        side = 1.0 if (side or c.side) == 'right' else -1.0
-        if typ == 'ORBIT':
-            w = c.speed_mps / c.distance_m * (1.0 if c.direction == 'ccw' else -1.0)
-            a = math.radians(c.start_angle_deg) + w * t
-            xy = p[:2] + c.distance_m * np.array([math.cos(a), math.sin(a)])
-        elif typ in ('FLYBY', 'FLYOVER'):
-            h = math.radians(c.heading_deg)
-            u = np.array([math.cos(h), math.sin(h)])
-            left = np.array([-u[1], u[0]])
-            d = c.distance_m if typ == 'FLYBY' else 0.0
-            # relative to the target: the closest approach happens at t_closest
-            p0, _ = self.ref(self.t_closest)
-            xy = p0[:2] + side * d * left + (t - self.t_closest) * c.speed_mps * u + (p[:2] - p0[:2])
-        elif typ == 'CHASE':
-            xy = p[:2] - c.distance_m * np.array([math.cos(hd), math.sin(hd)])
-        elif typ == 'LATERAL':
-            left = np.array([-math.sin(hd), math.cos(hd)])
-            xy = p[:2] + side * c.distance_m * left
+        if typ in SHOT_TYPES:  # the shot generator shared with the view-synthesis previews (core/shot_geometry.py)
+            p0 = self.ref(self.t_closest)[0] if typ in ('FLYBY', 'FLYOVER') else p
+            xy = shot_xy(typ, t, p[:2], hd, p0[:2], self.t_closest, c.distance_m, c.speed_mps, c.heading_deg,
+                         side or c.side, c.start_angle_deg, c.direction)
         elif typ == 'WAYPOINTS':
             x, y, _, _ = self.path.pose(t)
             xy = np.array([float(x), float(y)])

@@ -129,8 +129,12 @@ def augment(img: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.rand
     return np.clip(img, 0, 255), boxes, labels
 
 
-def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool):
+def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool, transfer_aug: float = 0.0):
+    """``transfer_aug`` > 0: also degrade each image as real video is (train/transfer_aug.py), each step
+    with that probability."""
     import torch  # lazy: torch takes seconds to import; only this path needs it
+    from uavcine.train.transfer_aug import TransferAugConfig, degrade  # lazy: start-up time: importing it loads cv2
+    tcfg = TransferAugConfig(p=transfer_aug)
     mean = np.asarray(cfg.pixel_mean, np.float32) * 255
     std = np.asarray(cfg.pixel_std, np.float32) * 255
     imgs, targets = [], []
@@ -138,6 +142,8 @@ def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool):
         img, boxes, labels = ds.images[i], ds.boxes[i], ds.labels[i]
         if train:
             img, boxes, labels = augment(img, boxes, labels, rng, aug_scale, np.round(mean).astype(np.uint8))
+            if transfer_aug > 0:
+                img = degrade(img, rng, tcfg)
         imgs.append((np.asarray(img, np.float32) - mean) / std)
         b = torch.from_numpy(np.asarray(boxes, np.float32)).reshape(-1, 4)
         b = b / torch.tensor([ds.W, ds.H, ds.W, ds.H], dtype=torch.float32)
@@ -211,7 +217,7 @@ def train(a) -> int:
         overrides = dict(encoder_attention=a.attention, num_queries=a.queries, num_groups=a.groups,
                          input_width=a.input_size[0], input_height=a.input_size[1], hidden_dim=a.hidden_dim,
                          dim_feedforward=a.ffn, enc_layers=a.enc_layers, dec_layers=a.dec_layers,
-                         query_content=a.query_content)
+                         query_content=a.query_content, small_stride=a.small_stride)
         if a.channels:
             overrides['small_channels'] = a.channels
         cfg = detr_small_config(names, **overrides)
@@ -244,7 +250,7 @@ def train(a) -> int:
         t_epoch = time.time()
         for it in bar:
             idx = order[it * a.batch_size:(it + 1) * a.batch_size]
-            x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True)
+            x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug)
             for g in opt.param_groups:
                 g['lr'] = lr_at(step, total, a.lr, a.warmup)
             outputs = model(x)
@@ -403,6 +409,8 @@ def main(argv=None) -> int:
     t.add_argument('--clip', type=float, default=0.1)
     t.add_argument('--warmup', type=int, default=200)
     t.add_argument('--aug-scale', type=float, default=0.25, help='log-scale jitter (0 = none)')
+    t.add_argument('--transfer-aug', type=float, default=0.0,
+                   help='probability of each real-video degradation (haze, blur, colour, noise, JPEG; 0 = none)')
     t.add_argument('--attention', choices=['standard', 'whitened'], default='standard')
     t.add_argument('--queries', type=int, default=30)
     t.add_argument('--groups', type=int, default=4)
@@ -414,6 +422,8 @@ def main(argv=None) -> int:
     t.add_argument('--dec-layers', type=int, default=3)
     t.add_argument('--channels', type=int, nargs=4, default=None, help='small backbone stage widths')
     t.add_argument('--input-size', type=int, nargs=2, default=[384, 288], metavar=('W', 'H'))
+    t.add_argument('--small-stride', type=int, choices=[8, 16], default=16,
+                   help='output stride of the small backbone (8: a finer feature map for small targets)')
     t.add_argument('--eval-every', type=int, default=5)
     t.add_argument('--eval-limit', type=int, default=200, help='validation images per evaluation')
     t.add_argument('--max-minutes', type=float, default=0, help='stop (resumably) after this long')

@@ -245,6 +245,21 @@ def loso(feats: np.ndarray, iou_: np.ndarray, seq_of: np.ndarray, names: Sequenc
     return {'per_seq': per, 'pooled': float(spearmanr(q, iou_).statistic), 'q': q}
 
 
+def loso_heads(data: dict, extra: tuple | None = None, kind: str = 'on', l2: float = 1e-3) -> dict:
+    """Leave-one-sequence-out heads: ``data`` maps a sequence name to its (features, IoU) of the ungated tracker;
+    the head of each sequence is fitted on all the others (plus ``extra`` = (features, IoU), e.g. simulator
+    sequences), so a gated run with it never saw the sequence it is judged on. Returns name -> coefficients."""
+    heads = {}
+    for name in data:
+        fs = [f for k, (f, _) in data.items() if k != name and len(f)]
+        ys = [y for k, (_, y) in data.items() if k != name and len(y)]
+        if extra is not None and len(extra[0]):
+            fs.append(extra[0])
+            ys.append(extra[1])
+        heads[name] = fit_quality(np.concatenate(fs), quality_target(np.concatenate(ys), kind), l2)
+    return heads
+
+
 def fit_quality(feats: np.ndarray, target: np.ndarray, l2: float = 1e-3) -> list:
     """Logistic regression with soft targets: minimise BCE(sigmoid(b + w.f), target) (target = IoU or on/off)."""
     X = np.hstack([np.ones((len(feats), 1)), feats])

@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from .config import DETRConfig
+from .config import DETRConfig, small_stages_of_stride_2
 
 
 class FrozenBatchNorm2d(nn.Module):
@@ -113,9 +113,10 @@ class ResNet50Body(nn.Module):
 
 class SmallBody(nn.Module):
     """A small ResNet-like CNN trained from scratch (BatchNorm): a stride-2 stem and stages of stride 2, 2, 2, 1
-    (stride 16 overall; the last stage widens the features at 1/16 resolution)."""
+    (stride 16 overall; the last stage widens the features at 1/16 resolution), or 2, 2, 1, 1 with
+    ``stride=8`` (the same weights' shapes; the last two stages run at 1/8, for targets a few pixels wide)."""
 
-    def __init__(self, channels: Sequence[int], blocks: Sequence[int]):
+    def __init__(self, channels: Sequence[int], blocks: Sequence[int], stride: int = 16):
         super().__init__()
         if len(channels) != 4 or len(blocks) != 4:
             raise ValueError('small backbone needs 4 channel counts and 4 block counts')
@@ -123,9 +124,9 @@ class SmallBody(nn.Module):
         self.bn1 = nn.BatchNorm2d(channels[0])
         self.relu = nn.ReLU(inplace=True)
         inplanes = channels[0]
+        halving = small_stages_of_stride_2(stride)
         for i, (planes, n) in enumerate(zip(channels, blocks)):
-            stride = 2 if i < 3 else 1
-            layers = [BasicBlock(inplanes, planes, stride)] + [BasicBlock(planes, planes) for _ in range(1, n)]
+            layers = [BasicBlock(inplanes, planes, 2 if i < halving else 1)] + [BasicBlock(planes, planes) for _ in range(1, n)]
             setattr(self, 'layer%d' % (i + 1), nn.Sequential(*layers))
             inplanes = planes
         self.num_channels = channels[-1]
@@ -143,7 +144,7 @@ class Backbone(nn.Module):
         if cfg.backbone == 'resnet50':
             self.body = ResNet50Body()
         elif cfg.backbone == 'small':
-            self.body = SmallBody(cfg.small_channels, cfg.small_blocks)
+            self.body = SmallBody(cfg.small_channels, cfg.small_blocks, cfg.small_stride)
         else:
             raise ValueError("backbone must be 'resnet50' or 'small', not %r" % cfg.backbone)
         self.num_channels = self.body.num_channels

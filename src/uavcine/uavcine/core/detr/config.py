@@ -27,9 +27,12 @@ class DETRConfig:
 
     class_names: List[str] = field(default_factory=lambda: list(COCO_CLASSES))
     # backbone
-    backbone: str = 'resnet50'  # 'resnet50' (FrozenBatchNorm, stride 32) | 'small' (BatchNorm, stride 16)
+    backbone: str = 'resnet50'  # 'resnet50' (FrozenBatchNorm, stride 32) | 'small' (BatchNorm, stride 16 or 8)
     small_channels: List[int] = field(default_factory=lambda: [32, 64, 128, 160])
     small_blocks: List[int] = field(default_factory=lambda: [1, 1, 2, 1])
+    # output stride of the small backbone: 16 (stages of stride 2, 2, 2, 1) or 8 (2, 2, 1, 1: the last two stages
+    # at 1/8, 4x the tokens; for targets a few pixels wide at the network input, issue #21)
+    small_stride: int = 16
     # transformer
     hidden_dim: int = 256
     nheads: int = 8
@@ -74,12 +77,12 @@ class DETRConfig:
 
     @property
     def stride(self) -> int:
-        return 32 if self.backbone == 'resnet50' else 16
+        return 32 if self.backbone == 'resnet50' else self.small_stride
 
     @property
     def feature_size(self) -> Tuple[int, int]:
         """(h, w) of the backbone feature map at the configured input size."""
-        return feature_size(self.input_height, self.input_width, self.backbone, self.small_blocks)
+        return feature_size(self.input_height, self.input_width, self.backbone, self.small_blocks, self.small_stride)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -111,7 +114,8 @@ def _conv_out(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
-def feature_size(h: int, w: int, backbone: str, small_blocks: Sequence[int] = ()) -> Tuple[int, int]:
+def feature_size(h: int, w: int, backbone: str, small_blocks: Sequence[int] = (),
+                 small_stride: int = 16) -> Tuple[int, int]:
     """Backbone output size for an input of h x w (exact conv arithmetic)."""
     if backbone == 'resnet50':
         h, w = _conv_out(h, 7, 2, 3), _conv_out(w, 7, 2, 3)
@@ -120,6 +124,13 @@ def feature_size(h: int, w: int, backbone: str, small_blocks: Sequence[int] = ()
             h, w = _conv_out(h, 3, 2, 1), _conv_out(w, 3, 2, 1)
         return h, w
     h, w = _conv_out(h, 3, 2, 1), _conv_out(w, 3, 2, 1)
-    for _ in range(3):
+    for _ in range(small_stages_of_stride_2(small_stride)):
         h, w = _conv_out(h, 3, 2, 1), _conv_out(w, 3, 2, 1)
     return h, w
+
+
+def small_stages_of_stride_2(small_stride: int) -> int:
+    """How many of the small backbone's 4 stages halve the resolution (after the stride-2 stem)."""
+    if small_stride not in (8, 16):
+        raise ValueError('small_stride must be 8 or 16, not %r' % (small_stride,))
+    return 3 if small_stride == 16 else 2

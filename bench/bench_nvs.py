@@ -1,0 +1,85 @@
+"""Novel-view synthesis cost: seconds per generated view on 1 and 2 threads (torch with its key/value cache,
+onnxruntime with the static-cache step graph), model size and peak memory.
+
+Each configuration runs in its own process (so its peak resident memory, ru_maxrss, is its own): it loads the
+model, generates one warm-up shot, then ``--repeats`` shots of 5 views (ORBIT, greedy) from a test-like
+image; the median time of a shot / 5 is the time per view.
+Run: python bench/bench_nvs.py [--model models/nvs_geogpt_sim.pt] [--repeats 3]
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> dict:
+    from uavcine.core.camera import PinholeCamera
+    from uavcine.core.shot_geometry import ShotPlan, plan_shot
+    K = PinholeCamera.from_dfov(64, 48, 92.0).K
+    src = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    poses, _ = plan_shot(ShotPlan(type='ORBIT', distance_m=30.0, altitude_m=20.0), [0, 0, 0], [0, 0, 0],
+                         [0, 2, 4, 6, 8, 10])
+    if backend == 'torch':
+        import torch
+        from uavcine.core.views.synthesis import from_checkpoint, synthesize
+        torch.set_num_threads(threads)
+        vq, gpt = from_checkpoint(torch.load(model, map_location='cpu', weights_only=False))
+        run = lambda: synthesize(vq, gpt, src, poses, K)  # noqa: E731
+    else:
+        from uavcine.runtime.nvs_onnx import NvsOnnx   # no torch in this process
+        m = NvsOnnx(onnx_dir, threads)
+        run = lambda: m.synthesize(src, poses, K)  # noqa: E731
+    run()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return {'backend': backend, 'threads': threads, 's_per_view': statistics.median(times) / 5,
+            'torch_loaded': 'torch' in sys.modules,
+            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--model', default='models/nvs_geogpt_sim.pt')
+    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--one', nargs=3, metavar=('BACKEND', 'THREADS', 'ONNX_DIR'), help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if not os.path.isfile(a.model):
+        print('error: %s not found' % a.model, file=sys.stderr)
+        return 2
+    if a.one:
+        print(json.dumps(one(a.one[0], int(a.one[1]), a.model, a.one[2], a.repeats)))
+        return 0
+    import torch
+    from uavcine.core.views.synthesis import from_checkpoint
+    from uavcine.runtime.nvs_onnx import FILES, export
+    onnx_dir = tempfile.mkdtemp(prefix='nvs_onnx_')
+    export(*from_checkpoint(torch.load(a.model, map_location='cpu', weights_only=False)), onnx_dir)
+    sizes = {'torch checkpoint (fp16)': os.path.getsize(a.model) / 1e6,
+             'onnx (3 graphs, fp32)': sum(os.path.getsize(os.path.join(onnx_dir, f)) for f in FILES) / 1e6}
+    rows = []
+    for backend in ('torch', 'onnxruntime'):
+        for threads in (1, 2):
+            out = subprocess.run([sys.executable, __file__, '--model', a.model, '--repeats', str(a.repeats), '--one',
+                                  backend, str(threads), onnx_dir], capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print('model size: ' + ', '.join('%s %.2f MB' % kv for kv in sizes.items()))
+    print('| backend | threads | s / generated view | peak RSS (MB) | torch in the process |')
+    print('|---|---:|---:|---:|---|')
+    for r in rows:
+        print('| %s | %d | %.3f | %.0f | %s |' % (r['backend'], r['threads'], r['s_per_view'], r['peak_rss_mb'],
+                                                'yes' if r['torch_loaded'] else 'no'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

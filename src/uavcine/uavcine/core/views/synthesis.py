@@ -1,0 +1,80 @@
+"""Generate the N views of a planned shot from one image (the seed's tool, report section 4.2).
+
+``synthesize``: encode the source view into tokens, embed the cameras of the N poses relative to
+the source, then generate view 1's tokens autoregressively, then view 2's conditioned on the source
+and view 1, and so on (one token per step through the key/value cache), and decode each view.
+Greedy decoding (``temperature`` = 0) by default: it gives the most likely view, which is what a
+preview wants; ``temperature`` > 0 with ``top_k`` samples.
+Python 3.8, numpy + torch.
+"""
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .cameras import shot_features
+from .geogpt import GeoGPT, GeoGPTConfig
+from .vqgan import VQConfig, VQModel
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float in [-1, 1]."""
+    x = torch.as_tensor(np.ascontiguousarray(images)).float() / 127.5 - 1.0
+    return x.movedim(-1, -3)
+
+
+def to_images(x: torch.Tensor) -> np.ndarray:
+    return ((x.movedim(-3, -1).clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def pick(logits: torch.Tensor, temperature: float, top_k: int, generator: Optional[torch.Generator]):
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float('-inf'))
+    return torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[..., 0]
+
+
+@torch.no_grad()
+def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, K: np.ndarray,
+               conditioned: bool = True, temperature: float = 0.0, top_k: int = 0,
+               generator: Optional[torch.Generator] = None) -> np.ndarray:
+    """(H, W, 3) uint8 source, (N+1, 4, 4) camera-to-world poses (poses[0] = the source's), K of the
+    (H, W) image -> (N, H, W, 3) uint8 views. A batch of shots works alike: (B, H, W, 3) and
+    (B, N+1, 4, 4) -> (B, N, H, W, 3). ``conditioned=False`` gives the model the null camera."""
+    cfg = gpt.cfg
+    single = source.ndim == 3
+    source, poses = (source[None], np.asarray(poses)[None]) if single else (source, np.asarray(poses))
+    B, H, W = source.shape[:3]
+    n = poses.shape[1] - 1
+    if not 1 <= n <= cfg.max_views - 1:
+        raise ValueError('the model generates 1..%d views, asked for %d' % (cfg.max_views - 1, n))
+    src = vq.encode(to_tensor(source))                                              # (B, h, w)
+    h, w = src.shape[1:]
+    cams = torch.as_tensor(np.stack([shot_features(P, K, W, H) for P in poses]))    # (B, N+1, 16)
+    cam_e = gpt.camera_embedding(cams, torch.full((B,), not conditioned, dtype=torch.bool))
+    _, cache = gpt.step(gpt.embed(src.reshape(B, 1, -1), cam_e[:, :1]), None)
+    views = []
+    for k in range(1, n + 1):
+        logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k), cache)
+        toks = []
+        for j in range(cfg.tokens_per_view):
+            t = pick(logits[:, -1], temperature, top_k, generator)
+            toks.append(t)
+            logits, cache = gpt.step(gpt.token_input(t, cam_e[:, k], k, j), cache)
+        views.append(torch.stack(toks, 1).view(B, h, w))
+    out = to_images(vq.decode(torch.stack(views, 1).reshape(B * n, h, w))).reshape(B, n, H, W, 3)
+    return out[0] if single else out
+
+
+def from_checkpoint(ck: dict):
+    """(VQModel, GeoGPT) in eval mode, float32, from a packed checkpoint dict (train/nvs_train.py ``pack``)."""
+    if ck.get('format') != 'uavcine-nvs-geogpt-1':
+        raise ValueError('not a uavcine novel-view synthesis checkpoint (format %r)' % ck.get('format'))
+    vq = VQModel(VQConfig(**ck['vq_cfg']))
+    vq.load_state_dict({k: v.float() for k, v in ck['vq'].items()})
+    gpt = GeoGPT(GeoGPTConfig(**ck['gpt_cfg']))
+    gpt.load_state_dict({k: v.float() for k, v in ck['gpt'].items()})
+    return vq.eval(), gpt.eval()

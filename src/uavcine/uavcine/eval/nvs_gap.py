@@ -1,0 +1,214 @@
+"""The gap study of novel-view synthesis (seed section 4.2): how far apart can the previewed views be?
+
+    uavcine eval-nvs --model models/nvs_geogpt_sim.pt --data data/nvs/test.npz --out runs/nvs_eval
+
+For every test episode (train/nvs_data.py: scene seeds 100000..100011, never trained on; the five shot
+types; gaps of 1, 5, 10, 25 and 50 positions = seconds at 1 m/s between consecutive views) the model
+generates the 5 views from the source view and the 5 camera poses, and each generated view is scored
+against the simulator's true view: PSNR and SSIM (scikit-image, RGB, data range 255). Peers on the
+same views: copying the source view; reprojecting the source view with the simulator's depth (the
+geometric peer, core/views/reprojection.py; the fraction of hole pixels is reported, holes are
+inpainted before scoring); the same model with the null camera (trained with camera dropout, so
+this is the model without camera conditioning). LPIPS, the seed's other metric, needs pretrained
+network weights (AlexNet/VGG) that cannot be downloaded here: not reported.
+
+Writes ``gap_study.json`` (every number), ``gap_study.md`` (the tables), ``gap_study.png`` (PSNR/SSIM per
+gap and per generated view) and ``samples.png`` (source, generated and true views at each gap).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from tqdm import tqdm
+
+from ..core.views.reprojection import reproject
+from ..core.views.synthesis import from_checkpoint, synthesize
+from ..errors import UserError
+
+METHODS = ('model', 'no_camera', 'copy', 'reprojection')
+SHOTS = ('ORBIT', 'FLYBY', 'FLYOVER', 'CHASE', 'LATERAL')
+
+
+def scores(pred: np.ndarray, true: np.ndarray):
+    psnr = peak_signal_noise_ratio(true, pred, data_range=255)
+    ssim = structural_similarity(true, pred, channel_axis=2, data_range=255)
+    return float(min(psnr, 100.0)), float(ssim)
+
+
+def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int = 1):
+    torch.set_num_threads(threads)
+    vq, gpt = from_checkpoint(ck)
+    E = len(data['gap']) if not limit else min(limit, len(data['gap']))
+    K = data['K']
+    preds = {m: np.zeros((E, 5, 48, 64, 3), np.uint8) for m in METHODS}
+    holes = np.zeros((E, 5))
+    t0 = time.time()
+    for s in tqdm(range(0, E, batch), desc='generating', unit='batch'):
+        sl = slice(s, min(E, s + batch))
+        src, poses = data['images'][sl, 0], data['poses'][sl]
+        preds['model'][sl] = synthesize(vq, gpt, src, poses, K)
+        preds['no_camera'][sl] = synthesize(vq, gpt, src, poses, K, conditioned=False)
+    gen_s = time.time() - t0
+    for e in range(E):
+        preds['copy'][e] = data['images'][e, 0]
+        for k in range(5):
+            preds['reprojection'][e, k], holes[e, k] = reproject(data['images'][e, 0], data['depth'][e, 0], K,
+                                                                 data['poses'][e, 0], data['poses'][e, k + 1])
+    psnr = {m: np.zeros((E, 5)) for m in METHODS}
+    ssim = {m: np.zeros((E, 5)) for m in METHODS}
+    for m in METHODS:
+        for e in range(E):
+            for k in range(5):
+                psnr[m][e, k], ssim[m][e, k] = scores(preds[m][e, k], data['images'][e, k + 1])
+    return preds, psnr, ssim, holes, gen_s / max(1, 2 * E * 5)
+
+
+def summarize(data, psnr, ssim, holes) -> dict:
+    E = len(psnr['model'])
+    gaps, shots = data['gap'][:E], data['shot'][:E]
+    out = {'gaps': {}, 'shots': {}}
+    for g in sorted(set(gaps.tolist())):
+        sel = gaps == g
+        row = {'episodes': int(sel.sum()), 'holes': float(holes[sel].mean())}
+        for m in METHODS:
+            row[m] = {'psnr': float(psnr[m][sel].mean()), 'ssim': float(ssim[m][sel].mean()),
+                      'psnr_per_view': psnr[m][sel].mean(0).round(3).tolist(),
+                      'ssim_per_view': ssim[m][sel].mean(0).round(4).tolist()}
+        # where disocclusions dominate: the views whose reprojection left the most holes (top quarter)
+        h = holes[sel].ravel()
+        top = h >= np.quantile(h, 0.75)
+        row['disoccluded'] = {'holes': float(h[top].mean()),
+                              'model_psnr': float(psnr['model'][sel].ravel()[top].mean()),
+                              'reprojection_psnr': float(psnr['reprojection'][sel].ravel()[top].mean())}
+        out['gaps'][int(g)] = row
+    for i, name in enumerate(SHOTS):
+        sel = shots == i
+        if sel.any():
+            out['shots'][name] = {m: float(psnr[m][sel].mean()) for m in METHODS}
+    return out
+
+
+def table(summary: dict) -> str:
+    lines = ['| gap | model PSNR / SSIM | no camera | copy source | depth reprojection (holes) |',
+             '|---:|---|---|---|---|']
+    for g, r in summary['gaps'].items():
+        cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
+        lines.append('| %s | %s | %s | %s | %s (%.1f %%) |' % (g, cell('model'), cell('no_camera'), cell('copy'),
+                                                              cell('reprojection'), 100 * r['holes']))
+    lines += ['', 'PSNR (dB) of the model per generated view (1..5):', '',
+              '| gap | view 1 | view 2 | view 3 | view 4 | view 5 |', '|---:|---|---|---|---|---|']
+    for g, r in summary['gaps'].items():
+        lines.append('| %s | %s |' % (g, ' | '.join('%.2f' % v for v in r['model']['psnr_per_view'])))
+    lines += ['', 'Views with the most disocclusion (top quarter of reprojection holes at each gap), PSNR (dB):', '',
+              '| gap | holes | model | depth reprojection |', '|---:|---|---|---|']
+    for g, r in summary['gaps'].items():
+        d = r['disoccluded']
+        lines.append('| %s | %.1f %% | %.2f | %.2f |' % (g, 100 * d['holes'], d['model_psnr'], d['reprojection_psnr']))
+    lines += ['', 'PSNR (dB) per shot type, all gaps:', '', '| shot | model | no camera | copy | reprojection |',
+              '|---|---|---|---|---|']
+    for s, r in summary['shots'].items():
+        lines.append('| %s | %.2f | %.2f | %.2f | %.2f |' % (s, r['model'], r['no_camera'], r['copy'],
+                                                            r['reprojection']))
+    return '\n'.join(lines) + '\n'
+
+
+def figures(summary: dict, data, preds, out: Path) -> None:
+    import matplotlib  # lazy: only the figures need it
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend
+    import cv2  # lazy: only the sample strip needs it
+    gaps = list(summary['gaps'])
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
+    for m in METHODS:
+        ax[0].plot(gaps, [summary['gaps'][g][m]['psnr'] for g in gaps], 'o-', label=m.replace('_', ' '))
+        ax[1].plot(gaps, [summary['gaps'][g][m]['ssim'] for g in gaps], 'o-', label=m.replace('_', ' '))
+    for g in gaps:
+        ax[2].plot(range(1, 6), summary['gaps'][g]['model']['psnr_per_view'], 'o-', label='gap %s' % g)
+    for a, t in zip(ax, ('PSNR (dB) per gap', 'SSIM per gap', 'model PSNR (dB) per generated view')):
+        a.set_title(t)
+        a.grid(alpha=0.3)
+    ax[0].set_xscale('log')
+    ax[1].set_xscale('log')
+    ax[0].set_xlabel('gap (positions)')
+    ax[1].set_xlabel('gap (positions)')
+    ax[2].set_xlabel('view index')
+    ax[0].legend(fontsize=8)
+    ax[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / 'gap_study.png', dpi=72)
+    plt.close(fig)
+    # one episode per gap (ORBIT of the first test scene): source | generated x5 / true x5 below
+    rows = []
+    E = len(preds['model'])
+    for g in gaps:
+        idx = [e for e in range(E) if data['gap'][e] == int(g) and data['shot'][e] == 0]
+        if not idx:
+            continue
+        e = idx[0]
+        gen = np.concatenate([data['images'][e, 0]] + list(preds['model'][e]), 1)
+        tru = np.concatenate([np.full_like(data['images'][e, 0], 255)] + list(data['images'][e, 1:]), 1)
+        rows += [gen, tru, np.full((4, gen.shape[1], 3), 255, np.uint8)]
+    if rows:
+        img = cv2.resize(np.concatenate(rows, 0), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(out / 'samples.png'), img[..., ::-1])
+
+
+def add_arguments(p) -> None:
+    p.add_argument('--model', default='models/nvs_geogpt_sim.pt')
+    p.add_argument('--data', default='data/nvs/test.npz', help='made by python -m uavcine.train.nvs_data --split test')
+    p.add_argument('--out', default='runs/nvs_eval')
+    p.add_argument('--limit', type=int, default=0, help='only the first N episodes (smoke runs)')
+    p.add_argument('--batch', type=int, default=20)
+    p.add_argument('--threads', type=int, default=1)
+
+
+def cmd_eval_nvs(args) -> int:
+    for f in (args.model, args.data):
+        if not Path(f).exists():
+            raise UserError('%s not found' % f)
+    ck = torch.load(args.model, map_location='cpu', weights_only=False)
+    with np.load(args.data) as z:
+        data = {k: z[k] for k in z.files}
+    if 'depth' not in data or data['depth'].shape[1] < 1 or data['images'].shape[1] != 6:
+        raise UserError('%s is not a test split of train/nvs_data.py (6 views and depth per episode)' % args.data)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    preds, psnr, ssim, holes, s_per_view = evaluate(ck, data, args.batch, args.limit, args.threads)
+    summary = summarize(data, psnr, ssim, holes)
+    summary['seconds_per_view_batched'] = s_per_view
+    summary['command'] = 'uavcine eval-nvs --model %s --data %s' % (args.model, args.data)
+    (out / 'gap_study.json').write_text(json.dumps(summary, indent=1))
+    (out / 'gap_study.md').write_text(table(summary))
+    figures(summary, data, preds, out)
+    print(table(summary))
+    print('-> %s' % out)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Hook for the ``uavcine`` command: ``uavcine eval-nvs ...``."""
+    p = subparsers.add_parser('eval-nvs', help='gap study of novel-view synthesis (PSNR/SSIM with peers, table, figure)')
+    add_arguments(p)
+    p.set_defaults(func=cmd_eval_nvs)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog='python -m uavcine.eval.nvs_gap', description=__doc__.split('\n')[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return cmd_eval_nvs(args)
+    except UserError as exc:
+        print('nvs_gap: error: %s' % exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

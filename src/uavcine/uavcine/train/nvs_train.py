@@ -1,0 +1,276 @@
+"""Train the novel-view synthesis model: stage 1 the VQ tokenizer, stage 2 the camera-conditioned GPT.
+
+    python -m uavcine.train.nvs_train --stage vq  --train data/nvs/train.npz --dev data/nvs/dev.npz --out runs/nvs --max-minutes 18
+    python -m uavcine.train.nvs_train --stage gpt --train data/nvs/train.npz --dev data/nvs/dev.npz --out runs/nvs --max-minutes 40
+    python -m uavcine.train.nvs_train --stage pack --out runs/nvs --model models/nvs_geogpt_sim.pt
+
+Both stages are resumable (``--resume`` goes on from ``<out>/<stage>.pt``: weights, optimiser, step,
+elapsed minutes, curve), show progress (tqdm), stop at ``--max-minutes`` and save every few
+minutes. The learning rate follows a cosine over the time budget (warm-up 2 %), so a time-boxed run
+still anneals. Model selection data: the dev split (scene seeds 200000..), never the test split.
+Stage 2 trains on tokens of the frozen stage-1 tokenizer; an episode is used forwards or backwards
+(the last view becomes the source; poses are re-expressed relative to it). ``pack`` writes both
+stages (fp16) with their configs and curves into one file; ``<out>/curve.png`` plots both curves.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..core.views.cameras import shot_features
+from ..core.views.geogpt import GeoGPT, GeoGPTConfig, count_parameters
+from ..core.views.synthesis import to_tensor
+from ..core.views.vqgan import VQConfig, VQModel, reconstruction_loss
+from .nvs_data import load
+
+
+def lr_at(frac: float, base: float) -> float:
+    if frac < 0.02:
+        return base * frac / 0.02
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def save(path: Path, **state):
+    tmp = path.with_suffix('.tmp')
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train_vq(a, out: Path) -> None:
+    tr = load(a.train)['images'].reshape(-1, 48, 64, 3)
+    dev = load(a.dev)['images'].reshape(-1, 48, 64, 3)[::3]
+    ck = out / 'vq.pt'
+    model = VQModel(VQConfig())
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    state = {'step': 0, 'minutes': 0.0, 'curve': []}
+    if a.resume and ck.exists():
+        s = torch.load(ck, map_location='cpu', weights_only=False)
+        model.load_state_dict(s['model'])
+        opt.load_state_dict(s['opt'])
+        state = s['state']
+    print('VQ tokenizer: %d parameters, %d train / %d dev images' % (count_parameters(model), len(tr), len(dev)))
+    rng = np.random.default_rng(state['step'])
+    t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
+    bar = tqdm(total=int(a.max_minutes * 60), unit='s', desc='stage 1 VQ', initial=int(60 * state['minutes']))
+    while True:
+        el = (time.time() - t0) / 60
+        if el >= a.max_minutes:
+            break
+        for g in opt.param_groups:
+            g['lr'] = lr_at(el / a.max_minutes, a.lr)
+        model.train()
+        x = to_tensor(tr[rng.integers(0, len(tr), a.batch)])
+        x_hat, idx, commit = model(x)
+        rec = reconstruction_loss(x_hat, x)
+        loss = rec + commit
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        state['step'] += 1
+        if el - last_eval >= a.eval_minutes or state['step'] == 1:
+            last_eval = el
+            model.eval()
+            with torch.no_grad():
+                xd = to_tensor(dev)
+                rd = model.decode(model.encode(xd))
+                mse = float(((rd - xd) / 2).pow(2).mean())
+                used = int(torch.unique(model.encode(xd)).numel())
+            psnr = 10 * math.log10(1.0 / max(mse, 1e-10))
+            state['curve'].append({'step': state['step'], 'minutes': el, 'train_loss': float(rec), 'dev_psnr': psnr,
+                                   'codes_used': used})
+            bar.set_postfix(rec='%.4f' % float(rec), dev_psnr='%.2f' % psnr, codes=used)
+        bar.n = int(60 * el)
+        bar.refresh()
+        if time.time() - last_save > 120:
+            state['minutes'] = el
+            save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
+            last_save = time.time()
+    state['minutes'] = (time.time() - t0) / 60
+    save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
+    bar.close()
+    print('stage 1 done: %d steps, dev PSNR %.2f dB, %d codes used' % (
+        state['step'], state['curve'][-1]['dev_psnr'], state['curve'][-1]['codes_used']))
+
+
+def tokenize(vq: VQModel, images: np.ndarray) -> np.ndarray:
+    """(E, V, H, W, 3) uint8 -> (E, V, T) int64 tokens."""
+    E, V = images.shape[:2]
+    flat = images.reshape(E * V, *images.shape[2:])
+    out = [vq.encode(to_tensor(flat[i:i + 256])).reshape(-1, 48) for i in range(0, len(flat), 256)]
+    return torch.cat(out).reshape(E, V, -1).numpy()
+
+
+def episode_batch(tokens, poses, K, idx, rng=None):
+    """Tokens (B, V, T) and camera features (B, V, 16); forwards or (augmented) backwards."""
+    toks, cams = [], []
+    for i in idx:
+        t, P = tokens[i], poses[i]
+        if rng is not None and rng.random() < 0.5:
+            t, P = t[::-1], P[::-1]
+        toks.append(np.ascontiguousarray(t))
+        cams.append(shot_features(P, K, 64, 48))
+    return torch.as_tensor(np.stack(toks)), torch.as_tensor(np.stack(cams))
+
+
+def load_vq(path) -> VQModel:
+    s = torch.load(path, map_location='cpu', weights_only=False)
+    vq = VQModel(VQConfig(**s['cfg']))
+    vq.load_state_dict(s['model'])
+    return vq.eval()
+
+
+def train_gpt(a, out: Path) -> None:
+    vq = load_vq(out / 'vq.pt')
+    tr, dv = load(a.train), load(a.dev)
+    print('tokenizing %d + %d episodes' % (len(tr['gap']), len(dv['gap'])))
+    tr_tok, dv_tok = tokenize(vq, tr['images']), tokenize(vq, dv['images'])
+    K = tr['K']
+    ck = out / 'gpt.pt'
+    cfg = GeoGPTConfig(n_layer=a.layers, n_embd=a.width, n_head=a.heads)
+    model = GeoGPT(cfg)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and 'pos' not in n and 'view' not in n]
+    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and 'pos' not in n and 'view' not in n)]
+    opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': other, 'weight_decay': 0.0}],
+                            lr=a.lr, betas=(0.9, 0.95))
+    state = {'step': 0, 'minutes': 0.0, 'curve': [], 'best': float('inf')}
+    if a.resume and ck.exists():
+        s = torch.load(ck, map_location='cpu', weights_only=False)
+        model.load_state_dict(s['model'])
+        opt.load_state_dict(s['opt'])
+        state = s['state']
+    print('GeoGPT: %d layers, width %d, %d parameters, sequence %d' % (cfg.n_layer, cfg.n_embd, count_parameters(model),
+                                                                       cfg.block))
+    dv_x, dv_c = episode_batch(dv_tok, dv['poses'], K, range(0, len(dv_tok), 2))   # half the dev episodes: eval stays cheap
+    rng = np.random.default_rng(1000 + state['step'])
+    t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
+    bar = tqdm(total=int(a.max_minutes * 60), unit='s', desc='stage 2 GPT', initial=int(60 * state['minutes']))
+    while True:
+        el = (time.time() - t0) / 60
+        if el >= a.max_minutes:
+            break
+        for g in opt.param_groups:
+            g['lr'] = lr_at(el / a.max_minutes, a.lr)
+        model.train()
+        x, c = episode_batch(tr_tok, tr['poses'], K, rng.integers(0, len(tr_tok), a.batch), rng)
+        uncond = torch.as_tensor(rng.random(a.batch) < cfg.p_uncond)
+        loss = model.loss(x, c, uncond)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        state['step'] += 1
+        if el - last_eval >= a.eval_minutes or state['step'] == 1:
+            last_eval = el
+            model.eval()
+            with torch.no_grad():
+                dl = float(model.loss(dv_x, dv_c))
+                du = float(model.loss(dv_x, dv_c, torch.ones(len(dv_x), dtype=torch.bool)))
+            state['curve'].append({'step': state['step'], 'minutes': el, 'train_loss': float(loss), 'dev_loss': dl,
+                                   'dev_loss_uncond': du})
+            bar.set_postfix(loss='%.3f' % float(loss), dev='%.3f' % dl, dev_uncond='%.3f' % du)
+            if dl < state['best']:
+                state['best'] = dl
+                save(out / 'gpt_best.pt', model=model.state_dict(), cfg=asdict(cfg), step=state['step'], dev_loss=dl)
+        bar.n = int(60 * el)
+        bar.refresh()
+        if time.time() - last_save > 120:
+            state['minutes'] = el
+            save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(cfg))
+            last_save = time.time()
+    state['minutes'] = (time.time() - t0) / 60
+    save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(cfg))
+    bar.close()
+    print('stage 2 done: %d steps, best dev loss %.3f' % (state['step'], state['best']))
+
+
+def plot_curves(out: Path) -> None:
+    import matplotlib  # lazy: only the plot needs it
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    if (out / 'vq.pt').exists():
+        c = torch.load(out / 'vq.pt', map_location='cpu', weights_only=False)['state']['curve']
+        ax[0].plot([e['minutes'] for e in c], [e['dev_psnr'] for e in c], label='dev reconstruction PSNR')
+        ax[0].set_xlabel('minutes (shared 2-core CPU)')
+        ax[0].set_ylabel('dB')
+        ax[0].set_title('stage 1: VQ tokenizer')
+        ax[0].legend()
+    if (out / 'gpt.pt').exists():
+        c = torch.load(out / 'gpt.pt', map_location='cpu', weights_only=False)['state']['curve']
+        m = [e['minutes'] for e in c]
+        ax[1].plot(m, [e['train_loss'] for e in c], label='train', alpha=0.6)
+        ax[1].plot(m, [e['dev_loss'] for e in c], label='dev')
+        ax[1].plot(m, [e['dev_loss_uncond'] for e in c], label='dev, no camera')
+        ax[1].set_xlabel('minutes (shared 2-core CPU)')
+        ax[1].set_ylabel('token cross-entropy')
+        ax[1].set_title('stage 2: GeoGPT')
+        ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(out / 'curve.png', dpi=80)
+
+
+def pack(out: Path, model_path: Path) -> None:
+    vq = torch.load(out / 'vq.pt', map_location='cpu', weights_only=False)
+    best = out / 'gpt_best.pt'
+    gpt = torch.load(best if best.exists() else out / 'gpt.pt', map_location='cpu', weights_only=False)
+    gstate = torch.load(out / 'gpt.pt', map_location='cpu', weights_only=False)['state']
+
+    def half(sd):
+        return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({'format': 'uavcine-nvs-geogpt-1', 'vq_cfg': vq['cfg'], 'vq': half(vq['model']),
+                'gpt_cfg': gpt['cfg'], 'gpt': half(gpt['model']), 'image_size': [64, 48],
+                'curves': {'vq': vq['state']['curve'], 'gpt': gstate['curve']},
+                'train_minutes': {'vq': vq['state']['minutes'], 'gpt': gstate['minutes']}}, model_path)
+    plot_curves(out)
+    print('%s: %.2f MB' % (model_path, model_path.stat().st_size / 1e6))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--stage', choices=['vq', 'gpt', 'pack', 'plot'], required=True)
+    ap.add_argument('--train', default='data/nvs/train.npz')
+    ap.add_argument('--dev', default='data/nvs/dev.npz')
+    ap.add_argument('--out', default='runs/nvs')
+    ap.add_argument('--model', default='models/nvs_geogpt_sim.pt')
+    ap.add_argument('--max-minutes', type=float, default=20.0)
+    ap.add_argument('--eval-minutes', type=float, default=1.5)
+    ap.add_argument('--batch', type=int, default=None)
+    ap.add_argument('--lr', type=float, default=None)
+    ap.add_argument('--layers', type=int, default=16)
+    ap.add_argument('--width', type=int, default=64)
+    ap.add_argument('--heads', type=int, default=4)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--resume', action='store_true')
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ([a.train, a.dev] if a.stage in ('vq', 'gpt') else []):
+        if not Path(f).exists():
+            print('error: %s not found (make it with python -m uavcine.train.nvs_data)' % f, file=sys.stderr)
+            return 2
+    if a.stage == 'vq':
+        a.batch, a.lr = a.batch or 32, a.lr or 1e-3
+        train_vq(a, out)
+    elif a.stage == 'gpt':
+        a.batch, a.lr = a.batch or 8, a.lr or 6e-4
+        train_gpt(a, out)
+    elif a.stage == 'pack':
+        pack(out, Path(a.model))
+    else:
+        plot_curves(out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
