@@ -26,12 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..core.gestures import skeleton as K
-from ..core.gestures.pose import PoseConfig, PoseNet, from_checkpoint
+from ..core.gestures.mmgr import classify_window
+from ..core.gestures.mmgr import from_checkpoint as recogniser_from_checkpoint
+from ..core.gestures.pose import PoseConfig, PoseNet, crop_transform, from_checkpoint, to_image
 from ..runtime.onnx_export import export_onnx
 from . import gesture_sim_data as D
 from . import uav_gesture as U
@@ -176,12 +179,6 @@ def end_to_end(root: Path, pose_path: Path, model_path: Path, people: int = 3, f
     simulated people, rendered at ``fps``; every frame's crop (true box, jittered as in training) goes through
     the pose network, and the recogniser classifies the whole sequence of estimated skeletons, and, beside it,
     of the true (projected) skeletons."""
-    import cv2  # lazy: only this subcommand draws crops here
-
-    from ..core.gestures import body as B
-    from ..core.gestures.mmgr import classify_window
-    from ..core.gestures.mmgr import from_checkpoint as recogniser_from_checkpoint
-    from ..core.gestures.pose import crop_transform, to_image
     videos = U.load(root)
     _, te = D.subject_split(root)
     pose = from_checkpoint(torch.load(pose_path, weights_only=False))
