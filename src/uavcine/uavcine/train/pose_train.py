@@ -143,7 +143,7 @@ def speed(model: PoseNet, onnx_path: Path | None, repeat: int = 200) -> dict:
     return res
 
 
-def ship(out: Path, dest: Path) -> dict:
+def ship(out: Path, dest: Path, data_dir: Path | None = None) -> dict:
     """models/gesture_pose.pt (float32) and .onnx (opset 16, static 1 x 3 x 64 x 64); torch/ONNX parity on the
     held-out crops; speed."""
     import onnxruntime as ort  # lazy: optional backend
@@ -154,7 +154,7 @@ def ship(out: Path, dest: Path) -> dict:
     onnx_path = dest.with_suffix('.onnx')
     ops = export_onnx(model, [torch.zeros(1, 3, model.cfg.size, model.cfg.size)], str(onnx_path), ['crop'],
                       ['keypoints', 'confidence'], metadata={'joints': list(K.COCO18), 'size': model.cfg.size})
-    z = np.load(out / 'pose_data.npz')
+    z = np.load((data_dir or out) / 'pose_data.npz')
     sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
     diff = 0.0
     n = min(200, len(z['Xte']))
@@ -235,6 +235,7 @@ def main(argv=None) -> int:
     s = sub.add_parser('ship')
     s.add_argument('--out', default='runs/pose')
     s.add_argument('--dest', default='models/gesture_pose.pt')
+    s.add_argument('--data-dir', default=None, help='where the crops are (default: --out)')
     e = sub.add_parser('e2e', help='pose -> gesture on held-out simulated scenes')
     e.add_argument('--data', default='../shared/data/uav_gesture')
     e.add_argument('--pose', default='models/gesture_pose.pt')
@@ -258,7 +259,7 @@ def main(argv=None) -> int:
     if not (Path(a.out) / 'pose.pt').is_file():
         print('error: no trained pose network at %s (run first)' % (Path(a.out) / 'pose.pt'), file=sys.stderr)
         return 2
-    ship(Path(a.out), Path(a.dest))
+    ship(Path(a.out), Path(a.dest), Path(a.data_dir) if a.data_dir else None)
     return 0
 
 
