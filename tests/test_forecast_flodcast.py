@@ -137,3 +137,21 @@ def test_linear_base_extrapolates_the_last_two_frames():
     assert torch.allclose(base_forecast(past, 3, 'last')[0, :, 0, 0, 0], torch.tensor([0.25] * 3))
     with pytest.raises(ValueError):
         FlodcastConfig(skip='cubic')
+
+
+def test_blend_mixes_copy_last_and_linear_by_a_predicted_gate():
+    past = torch.stack([torch.full((1, 2, 2), v) for v in (0.1, 0.2, 0.25)])[None]
+    assert torch.allclose(base_forecast(past, 3, 'blend')[0, :, 0, 0, 0], torch.tensor([0.275, 0.3, 0.325]))
+    gate = torch.ones(1, 3, 1, 2, 2)
+    assert torch.allclose(base_forecast(past, 3, 'blend', gate), base_forecast(past, 3, 'last'))
+    m = FLODCAST(FlodcastConfig(width=0.125, skip='blend')).eval()
+    assert m.heads['depth'].out.out_channels == 3 + 3 and m.heads['flow'].out.out_channels == 6 + 3
+    for head in m.heads.values():      # zero corrections, gates of sigmoid(+20) = 1: copy-last
+        torch.nn.init.zeros_(head.out.weight)
+        torch.nn.init.constant_(head.out.bias, 20.0)
+        head.out.bias.data[:-3] = 0.0
+    x = torch.rand(1, 3, 3, 16, 16) * 0.5
+    with torch.no_grad():
+        out = m(x)
+    assert torch.allclose(out['depth'], x[:, -1:, 2:].expand(-1, 3, -1, -1, -1), atol=1e-6)
+    assert torch.allclose(out['flow'], x[:, -1:, :2].expand(-1, 3, -1, -1, -1), atol=1e-6)
