@@ -2,9 +2,10 @@
 
     ros2 launch uavcine_ros gesture.launch.py [params:=/path/onboard.yaml]
 
-Subscribes /target/track (the tracker's) and /person/skeleton (uavcine_interfaces/Skeleton2D from a
-pose estimator on the person crops); publishes /gesture/recognised and /shot/command. Run it beside
-onboard.launch.py.
+Subscribes /target/track (the tracker's) and either /person/skeleton (uavcine_interfaces/Skeleton2D from
+an external pose estimator; ``skeleton_source: topic``, the default) or /camera/image_raw (the node's own
+pose network on the tracked person's crop, publishing /gesture/skeleton; ``skeleton_source: image``);
+publishes /gesture/recognised and /shot/command. Run it beside onboard.launch.py.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument

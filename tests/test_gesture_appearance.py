@@ -92,3 +92,19 @@ def test_people_are_drawn_where_their_joints_project():
     small, px2, off2 = P.render(w[5], pelvis[5], cam, cl, bg, around_person=True)
     assert np.allclose(px, px2) and small.shape[0] < 480
     assert np.array_equal(small, img[off2[1]:off2[1] + small.shape[0], off2[0]:off2[0] + small.shape[1]])
+
+
+def test_hand_patches_centre_the_wrist_and_leave_the_head_out():
+    from uavcine.train.gesture_sim_data import PATCH_PX, hand_patches
+    img = np.full((200, 200, 3), 128, np.uint8)
+    px = np.zeros((18, 2))
+    px[0], px[1], px[2], px[5] = (100, 40), (100, 60), (80, 62), (120, 62)     # nose, neck, shoulders (40 px apart)
+    px[4], px[7] = (92, 45), (150, 120)                                       # right hand at the face, left hand low
+    img[30:50, 90:110] = (0, 0, 255)                                          # the head (BGR red)
+    img[118:123, 148:153] = (255, 0, 0)                                       # something in the left hand (BGR blue)
+    p = hand_patches(img, px)
+    assert p.shape == (2, 3, PATCH_PX, PATCH_PX)
+    red = (p[0, 0] > 200) & (p[0, 2] < 50)                                    # RGB order: red channel first
+    assert not red.any()                                                      # the head is masked out
+    c = PATCH_PX // 2
+    assert p[1, 2, c, c] > 200 and p[1, 0, c, c] < 50                          # the left wrist at the patch centre

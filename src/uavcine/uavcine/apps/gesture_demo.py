@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[4]
 
 
 def run(out: Path, model: str, video: str, start_s: float, duration_s: float, data_dir: str = '',
-        progress: bool = True) -> dict:
+        progress: bool = True, min_confidence: float = 0.7) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (out / 'bag').exists() and (out / 'summary.json').exists():  # our own earlier run: replace it
         import shutil
@@ -40,7 +40,7 @@ def run(out: Path, model: str, video: str, start_s: float, duration_s: float, da
         host.add_node(TruthTrackNode)
         host.add_node(GestureActorNode, {'video': video, 'start_s': start_s, 'duration_s': duration_s,
                                          'data_dir': data_dir})
-        host.add_node(GestureNode, {'model_path': model, 'min_person_px': 60.0})
+        host.add_node(GestureNode, {'model_path': model, 'min_person_px': 60.0, 'min_confidence': min_confidence})
         gestures = host.capture('/gesture/recognised')
         commands = host.capture('/shot/command')
         poses = host.capture('/truth/vehicle_pose')
@@ -55,6 +55,9 @@ def run(out: Path, model: str, video: str, start_s: float, duration_s: float, da
     summary = {'stopped': reason, 'errors': list(host.errors), 'video': video, 'gesture_start_s': start_s,
                'gesture_end_s': start_s + duration_s, 'commands': cmds,
                'recognised': {lab: sum(1 for _, l, _, _ in rec if l == lab) for lab in sorted({l for _, l, _, _ in rec if l})},
+               'max_confidence': {lab: round(max(c for _, l, c, _ in rec if l == lab), 3)
+                                  for lab in sorted({l for _, l, _, _ in rec if l})},
+               'min_confidence': min_confidence,
                'no_gesture_reasons': sorted({r.split(' (')[0] for _, l, _, r in rec if not l})}
     plot(out / 'gesture_timeline.png', rec, cmds, bearing, start_s, duration_s, video, labels)
     (out / 'summary.json').write_text(json.dumps(summary, indent=1))
@@ -98,8 +101,8 @@ def cmd_gesture_demo(args) -> int:
               file=sys.stderr)
         return 2
     s = run(Path(args.out), str(model if model.is_file() else REPO / model), args.video, args.start, args.duration,
-            args.data, progress=not args.no_progress)
-    print(json.dumps({k: s[k] for k in ('commands', 'recognised', 'no_gesture_reasons')}, indent=1))
+            args.data, progress=not args.no_progress, min_confidence=args.min_confidence)
+    print(json.dumps({k: s[k] for k in ('commands', 'recognised', 'max_confidence', 'no_gesture_reasons')}, indent=1))
     print('timeline: %s' % (Path(args.out) / 'gesture_timeline.png'))
     return 1 if s['errors'] else 0
 
@@ -112,6 +115,8 @@ def register(subparsers):
     p.add_argument('--start', type=float, default=5.0, help='gesture start, s')
     p.add_argument('--duration', type=float, default=12.0, help='gesture length, s')
     p.add_argument('--data', default='', help='UAV-GESTURE folder (default: shared/data/uav_gesture)')
+    p.add_argument('--min-confidence', type=float, default=0.7,
+                   help="the gesture node's min_confidence for the demo (node default 0.8; see MODEL_CARD_gesture.md)")
     p.add_argument('--no-progress', action='store_true')
     p.set_defaults(func=cmd_gesture_demo)
     return p

@@ -166,3 +166,40 @@ def gesture_windows(videos: list[U.Video], per_video: int, seed: int, frames: in
             H[i, f] = hand_patches(img, noisy[k] - off)
         Y[i] = LABEL_INDEX[v.label]
     return S, H, Y
+
+
+def look(root, path, seed: int = 3) -> None:
+    """A picture of what the simulated people look like: 12 crops (6 held-out-subject gestures, 6 people not
+    signalling) 128x128 with the 7 gesture joints' truth marked, and each one's hand patches beside it."""
+    videos = U.load(root)
+    _, te = subject_split(root)
+    rng = np.random.default_rng(seed)
+    picks = [videos[n] for n in te[::max(1, len(te) // 6)][:6]] + [None] * 6
+    tiles = []
+    for v in picks:
+        person = sim_person(rng, v, seconds=6.0)
+        k = len(person.world) // 2
+        img, px, off = frame(person, k, around_person=False)
+        M = crop_transform(P.person_box(px), PoseConfig(size=128))
+        crop = cv2.warpAffine(img, M, (128, 128), flags=cv2.INTER_AREA)
+        for j in K.UPPER7:
+            q = px[j] @ M[:, :2].T + M[:, 2]
+            cv2.circle(crop, (int(q[0]), int(q[1])), 2, (0, 0, 255), -1)
+        cv2.putText(crop, v.label if v is not None else 'none', (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+        hp = hand_patches(img, px)
+        side = np.vstack([cv2.resize(np.ascontiguousarray(hp[i].transpose(1, 2, 0)[..., ::-1]), (64, 64),
+                                     interpolation=cv2.INTER_NEAREST) for i in (0, 1)])
+        tiles.append(np.hstack([crop, side]))
+    grid = np.vstack([np.hstack(tiles[:6]), np.hstack(tiles[6:])])
+    # the ground's pixel noise makes PNGs large: 64 grey levels per channel keep the picture under 300 kB
+    cv2.imwrite(str(path), (grid // 4) * 4 + 2, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+if __name__ == '__main__':
+    import argparse
+    ap = argparse.ArgumentParser(description='Render a picture of the simulated people and their hand patches.')
+    ap.add_argument('--data', default='../shared/data/uav_gesture')
+    ap.add_argument('--out', default='docs/gesture_sim_people.png')
+    a = ap.parse_args()
+    look(a.data, a.out)

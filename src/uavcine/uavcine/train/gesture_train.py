@@ -33,6 +33,16 @@ restarts from its last checkpoint; ``--budget-min`` stops cleanly):
     python -m uavcine.train.gesture_train ship --out runs/gesture   # split-1 LSTM -> models/gesture_lstm.pt
     python -m uavcine.train.gesture_train ship --kind ddnet --half --dest models/gesture_ddnet.pt
     python -m uavcine.train.gesture_train export                    # -> models/gesture_lstm.onnx + parity
+
+A 14th class, ``none`` (``--none P``): each training sample is, with probability P, a simulated person who
+is idle or walking (``core.gestures.body``, 300 people, seeds from ``NONE_TRAIN_SEED``), and gesture
+windows may start with the end of such a person instead of another gesture. ``idle-eval`` measures the
+false commands per minute that people who are not signalling cause through the node's gate (evaluation
+seeds from ``NONE_EVAL_SEED``; motions seen in training and ``body.HELD_OUT_KINDS``, never seen):
+
+    python -m uavcine.train.gesture_train run --out runs/gesture_none --models lstm --none 0.15
+    python -m uavcine.train.gesture_train ship --out runs/gesture_none --dest models/gesture_lstm_none.pt
+    python -m uavcine.train.gesture_train idle-eval runs/gesture_none/lstm_split1.pt models/gesture_lstm.pt
 """
 from __future__ import annotations
 
@@ -456,6 +466,7 @@ def main(argv=None) -> int:
     ie.add_argument('--people', type=int, default=30, help='people per motion set')
     ie.add_argument('--seconds', type=float, default=60.0)
     ie.add_argument('--json', default='', help='also write the result here')
+    ie.add_argument('--threshold', type=float, default=0.8, help="the gate's min_confidence")
     a = ap.parse_args(argv)
     if a.cmd == 'idle-eval':
         torch.set_num_threads(1)
@@ -463,7 +474,7 @@ def main(argv=None) -> int:
         if missing:
             print('error: no model at %s' % missing[0], file=sys.stderr)
             return 2
-        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds)
+        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds, threshold=a.threshold)
         if a.json:
             Path(a.json).write_text(json.dumps(res, indent=1))
         return 0

@@ -61,9 +61,19 @@ def make(variant: str) -> torch.nn.Module:
 
 
 def logits(model, S, H):
+    """``H``: hand patches (uint8) or, for MMGR, their precomputed FMoD features (float)."""
+    if isinstance(model, MMGR) and H.dtype != torch.uint8:
+        return model.recogniser(torch.cat([S, H.flatten(2)], -1))
     if isinstance(model, MMGR):
         return model(S, H.float() / 255.0)
     return model(S)
+
+
+def fmod_features(H: np.ndarray) -> np.ndarray:
+    """FMoD is a fixed layer: computed once for all windows (N, T, hands, dim) instead of at every step."""
+    f = FMoD()
+    with torch.no_grad():
+        return np.concatenate([f(torch.from_numpy(H[a:a + 64]).float() / 255.0).numpy() for a in range(0, len(H), 64)])
 
 
 def train_eval(variant: str, seed: int, arrays, steps: int, deadline: float) -> dict:
@@ -71,6 +81,8 @@ def train_eval(variant: str, seed: int, arrays, steps: int, deadline: float) -> 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = make(variant)
+    if variant == 'mmgr':
+        Htr, Hte = fmod_features(Htr), fmod_features(Hte)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     model.train()

@@ -15,6 +15,7 @@ wrists); and the ms per crop (batch 1, one thread) with torch and with ONNX Runt
 
     python -m uavcine.train.pose_train run --out runs/pose --max-minutes 25
     python -m uavcine.train.pose_train ship --out runs/pose      # -> models/gesture_pose.pt + .onnx (parity)
+    python -m uavcine.train.pose_train e2e                       # pose -> gesture on held-out simulated scenes
 """
 from __future__ import annotations
 
@@ -25,12 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..core.gestures import skeleton as K
-from ..core.gestures.pose import PoseConfig, PoseNet, from_checkpoint
+from ..core.gestures.mmgr import classify_window
+from ..core.gestures.mmgr import from_checkpoint as recogniser_from_checkpoint
+from ..core.gestures.pose import PoseConfig, PoseNet, crop_transform, from_checkpoint, to_image
 from ..runtime.onnx_export import export_onnx
 from . import gesture_sim_data as D
 from . import uav_gesture as U
@@ -69,14 +73,19 @@ def evaluate(model: PoseNet, X: np.ndarray, Y: np.ndarray) -> dict:
             'pck@0.2_per_joint': {n: float(ok[:, j].mean()) for j, n in enumerate(K.COCO18)}, 'n': int(len(X))}
 
 
-def run(out: Path, root: Path, steps: int, max_minutes: float, n_train: int, n_test: int, seed: int = 0) -> dict:
+def run(out: Path, root: Path, steps: int, max_minutes: float, n_train: int, n_test: int, seed: int = 0,
+        init: Path | None = None, lr: float = 2e-3, data_dir: Path | None = None) -> dict:
+    """Train (from ``init``'s weights when given) and evaluate; the crops are made once into ``data_dir``
+    (default ``out``) and reused."""
     out.mkdir(parents=True, exist_ok=True)
-    Xtr, Ytr, Xte, Yte = data(out, root, n_train, n_test)
+    Xtr, Ytr, Xte, Yte = data(data_dir or out, root, n_train, n_test)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cfg = PoseConfig()
     model = PoseNet(cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    if init is not None:
+        model.load_state_dict(torch.load(init, weights_only=False)['model'])
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     deadline = time.time() + 60 * max_minutes
     bar = tqdm(range(steps), desc='pose', mininterval=10, file=sys.stdout)
@@ -134,7 +143,7 @@ def speed(model: PoseNet, onnx_path: Path | None, repeat: int = 200) -> dict:
     return res
 
 
-def ship(out: Path, dest: Path) -> dict:
+def ship(out: Path, dest: Path, data_dir: Path | None = None) -> dict:
     """models/gesture_pose.pt (float32) and .onnx (opset 16, static 1 x 3 x 64 x 64); torch/ONNX parity on the
     held-out crops; speed."""
     import onnxruntime as ort  # lazy: optional backend
@@ -145,7 +154,7 @@ def ship(out: Path, dest: Path) -> dict:
     onnx_path = dest.with_suffix('.onnx')
     ops = export_onnx(model, [torch.zeros(1, 3, model.cfg.size, model.cfg.size)], str(onnx_path), ['crop'],
                       ['keypoints', 'confidence'], metadata={'joints': list(K.COCO18), 'size': model.cfg.size})
-    z = np.load(out / 'pose_data.npz')
+    z = np.load((data_dir or out) / 'pose_data.npz')
     sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
     diff = 0.0
     n = min(200, len(z['Xte']))
@@ -164,6 +173,52 @@ def ship(out: Path, dest: Path) -> dict:
     return res
 
 
+def end_to_end(root: Path, pose_path: Path, model_path: Path, people: int = 3, fps: float = 10.0,
+               seed: int = 77) -> dict:
+    """Pose -> gesture on held-out simulated scenes: each held-out-subject video performed by ``people`` new
+    simulated people, rendered at ``fps``; every frame's crop (true box, jittered as in training) goes through
+    the pose network, and the recogniser classifies the whole sequence of estimated skeletons, and, beside it,
+    of the true (projected) skeletons."""
+    videos = U.load(root)
+    _, te = D.subject_split(root)
+    pose = from_checkpoint(torch.load(pose_path, weights_only=False))
+    rec = recogniser_from_checkpoint(torch.load(model_path, weights_only=False))
+    rng = np.random.default_rng(seed)
+    right_est = right_true = n = 0
+    errs = []
+    for name in tqdm(te, desc='end to end', mininterval=10, file=sys.stdout):
+        v = videos[name]
+        for _ in range(people):
+            person = D.sim_person(rng, v)
+            ks = np.arange(0, len(person.world), int(round(D.FPS / fps)))
+            est, true = [], []
+            for k in ks:
+                img, px, off = D.frame(person, int(k))
+                x, y, w, h = D.P.person_box(px)
+                j = rng.normal(0.0, 0.08, 4)
+                M = crop_transform((x + j[0] * w, y + j[1] * h, w * (1 + j[2]), h * (1 + j[3])), pose.cfg)
+                Mo = M.copy()
+                Mo[:, 2] += M[:, :2] @ np.asarray(off, float)
+                crop = cv2.warpAffine(img, Mo, (pose.cfg.size, pose.cfg.size), flags=cv2.INTER_AREA)[..., ::-1]
+                with torch.no_grad():
+                    xy, _ = pose(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))[None].float() / 255.0)
+                est.append(to_image(xy[0].numpy().astype(np.float64), M))
+                true.append(px)
+            t = ks / D.FPS
+            label = rec.cfg.labels
+            pe = label[int(np.argmax(classify_window(rec, np.array(est), t)))]
+            pt = label[int(np.argmax(classify_window(rec, np.array(true), t)))]
+            right_est += pe == v.label
+            right_true += pt == v.label
+            n += 1
+            if pe != v.label:
+                errs.append('%s -> %s' % (v.label, pe))
+    res = {'sequences': n, 'accuracy_pose_skeletons': right_est / n, 'accuracy_true_skeletons': right_true / n,
+           'recogniser': str(model_path), 'pose': str(pose_path), 'fps': fps, 'errors_pose': sorted(errs)}
+    print(json.dumps(res, indent=1))
+    return res
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -174,21 +229,37 @@ def main(argv=None) -> int:
     r.add_argument('--max-minutes', type=float, default=25.0)
     r.add_argument('--train', type=int, default=8000, help='training crops')
     r.add_argument('--test', type=int, default=1500, help='held-out crops')
+    r.add_argument('--init', default=None, help='start from this checkpoint (a second, resumed schedule)')
+    r.add_argument('--lr', type=float, default=2e-3)
+    r.add_argument('--data-dir', default=None, help='where the crops are (default: --out)')
     s = sub.add_parser('ship')
     s.add_argument('--out', default='runs/pose')
     s.add_argument('--dest', default='models/gesture_pose.pt')
+    s.add_argument('--data-dir', default=None, help='where the crops are (default: --out)')
+    e = sub.add_parser('e2e', help='pose -> gesture on held-out simulated scenes')
+    e.add_argument('--data', default='../shared/data/uav_gesture')
+    e.add_argument('--pose', default='models/gesture_pose.pt')
+    e.add_argument('--model', default='models/gesture_lstm_none.pt')
+    e.add_argument('--people', type=int, default=3)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if a.cmd == 'e2e':
+        if not (Path(a.data) / 'joint_positions').is_dir() or not Path(a.pose).is_file():
+            print('error: need UAV-GESTURE keypoints at %s and a pose network at %s' % (a.data, a.pose), file=sys.stderr)
+            return 2
+        end_to_end(Path(a.data), Path(a.pose), Path(a.model), a.people)
+        return 0
     if a.cmd == 'run':
         if not (Path(a.data) / 'joint_positions').is_dir():
             print('error: no UAV-GESTURE keypoints at %s' % a.data, file=sys.stderr)
             return 2
-        run(Path(a.out), Path(a.data), a.steps, a.max_minutes, a.train, a.test)
+        run(Path(a.out), Path(a.data), a.steps, a.max_minutes, a.train, a.test, init=Path(a.init) if a.init else None,
+            lr=a.lr, data_dir=Path(a.data_dir) if a.data_dir else None)
         return 0
     if not (Path(a.out) / 'pose.pt').is_file():
         print('error: no trained pose network at %s (run first)' % (Path(a.out) / 'pose.pt'), file=sys.stderr)
         return 2
-    ship(Path(a.out), Path(a.dest))
+    ship(Path(a.out), Path(a.dest), Path(a.data_dir) if a.data_dir else None)
     return 0
 
 
