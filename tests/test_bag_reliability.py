@@ -115,6 +115,12 @@ def test_sigterm_closes_the_bag(tmp_path):
         assert r.message_count > 10
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) a running process has used, from /proc (Linux)."""
+    fields = Path('/proc/%d/stat' % pid).read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def test_kill_at_20_random_moments_leaves_a_readable_bag(tmp_path):
     """20 real subprocesses killed at random times (SIGKILL most, SIGINT and SIGTERM too), 5 at a time."""
     rng = random.Random(19)
@@ -134,7 +140,9 @@ def test_kill_at_20_random_moments_leaves_a_readable_bag(tmp_path):
                 k, sig, after_s, bag, p, t_start = item
                 if (bag / (bag.name + '.mcap')).exists() and not hasattr(p, 't_bag'):
                     p.t_bag = time.monotonic()
+                    p.cpu_bag = cpu_s(p.pid)
                 if hasattr(p, 't_bag') and time.monotonic() - p.t_bag >= after_s:
+                    cpu_run = cpu_s(p.pid) - p.cpu_bag  # a loaded machine may have starved it: see below
                     p.send_signal(sig)
                     try:
                         output, _ = p.communicate(timeout=120)  # generous: the team machine is loaded
@@ -142,7 +150,7 @@ def test_kill_at_20_random_moments_leaves_a_readable_bag(tmp_path):
                         p.kill()
                         pytest.fail('run %d did not exit within 120 s of %s at %.2f s:\n%s'
                                     % (k, sig.name, after_s, p.communicate()[0]))
-                    results.append((k, sig, after_s, bag, p.returncode, output))
+                    results.append((k, sig, after_s, bag, p.returncode, output, cpu_run))
                     pending.remove(item)
                 elif time.monotonic() - t_start > 90:
                     p.kill()
@@ -150,7 +158,7 @@ def test_kill_at_20_random_moments_leaves_a_readable_bag(tmp_path):
             time.sleep(0.02)
     ts = make_typestore()
     with_messages = 0
-    for k, sig, after_s, bag, rc, output in sorted(results, key=lambda r: r[0]):
+    for k, sig, after_s, bag, rc, output, cpu_run in sorted(results, key=lambda r: r[0]):
         want = {signal.SIGKILL: -9, signal.SIGTERM: 143, signal.SIGINT: 130}[sig]
         assert rc == want, 'run %d, %s at %.2f s: exit %s, not %s; its output:\n%s' % (
             k, sig.name, after_s, rc, want, output)
@@ -162,8 +170,12 @@ def test_kill_at_20_random_moments_leaves_a_readable_bag(tmp_path):
         assert stamps == sorted(stamps)
         if sig != signal.SIGKILL:
             assert reader.recovered is None                         # closed properly
-        elif after_s > 1.6:
-            assert len(msgs) > 0                                    # chunks reach the disk at least every second
+        elif after_s > 1.6 and cpu_run >= 0.12:
+            # chunks reach the disk at least every second of a running recorder. A paced run uses little CPU
+            # (about 0.1 s from its bag's creation to its first messages, 0.15-0.2 s by 1.6-2.7 s on an idle
+            # machine); one that a loaded machine starved below that may not have produced a message yet
+            assert len(msgs) > 0, 'run %d, SIGKILL at %.2f s (%.2f s of CPU): no message on disk' % (
+                k, after_s, cpu_run)
         with_messages += bool(msgs)
         if reader.recovered is not None:
             assert 'reindexed' in reindex(bag, ts)
