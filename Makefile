@@ -15,7 +15,7 @@ ROS_WS     ?= build/ros
 COLCON_ARGS ?=
 ROS_TESTS  ?= tests/ros
 
-.PHONY: all venv test test-fast test-ros ros-ws demo bench bench-peers clean fuzz test-sitl
+.PHONY: all venv test test-fast test-ros ros-ws demo bench bench-peers clean fuzz test-sitl soak
 FUZZ_EXAMPLES ?= 10000
 
 all: test
@@ -64,7 +64,13 @@ fuzz: $(STAMP)
 		-W ignore::RuntimeWarning tests/test_fuzz.py $(PYTEST_ARGS)
 	@cat runs/fuzz_counts.tsv
 
-# the bridge against ArduCopter SITL (../shared/ardupilot), on loopback ports; about a minute
+# the onboard graph on the simulator for SOAK_MINUTES simulated minutes: RSS, queues, latency p99 -> runs/soak/
+# (soak.csv, soak.png, soak.md; exit 1 if a check fails). Wall time: several times the simulated time (docs/reliability.md).
+SOAK_MINUTES ?= 60
+soak: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m uavcine.eval.soak --minutes $(SOAK_MINUTES) --out runs/soak
+
+# the bridge against ArduCopter SITL (../shared/ardupilot), on loopback ports; about 2 minutes (5 tests)
 test-sitl: $(STAMP)
 	UAVCINE_SITL=1 $(PY) -m pytest -q tests/test_sitl.py $(PYTEST_ARGS)
 

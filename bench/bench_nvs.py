@@ -1,7 +1,7 @@
 """Novel-view synthesis cost: seconds per generated view on 1 and 2 threads (torch with its key/value cache,
 onnxruntime with the static-cache step graph), model size and peak memory.
 
-Each configuration runs in its own process (so its peak resident memory, ru_maxrss, is its own): it loads the
+Each configuration runs in its own process (so its peak resident memory, VmHWM, is its own): it loads the
 model, generates one warm-up shot, then ``--repeats`` shots of 5 views (ORBIT, greedy) from a test-like
 image; the median time of a shot / 5 is the time per view.
 Run: python bench/bench_nvs.py [--model models/nvs_geogpt_sim.pt] [--repeats 3]
@@ -9,7 +9,6 @@ Run: python bench/bench_nvs.py [--model models/nvs_geogpt_sim.pt] [--repeats 3]
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,16 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
         times.append(time.perf_counter() - t)
     return {'backend': backend, 'threads': threads, 's_per_view': statistics.median(times) / 5,
             'torch_loaded': 'torch' in sys.modules,
-            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+            'peak_rss_mb': peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (ru_maxrss would also count the parent's peak before exec)."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024.0
+    return float('nan')
 
 
 def main() -> int:

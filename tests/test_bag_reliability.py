@@ -62,10 +62,17 @@ def env():
     return dict(os.environ, PYTHONPATH=src + os.pathsep + os.environ.get('PYTHONPATH', ''), PYTHONUNBUFFERED='1')
 
 
+def default_sigint():
+    """In the child: SIGINT back to its default. A test run started in the background (`make test &`, nohup in a
+    script) ignores SIGINT, its children inherit that, and Python (and uavcine) keep it ignored: a SIGINT-ed run
+    then went on to its end and exited 0."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(g, out, *extra):
     return subprocess.Popen([sys.executable, '-m', 'uavcine.cli', 'run', '--graph', str(g), '--no-progress',
                              '--realtime', '--out', str(out), *extra], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env(), text=True)
+                            stderr=subprocess.STDOUT, env=env(), text=True, preexec_fn=default_sigint)
 
 
 def test_zstd_by_default_and_none_read_back_the_same(tmp_path):
@@ -247,7 +254,7 @@ def test_sigint_anywhere_exits_130(tmp_path, where):
     codes = {}
     for handler in ('python', 'uavcine'):
         p = subprocess.run([sys.executable, '-m', 'probe', handler, where], cwd=tmp_path, env=env(),
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, preexec_fn=default_sigint)
         codes[handler] = p.returncode
     # Python's KeyboardInterrupt: under `python -m`, CPython marks one raised inside exec(str) unhandled even
     # though it was caught, and kills itself with SIGINT at exit (-2); a bare except: swallows it (0)
@@ -268,7 +275,15 @@ class _Ticker(Node):
         self.create_timer(0.1, lambda: None)
 
 
-def test_a_swallowed_interrupt_stops_the_host_and_a_signal_while_closing_waits_for_the_bag(tmp_path):
+@pytest.fixture
+def sigint_handled():
+    """Python's own Ctrl-C handler in this process for the test (a background pytest ignores SIGINT)."""
+    prev = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, prev)
+
+
+def test_a_swallowed_interrupt_stops_the_host_and_a_signal_while_closing_waits_for_the_bag(tmp_path, sigint_handled):
     from uavcine.offline import interrupts
     from uavcine.offline.host import OfflineHost
     restore = interrupts.install()

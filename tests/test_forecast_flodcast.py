@@ -137,3 +137,38 @@ def test_linear_base_extrapolates_the_last_two_frames():
     assert torch.allclose(base_forecast(past, 3, 'last')[0, :, 0, 0, 0], torch.tensor([0.25] * 3))
     with pytest.raises(ValueError):
         FlodcastConfig(skip='cubic')
+
+
+def test_blend_mixes_copy_last_and_linear_by_a_predicted_gate():
+    past = torch.stack([torch.full((1, 2, 2), v) for v in (0.1, 0.2, 0.25)])[None]
+    assert torch.allclose(base_forecast(past, 3, 'blend')[0, :, 0, 0, 0], torch.tensor([0.275, 0.3, 0.325]))
+    gate = torch.ones(1, 3, 1, 2, 2)
+    assert torch.allclose(base_forecast(past, 3, 'blend', gate), base_forecast(past, 3, 'last'))
+    m = FLODCAST(FlodcastConfig(width=0.125, skip='blend')).eval()
+    assert m.heads['depth'].out.out_channels == 3 + 3 and m.heads['flow'].out.out_channels == 6 + 3
+    for head in m.heads.values():      # zero corrections, gates of sigmoid(+20) = 1: copy-last
+        torch.nn.init.zeros_(head.out.weight)
+        torch.nn.init.constant_(head.out.bias, 20.0)
+        head.out.bias.data[:-3] = 0.0
+    x = torch.rand(1, 3, 3, 16, 16) * 0.5
+    with torch.no_grad():
+        out = m(x)
+    assert torch.allclose(out['depth'], x[:, -1:, 2:].expand(-1, 3, -1, -1, -1), atol=1e-6)
+    assert torch.allclose(out['flow'], x[:, -1:, :2].expand(-1, 3, -1, -1, -1), atol=1e-6)
+
+
+@pytest.mark.parametrize('name,modalities', [('both', ('flow', 'depth')), ('flow', ('flow',)), ('depth', ('depth',))])
+def test_shipped_models_are_small_load_and_match_their_onnx(name, modalities):
+    ort = pytest.importorskip('onnxruntime')
+    pt = REPO / 'models' / ('flodcast_%s.pt' % name)
+    assert pt.stat().st_size < 9e6 and pt.with_suffix('.onnx').stat().st_size < 9e6
+    m, norm = from_checkpoint(torch.load(pt, weights_only=False))
+    assert m.cfg.modalities == modalities and m.cfg.skip == 'blend' and (m.cfg.height, m.cfg.width_px) == (60, 80)
+    assert norm.depth[1] == pytest.approx(300.0) and norm.flow_u == (-40.0, 40.0)
+    x = torch.rand(1, 3, m.cfg.in_channels, 60, 80)
+    sess = ort.InferenceSession(str(pt.with_suffix('.onnx')), providers=['CPUExecutionProvider'])
+    got = sess.run(None, {'past': x.numpy()})
+    with torch.no_grad():
+        ref = m(x)
+    for mod, y in zip(modalities, got):
+        assert np.abs(y - ref[mod].numpy()).max() < 1e-3

@@ -206,3 +206,14 @@ def test_hold_only_for_max_hold_frames_in_a_row():
     assert held == [True, True, False, False]  # past the budget the tracker follows its response again
     m.on_tracker(0.6, (10, 10, 20, 10), 0.9)  # a good frame restores the budget
     assert m.holds(0.1) and not Manager(ManagerConfig(max_hold_frames=0)).holds(0.1)
+
+
+def test_a_weak_frame_holds_only_below_hold_quality():
+    """Weak (asks the detector) and hold (undo the move) are two decisions: between hold_quality and
+    quality_threshold a frame is weak but the tracker follows its response."""
+    m = Manager(ManagerConfig(quality_threshold=0.5, hold_quality=0.3, max_hold_frames=3))
+    m.on_detections(0.0, [det(10, 10)])
+    assert m.is_weak(0.4) and not m.holds(0.4)
+    assert m.holds(0.2) and m.holds(float('nan'))
+    out = m.on_tracker(0.1, (12, 10, 20, 10), 0.4)
+    assert out.state == M.OCCLUDED and out.request_detections  # weak: the detector is asked all the same

@@ -177,3 +177,22 @@ def test_release_returns_the_mount_to_its_default_in_the_mode_used(vehicles, mod
         assert len(restore) == 1 and int(restore[0][1].param1) == m.MAV_MOUNT_MODE_RC_TARGETING
     else:
         assert not restore
+
+
+@pytest.mark.parametrize('leap_s', [30.0, -20.0])
+def test_autopilot_clock_jump_stops_pointing_for_a_while(vehicles, leap_s):
+    """The autopilot's boot clock leaps ahead 30 s, or goes back 20 s (a reboot), during a shot."""
+    v = vehicles()
+
+    def leap(veh):
+        veh.boot_host_ns -= int(leap_s * 1e9)
+    bridge, caps = run(v, seconds=5.0, target=dict(target_near(v), until_s=None), events=[(2.0, leap)])
+    t = roi_times(v)
+    assert any(x < T0 + int(2.0e9) for x in t)                                    # pointing before the jump
+    assert not any(T0 + int(2.2e9) < x < T0 + int(3.9e9) for x in t)              # none for plausibility_hold_s
+    assert any(x > T0 + int(4.2e9) for x in t)                                    # and again after it
+    assert bridge.stats['clock_jumps'] == 1 and bridge.skipped['clock_jump'] >= 2
+    last = diag_values(caps['/diagnostics'][-1][1])[2]
+    assert last['clock_jumps'] == '1' and int(last['pointing_refused_clock_jump']) >= 2
+    stamps = [msgs.stamp_ns(m.header.stamp) for _, m in caps['/vehicle/fix']]
+    assert max(abs(s - t) for (t, _), s in zip(caps['/vehicle/fix'][-10:], stamps[-10:])) < 0.2e9  # re-mapped

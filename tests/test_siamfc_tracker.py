@@ -180,3 +180,29 @@ def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish():
     empty = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, frames[0].shape).astype(np.uint8), (0, 0), 3)
     r = t.update(empty)  # the target is gone: a weak frame, the box can be held
     assert r.quality < weak and t.hold() == results[-1].box
+
+
+@pytest.mark.parametrize('reanchor', [0.7, 0.0])
+def test_a_contradicting_detection_reanchors_the_running_loop(net, reanchor):
+    """The demo's thin tower, in the detect/track loop with a real tracker: the track started on the top of a tall
+    target and follows it at good quality; at the window's end a confident same-class detection of the whole target,
+    overlapping the track only partly, re-starts the tracker on it under the same id (not with reanchor_score 0)."""
+    from uavcine.core.detect_track import DetectTrackLoop  # lazy: only this test runs the loop
+    from uavcine.core.manager import Detection, Manager
+    frames, boxes = synthetic_sequence(8, box=(40, 30, 20, 60), velocity=(2.0, 0.0))
+    cfg = ManagerConfig(quality_threshold=0.0, track_window_s=0.3, target_classes=['tower'], reanchor_score=reanchor)
+    loop = DetectTrackLoop(tracker(net), Manager(cfg), use_appearance=False)
+    x, y, w, h = boxes[0]
+    top = (x, y, w, 12.0)  # the tracker starts on the top fifth only
+    loop.on_image(10**8, frames[0])
+    loop.on_detections(10**8, [Detection(top, 0.9, 'tower')])
+    for i in range(1, 5):
+        out = loop.on_image((i + 1) * 10**8, frames[i])
+    assert out.state == 2 and out.request_detections  # TRACKING, the window is over: the detector is asked
+    drifted = loop.tracker.box
+    assert 0.0 < iou(drifted, boxes[4]) < cfg.reinit_iou  # partly overlapping: not the same box by IoU alone
+    res = loop.on_detections(5 * 10**8, [Detection(tuple(map(float, boxes[4])), 0.9, 'tower')])
+    if reanchor:
+        assert res is not None and res.track_id == 1 and np.allclose(loop.tracker.box, boxes[4])
+    else:
+        assert res is None and loop.tracker.box == drifted

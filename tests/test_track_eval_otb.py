@@ -187,3 +187,18 @@ def test_cli_loso_calibration_gates_with_held_out_heads(tmp_path):
     text = (tmp_path / 'e.md').read_text()
     assert 'leave-one-sequence-out' in text and 'gate - no gate' in text
     assert E.main(args + ['--trackers', 'SiamFC + hold']) == 2  # the ungated run is the calibration data
+    assert E.main(args + ['--calib-extra', str(tmp_path / 'none.npz')]) == 2  # one clear line, no traceback
+
+
+def test_init_shift_starts_the_trackers_on_a_moved_box(tmp_path):
+    """OTB's spatial robustness: --init-shift moves only the start box (frame 0 is not scored), so a tracker that
+    follows the patch (CSRT: deterministic) scores less when started 6 px off; a malformed shift is one clear line and exit status 2."""
+    write_otb(tmp_path / 's' / 'one', n=8)
+    args = ['--suite', 'none', '--otb', str(tmp_path / 's'), '--trackers', 'CSRT', '--out', str(tmp_path / 'e.md'),
+            '--plot-real', str(tmp_path / 'p.png'), '--json', str(tmp_path / 'r.json')]
+    aucs = []
+    for shift in ('0,0', '6,6'):
+        assert E.main(args + ['--init-shift', shift]) == 0
+        aucs.append(json.loads((tmp_path / 'r.json').read_text())['real']['CSRT']['mean']['auc'])
+    assert aucs[1] < aucs[0] and 'shifted by (6,6) px' in (tmp_path / 'e.md').read_text()
+    assert E.main(args + ['--init-shift', 'left']) == 2

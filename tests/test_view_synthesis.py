@@ -172,6 +172,8 @@ def test_the_shipped_model_is_small_and_loads():
     vq, gpt = from_checkpoint(ck)
     assert gpt.cfg.n_layer == 16 and gpt.cfg.tokens_per_view == 48
     assert ck['curves']['gpt'] and ck['curves']['vq']
+    res, _ = serve(path, n=2)   # the node's default model, through the service
+    assert res.success and len(res.images) == 2, res.message
 
 
 # --- the service --------------------------------------------------------------------------------------
@@ -272,3 +274,24 @@ def test_onnx_export_uses_tensorrt_ops_and_matches_torch(model_path, tmp_path):
     got = NvsOnnx(str(tmp_path)).synthesize(src, poses, K64)
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+
+
+def test_eval_nvs_command_writes_the_gap_study_and_refuses_a_missing_file(model_path, tmp_path, capsys):
+    from uavcine import cli
+    assert cli.main(['eval-nvs', '--model', str(tmp_path / 'none.pt'), '--data', str(tmp_path / 'x.npz')]) == 2
+    assert 'not found' in capsys.readouterr().err
+    rng = np.random.default_rng(4)
+    poses = np.stack([plan_shot(ShotPlan(type='ORBIT', distance_m=20.0), [0, 0, 0], [0, 0, 0], [0, g, 2 * g, 3 * g,
+                                                                                        4 * g, 5 * g])[0]
+                      for g in (1, 10)])
+    data = tmp_path / 'test.npz'
+    np.savez(data, images=rng.integers(0, 255, (2, 6, 48, 64, 3), dtype=np.uint8), depth=np.full((2, 6, 48, 64), 30.0,
+             np.float32), poses=poses, seed=np.array([1, 1]), shot=np.array([0, 0]), gap=np.array([1, 10]), K=K64)
+    out = tmp_path / 'eval'
+    assert cli.main(['eval-nvs', '--model', str(model_path), '--data', str(data), '--out', str(out)]) == 0
+    import json
+    summary = json.loads((out / 'gap_study.json').read_text())
+    assert set(summary['gaps']) == {'1', '10'}
+    row = summary['gaps']['1']
+    assert row['copy']['psnr'] < 100 and len(row['model']['psnr_per_view']) == 5 and 0 <= row['holes'] <= 1
+    assert (out / 'gap_study.png').exists() and (out / 'samples.png').exists()

@@ -31,7 +31,10 @@ def test_flodcast_forecasts_the_simulators_depth_and_flow(ros_tmp, rclpy_context
         sim.wait_for(READY, timeout=180)
         fc.wait_for(READY, timeout=180)
         end = time.monotonic() + 120
-        while time.monotonic() < end and (len(forecasts) < 2 or not flows):
+        def ok():
+            return any(m.startswith('ok: forecast 3 steps') for m in diags)
+        # the node reports 'ok' at most once a second (of stamps): wait for one too
+        while time.monotonic() < end and (len(forecasts) < 2 or not flows or not ok()):
             rclpy.spin_once(probe, timeout_sec=0.1)
         assert len(forecasts) >= 2 and flows, 'no forecasts; flodcast said %s\n%s' % (diags[-5:], fc.text()[-3000:])
         f = forecasts[-1]
@@ -42,7 +45,7 @@ def test_flodcast_forecasts_the_simulators_depth_and_flow(ros_tmp, rclpy_context
         depth = np.frombuffer(bytes(f.data), np.float32).reshape(480, 640)
         assert np.isfinite(depth).all() and depth.min() > 0
         assert flows[-1].encoding == '32FC2'
-        assert any(m.startswith('ok: forecast 3 steps') for m in diags)
+        assert ok(), diags[-5:]
     finally:
         probe.destroy_node()
         codes = {'sim': sim.interrupt(), 'flodcast': fc.interrupt()}

@@ -46,8 +46,9 @@ class ManagerConfig:
     max_weak_frames: int = 10         # weak frames tolerated in a row before the track is LOST
     max_hold_frames: int = 3          # weak frames in a row on which the tracker holds its box; past them it follows
                                       # its response again (under a moving camera a held box goes stale fast)
-    hold_quality: float = 0.5         # ... and only on frames whose quality is below this (<= quality_threshold: a
-                                      # weak frame asks the detector, which is cheap; a hold can lose a moving target)
+    hold_quality: float = 0.3         # ... and only on frames whose quality is below this (<= quality_threshold: a
+                                      # weak frame asks the detector, which is cheap; a hold can lose a moving target;
+                                      # 0.3 chosen on the real development set, MODEL_CARD_siamfc_sim.md)
     max_lost_s: float = 5.0           # a LOST track is given up (DETECTING, no box) after this long
     track_window_s: float = 5.0       # after this long without a confirming detection, ask the detector again
     target_classes: List[str] = field(default_factory=list)  # class filter; empty = any class

@@ -130,6 +130,11 @@ class MavlinkTelemetry:
         m.on_receipt(int(boot_ms) * 1_000_000, host_ns)
         return m.to_host(int(boot_ms) * 1_000_000, host_ns)
 
+    @property
+    def clock_jumps(self) -> int:
+        """Jumps of the senders' clocks seen so far (back: a reboot; or leaping ahead), see TimeMapper."""
+        return sum(m.jumps for m in self.mappers.values())
+
     def on_timesync_answer(self, ts1_host_ns: int, tc1_remote_ns: int, host_ns: int) -> bool:
         comp = self.autopilot_compid if self.autopilot_compid is not None else 1
         return self.mapper(comp).on_timesync(ts1_host_ns, tc1_remote_ns, host_ns)

@@ -14,7 +14,8 @@ Two estimators of ``offset = host_time - remote_time``:
   is followed.
 
 The round-trip estimate is used once it exists ('auto'). A remote clock that
-jumps backwards (autopilot reboot) resets both. Mapped stamps never lie in the
+jumps backwards (autopilot reboot: ``resets``) or forwards (from one message to
+the next it advanced ``jump_ns`` more than the host's: ``forward_jumps``) resets both. Mapped stamps never lie in the
 host's future. Pure arithmetic on integers (ns); no clock is read here.
 Python 3.8.
 """
@@ -41,11 +42,18 @@ class TimeMapper:
             raise ValueError('time sync mode must be auto, timesync or receipt, not %r' % self.cfg.mode)
         self.reset()
         self.resets = 0
+        self.forward_jumps = 0
+
+    @property
+    def jumps(self) -> int:
+        """Clock jumps seen: backwards (a reboot) and forwards."""
+        return self.resets + self.forward_jumps
 
     def reset(self) -> None:
         self.rt_offset = None  # type: Optional[float]
         self.rx_offset = None  # type: Optional[int]
         self.rx_last_host = None  # type: Optional[int]
+        self.rx_last_remote = None  # type: Optional[int]
         self.last_remote = None  # type: Optional[int]
         self.rtt_ns = None  # type: Optional[int]
         self.timesync_samples = 0
@@ -61,6 +69,15 @@ class TimeMapper:
         remote_ns, host_ns = int(remote_ns), int(host_ns)
         self._check_reboot(remote_ns)
         sample = host_ns - remote_ns
+        if self.rx_last_host is not None and \
+                remote_ns - self.rx_last_remote > host_ns - self.rx_last_host + self.cfg.jump_ns:
+            # the remote clock advanced jump_ns more than ours since its last message: it leapt ahead. Measured
+            # message to message, not against the envelope, so a host that falls behind (an overloaded offline
+            # host paced to the wall clock) or a burst read after a stall is not taken for a jump.
+            self.reset()
+            self.forward_jumps += 1
+            self.last_remote = remote_ns
+        self.rx_last_remote = remote_ns
         if self.rx_offset is None:
             self.rx_offset = sample
         else:

@@ -9,7 +9,8 @@ against the simulator's true view: PSNR and SSIM (scikit-image, RGB, data range 
 same views: copying the source view; reprojecting the source view with the simulator's depth (the
 geometric peer, core/views/reprojection.py; the fraction of hole pixels is reported, holes are
 inpainted before scoring); the same model with the null camera (trained with camera dropout, so
-this is the model without camera conditioning). LPIPS, the seed's other metric, needs pretrained
+this is the model without camera conditioning); and, as a ceiling, the true view through the tokenizer
+(encode + decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
 network weights (AlexNet/VGG) that cannot be downloaded here: not reported.
 
 Writes ``gap_study.json`` (every number), ``gap_study.md`` (the tables), ``gap_study.png`` (PSNR/SSIM per
@@ -29,10 +30,10 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from ..core.views.reprojection import reproject
-from ..core.views.synthesis import from_checkpoint, synthesize
+from ..core.views.synthesis import from_checkpoint, synthesize, to_images, to_tensor
 from ..errors import UserError
 
-METHODS = ('model', 'no_camera', 'copy', 'reprojection')
+METHODS = ('model', 'no_camera', 'copy', 'reprojection', 'tokenizer_ceiling')
 SHOTS = ('ORBIT', 'FLYBY', 'FLYOVER', 'CHASE', 'LATERAL')
 
 
@@ -55,6 +56,11 @@ def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int
         src, poses = data['images'][sl, 0], data['poses'][sl]
         preds['model'][sl] = synthesize(vq, gpt, src, poses, K)
         preds['no_camera'][sl] = synthesize(vq, gpt, src, poses, K, conditioned=False)
+        # the best the model could do: the true view through the tokenizer (encode, decode)
+        true = data['images'][sl, 1:]
+        with torch.no_grad():
+            rec = vq.decode(vq.encode(to_tensor(true.reshape(-1, *true.shape[2:]))))
+        preds['tokenizer_ceiling'][sl] = to_images(rec).reshape(true.shape)
     gen_s = time.time() - t0
     for e in range(E):
         preds['copy'][e] = data['images'][e, 0]
@@ -96,12 +102,13 @@ def summarize(data, psnr, ssim, holes) -> dict:
 
 
 def table(summary: dict) -> str:
-    lines = ['| gap | model PSNR / SSIM | no camera | copy source | depth reprojection (holes) |',
-             '|---:|---|---|---|---|']
+    lines = ['| gap | model PSNR / SSIM | no camera | copy source | depth reprojection (holes) | tokenizer ceiling |',
+             '|---:|---|---|---|---|---|']
     for g, r in summary['gaps'].items():
         cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
-        lines.append('| %s | %s | %s | %s | %s (%.1f %%) |' % (g, cell('model'), cell('no_camera'), cell('copy'),
-                                                              cell('reprojection'), 100 * r['holes']))
+        lines.append('| %s | %s | %s | %s | %s (%.1f %%) | %s |' % (g, cell('model'), cell('no_camera'), cell('copy'),
+                                                                   cell('reprojection'), 100 * r['holes'],
+                                                                   cell('tokenizer_ceiling')))
     lines += ['', 'PSNR (dB) of the model per generated view (1..5):', '',
               '| gap | view 1 | view 2 | view 3 | view 4 | view 5 |', '|---:|---|---|---|---|---|']
     for g, r in summary['gaps'].items():
@@ -127,6 +134,8 @@ def figures(summary: dict, data, preds, out: Path) -> None:
     gaps = list(summary['gaps'])
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
     for m in METHODS:
+        if m == 'tokenizer_ceiling':
+            continue
         ax[0].plot(gaps, [summary['gaps'][g][m]['psnr'] for g in gaps], 'o-', label=m.replace('_', ' '))
         ax[1].plot(gaps, [summary['gaps'][g][m]['ssim'] for g in gaps], 'o-', label=m.replace('_', ' '))
     for g in gaps:

@@ -16,7 +16,8 @@ A command is sent for a new GeoTarget at most ``roi_rate_hz`` times a second, an
 only when: the link is up, the vehicle's position and attitude arrived within
 ``telemetry_timeout_s``, the GeoTarget is younger than ``target_max_age_s`` and
 not flagged stale, it lies within ``max_range_m`` of the vehicle and inside the
-``geofence`` polygon, and its horizontal sigma is below ``max_target_sigma_m``.
+``geofence`` polygon, its horizontal sigma is below ``max_target_sigma_m``, and no GPS jump
+nor autopilot clock jump (time_boot_ms back or leaping ahead) came within ``plausibility_hold_s``.
 Each refusal is counted by reason and shown in /diagnostics.
 
 The link is read without blocking from a timer (``poll_period_s``), so the node
@@ -39,6 +40,7 @@ import numpy as np
 import pymap3d
 
 from . import msgs, vehicle
+from ..core.geofence import inside_polygon, parse_polygon
 from ..core.plausibility import PlausibilityConfig, TelemetryPlausibility
 from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR as DIAG_ERROR
@@ -116,37 +118,17 @@ class MavlinkBridgeParams(TelemetryParams):
     frozen_telemetry_s: float = param(5.0, 'Position and attitude bit-for-bit unchanged for this long while their '
                                            'stamps advance = frozen telemetry: no pointing command, s; 0 = no '
                                            'check', min=0.0)
-    plausibility_hold_s: float = param(2.0, 'After a GPS jump, refuse pointing for this long, s', min=0.0)
+    plausibility_hold_s: float = param(2.0, 'After a GPS or autopilot clock jump refuse pointing this long, s', min=0.0)
     release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
                                             'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
                                             'looking at the last position, s; 0 = never', min=0.0)
 
 
 def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
-    text = text.strip()
-    if not text:
-        return None
     try:
-        pts = [tuple(float(v) for v in item.split(',')) for item in text.split(';') if item.strip()]
-    except ValueError:
-        pts = []
-    if len(pts) < 3 or any(len(p) != 2 or not (-90 <= p[0] <= 90 and -180 <= p[1] <= 180) for p in pts):
-        raise ParamError("parameter geofence: expected 'lat,lon;lat,lon;lat,lon' with at least 3 vertices, got %r"
-                         % text)
-    return pts
-
-
-def inside_polygon(lat: float, lon: float, poly: List[Tuple[float, float]]) -> bool:
-    """Even-odd ray casting in (lon, lat); a geofence a few km wide needs no projection and no extra package."""
-    inside = False
-    n = len(poly)
-    for i in range(n):
-        (y1, x1), (y2, x2) = poly[i], poly[(i + 1) % n]
-        if (y1 > lat) != (y2 > lat):
-            x = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
-            if lon < x:
-                inside = not inside
-    return inside
+        return parse_polygon(text)
+    except ValueError as exc:
+        raise ParamError('parameter geofence: %s' % exc) from None
 
 
 class MavlinkBridgeNode(Node):
@@ -188,6 +170,7 @@ class MavlinkBridgeNode(Node):
         self._pace = None  # (host ns, wall s) of the first poll, to warn when host time runs ahead of the link
         self.plausible = TelemetryPlausibility(self.plausibility_config())
         self.pitchyaw_at_release = 0  # pitchyaw_sent when the mount was last handed back
+        self.clock_jump_until = 0  # host ns: no pointing before it (the autopilot's clock jumped)
         self._open(self.now_ns())
 
     def configure(self):
@@ -313,12 +296,17 @@ class MavlinkBridgeNode(Node):
         if (m.get_srcSystem(), m.get_srcComponent()) == (self.p.source_system, self.p.source_component):
             return  # our own packets echoed by a router
         self.stats['messages'] += 1
+        jumps = self.tel.clock_jumps
         try:
             outputs = self.tel.handle(m, now)
         except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             self.stats['bad_fields'] += 1
             self.warn_throttled('bad_fields', 'dropping %s: %s' % (mtype, exc))
             return
+        if self.tel.clock_jumps > jumps:  # the autopilot's clock went back (a reboot) or leapt: stamps re-map
+            self.stats['clock_jumps'] += self.tel.clock_jumps - jumps
+            self.clock_jump_until = now + int(self.p.plausibility_hold_s * 1e9)
+            self.warn_throttled('clock_jump', 'autopilot clock jump: no pointing for %gs' % self.p.plausibility_hold_s)
         for o in outputs:
             self._check_plausible(o, now)
             self._publish(o)
@@ -460,7 +448,7 @@ class MavlinkBridgeNode(Node):
             return 'stale_telemetry'
         if tel.position['status'] < 0:
             return 'no_gps_fix'
-        implausible = self.plausible.refusal(now)
+        implausible = self.plausible.refusal(now) or ('clock_jump' if now < self.clock_jump_until else '')
         if implausible:
             return implausible
         age = now - msgs.stamp_ns(tgt.header.stamp)
@@ -597,6 +585,7 @@ class MavlinkBridgeNode(Node):
             ('rejected_signature', str(self.stats['rejected_signature'])),
             ('read_errors', str(self.stats['read_errors'])),
             ('link_losses', str(self.stats['link_losses'])),
+            ('clock_jumps', str(self.stats['clock_jumps'])),
             ('signing', 'on' if self.key is not None else 'off'),
             ('time_sync', tel.time_source),
             ('agl_source', tel.agl_used),

@@ -86,6 +86,7 @@ class ViewSynthesisNode(Node):
         self.create_service(SRV, 'view_synthesis/synthesize_shot', self.on_synthesize)
         self._model = None  # type: Optional[Tuple[Any, Any]]
         self._model_key = None  # type: Optional[Tuple[str, float]]
+        self._size = (64, 48)  # the model's image (width, height), from its checkpoint
 
     # --- the model ---------------------------------------------------------------------
     def model(self):
@@ -100,6 +101,7 @@ class ViewSynthesisNode(Node):
             try:
                 ck = torch.load(path, map_location='cpu', weights_only=False)
                 self._model = from_checkpoint(ck)
+                self._size = tuple(int(v) for v in ck.get('image_size', (64, 48)))   # (width, height)
             except Exception as exc:  # a damaged or foreign file: the reason goes to the client
                 raise RequestError('cannot load model %s: %s' % (path, str(exc).splitlines()[0] if str(exc) else
                                                                   type(exc).__name__))
@@ -164,8 +166,7 @@ class ViewSynthesisNode(Node):
         vq, gpt = self.model()
         import torch  # lazy, as in model(): loaded by then
         torch.set_num_threads(self.p.threads)
-        mw, mh = 64, 48
-        lb = Letterbox.fit(w, h, mw, mh)
+        lb = Letterbox.fit(w, h, self._size[0], self._size[1])
         small = lb.apply(img)
         K_net = np.array([[K[0, 0] * lb.sx, 0.0, K[0, 2] * lb.sx + lb.pad_x],
                           [0.0, K[1, 1] * lb.sy, K[1, 2] * lb.sy + lb.pad_y], [0.0, 0.0, 1.0]])

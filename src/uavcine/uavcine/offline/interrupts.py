@@ -54,7 +54,8 @@ def install():
     _State.signum, _State.depth, _State.pending = None, 0, False
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = {s: signal.signal(s, _handler) for s in SIGNALS}
+    # a signal the parent ignores stays ignored (nohup, `cmd &` in a script: SIGINT), as Python itself keeps it
+    previous = {s: signal.signal(s, _handler) for s in SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
 
     def restore():
         _State.signum, _State.depth, _State.pending = None, 0, False

@@ -18,14 +18,14 @@ The seed's section 4.4.2.2, one class or function per part:
 Two options outside the paper, both off by default (= the paper): ``modalities`` (``('flow',)`` or
 ``('depth',)``) builds the single-modality models of the paper's ablation; ``skip`` makes each head predict
 a correction of a simple forecast, ``X_hat_k = clamp(base_k + s_k * head_k)``, with ``base_k`` the last
-frame (``skip='last'``: X_T) or its linear extrapolation (``'linear'``: X_T + k (X_T - X_{T-1})), and
-``s_k`` (``flow_step_scale`` / ``depth_step_scale``) the typical normalised |X_{T+k} - base_k| of the
-training set (a head of zeros gives the base forecast). Why: after min-max over a 300 m range a depth
-changes by ~0.003 per step, a change the network must read from inputs spanning 0..1 and write back at that
-precision. Tried and measured on the validation split: ``clamp(X_T + tanh(head))`` and ``X_T + s_k head``
-(with and without a zero-initialised last convolution) stayed at copy-last's numbers after 150 steps; the
-linear base carries the motion, and the head learns where it fails (occlusion edges, the horizon), which
-are large, visible signals.
+frame (``skip='last'``: X_T), its linear extrapolation (``'linear'``: X_T + k (X_T - X_{T-1})), or a per-pixel
+mix of the two whose weight the head also predicts (``'blend'``: sigmoid of K more channels), and ``s_k``
+(``flow_step_scale`` / ``depth_step_scale``) the typical normalised |X_{T+k} - base_k| of the training set
+(a head of zeros gives the base forecast). Why: after min-max over a 300 m range a depth changes by ~0.003
+per step, a change the network must read from inputs spanning 0..1 and write back at that precision.
+Tried on the validation split (docs/flodcast_eval.md): ``clamp(X_T + tanh(head))`` and ``X_T + s_k head``
+stayed at copy-last's numbers; the linear base carries the motion but its errors at occlusion edges are
+far beyond s_k, which a fine correction cannot undo; the blend gate picks copy-last there.
 
 Tensors: inputs (B, T, C, H, W) normalised, C = 3 (flow u, v, depth); outputs ``{'flow': (B, K, 2, H, W),
 'depth': (B, K, 1, H, W)}`` normalised. Python 3.8 (the node runs it).
@@ -41,7 +41,7 @@ from torch.nn import functional as F
 PAPER_WIDTHS = (64, 128, 256, 512, 1024)
 HEAD_WIDTHS = (32, 16, 8)
 CHANNELS = {'flow': 2, 'depth': 1}
-SKIPS = ('none', 'last', 'linear')
+SKIPS = ('none', 'last', 'linear', 'blend')
 
 
 @dataclass
@@ -50,7 +50,7 @@ class FlodcastConfig:
     future: int = 3                      # K forecast steps
     width: float = 1.0                   # multiplier of the UNet's {64..1024} filters (1.0 = the paper)
     modalities: Tuple[str, ...] = ('flow', 'depth')   # input = output modalities (the ablation drops one)
-    skip: str = 'none'                   # heads correct a base forecast: 'none' (the paper), 'last', 'linear'
+    skip: str = 'none'                   # heads correct a base forecast: 'none' (the paper), 'last', 'linear', 'blend'
     flow_step_scale: Tuple[float, ...] = ()    # s_k of skip, flow (K values; empty: all 1)
     depth_step_scale: Tuple[float, ...] = ()   # s_k of skip, depth
     alpha: float = 1.0                   # weight of L_flow (Eq. 17)
@@ -154,7 +154,8 @@ class FLODCAST(nn.Module):
         w = cfg.widths
         self.unet = UNet(cfg.in_channels, w)
         self.convlstm = ConvLSTMCell(w[0], w[0])
-        self.heads = nn.ModuleDict({m: Head(w[0], CHANNELS[m] * cfg.future) for m in cfg.modalities})
+        gates = cfg.future if cfg.skip == 'blend' else 0     # blend: one gate per future step and modality
+        self.heads = nn.ModuleDict({m: Head(w[0], CHANNELS[m] * cfg.future + gates) for m in cfg.modalities})
         scale = {'flow': cfg.flow_step_scale, 'depth': cfg.depth_step_scale}
         for m in cfg.modalities:   # (1, K, 1, 1, 1): s_k of skip
             self.register_buffer('scale_' + m, torch.tensor(scale[m], dtype=torch.float32).reshape(1, -1, 1, 1, 1),
@@ -174,10 +175,14 @@ class FLODCAST(nn.Module):
         start = 0
         for m in self.cfg.modalities:
             n = CHANNELS[m]
-            y = self.heads[m](omega).reshape(b, k, n, hh, ww)
+            y = self.heads[m](omega)
+            gate = None
+            if self.cfg.skip == 'blend':
+                y, gate = y[:, :k * n], torch.sigmoid(y[:, k * n:]).reshape(b, k, 1, hh, ww)
+            y = y.reshape(b, k, n, hh, ww)
             lo = -1.0 if m == 'flow' else 0.0
             if self.cfg.skip != 'none':
-                base = base_forecast(x[:, :, start:start + n], k, self.cfg.skip)
+                base = base_forecast(x[:, :, start:start + n], k, self.cfg.skip, gate)
                 out[m] = torch.clamp(base + getattr(self, 'scale_' + m) * y, lo, 1.0)
             else:
                 out[m] = torch.tanh(y) if m == 'flow' else torch.sigmoid(y)
@@ -185,13 +190,18 @@ class FLODCAST(nn.Module):
         return out
 
 
-def base_forecast(past, k: int, skip: str):
-    """(B, T, c, H, W) past of one modality -> (B, K, c, H, W): X_T for every k ('last') or X_T + k (X_T - X_{T-1})."""
+def base_forecast(past, k: int, skip: str, gate=None):
+    """(B, T, c, H, W) past of one modality -> (B, K, c, H, W): X_T for every k ('last'), X_T + k (X_T - X_{T-1})
+    ('linear'), or per pixel ``gate * last + (1 - gate) * linear`` ('blend'; gate (B, K, 1, H, W), 0.5 if None)."""
     last = past[:, -1:]
     if skip == 'last':
         return last.expand(-1, k, -1, -1, -1)
     steps = torch.arange(1, k + 1, dtype=past.dtype, device=past.device).reshape(1, k, 1, 1, 1)
-    return last + steps * (last - past[:, -2:-1])
+    linear = last + steps * (last - past[:, -2:-1])
+    if skip == 'linear':
+        return linear
+    gate = 0.5 if gate is None else gate
+    return gate * last + (1.0 - gate) * linear
 
 
 # --- loss (Eqs. 16-19) -------------------------------------------------------------------------------
