@@ -8,29 +8,18 @@ onnxruntime, and the largest |torch - onnxruntime| of the normalised outputs (ta
 Run: python bench/bench_flodcast.py [--threads 1] [--repeats 10] [--model models/flodcast_both.pt]
 """
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench_forecast import median_ms  # bench/ is the script's folder: one timing rule for both forecasters
 from uavcine.core.forecasting.flodcast import TupleOutputs, from_checkpoint
 from uavcine.runtime.onnx_export import export_onnx
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def median_ms(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
 
 
 def main():
