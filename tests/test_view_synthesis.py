@@ -12,7 +12,7 @@ from uavcine.core.shot_geometry import ShotPlan, plan_shot, shot_xy
 from uavcine.core.views.cameras import camera_features, relative_pose, shot_features
 from uavcine.core.views.geogpt import GeoGPT, GeoGPTConfig
 from uavcine.core.views.reprojection import reproject
-from uavcine.core.views.synthesis import from_checkpoint, synthesize
+from uavcine.core.views.synthesis import from_checkpoint, synthesize, to_checkpoint
 from uavcine.core.views.vqgan import VQConfig, VQModel
 from uavcine.nodes import msgs
 from uavcine.nodes.view_synthesis import SRV, ViewSynthesisNode
@@ -26,8 +26,7 @@ def tiny_checkpoint(path):
     torch.manual_seed(0)
     vq = VQModel(VQConfig(width=8, code_dim=8, n_codes=16))
     gpt = GeoGPT(GeoGPTConfig(n_layer=2, n_embd=16, n_head=2, vocab=16))
-    torch.save({'format': 'uavcine-nvs-geogpt-1', 'vq_cfg': vars(vq.cfg), 'vq': vq.state_dict(),
-                'gpt_cfg': vars(gpt.cfg), 'gpt': gpt.state_dict(), 'image_size': [64, 48]}, path)
+    torch.save(to_checkpoint(vars(vq.cfg), vq.state_dict(), vars(gpt.cfg), gpt.state_dict()), path)
     return path
 
 

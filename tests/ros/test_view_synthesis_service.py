@@ -12,11 +12,11 @@ def _tiny_model(path):
     import torch
     from uavcine.core.views.geogpt import GeoGPT, GeoGPTConfig
     from uavcine.core.views.vqgan import VQConfig, VQModel
+    from uavcine.core.views.synthesis import to_checkpoint
     torch.manual_seed(0)
     vq = VQModel(VQConfig(width=8, code_dim=8, n_codes=16))
     gpt = GeoGPT(GeoGPTConfig(n_layer=2, n_embd=16, n_head=2, vocab=16))
-    torch.save({'format': 'uavcine-nvs-geogpt-1', 'vq_cfg': vars(vq.cfg), 'vq': vq.state_dict(),
-                'gpt_cfg': vars(gpt.cfg), 'gpt': gpt.state_dict(), 'image_size': [64, 48]}, path)
+    torch.save(to_checkpoint(vars(vq.cfg), vq.state_dict(), vars(gpt.cfg), gpt.state_dict()), path)
     return path
 
 

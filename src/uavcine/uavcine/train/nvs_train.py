@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..core.views.cameras import shot_features
 from ..core.views.geogpt import GeoGPT, GeoGPTConfig, count_parameters
-from ..core.views.synthesis import to_tensor
+from ..core.views.synthesis import to_checkpoint, to_tensor
 from ..core.views.vqgan import VQConfig, VQModel, reconstruction_loss
 from .nvs_data import load
 
@@ -226,10 +226,9 @@ def pack(out: Path, model_path: Path) -> None:
     def half(sd):
         return {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}
     model_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({'format': 'uavcine-nvs-geogpt-1', 'vq_cfg': vq['cfg'], 'vq': half(vq['model']),
-                'gpt_cfg': gpt['cfg'], 'gpt': half(gpt['model']), 'image_size': [64, 48],
-                'curves': {'vq': vq['state']['curve'], 'gpt': gstate['curve']},
-                'train_minutes': {'vq': vq['state']['minutes'], 'gpt': gstate['minutes']}}, model_path)
+    torch.save(to_checkpoint(vq['cfg'], half(vq['model']), gpt['cfg'], half(gpt['model']), image_size=(64, 48),
+                             curves={'vq': vq['state']['curve'], 'gpt': gstate['curve']},
+                             train_minutes={'vq': vq['state']['minutes'], 'gpt': gstate['minutes']}), model_path)
     plot_curves(out)
     print('%s: %.2f MB' % (model_path, model_path.stat().st_size / 1e6))
 

@@ -69,9 +69,20 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
     return out[0] if single else out
 
 
+CHECKPOINT_FORMAT = 'uavcine-nvs-geogpt-1'
+
+
+def to_checkpoint(vq_cfg: dict, vq_state: dict, gpt_cfg: dict, gpt_state: dict, image_size=(64, 48), **extra) -> dict:
+    """The packed checkpoint dict that ``from_checkpoint`` reads (train/nvs_train.py ``pack`` and the tests)."""
+    ck = {'format': CHECKPOINT_FORMAT, 'vq_cfg': dict(vq_cfg), 'vq': vq_state, 'gpt_cfg': dict(gpt_cfg),
+          'gpt': gpt_state, 'image_size': list(image_size)}
+    ck.update(extra)
+    return ck
+
+
 def from_checkpoint(ck: dict):
-    """(VQModel, GeoGPT) in eval mode, float32, from a packed checkpoint dict (train/nvs_train.py ``pack``)."""
-    if ck.get('format') != 'uavcine-nvs-geogpt-1':
+    """(VQModel, GeoGPT) in eval mode, float32, from a packed checkpoint dict (``to_checkpoint``)."""
+    if ck.get('format') != CHECKPOINT_FORMAT:
         raise ValueError('not a uavcine novel-view synthesis checkpoint (format %r)' % ck.get('format'))
     vq = VQModel(VQConfig(**ck['vq_cfg']))
     vq.load_state_dict({k: v.float() for k, v in ck['vq'].items()})
