@@ -49,13 +49,6 @@ def batches(scenes: list[np.ndarray], order: np.ndarray, max_agents: int) -> lis
     return out
 
 
-def compile_steps(model: SMEMO) -> None:
-    """torch.compile the memory module's step and the decoder loop (C++ kernels that fuse the per-step
-    element-wise work of the 128x20 memories); weights, state_dict and results stay those of the eager model."""
-    model.memory.step = torch.compile(model.memory.step, dynamic=True)
-    model.decode = torch.compile(model.decode, dynamic=True)
-
-
 def collate(scenes: list[np.ndarray], idx: list[int], rng: np.random.Generator | None, device: str):
     """Padded (B, A, 20, 2) positions (scene-centred, augmented when ``rng``) and the (B, A) mask."""
     a = max(len(scenes[i]) for i in idx)
@@ -130,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=1)
-    ap.add_argument('--compile', action='store_true',
-                    help='torch.compile the recurrent steps (about a minute to compile, then faster steps)')
     ap.add_argument('--resume', action='store_true', help='go on from <out>/last.pt')
     ap.add_argument('--plot-only', action='store_true', help='redraw <out>/curve.png from <out>/last.pt and stop')
     args = ap.parse_args(argv)
@@ -160,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cfg = SMEMOConfig()
     model = SMEMO(cfg).to(args.device)
-    if args.compile:
-        compile_steps(model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=4)
     start_epoch, curve, best, spent = 0, [], None, 0.0
