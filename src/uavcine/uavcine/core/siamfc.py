@@ -12,10 +12,10 @@ One readable module in the shape of huanglianghua/siamfc-pytorch ``siamfc.py``:
   penalty and damping (``scale_lr``), cosine (Hann) window, response upsampled
   x16 (17 -> 272), every hyper-parameter in ``SiamFCConfig`` with the paper's
   defaults.
-- Tracking quality in [0, 1] for every box: the probability that the box is on
-  the target (IoU >= 0.2 with the truth), from features of the response map
-  (peak, APCE of Wang et al., CVPR 2017, and PSR relative to the first frame and
-  to a running reference), the appearance agreement with the first and recent
+- Tracking quality in [0, 1] for every box: the predicted IoU of the box with
+  the truth, from features of the response map (peak relative to the running
+  median of the track's peaks, APCE of Wang et al., CVPR 2017, and PSR over the
+  recent frames), the appearance agreement with the first and recent
   templates, the box's consistency over time, its share inside the image and the
   track's age, mapped by a small logistic head calibrated on real and simulated
   sequences (``QualityHead``). Bad input gives a clear error, never an exception.
@@ -251,18 +251,19 @@ def _width_of(net: SiamFCNet) -> float:
 
 
 def crop_and_resize(img: np.ndarray, center_xy: Sequence[float], size: float, out_size: int,
-                    border_value: Sequence[float]) -> np.ndarray:
+                    border_value: Sequence[float], out: Optional[np.ndarray] = None) -> np.ndarray:
     """Square crop of side ``size`` px centred at ``center_xy`` (continuous coords), resized to ``out_size``.
 
     Parts outside the image take ``border_value`` (the mean colour). One cv2.warpAffine
     instead of siamfc-pytorch's pad-the-whole-image-then-crop: same result, no full-frame copy.
+    ``out``: an (out_size, out_size, 3) uint8 array to write into (a reused buffer), returned.
     """
     s = float(size) / out_size
     # output pixel u (centre u + 0.5) <- input continuous coord cx - size/2 + (u + 0.5) s, index = coord - 0.5
     tx = center_xy[0] - size / 2.0 + 0.5 * s - 0.5
     ty = center_xy[1] - size / 2.0 + 0.5 * s - 0.5
     m = np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
-    return cv2.warpAffine(img, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(img, m, (out_size, out_size), dst=out, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in border_value))
 
 
@@ -309,28 +310,32 @@ def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
 
 
-#: Features of the quality head. Each means the same on real and simulated video: the response peak, APCE and PSR
-#: relative to the first frame's *and* to a running reference of the recent frames (a real scene's first frame is
-#: not a typical frame; the absolute peak is not a feature: its scale differs between scenes and domains, and with
-#: it the held-out Spearman on the real development set was lower: MODEL_CARD_siamfc_sim.md), the appearance agreement of the new box with the first and the recent templates (cosine of
-#: backbone features: the search features of the box's response cell, computed anyway), the box's consistency over time (scale change, centre jump in target sizes), the share of
-#: the box inside the image (``inside``: a box sliding off the frame edge follows background) and the track's age
-#: (``age`` = log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely
-#: on its target at the same response; the manager's detector restarts it).
-QUALITY_FEATURES = ('peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
-                    'app_init', 'app_recent', 'scale_jump', 'jump', 'inside', 'age')
+#: Features of the quality head (issue #14, round three). Each means the same on real and simulated video:
+#: the response peak relative to the running median of this track's peaks (``peak_med_ratio``); the weakest PSR of
+#: the last RECENT_FRAMES frames and the slow running average of APCE relative to the first frame (consistency of
+#: the response over time); the appearance agreement of the new box with the first and the recent template (cosine
+#: of backbone features: the search features of the box's response cell, computed anyway); the box's consistency
+#: over time (``scale_change``: |log| of its size relative to the first box's; ``jump``: centre move in target
+#: sizes; SiamFC keeps the aspect ratio, so there is no aspect change to measure); the share of the box inside the
+#: image (``inside``: a box sliding off the frame edge follows background); and the track's age (``age`` =
+#: log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely on its
+#: target at the same response; the manager's detector restarts it). No absolute peak: its scale differs between
+#: scenes and domains. Chosen on the real development set by leave-one-sequence-out Spearman (MODEL_CARD_siamfc_sim.md).
+QUALITY_FEATURES = ('peak_med_ratio', 'psr_min_recent', 'apce_ratio_recent', 'app_init', 'app_recent',
+                    'scale_change', 'jump', 'inside', 'age')
 
 
 @dataclass
 class QualityHead:
     """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
 
-    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target on``) by fitting q to
-    whether the box is on the target (IoU >= 0.2 with the truth) on real and simulated sequences. The default
-    is an uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
+    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target iou``) by fitting q to the
+    box's IoU with the truth (logistic regression on a soft target) on real and simulated sequences: the quality is
+    the predicted IoU. The default is an uncalibrated prior: quality rises with the peak relative to the track's
+    running median and with the appearance agreement with the first template.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 0.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
@@ -367,8 +372,6 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
         'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
         'peak_run_ratio': min(p / max(run.get('peak_prob', p), 1e-6), 2.0),
         'peak_med_ratio': min(p / max(_sigmoid(med), 1e-6), 2.0),
-        'peak_med_diff': max(-10.0, min(10.0, peak - med)),
-        'second_peak': second_peak(raw),
         'apce': a,
         'apce_ratio': min(a / max(ref.get('apce', a), 1e-6), 3.0),
         'apce_run_ratio': min(a / max(run.get('apce', a), 1e-6), 3.0),
@@ -385,16 +388,6 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
     }
 
 
-def second_peak(r: np.ndarray, exclude: int = 2) -> float:
-    """The highest response outside the (2e+1)^2 cells around the peak relative to the peak, as probabilities
-    (sigmoid of the logits): near 1 when a distractor answers as strongly as the target."""
-    i, j = np.unravel_index(int(np.argmax(r)), r.shape)
-    side = r.copy()
-    side[max(0, i - exclude):i + exclude + 1, max(0, j - exclude):j + exclude + 1] = -np.inf
-    top = float(side.max())
-    return _sigmoid(top) / max(_sigmoid(float(r.max())), 1e-6) if np.isfinite(top) else 0.0
-
-
 def inside_share(box: Sequence[float], width: int, height: int) -> float:
     """Share of the (x, y, w, h) box's area inside the width x height image."""
     x, y, w, h = (float(v) for v in box)
@@ -409,6 +402,11 @@ RUNNING_LR = 0.1
 
 #: Peaks kept for the running median of the response peak (``peak_med_ratio``): the last ~10 s at 10 Hz.
 PEAK_HISTORY = 100
+#: Frames of the recent-consistency features: ``psr_min_recent`` is the weakest PSR of the last RECENT_FRAMES (a
+#: track that has just been weak is not yet trusted again); ``apce_ratio_recent`` averages ``apce_ratio`` at rate
+#: 1 / SLOW_FRAMES. Bounded memories, not the whole track: after an occlusion the features recover with the track.
+RECENT_FRAMES = 10
+SLOW_FRAMES = 30
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -538,6 +536,7 @@ class SiamFCTracker:
         self.hann_window = (hann / hann.sum()).astype(np.float32)
         half = cfg.scale_num // 2
         self.scale_factors = cfg.scale_step ** np.linspace(-half, half, cfg.scale_num)
+        self._crops = np.empty((cfg.scale_num, cfg.instance_sz, cfg.instance_sz, 3), np.uint8)  # reused per update
 
     # --- state ---------------------------------------------------------------------
     def reset(self) -> None:
@@ -553,6 +552,8 @@ class SiamFCTracker:
         self.kernel0 = None  # type: Optional[np.ndarray]  # the first template's features (C, 6, 6)
         self.kernel_recent = None  # type: Optional[np.ndarray]  # running average of the recent boxes' features
         self.peaks = []  # type: List[float]  # this track's response peaks (logits), the last PEAK_HISTORY
+        self.psrs = []  # type: List[float]  # PSR of the last RECENT_FRAMES tracked frames
+        self.apce_avg = None  # type: Optional[float]  # running average of apce_ratio (rate 1 / SLOW_FRAMES)
         self.size0 = 1.0  # the first box's size sqrt(w h)
         self.frames = 0
         self._before = None  # type: Optional[Tuple[Any, ...]]  # for hold(): the state before the last update
@@ -639,8 +640,9 @@ class SiamFCTracker:
             return TrackResult(error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
         cfg = self.cfg
         self.frames += 1
-        crops = np.stack([crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color)
-                          for f in self.scale_factors])
+        crops = self._crops  # one warpAffine per scale straight into the network-size buffer: no frame-sized work
+        for i, f in enumerate(self.scale_factors):
+            crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color, out=crops[i])
         raw, feats = self.search(crops)
         # upsample and penalise scale changes
         up = np.stack([cv2.resize(r, (cfg.upscale_sz, cfg.upscale_sz), interpolation=cv2.INTER_CUBIC) for r in raw])
@@ -669,9 +671,13 @@ class SiamFCTracker:
                                inside_share(cand_box, wh[0], wh[1]), self.frames,
                                peak_median=float(np.median(self.peaks)),
                                scale_change=math.log(math.sqrt(float(cand_sz[0] * cand_sz[1])) / self.size0))
+        # consistency over the recent frames: the weakest PSR of the last RECENT_FRAMES, the slow average of APCE
+        stats['psr_min_recent'] = min(self.psrs[-(RECENT_FRAMES - 1):] + [stats['psr']])
+        a = stats['apce_ratio']
+        stats['apce_ratio_recent'] = a if self.apce_avg is None else (1 - 1.0 / SLOW_FRAMES) * self.apce_avg + a / SLOW_FRAMES
         q = self.quality(stats)
         self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent,
-                        list(self.peaks))
+                        list(self.peaks), list(self.psrs), self.apce_avg)
         self.center = cand_center
         self.target_sz = cand_sz
         self.z_sz *= scale
@@ -681,6 +687,8 @@ class SiamFCTracker:
             self.run[k] = (1 - lr) * self.run[k] + lr * stats[k]
         self.kernel_recent = (1 - lr) * self.kernel_recent + lr * emb
         self.peaks = (self.peaks + [stats['peak']])[-PEAK_HISTORY:]
+        self.psrs = (self.psrs + [stats['psr']])[-RECENT_FRAMES:]
+        self.apce_avg = stats['apce_ratio_recent']
         return TrackResult(box=self.box, quality=q, stats=stats, response=raw[scale_id])
 
     def hold(self) -> Tuple[float, float, float, float]:
@@ -690,7 +698,7 @@ class SiamFCTracker:
         onto an occluder, and the next update searches around the last trusted position."""
         if self._before is not None:  # the weak frame does not teach the running reference either
             (self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent,
-             self.peaks) = self._before
+             self.peaks, self.psrs, self.apce_avg) = self._before
             self._before = None
         return self.box
 

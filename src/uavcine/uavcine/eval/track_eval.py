@@ -376,10 +376,10 @@ def sim_table(rows, res, seqs) -> list:
 REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector loop: real folders have no detector truth
 
 
-def loso_calibrate(seqs, res: dict, extra: tuple | None = None) -> dict:
+def loso_calibrate(seqs, res: dict, extra: tuple | None = None, kind: str = 'iou') -> dict:
     """Leave-one-sequence-out quality heads from the ungated SiamFC run in ``res`` (``evaluate(..., ['SiamFC'],
-    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target: on the target, IoU >=
-    0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated row's
+    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target ``kind``: the IoU, or
+    'on' = IoU >= 0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated row's
     quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
     d = res['per']['SiamFC']
     data = {}
@@ -389,7 +389,7 @@ def loso_calibrate(seqs, res: dict, extra: tuple | None = None) -> dict:
         ok = np.isfinite(seq.boxes[1:]).all(axis=1) & np.isfinite(boxes[1:]).all(axis=1)
         y[ok] = box_ops.iou_xywh(boxes[1:][ok], seq.boxes[1:][ok])
         data[seq.name] = (f, y)
-    heads = {k: S.QualityHead(c) for k, c in siamfc_train.loso_heads(data, extra).items()}
+    heads = {k: S.QualityHead(c) for k, c in siamfc_train.loso_heads(data, extra, kind).items()}
     for j, seq in enumerate(seqs):
         q = np.r_[1.0, [heads[seq.name](st) for st in d['stats'][j][1:]]]
         d['q'][j] = q[in_view(seq)]
@@ -495,6 +495,8 @@ def main(argv=None) -> int:
                          'needs the SiamFC tracker), not with the model\'s head')
     ap.add_argument('--calib-extra', default='', metavar='NPZ',
                     help='with --loso-calib: also fit on these features (siamfc_train collect), comma-separated')
+    ap.add_argument('--quality-target', default='iou', choices=['iou', 'on'],
+                    help="with --loso-calib: what the heads predict (as siamfc_train calibrate --target)")
     ap.add_argument('--quality-threshold', type=float, default=M.ManagerConfig.quality_threshold,
                     help="the manager's weak threshold (quality below it is a weak frame)")
     ap.add_argument('--init-shift', default='0,0', metavar='DX,DY', help='real sequences: start on the first true '
@@ -554,7 +556,7 @@ def main(argv=None) -> int:
             if a.loso_calib:  # the ungated run first: its features give each sequence a head fitted without it
                 res = evaluate(real, a.model, 'simulated', ['SiamFC'], keep_stats=True, **kw)
                 extra = siamfc_train.load_quality_data(a.calib_extra.split(','))[:2] if a.calib_extra else None
-                heads = loso_calibrate(real, res, extra)
+                heads = loso_calibrate(real, res, extra, a.quality_target)
                 rest = evaluate(real, a.model, 'simulated', [t for t in rtrackers if t != 'SiamFC'], heads=heads, **kw)
                 res['per'] = {t: (res['per'] if t == 'SiamFC' else rest['per'])[t] for t in rtrackers}
             else:
