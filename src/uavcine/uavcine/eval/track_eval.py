@@ -324,7 +324,7 @@ NOTES = '''Notes on reading the table:
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
   the quality gate and nothing else: on a weak frame whose quality is below the manager's `hold_quality`
   the previous box is kept, for at most `max_hold_frames` weak frames in a row (then the response's box
-  again). Quality is the probability that the box is on the target (IoU >= 0.2). *SiamFC + manager +
+  again). Quality is the predicted IoU of the box with the target. *SiamFC + manager +
   detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
