@@ -335,7 +335,11 @@ NOTES = '''Notes on reading the table:
   8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
   this loop (`--detector detr`), never a measurement of that detector.
 - OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
-- Real sequences have no detector truth, so the manager + detector row is on the simulator only.'''
+- Real sequences have no detector truth, so the manager + detector row is on the simulator only.
+- fps here is per sequence at each sequence's own frame size and target size (CSRT's cost grows with the
+  target, SiamFC's does not). The per-frame comparison at 1280x720 on one and two threads, crops and
+  pre-processing included, is `python bench/bench_tracker_720p.py --frames 20 --rounds 3`; its tables are in
+  models/MODEL_CARD_siamfc_sim.md (Speed).'''
 
 
 def sim_table(rows, res, seqs) -> list:
