@@ -199,7 +199,7 @@ def _weekless_text_reader(path: str):
     Written here because pymavlink 2.4.50's GPS clock computes a date from the GPS week and fails with a
     TypeError when the record has none; the rest (parsing, per-type rate interpolation) is DFReader's.
     """
-    from pymavlink import DFReader
+    from pymavlink import DFReader  # lazy: optional dependency (pymavlink, MAVLink nodes only)
 
     class WeeklessGpsClock(DFReader.DFReaderClock_gps_interpolated):
         """DFReader's GPS-interpolated clock, dated by GPS time of week (ms) relative to the first GPS record."""
