@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from transforms3d.quaternions import quat2mat
+from transforms3d.quaternions import mat2quat, quat2mat
 
 from test_geo_node import CAM, FIXED_ORIGIN, TARGET, Flight
 from test_view_synthesis import tiny_checkpoint
@@ -91,6 +91,8 @@ def test_camera_pose_is_the_rays_chain_with_true_yaw_and_the_terrain_height():
 class CameraFeedParams:
     rate_hz: float = param(10.0, 'Image rate, as the Flight')
     forecast: str = param('', "'' none, 'fresh' or 'stale': forecast/path of the target, north at 1 m/s")
+    constant: bool = param(False, 'The same image every frame (else noise)')
+    truth: bool = param(False, "Publish /truth/camera_pose: the Flight's camera")
 
 
 class CameraFeed(Node):
@@ -101,12 +103,22 @@ class CameraFeed(Node):
     def setup(self):
         self.image = self.create_publisher('sensor_msgs/msg/Image', 'camera/image_raw', SENSOR_DATA)
         self.path = self.create_publisher('nav_msgs/msg/Path', 'forecast/path', RELIABLE)
+        self.truth = self.create_publisher('geometry_msgs/msg/PoseStamped', 'truth/camera_pose', RELIABLE)
         self.create_timer(1.0 / self.p.rate_hz, self.tick)
         self.rng = np.random.default_rng(0)
+        self.n = 0
 
     def tick(self):
         t = self.now_ns()
+        self.n += 1
         img = self.rng.integers(0, 255, (CAM.height, CAM.width, 3), dtype=np.uint8)
+        if self.p.constant:
+            img = np.random.default_rng(5).integers(0, 255, (CAM.height, CAM.width, 3), dtype=np.uint8)
+        if self.p.truth:
+            R = camera_rotation((0.0, 0.0, math.pi / 2), (0.0, math.radians(15.0), 0.0))
+            self.truth.publish(self.new('geometry_msgs/msg/PoseStamped', header=msgs.header(self, t, 'map'), pose={
+                'position': {'x': 0.0, 'y': 6.0 * self.n / 10.0, 'z': 30.0},
+                'orientation': msgs.quaternion_fields(mat2quat(R))}))
         self.image.publish(msgs.numpy_to_image(self, img, t, 'camera_optical'))
         if self.p.forecast:
             t0 = t - (0 if self.p.forecast == 'fresh' else 5 * 10**9)
@@ -116,8 +128,8 @@ class CameraFeed(Node):
                 for k in range(13)]))
 
 
-def preview_run(model_path, vs=None, feed=None, geo=True, until_s=None):
-    host = OfflineHost()
+def preview_run(model_path, vs=None, feed=None, geo=True, until_s=None, bag=None):
+    host = OfflineHost(bag)
     host.add_node(Flight, {'frames': 40})
     host.add_node(CameraFeed, feed or {})
     if geo:
@@ -205,3 +217,26 @@ def test_missing_inputs_give_no_preview_and_the_reason(model_path, tmp_path):
     assert node.previews == 0 and 'model not found' in node.last_preview
     _, node, caps = preview_run(model_path, vs={'max_target_age_s': 0.0, 'max_pose_gap_s': 0.0})
     assert node.previews == 4      # exact stamps pair: geo answers at the image's stamp
+
+
+def test_preview_vs_flown_strip_from_a_bag(model_path, tmp_path):
+    from uavcine.apps.preview_report import compare, read_preview, section_html
+    preview_run(model_path, vs={'preview_max': 1}, feed={'constant': True, 'truth': True}, bag=tmp_path / 'bag')
+    part, line = section_html('test shot', tmp_path / 'bag', tmp_path)
+    png = tmp_path / 'preview_vs_flown.png'
+    assert 'preview_vs_flown.png' in part and png.is_file() and png.stat().st_size < 300_000
+    pre = read_preview(tmp_path / 'bag')
+    rows = compare(pre)
+    assert [r['t_s'] for r in rows] == [1.0, 2.0, 3.0] and pre['source_s'] == pytest.approx(0.8)   # the 0.9 s frame: the timer runs first at 1 s
+    # the camera filmed the same image all along: copying the source is exact (PSNR capped at 100 dB)
+    assert all(r['copy'] == (100.0, 1.0) for r in rows) and all(r['model'][0] < 100.0 for r in rows)
+    # planned (an ORBIT from the camera) vs flown (north at 6 m/s), both from the source camera
+    src = pre['source_pose_geo'][:3, 3]
+    for r, v in zip(rows, pre['views']):
+        want = np.linalg.norm(v['planned'][:3, 3] - src - [0.0, 6.0 * r['t_s'], 0.0])
+        assert r['displacement_m'] == pytest.approx(want, abs=1e-3) and r['displacement_m'] > 1.0
+    assert line.startswith('preview vs flown, PSNR dB per view (model | copy source): ') and '| 100.0' in line
+    # a bag without a preview: the section says so
+    preview_run(model_path, vs={'preview_rate_hz': 0.0}, bag=tmp_path / 'bag2')
+    part, line = section_html('test shot', tmp_path / 'bag2', tmp_path)
+    assert 'no preview in the bag' in part and line.startswith('no preview')
