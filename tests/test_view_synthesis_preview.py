@@ -9,7 +9,7 @@ import pytest
 from transforms3d.quaternions import mat2quat, quat2mat
 
 from test_geo_node import CAM, FIXED_ORIGIN, TARGET, Flight
-from test_view_synthesis import tiny_checkpoint
+from test_view_synthesis import request, tiny_checkpoint
 from uavcine.core.camera import camera_rotation
 from uavcine.core.geoposition import GeoConfig, Geopositioner, Telemetry
 from uavcine.core.shot_geometry import ShotPlan, TargetPath, continue_shot, plan_shot
@@ -240,3 +240,24 @@ def test_preview_vs_flown_strip_from_a_bag(model_path, tmp_path):
     preview_run(model_path, vs={'preview_rate_hz': 0.0}, bag=tmp_path / 'bag2')
     part, line = section_html('test shot', tmp_path / 'bag2', tmp_path)
     assert 'no preview in the bag' in part and line.startswith('no preview')
+
+
+@pytest.mark.parametrize('use_forecast', [True, False])
+def test_service_moves_a_geotarget_along_a_fresh_forecast(model_path, use_forecast):
+    host = OfflineHost()
+    node = host.add_node(ViewSynthesisNode, {'model': str(model_path), 'use_forecast': use_forecast})
+    t0 = 10**18    # the request's source stamp
+    node.on_forecast(host.new('nav_msgs/msg/Path', {'header': msgs.header(node, t0, 'map'), 'poses': [
+        {'header': msgs.header(node, t0 + k * 10**9, 'map'), 'pose': {'position': {'x': 0.0, 'y': 2.0 * k}}}
+        for k in range(4)]}))    # north at 2 m/s
+    req = request(host, shot_type='CHASE', radius_m=10.0, duration_s=2.0, n=2, use_geotarget=True,
+                  target=dict(position_enu=dict(x=0.0, y=0.0, z=5.0), velocity_enu=dict(x=1.0, y=0.0, z=0.0)))
+    res = host.call_service('/view_synthesis/synthesize_shot', req)
+    assert res.success, res.message
+    last = res.poses[-1].pose.position
+    if use_forecast:
+        assert 'target along forecast/path (4 poses over 3.0 s)' in res.message
+        np.testing.assert_allclose([last.x, last.y, last.z], [0.0, 4.0 - 10.0, 5.0 + 20.0], atol=1e-9)
+    else:                # its GeoTarget velocity: east at 1 m/s
+        assert 'constant velocity (use_forecast is off)' in res.message
+        np.testing.assert_allclose([last.x, last.y], [2.0 - 10.0, 0.0], atol=1e-9)
