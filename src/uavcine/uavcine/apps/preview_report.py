@@ -32,6 +32,8 @@ PREVIEW_POSES = '/view_synthesis/preview/poses'
 IMAGE = '/camera/image_raw'
 CAMERA_POSE = '/camera/pose_enu'
 TRUTH_POSE = '/truth/camera_pose'
+GEO = '/target/geo'
+TRUTH_TARGETS = '/truth/targets'
 #: A flown frame farther than this from a view's planned time is not that view's (the run ended before it), s.
 MAX_FRAME_GAP_S = 0.2
 
@@ -48,8 +50,9 @@ def read_preview(bag: Path) -> dict | None:
     """The first preview in ``bag`` and what it is compared with; None when the bag has no preview."""
     reader = BagReader(bag, make_typestore())
     try:
-        topics = [t for t in (PREVIEW_IMAGE, PREVIEW_POSES, IMAGE, CAMERA_POSE, TRUTH_POSE) if t in reader.topics]
-        previews, planned, frames, geo_pose, truth = {}, None, [], {}, {}
+        topics = [t for t in (PREVIEW_IMAGE, PREVIEW_POSES, IMAGE, CAMERA_POSE, TRUTH_POSE, GEO, TRUTH_TARGETS)
+                  if t in reader.topics]
+        previews, planned, frames, geo_pose, truth, geo, target = {}, None, [], {}, {}, {}, {}
         for topic, msgtype, _, raw in reader.messages(topics):
             msg = reader.deserialize(raw, msgtype)
             ns = msgs.stamp_ns(msg.header.stamp)
@@ -63,6 +66,12 @@ def read_preview(bag: Path) -> dict | None:
                 geo_pose[ns] = _pose(msg)
             elif topic == TRUTH_POSE:
                 truth[ns] = _pose(msg)
+            elif topic == GEO:
+                geo[ns] = (msg.velocity_enu.x, msg.velocity_enu.y)
+            elif topic == TRUTH_TARGETS:
+                xy = [(t.position_enu.x, t.position_enu.y) for t in msg.targets if not t.distractor]
+                if xy:
+                    target[ns] = np.array(xy[0])
     finally:
         reader.close()
     if planned is None:
@@ -86,7 +95,17 @@ def read_preview(bag: Path) -> dict | None:
         views.append({'t_s': (ns - src) / 1e9, 'preview': previews.get(ns), 'planned': _pose(q),
                       'flown': flown, 'flown_pose': truth.get(flown_ns)})
     start = int(stamps.min()) if len(stamps) else src
-    return {'source': src_img, 'source_s': (src - start) / 1e9, 'source_pose_geo': geo_pose.get(src),
+    # what the target did: its velocity in the newest GeoTarget up to the source (the preview's), and how far the
+    # simulator's target moved over the previewed time
+    before = [ns for ns in geo if ns <= src]
+    velocity = geo[max(before)] if before else None
+    moved = None
+    if target:
+        ts = np.array(sorted(target), dtype=np.int64)
+        a, b = (int(ts[np.argmin(np.abs(ts - ns))]) for ns in (src, times[-1]))
+        moved = float(np.linalg.norm(target[b] - target[a]))
+    return {'target_velocity': velocity, 'target_moved_m': moved,
+            'source': src_img, 'source_s': (src - start) / 1e9, 'source_pose_geo': geo_pose.get(src),
             'source_pose_truth': truth.get(src_ns), 'views': views}
 
 
@@ -184,5 +203,11 @@ def section_html(shot: str, bag: Path, run_dir: Path) -> tuple:
     table.append('</table>')
     line = 'preview vs flown, PSNR dB per view (model | copy source): %s' % ', '.join(
         '-' if r['model'] is None else '%.1f | %.1f' % (r['model'][0], r['copy'][0]) for r in rows)
-    return head + '<img src="%s" style="max-width:100%%"><p>Source at %.2f s of the shot.</p>%s' % (
-        esc(os.path.relpath(png, run_dir)), pre['source_s'], ''.join(table)), line
+    target = ''
+    if pre['target_velocity'] is not None:
+        target += ' The target\'s velocity then (target/geo): (%.1f, %.1f) m/s (ENU).' % tuple(pre['target_velocity'])
+    if pre['target_moved_m'] is not None:
+        target += ' The simulator\'s target moved %.1f m over the previewed %.1f s.' % (pre['target_moved_m'],
+                                                                                    rows[-1]['t_s'])
+    return head + '<img src="%s" style="max-width:100%%"><p>Source at %.2f s of the shot.%s</p>%s' % (
+        esc(os.path.relpath(png, run_dir)), pre['source_s'], esc(target), ''.join(table)), line
