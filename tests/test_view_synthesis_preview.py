@@ -261,3 +261,14 @@ def test_service_moves_a_geotarget_along_a_fresh_forecast(model_path, use_foreca
     else:                # its GeoTarget velocity: east at 1 m/s
         assert 'constant velocity (use_forecast is off)' in res.message
         np.testing.assert_allclose([last.x, last.y], [2.0 - 10.0, 0.0], atol=1e-9)
+
+
+def test_the_image_buffer_keeps_image_buffer_s_and_restarts_when_time_goes_back(model_path):
+    host = OfflineHost()
+    node = host.add_node(ViewSynthesisNode, {'model': str(model_path), 'image_buffer_s': 0.5})
+    img = np.zeros((48, 64, 3), np.uint8)
+    for k in range(20):
+        node.on_image(msgs.numpy_to_image(node, img, 10**18 + k * 10**8, 'camera_optical'))
+    assert [ns for ns, _ in node.images] == [10**18 + k * 10**8 for k in range(14, 20)]
+    node.on_image(msgs.numpy_to_image(node, img, 10**17, 'camera_optical'))     # a clock jump back
+    assert [ns for ns, _ in node.images] == [10**17]

@@ -305,6 +305,8 @@ class ViewSynthesisNode(Node):
     # --- topic mode --------------------------------------------------------------------
     def on_image(self, msg):
         ns = msgs.stamp_ns(msg.header.stamp)
+        if self.images and ns < self.images[-1][0]:
+            self.images.clear()    # time went backwards (a bag looped, the simulator restarted): start again
         self.images.append((ns, msg))
         while self.images and self.images[0][0] < ns - int(self.p.image_buffer_s * 1e9):
             self.images.popleft()
