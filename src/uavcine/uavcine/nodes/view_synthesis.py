@@ -64,8 +64,8 @@ class ViewSynthesisParams:
     max_forecast_age_s: float = param(1.0, 'A forecast path starting farther than this from the source image is not '
                                       'used (s)', min=0.0)
     # --- topic mode: previews of the shot currently planned ---
-    preview_rate_hz: float = param(0.0, 'Previews of the planned shot per second (0: off; the model takes about '
-                                   '0.15-0.25 s a view on one thread)', min=0.0, max=5.0)
+    preview_rate_hz: float = param(0.0, 'Previews of the planned shot per second (0: off; the shipped model takes '
+                                   'about 0.22 s a view with torch on one thread, its model card)', min=0.0, max=5.0)
     preview_max: int = param(0, 'Stop after this many previews (0: no limit; 1: preview a shot once, at its start)',
                              min=0)
     preview_views: int = param(5, 'Views per preview', min=1, max=5)
