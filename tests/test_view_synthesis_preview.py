@@ -272,3 +272,38 @@ def test_the_image_buffer_keeps_image_buffer_s_and_restarts_when_time_goes_back(
     assert [ns for ns, _ in node.images] == [10**18 + k * 10**8 for k in range(14, 20)]
     node.on_image(msgs.numpy_to_image(node, img, 10**17, 'camera_optical'))     # a clock jump back
     assert [ns for ns, _ in node.images] == [10**17]
+
+
+@pytest.mark.parametrize('bad, reason', [
+    ('geo_nan', 'target (target/geo) position or velocity is not finite'),
+    ('geo_old', 'is 2.00 s from the source image'),
+    ('pose_quaternion', 'orientation is not a finite unit quaternion'),
+    ('image_encoding', 'unsupported image encoding'),
+    ('no_info', 'no CameraInfo yet'),
+    ('pose_far', 'no image within max_pose_gap_s of a camera pose'),
+])
+def test_bad_inputs_give_no_preview_and_the_reason(model_path, bad, reason):
+    host = OfflineHost()
+    node = host.add_node(ViewSynthesisNode, {'model': str(model_path)})
+    diags = host.capture('/diagnostics')
+    t = 10**18
+    img = msgs.numpy_to_image(node, np.zeros((48, 64, 3), np.uint8), t, 'camera_optical')
+    if bad == 'image_encoding':
+        img.encoding = 'yuv422_yuy2_x'
+    node.on_image(img)
+    if bad != 'no_info':
+        node.on_camera_info(host.new('sensor_msgs/msg/CameraInfo', {'width': 64, 'height': 48,
+                                                                    'k': CAM.K.ravel() / 10.0}))
+    pose_ns = t + (10**9 if bad == 'pose_far' else 0)
+    node.on_camera_pose(host.new('geometry_msgs/msg/PoseStamped', {
+        'header': msgs.header(node, pose_ns, 'map'),
+        'pose': {'orientation': {'w': 2.0} if bad == 'pose_quaternion' else {'w': 1.0}}}))
+    geo_ns = t - (2 * 10**9 if bad == 'geo_old' else 0)
+    node.on_geo(host.new('uavcine_interfaces/msg/GeoTarget', {
+        'header': msgs.header(node, geo_ns, 'map'),
+        'position_enu': {'x': float('nan') if bad == 'geo_nan' else 30.0}}))
+    node.on_preview_timer()
+    host.run()    # delivers what the node published (no sources: it returns at once)
+    assert node.previews == 0 and reason in node.last_preview, node.last_preview
+    (_, d), = diags
+    assert d.status[0].level == 1 and reason in d.status[0].message
