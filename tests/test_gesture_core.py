@@ -8,7 +8,8 @@ import torch
 from uavcine.core.gestures import commands as C
 from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.ddnet import DDNet, DDNetConfig, jcd, pose_motions
-from uavcine.core.gestures.mmgr import GestureLSTM, MMGRConfig, classify_window, from_checkpoint
+from uavcine.core.gestures.mmgr import (GestureEnsemble, GestureLSTM, MMGRConfig, classify_window, from_checkpoint,
+                                        skeleton_dim, window_features)
 
 
 def waving(T=60, x0=900.0, y0=500.0, size=1.0, seed=0):
@@ -179,5 +180,40 @@ def test_ddnet_checkpoints_load_for_the_node_too():
     assert isinstance(m, DDNet) and next(m.parameters()).dtype == torch.float32
     p = classify_window(m, waving(T=50), np.arange(50) / 10.0)
     assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
-    with pytest.raises(ValueError, match='expected lstm or ddnet'):
+    with pytest.raises(ValueError, match="kind 'resnet'; expected ddnet or lstm or lstm_ensemble"):
         from_checkpoint({'kind': 'resnet', 'config': {}, 'model': {}})
+
+
+def test_frame_centred_features_ignore_the_body_drifting_in_the_image():
+    """--frame-centre: the same arm motion while the whole body drifts (a swaying drone) gives the same features;
+    the joint distances (DD-Net's JCD) are the 21 pair distances and do not move with the body either."""
+    p7, _ = K.joint_proc(waving(T=60))
+    drift = p7 + np.linspace(0, 1.5, 60, dtype=np.float32)[:, None, None] * np.float32([1.0, -0.5])
+    cfg = MMGRConfig(velocity=True, distances=True, frame_centre=True, skeleton_dim=49)
+    idx = K.sample_indices(60, 32)
+    t = np.arange(60) / 25.0
+    a, b = window_features(cfg, p7, t, idx), window_features(cfg, drift, t, idx)
+    assert a.shape == (32, 49) and np.allclose(a, b, atol=1e-5)
+    plain = MMGRConfig(velocity=True, skeleton_dim=28)
+    assert not np.allclose(window_features(plain, p7, t, idx), window_features(plain, drift, t, idx), atol=1e-3)
+    d = K.joint_distances(p7[:1])[0]
+    assert np.isclose(d[0], np.linalg.norm(p7[0, 0] - p7[0, 1]))            # pair (head, right shoulder)
+    assert np.isclose(d[-1], np.linalg.norm(p7[0, 5] - p7[0, 6]))           # pair (left elbow, left wrist)
+    assert skeleton_dim(True, True) == 49 and skeleton_dim(False, False) == 14
+
+
+def test_an_ensemble_checkpoint_averages_its_members_probabilities():
+    torch.manual_seed(0)
+    cfg = MMGRConfig(velocity=True, skeleton_dim=28, pool='mean')
+    ens = GestureEnsemble(cfg, 3).eval()
+    x = torch.randn(2, 32, 28)
+    with torch.no_grad():
+        want = torch.stack([torch.softmax(m(x), -1) for m in ens.members]).mean(0)
+        assert torch.allclose(torch.softmax(ens(x), -1), want, atol=1e-6)
+        assert not torch.allclose(want, torch.softmax(ens.members[0](x), -1), atol=1e-3)   # members differ
+    ck = {'kind': 'lstm_ensemble', 'config': dict(cfg.__dict__), 'members': 3, 'model': ens.state_dict()}
+    back = from_checkpoint(ck)
+    assert isinstance(back, GestureEnsemble) and len(back.members) == 3
+    p = classify_window(back, waving(T=50), np.arange(50) / 10.0)
+    assert np.allclose(p, classify_window(ens, waving(T=50), np.arange(50) / 10.0), atol=1e-6)
+    assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5

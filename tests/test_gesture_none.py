@@ -20,14 +20,15 @@ def test_training_samples_with_none_keep_their_labels():
     idle = G.none_bank(3, G.NONE_TRAIN_SEED, seconds=4.0)
     gesture = G.U.Video('S1_hover_HD', 'S1', 'hover', idle[0].points18.copy())   # any skeletons, labelled hover
     labels = set()
-    for _ in range(20):
-        x, v, y = G.augmented(gesture, [], 32, rng, idle)              # may get an idle prefix: still hover
-        labels.add(y)
-        assert x.shape == (32, 7, 2) and v.shape == (32, 7, 2)
-    assert labels == {G.LABEL_INDEX['hover']}
-    _, _, y = G.augmented(idle[1], [], 32, rng, idle)
-    assert y == G.LABEL_INDEX['none'] == 13
     m = G.make_model('lstm', 32, velocity=True, pool='mean', none=True)
+    for _ in range(20):
+        p7, y = G.augmented(gesture, [], 32, rng, idle)                # may get an idle prefix: still hover
+        labels.add(y)
+        assert p7.ndim == 3 and p7.shape[1:] == (7, 2) and len(p7) >= 32
+        assert G.features(m, p7, rng).shape == (32, 28)
+    assert labels == {G.LABEL_INDEX['hover']}
+    _, y = G.augmented(idle[1], [], 32, rng, idle)
+    assert y == G.LABEL_INDEX['none'] == 13
     assert m.cfg.labels[-1] == 'none' and m.fc2.out_features == 14
     assert G.make_model('lstm', 32).fc2.out_features == 13
 

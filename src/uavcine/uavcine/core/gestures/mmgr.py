@@ -7,6 +7,11 @@ number of frames sampled evenly over the window (``skeleton.sample_indices``); t
 last hidden state (or its mean over the window, ``pool``) goes through FC -> ReLU -> dropout
 -> FC to the class logits.
 
+Skeleton features per frame (``window_features``): the 7 joints (optionally centred on each frame's
+shoulder midpoint, ``frame_centre``), their full-rate velocities (``velocity``) and DD-Net's joint
+distances (``distances``). ``GestureEnsemble`` averages the class probabilities of a few such
+recognisers trained with different seeds (one file, one forward pass for the node).
+
 Only LSTM, Linear and ReLU: ONNX opset 13 ``LSTM`` and ``Gemm``, which TensorRT 8.5 supports.
 
 Python 3.8; torch.
@@ -19,7 +24,8 @@ import torch
 from torch import nn
 
 from .ddnet import DDNet, DDNetConfig
-from .skeleton import UAV_GESTURE_LABELS, joint_proc, local_velocity, sample_indices, skeleton_features
+from .skeleton import (UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, sample_indices,
+                       skeleton_features)
 
 
 
@@ -27,8 +33,10 @@ from .skeleton import UAV_GESTURE_LABELS, joint_proc, local_velocity, sample_ind
 class MMGRConfig:
     labels: Tuple[str, ...] = UAV_GESTURE_LABELS
     frames: int = 32              # frames sampled evenly over a window (the LSTM's sequence length)
-    skeleton_dim: int = 14        # M = 7 joints x (x, y); 28 with their velocities
+    skeleton_dim: int = 14        # M = 7 joints x (x, y); + 14 with their velocities; + 21 with the distances
     velocity: bool = False        # per-frame features also hold each joint's full-rate velocity
+    distances: bool = False       # ... and the 21 joint-pair distances (DD-Net's JCD)
+    frame_centre: bool = False    # joints (and velocities) relative to each frame's shoulder midpoint
     appearance_dim: int = 0       # hand-patch feature size per frame (0: skeleton only, MMGR_D~)
     hidden: int = 128             # LSTM hidden size
     fc: int = 64                  # width of the first fully connected layer
@@ -54,31 +62,56 @@ class GestureLSTM(nn.Module):
         return self.fc2(self.drop(torch.relu(self.fc1(h))))
 
 
+def skeleton_dim(velocity: bool, distances: bool) -> int:
+    """Per-frame skeleton feature size for these options."""
+    return 14 + 14 * bool(velocity) + 21 * bool(distances)
+
+
+class GestureEnsemble(nn.Module):
+    """A few f_G of the same configuration (trained with different seeds): forward gives the log of their
+    averaged class probabilities, so a softmax of it is the ensemble's probabilities."""
+
+    def __init__(self, cfg: MMGRConfig = None, members: int = 3):
+        super().__init__()
+        self.cfg = cfg or MMGRConfig()
+        self.members = nn.ModuleList(GestureLSTM(self.cfg) for _ in range(members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([torch.softmax(m(x), -1) for m in self.members]).mean(0)
+        return torch.log(p.clamp_min(1e-12))
+
+
 def fusion(skeleton: torch.Tensor, appearance: torch.Tensor = None) -> torch.Tensor:
     """fusion(P~, H~) of eq. 15: per-frame concatenation (B, T, 14) ++ (B, T, A)."""
     return skeleton if appearance is None else torch.cat([skeleton, appearance], dim=-1)
 
 
 def from_checkpoint(ckpt: dict):
-    """A recogniser from a loaded checkpoint dict ({'kind': 'lstm' | 'ddnet', 'config': {...}, 'model': state_dict});
-    float16 weights are loaded into float32. The DD-Net peer loads too, so the node can run either."""
-    kinds = {'lstm': (GestureLSTM, MMGRConfig), 'ddnet': (DDNet, DDNetConfig)}
+    """A recogniser from a loaded checkpoint dict ({'kind': 'lstm' | 'lstm_ensemble' | 'ddnet', 'config': {...},
+    'model': state_dict[, 'members': n]}); float16 weights are loaded into float32. The DD-Net peer loads too,
+    so the node can run either."""
+    kinds = {'lstm': (GestureLSTM, MMGRConfig), 'ddnet': (DDNet, DDNetConfig),
+             'lstm_ensemble': (GestureEnsemble, MMGRConfig)}
     if ckpt.get('kind') not in kinds:
-        raise ValueError('not a gesture recogniser checkpoint (kind %r; expected lstm or ddnet)' % ckpt.get('kind'))
+        raise ValueError('not a gesture recogniser checkpoint (kind %r; expected %s)'
+                         % (ckpt.get('kind'), ' or '.join(sorted(kinds))))
     cls, cfg_cls = kinds[ckpt['kind']]
     cfg = dict(ckpt['config'])
     cfg['labels'] = tuple(cfg['labels'])
-    model = cls(cfg_cls(**cfg))
+    model = cls(cfg_cls(**cfg), int(ckpt['members'])) if ckpt['kind'] == 'lstm_ensemble' else cls(cfg_cls(**cfg))
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt['model'].items()})
     return model.eval()
 
 
 def window_features(cfg: MMGRConfig, p7, times_s, idx):
     """Normalised (T, 7, 2) joints of a window at full rate, their times (s), the sampled frames -> (frames, D)."""
-    return skeleton_features(p7[idx], local_velocity(p7, times_s, idx) if cfg.velocity else None)
+    if cfg.frame_centre:
+        p7 = frame_centred(p7)
+    return skeleton_features(p7[idx], local_velocity(p7, times_s, idx) if cfg.velocity else None,
+                             cfg.distances)
 
 
-def classify_window(model: GestureLSTM, points18, times_s=None, rng=None):
+def classify_window(model, points18, times_s=None, rng=None):
     """One window of COCO-18 skeletons (T, 18, 2) pixels (zeros: missing) and their times (s; default 25 fps)
     -> class probabilities (numpy)."""
     p7, _ = joint_proc(points18)
