@@ -52,7 +52,7 @@ import math
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,7 @@ from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
 from ..core.gestures.ddnet import DDNet, DDNetConfig
 from ..core.gestures.mmgr import (UAV_GESTURE_LABELS, GestureEnsemble, GestureLSTM, MMGRConfig, classify_window,
-                                  from_checkpoint, skeleton_dim, window_features)
+                                  from_checkpoint, skeleton_dim, window_features, window_probs)
 from ..runtime.onnx_export import export_onnx
 from . import uav_gesture as U
 
@@ -104,12 +104,6 @@ def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None)
     """Full-rate normalised (T, 7, 2) joints -> (frames, 7, 2) joints and velocities (units/s at 25 fps)."""
     idx = K.sample_indices(len(p7), frames, rng=rng)
     return p7[idx].astype(np.float32), K.local_velocity(p7, np.arange(len(p7)) / U.FPS, idx)
-
-
-def class_probs(model: torch.nn.Module, xs: list[np.ndarray]) -> np.ndarray:
-    """(n, classes) softmax of the model on a list of inputs from ``features``."""
-    with torch.no_grad():
-        return torch.softmax(model(torch.from_numpy(np.stack(xs))), -1).numpy()
 
 
 def none_bank(n: int, seed: int, seconds: float = 15.0, kinds=B.TRAIN_KINDS) -> list[U.Video]:
@@ -187,7 +181,8 @@ def predict(model: torch.nn.Module, points18: np.ndarray, frames: int, single: b
     """Class probabilities of one test sequence (averaged over ``eval_windows``; ``single``: whole sequence only)."""
     p7, _ = K.joint_proc(points18)
     wins = [(0, len(p7))] if single else eval_windows(len(p7), frames)
-    return class_probs(model, [features(model, p7[a:b]) for a, b in wins]).mean(0)
+    return np.mean([window_probs(model, p7[a:b], np.arange(b - a) / U.FPS, K.sample_indices(b - a, model.cfg.frames))
+                    for a, b in wins], axis=0)
 
 
 def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str], frames: int) -> dict:
@@ -322,26 +317,25 @@ def ship(out: Path, dest: Path, kind: str = 'lstm', half: bool = False,
               % (res['P-I']['accuracy'], res['P-II']['accuracy']))
 
 
-def ensemble_of(run_dirs: list[Path], k: int) -> GestureEnsemble:
-    """The split-k LSTMs of several runs (same configuration, other seeds) as one ``GestureEnsemble``."""
+def ensemble_of(run_dirs: list[Path], k: int, mirror_tta: bool = False) -> GestureEnsemble:
+    """The split-k LSTMs of several runs (same configuration, other seeds) as one ``GestureEnsemble``;
+    ``mirror_tta``: it also classifies the mirrored windows (``core.gestures.mmgr.window_probs``)."""
     members = [from_checkpoint(torch.load(Path(d) / ('lstm_split%d.pt' % k), weights_only=False)) for d in run_dirs]
     cfg = members[0].cfg
     for d, m in zip(run_dirs, members):
         if m.cfg != cfg:
             raise ValueError('%s: its configuration differs from %s\'s; an ensemble needs one' % (d, run_dirs[0]))
-    ens = GestureEnsemble(cfg, len(members))
+    ens = GestureEnsemble(replace(cfg, mirror_tta=mirror_tta), len(members))
     for slot, m in zip(ens.members, members):
         slot.load_state_dict(m.state_dict())
     return ens.eval()
 
 
-def pack(run_dirs: list[Path], dest: Path, data: Path = Path('../shared/data/uav_gesture')) -> None:
+def pack(run_dirs: list[Path], dest: Path, data: Path = Path('../shared/data/uav_gesture'),
+         mirror_tta: bool = False) -> None:
     """The split-1 LSTMs of ``run_dirs`` (trained on split 1's training subjects only) as one ensemble checkpoint
-    (``kind: lstm_ensemble``) for the node; one run gives a plain ``lstm`` checkpoint."""
-    if len(run_dirs) == 1:
-        ship(run_dirs[0], dest, 'lstm', False, data)
-        return
-    ens = ensemble_of(run_dirs, 1)
+    (``kind: lstm_ensemble``) for the node."""
+    ens = ensemble_of(run_dirs, 1, mirror_tta)
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'kind': 'lstm_ensemble', 'config': ens.cfg.__dict__, 'members': len(ens.members),
                 'model': ens.state_dict(), 'runs': [str(d) for d in run_dirs]}, dest)
@@ -354,16 +348,16 @@ def pack(run_dirs: list[Path], dest: Path, data: Path = Path('../shared/data/uav
               % (res['P-I']['accuracy'], res['P-II']['accuracy']))
 
 
-def ensemble_eval(run_dirs: list[Path], data: Path) -> dict:
+def ensemble_eval(run_dirs: list[Path], data: Path, mirror_tta: bool = False) -> dict:
     """P-I / P-II of the ensembles of ``run_dirs`` per split, on the videos the runs were evaluated on (their
     test subjects, or their development subjects for ``run --dev`` runs), beside each member's own result."""
     videos = U.load(data)
-    res = {'runs': [str(d) for d in run_dirs], 'splits': {}}
+    res = {'runs': [str(d) for d in run_dirs], 'mirror_tta': mirror_tta, 'splits': {}}
     for k in (1, 2, 3):
         infos = [json.loads((Path(d) / ('lstm_split%d.json' % k)).read_text()) for d in run_dirs]
         if len({tuple(i['test_videos']) for i in infos}) != 1:
             raise ValueError('split %d: the runs were evaluated on different videos (dev and test mixed?)' % k)
-        model = ensemble_of(run_dirs, k)
+        model = ensemble_of(run_dirs, k, mirror_tta)
         r = evaluate(model, videos, infos[0]['test_videos'], model.cfg.frames)
         r['members'] = {proto: [i[proto]['accuracy'] for i in infos] for proto in ('P-I', 'P-II')}
         r['dev'] = infos[0]['dev']
@@ -551,9 +545,11 @@ def main(argv=None) -> int:
     en.add_argument('runs', nargs='+', help='run directories (each with lstm_split{1,2,3}.pt and .json)')
     en.add_argument('--data', default='../shared/data/uav_gesture')
     en.add_argument('--json', default='', help='also write the result here')
+    en.add_argument('--mirror', action='store_true', help='also classify the mirrored windows and average')
     pk = sub.add_parser('pack', help='the split-1 LSTMs of several runs -> one ensemble checkpoint for the node')
     pk.add_argument('runs', nargs='+')
     pk.add_argument('--dest', default='models/gesture_lstm_none.pt')
+    pk.add_argument('--mirror', action='store_true', help='the node also classifies the mirrored windows')
     pk.add_argument('--data', default='../shared/data/uav_gesture', help="to print the packed file's split-1 accuracy")
     ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
     ex.add_argument('--model', default='models/gesture_lstm.pt')
@@ -585,11 +581,11 @@ def main(argv=None) -> int:
             return 2
         try:
             if a.cmd == 'ensemble':
-                res = ensemble_eval([Path(d) for d in a.runs], Path(a.data))
+                res = ensemble_eval([Path(d) for d in a.runs], Path(a.data), a.mirror)
                 if a.json:
                     Path(a.json).write_text(json.dumps(res, indent=1))
             else:
-                pack([Path(d) for d in a.runs], Path(a.dest), Path(a.data))
+                pack([Path(d) for d in a.runs], Path(a.dest), Path(a.data), a.mirror)
         except ValueError as e:
             print('error: %s' % e, file=sys.stderr)
             return 2

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from .ddnet import DDNet, DDNetConfig
-from .skeleton import (UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, sample_indices,
-                       skeleton_features)
+from .skeleton import (UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, mirror, mirror_label,
+                       sample_indices, skeleton_features)
 
 
 
@@ -37,6 +37,7 @@ class MMGRConfig:
     velocity: bool = False        # per-frame features also hold each joint's full-rate velocity
     distances: bool = False       # ... and the 21 joint-pair distances (DD-Net's JCD)
     frame_centre: bool = False    # joints (and velocities) relative to each frame's shoulder midpoint
+    mirror_tta: bool = False      # also classify the mirrored window and average (lateral labels swapped back)
     appearance_dim: int = 0       # hand-patch feature size per frame (0: skeleton only, MMGR_D~)
     hidden: int = 128             # LSTM hidden size
     fc: int = 64                  # width of the first fully connected layer
@@ -111,13 +112,32 @@ def window_features(cfg: MMGRConfig, p7, times_s, idx):
                              cfg.distances)
 
 
+def mirrored_classes(labels) -> np.ndarray:
+    """Index of each label's mirror image (move_to_left <-> move_to_right; the others their own)."""
+    labels = list(labels)
+    return np.array([labels.index(mirror_label(name)) for name in labels])
+
+
+def window_probs(model, p7, times_s, idx) -> np.ndarray:
+    """Normalised full-rate (T, 7, 2) joints of a window, their times (s) and the sampled frames -> class
+    probabilities; with ``mirror_tta`` the mirrored window's probabilities (lateral labels swapped back) are
+    averaged in (the recogniser is trained on both hands)."""
+    if isinstance(model, DDNet):
+        xs = [p7[idx]]
+    else:
+        xs = [window_features(model.cfg, p7, times_s, idx)]
+        if model.cfg.mirror_tta:
+            xs.append(window_features(model.cfg, mirror(p7), times_s, idx))
+    with torch.no_grad():
+        p = torch.softmax(model(torch.from_numpy(np.ascontiguousarray(np.stack(xs)))), -1).numpy()
+    if len(p) == 2:
+        return 0.5 * (p[0] + p[1][mirrored_classes(model.cfg.labels)])
+    return p[0]
+
+
 def classify_window(model, points18, times_s=None, rng=None):
     """One window of COCO-18 skeletons (T, 18, 2) pixels (zeros: missing) and their times (s; default 25 fps)
     -> class probabilities (numpy)."""
     p7, _ = joint_proc(points18)
     times_s = np.arange(len(p7)) / 25.0 if times_s is None else np.asarray(times_s, np.float64)
-    idx = sample_indices(len(p7), model.cfg.frames, rng=rng)
-    x = p7[idx] if isinstance(model, DDNet) else window_features(model.cfg, p7, times_s, idx)
-    with torch.no_grad():
-        logits = model(torch.from_numpy(np.ascontiguousarray(x))[None])
-    return torch.softmax(logits, -1)[0].numpy()
+    return window_probs(model, p7, times_s, sample_indices(len(p7), model.cfg.frames, rng=rng))
