@@ -332,20 +332,20 @@ def ensemble_of(run_dirs: list[Path], k: int, mirror_tta: bool = False) -> Gestu
 
 
 def pack(run_dirs: list[Path], dest: Path, data: Path = Path('../shared/data/uav_gesture'),
-         mirror_tta: bool = False) -> None:
-    """The split-1 LSTMs of ``run_dirs`` (trained on split 1's training subjects only) as one ensemble checkpoint
-    (``kind: lstm_ensemble``) for the node."""
-    ens = ensemble_of(run_dirs, 1, mirror_tta)
+         mirror_tta: bool = False, k: int = 1) -> None:
+    """The split-k LSTMs of ``run_dirs`` (trained on split k's training subjects only) as one ensemble checkpoint
+    (``kind: lstm_ensemble``) for the node (split 1's is shipped)."""
+    ens = ensemble_of(run_dirs, k, mirror_tta)
     dest.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'kind': 'lstm_ensemble', 'config': ens.cfg.__dict__, 'members': len(ens.members),
-                'model': ens.state_dict(), 'runs': [str(d) for d in run_dirs]}, dest)
+                'model': ens.state_dict(), 'runs': [str(d) for d in run_dirs], 'split': k}, dest)
     print('packed %d members of %s -> %s (%d bytes)' % (len(run_dirs), ', '.join(map(str, run_dirs)), dest,
                                                         dest.stat().st_size))
     if (data / 'joint_positions').is_dir():
         model = from_checkpoint(torch.load(dest, weights_only=False))
-        res = evaluate(model, U.load(data), U.split(data, 1)[1], model.cfg.frames)
-        print('split 1 test accuracy of the packed file: P-I %.3f, P-II %.3f'
-              % (res['P-I']['accuracy'], res['P-II']['accuracy']))
+        res = evaluate(model, U.load(data), U.split(data, k)[1], model.cfg.frames)
+        print('split %d test accuracy of the packed file: P-I %.3f, P-II %.3f'
+              % (k, res['P-I']['accuracy'], res['P-II']['accuracy']))
 
 
 def ensemble_eval(run_dirs: list[Path], data: Path, mirror_tta: bool = False) -> dict:
@@ -408,9 +408,11 @@ def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
 
 
 def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, every_s: float = 0.5,
-              threshold: float = 0.8, hold_s: float = 1.0) -> dict:
+              threshold: float = 0.8, hold_s: float = 1.0, runs: list[Path] | None = None,
+              mirror_tta: bool = False) -> dict:
     """What the gesture node would see on the real test videos: each test video of split k resampled to the
-    camera rate ``fps``, classified by that split's LSTM on sliding ``window_s`` windows every ``every_s``
+    camera rate ``fps``, classified by that split's LSTM (``runs``: the ensemble of these runs' split-k LSTMs)
+    on sliding ``window_s`` windows every ``every_s``
     (as ``nodes/gesture.py`` does), and the node's safety gate run over them with every gesture mapped to a
     command (threshold, hold; refractory 5 s). Reported over the three splits: window accuracy, the share of
     windows at or above the threshold and their accuracy, and the commands the gate would have sent (right
@@ -420,7 +422,8 @@ def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, e
     sent_right = sent_wrong = 0
     wrong_sent = []
     for k in (1, 2, 3):
-        model = from_checkpoint(torch.load(out / ('lstm_split%d.pt' % k), weights_only=False))
+        model = (ensemble_of(runs, k, mirror_tta) if runs else
+                 from_checkpoint(torch.load(out / ('lstm_split%d.pt' % k), weights_only=False)))
         _, test = U.split(data, k)
         cfg = C.GateConfig({g: 'HOLD' for g in UAV_GESTURE_LABELS}, threshold, hold_s, 5.0, 2 * every_s)
         for name in test:
@@ -448,7 +451,8 @@ def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, e
     res = {'windows': n, 'window_accuracy': right / n, 'confident_share': conf_n / n,
            'confident_accuracy': conf_right / max(conf_n, 1), 'commands_right': sent_right,
            'commands_wrong': sent_wrong, 'wrong_commands': wrong_sent, 'window_s': window_s, 'fps': fps,
-           'threshold': threshold, 'hold_s': hold_s}
+           'threshold': threshold, 'hold_s': hold_s, 'models': [str(r) for r in runs] if runs else str(out),
+           'mirror_tta': mirror_tta}
     print(json.dumps(res, indent=1))
     return res
 
@@ -550,6 +554,8 @@ def main(argv=None) -> int:
     pk.add_argument('runs', nargs='+')
     pk.add_argument('--dest', default='models/gesture_lstm_none.pt')
     pk.add_argument('--mirror', action='store_true', help='the node also classifies the mirrored windows')
+    pk.add_argument('--split', type=int, default=1, choices=[1, 2, 3],
+                    help='pack this split\'s models (1 ships; 2 and 3 are for idle-eval of every split)')
     pk.add_argument('--data', default='../shared/data/uav_gesture', help="to print the packed file's split-1 accuracy")
     ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
     ex.add_argument('--model', default='models/gesture_lstm.pt')
@@ -563,6 +569,9 @@ def main(argv=None) -> int:
     ne.add_argument('--fps', type=float, default=10.0)
     ne.add_argument('--threshold', type=float, default=0.8)
     ne.add_argument('--hold-s', type=float, default=1.0)
+    ne.add_argument('--runs', nargs='+', default=None, help='evaluate the ensemble of these runs\' LSTMs (per split) '
+                    'instead of --out\'s')
+    ne.add_argument('--mirror', action='store_true', help='with --runs: also classify the mirrored windows')
     ie = sub.add_parser('idle-eval', help='false commands per minute from simulated people who are not signalling '
                         '(idle / walking), through the node\'s windows and safety gate')
     ie.add_argument('models', nargs='+', help='recogniser checkpoints (.pt)')
@@ -573,7 +582,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.cmd in ('ensemble', 'pack'):
         torch.set_num_threads(1)
-        k_need = (1, 2, 3) if a.cmd == 'ensemble' else (1,)
+        k_need = (1, 2, 3) if a.cmd == 'ensemble' else (a.split,)
         missing = [str(Path(d) / ('lstm_split%d.pt' % k)) for d in a.runs for k in k_need
                    if not (Path(d) / ('lstm_split%d.pt' % k)).is_file()]
         if missing:
@@ -585,7 +594,7 @@ def main(argv=None) -> int:
                 if a.json:
                     Path(a.json).write_text(json.dumps(res, indent=1))
             else:
-                pack([Path(d) for d in a.runs], Path(a.dest), Path(a.data), a.mirror)
+                pack([Path(d) for d in a.runs], Path(a.dest), Path(a.data), a.mirror, a.split)
         except ValueError as e:
             print('error: %s' % e, file=sys.stderr)
             return 2
@@ -602,7 +611,8 @@ def main(argv=None) -> int:
         return 0
     if a.cmd == 'node-eval':
         torch.set_num_threads(1)
-        node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
+        node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s,
+                  runs=[Path(r) for r in a.runs] if a.runs else None, mirror_tta=a.mirror)
         return 0
     if a.cmd == 'ship':
         ship(Path(a.out), Path(a.dest), a.kind, a.half, Path(a.data))
