@@ -56,6 +56,7 @@ seeds from ``NONE_EVAL_SEED``; motions seen in training and ``body.HELD_OUT_KIND
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -115,6 +116,7 @@ def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None)
     return p7[idx].astype(np.float32), K.local_velocity(p7, np.arange(len(p7)) / U.FPS, idx)
 
 
+@functools.lru_cache(maxsize=4)  # the three splits of a run share one bank (it takes ~20 s to simulate)
 def none_bank(n: int, seed: int, seconds: float = 15.0, kinds=B.TRAIN_KINDS) -> list[U.Video]:
     """``n`` simulated people not signalling (idle / walking, ``core.gestures.body``), as 25 fps videos
     labelled ``none``; each its own subject."""
