@@ -9,7 +9,7 @@ from uavcine.core.gestures import commands as C
 from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.ddnet import DDNet, DDNetConfig, jcd, pose_motions
 from uavcine.core.gestures.mmgr import (GestureEnsemble, GestureLSTM, MMGRConfig, classify_window, from_checkpoint,
-                                        skeleton_dim, window_features)
+                                        mirrored_classes, mirrored_features, skeleton_dim, window_features)
 
 
 def waving(T=60, x0=900.0, y0=500.0, size=1.0, seed=0):
@@ -217,3 +217,36 @@ def test_an_ensemble_checkpoint_averages_its_members_probabilities():
     p = classify_window(back, waving(T=50), np.arange(50) / 10.0)
     assert np.allclose(p, classify_window(ens, waving(T=50), np.arange(50) / 10.0), atol=1e-6)
     assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
+
+
+@pytest.mark.parametrize('velocity,distances,centre', [(False, False, False), (True, False, False),
+                                                       (True, True, True), (False, True, False)])
+def test_mirrored_features_are_a_fixed_permutation_and_sign(velocity, distances, centre):
+    cfg = MMGRConfig(velocity=velocity, distances=distances, frame_centre=centre, skeleton_dim=skeleton_dim(velocity, distances))
+    p7, _ = K.joint_proc(waving(T=60))
+    idx, t = K.sample_indices(60, 32), np.arange(60) / 25.0
+    index, sign = mirrored_features(cfg)
+    assert sorted(index) == list(range(cfg.skeleton_dim))
+    assert np.allclose(window_features(cfg, K.mirror(p7), t, idx), window_features(cfg, p7, t, idx)[:, index] * sign,
+                       atol=1e-5)
+
+
+def test_mirror_averaging_gives_a_left_handed_signal_the_mirrored_decision():
+    """With mirror_tta, classifying the mirrored window gives the same probabilities with move_to_left and
+    move_to_right swapped (and, without it, an untrained network does not)."""
+    torch.manual_seed(2)
+    cfg = MMGRConfig(velocity=True, distances=True, skeleton_dim=49, pool='mean')
+    plain = GestureLSTM(cfg).eval()
+    tta = GestureLSTM(MMGRConfig(**{**cfg.__dict__, 'mirror_tta': True})).eval()
+    tta.load_state_dict(plain.state_dict())                    # same weights: the mirror part is no parameter
+    win = waving(T=50)
+    mirrored = win.copy()
+    mirrored[..., 0] = 1920.0 - mirrored[..., 0]
+    mirrored = mirrored[:, list(K.MIRROR18)]
+    swap = mirrored_classes(cfg.labels)
+    assert cfg.labels[swap[cfg.labels.index('move_to_left')]] == 'move_to_right'
+    t = np.arange(50) / 10.0
+    a, b = classify_window(tta, win, t), classify_window(tta, mirrored, t)
+    assert np.allclose(a, b[swap], atol=1e-5) and abs(a.sum() - 1) < 1e-5
+    pa, pb = classify_window(plain, win, t), classify_window(plain, mirrored, t)
+    assert not np.allclose(pa, pb[swap], atol=1e-3)

@@ -9,10 +9,12 @@ last hidden state (or its mean over the window, ``pool``) goes through FC -> ReL
 
 Skeleton features per frame (``window_features``): the 7 joints (optionally centred on each frame's
 shoulder midpoint, ``frame_centre``), their full-rate velocities (``velocity``) and DD-Net's joint
-distances (``distances``). ``GestureEnsemble`` averages the class probabilities of a few such
-recognisers trained with different seeds (one file, one forward pass for the node).
+distances (``distances``); ``mirror_tta`` also classifies the mirrored window. ``GestureEnsemble``
+averages the class probabilities of a few such recognisers trained with different seeds (one file, one
+forward pass for the node).
 
-Only LSTM, Linear and ReLU: ONNX opset 13 ``LSTM`` and ``Gemm``, which TensorRT 8.5 supports.
+Only LSTM, Linear and ReLU (with mirror averaging or an ensemble also Gather, Mul, Softmax, Log): ONNX
+opset 13 ops that TensorRT 8.5 supports.
 
 Python 3.8; torch.
 """
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 from .ddnet import DDNet, DDNetConfig
-from .skeleton import (UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, mirror, mirror_label,
+from .skeleton import (M, MIRROR7, UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, mirror_label,
                        sample_indices, skeleton_features)
 
 
@@ -45,8 +47,41 @@ class MMGRConfig:
     pool: str = 'last'            # what the FC layers see: the LSTM's 'last' hidden state or the 'mean' over time
 
 
+def mirrored_classes(labels) -> np.ndarray:
+    """Index of each label's mirror image (move_to_left <-> move_to_right; the others their own)."""
+    labels = list(labels)
+    return np.array([labels.index(mirror_label(name)) for name in labels])
+
+
+def mirrored_features(cfg: 'MMGRConfig') -> Tuple[np.ndarray, np.ndarray]:
+    """(index, sign) with features(mirror(window)) == features(window)[..., index] * sign for the skeleton
+    features of ``window_features``: x negated and the arms swapped (``skeleton.MIRROR7``) for the joints and
+    their velocities, the pairs renamed for the distances (the shoulder midpoint mirrors onto itself, so
+    ``frame_centre`` commutes with it)."""
+    index, sign = [], []
+    blocks = 1 + int(cfg.velocity)
+    for b in range(blocks):
+        for j in range(M):
+            for d in range(2):
+                index.append(14 * b + 2 * MIRROR7[j] + d)
+                sign.append(-1.0 if d == 0 else 1.0)
+    if cfg.distances:
+        iu, ju = np.triu_indices(M, k=1)
+        pair = {(int(a), int(b)): n for n, (a, b) in enumerate(zip(iu, ju))}
+        for a, b in zip(iu, ju):
+            ma, mb = sorted((MIRROR7[a], MIRROR7[b]))
+            index.append(14 * blocks + pair[(ma, mb)])
+            sign.append(1.0)
+    return np.array(index), np.array(sign, np.float32)
+
+
 class GestureLSTM(nn.Module):
-    """f_G: LSTM + 2 FC over per-frame fused features (B, T, skeleton_dim + appearance_dim) -> (B, classes)."""
+    """f_G: LSTM + 2 FC over per-frame fused features (B, T, skeleton_dim + appearance_dim) -> (B, classes).
+
+    With ``cfg.mirror_tta`` (skeleton features only) it also classifies the mirrored window (a fixed
+    permutation and sign of the features) and returns the log of the two windows' averaged probabilities,
+    lateral labels swapped back: the same decision for a signal and its left-handed version, in one graph
+    (ONNX: Gather, Mul, Softmax, Add, Log)."""
 
     def __init__(self, cfg: MMGRConfig = None):
         super().__init__()
@@ -56,11 +91,28 @@ class GestureLSTM(nn.Module):
         self.fc1 = nn.Linear(cfg.hidden, cfg.fc)
         self.drop = nn.Dropout(cfg.dropout)
         self.fc2 = nn.Linear(cfg.fc, len(cfg.labels))
+        if cfg.mirror_tta:
+            if cfg.appearance_dim:
+                raise ValueError('mirror_tta needs skeleton features only (appearance_dim 0)')
+            index, sign = mirrored_features(cfg)
+            if len(index) != cfg.skeleton_dim:
+                raise ValueError('skeleton_dim %d does not match the features (%d)' % (cfg.skeleton_dim, len(index)))
+            # fixed, not learnt, not in the state dict: checkpoints stay the same with or without it
+            self.register_buffer('mirror_index', torch.from_numpy(index), persistent=False)
+            self.register_buffer('mirror_sign', torch.from_numpy(sign), persistent=False)
+            self.register_buffer('mirror_classes', torch.from_numpy(mirrored_classes(cfg.labels)), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def f_g(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
         h = out.mean(dim=1) if self.cfg.pool == 'mean' else out[:, -1]
         return self.fc2(self.drop(torch.relu(self.fc1(h))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.mirror_tta:
+            return self.f_g(x)
+        p = torch.softmax(self.f_g(x), -1)
+        pm = torch.softmax(self.f_g(x[..., self.mirror_index] * self.mirror_sign), -1)[..., self.mirror_classes]
+        return torch.log((0.5 * (p + pm)).clamp_min(1e-12))
 
 
 def skeleton_dim(velocity: bool, distances: bool) -> int:
@@ -112,27 +164,12 @@ def window_features(cfg: MMGRConfig, p7, times_s, idx):
                              cfg.distances)
 
 
-def mirrored_classes(labels) -> np.ndarray:
-    """Index of each label's mirror image (move_to_left <-> move_to_right; the others their own)."""
-    labels = list(labels)
-    return np.array([labels.index(mirror_label(name)) for name in labels])
-
-
 def window_probs(model, p7, times_s, idx) -> np.ndarray:
     """Normalised full-rate (T, 7, 2) joints of a window, their times (s) and the sampled frames -> class
-    probabilities; with ``mirror_tta`` the mirrored window's probabilities (lateral labels swapped back) are
-    averaged in (the recogniser is trained on both hands)."""
-    if isinstance(model, DDNet):
-        xs = [p7[idx]]
-    else:
-        xs = [window_features(model.cfg, p7, times_s, idx)]
-        if model.cfg.mirror_tta:
-            xs.append(window_features(model.cfg, mirror(p7), times_s, idx))
+    probabilities (numpy)."""
+    x = p7[idx] if isinstance(model, DDNet) else window_features(model.cfg, p7, times_s, idx)
     with torch.no_grad():
-        p = torch.softmax(model(torch.from_numpy(np.ascontiguousarray(np.stack(xs)))), -1).numpy()
-    if len(p) == 2:
-        return 0.5 * (p[0] + p[1][mirrored_classes(model.cfg.labels)])
-    return p[0]
+        return torch.softmax(model(torch.from_numpy(np.ascontiguousarray(x))[None]), -1)[0].numpy()
 
 
 def classify_window(model, points18, times_s=None, rng=None):
