@@ -203,18 +203,14 @@ def in_view(seq) -> np.ndarray:
 
 
 def frame_scores(seq, boxes):
-    """IoU and centre error on the frames whose target is in view."""
-    in_view = globals()['in_view'](seq)  # the init frame is not scored
-    ious = box_ops.iou_xywh(boxes[in_view], seq.boxes[in_view])
-    errs = box_ops.centre_error(boxes[in_view], seq.boxes[in_view])
-    return ious, errs
+    """IoU and centre error on the frames whose target is in view (the init frame is not scored)."""
+    m = in_view(seq)
+    return box_ops.iou_xywh(boxes[m], seq.boxes[m]), box_ops.centre_error(boxes[m], seq.boxes[m])
 
 
 def spearman(a, b) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return float('nan')
-    return float(spearmanr(a[ok], b[ok]).statistic)
+    return float(spearmanr(a[ok], b[ok]).statistic) if ok.sum() >= 3 else float('nan')
 
 
 def attributes(seq) -> list:
@@ -336,10 +332,8 @@ NOTES = '''Notes on reading the table:
   this loop (`--detector detr`), never a measurement of that detector.
 - OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
 - Real sequences have no detector truth, so the manager + detector row is on the simulator only.
-- fps here is per sequence at each sequence's own frame size and target size (CSRT's cost grows with the
-  target, SiamFC's does not). The per-frame comparison at 1280x720 on one and two threads, crops and
-  pre-processing included, is `python bench/bench_tracker_720p.py --frames 20 --rounds 3`; its tables are in
-  models/MODEL_CARD_siamfc_sim.md (Speed).'''
+- fps: each sequence at its own frame and target size; per frame at 1280x720 on 1 and 2 threads against CSRT:
+  `python bench/bench_tracker_720p.py --frames 20 --rounds 3` (models/MODEL_CARD_siamfc_sim.md, Speed).'''
 
 
 def sim_table(rows, res, seqs) -> list:
@@ -382,9 +376,9 @@ REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector
 
 def loso_calibrate(seqs, res: dict, extra: tuple | None = None, kind: str = 'iou') -> dict:
     """Leave-one-sequence-out quality heads from the ungated SiamFC run in ``res`` (``evaluate(..., ['SiamFC'],
-    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target ``kind``: the IoU, or
-    'on' = IoU >= 0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated row's
-    quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
+    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target ``kind``: the IoU, or 'on'
+    = IoU >= 0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated
+    row's quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
     d = res['per']['SiamFC']
     data = {}
     for seq, stats, boxes in zip(seqs, d['stats'], d['boxes']):
@@ -499,8 +493,7 @@ def main(argv=None) -> int:
                          'needs the SiamFC tracker), not with the model\'s head')
     ap.add_argument('--calib-extra', default='', metavar='NPZ',
                     help='with --loso-calib: also fit on these features (siamfc_train collect), comma-separated')
-    ap.add_argument('--quality-target', default='iou', choices=['iou', 'on'],
-                    help="with --loso-calib: what the heads predict (as siamfc_train calibrate --target)")
+    ap.add_argument('--quality-target', default='iou', choices=['iou', 'on'], help='--loso-calib: what heads predict')
     ap.add_argument('--quality-threshold', type=float, default=M.ManagerConfig.quality_threshold,
                     help="the manager's weak threshold (quality below it is a weak frame)")
     ap.add_argument('--init-shift', default='0,0', metavar='DX,DY', help='real sequences: start on the first true '
