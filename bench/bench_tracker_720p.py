@@ -10,8 +10,8 @@ crops (one warpAffine per scale, only the search region is read: no image pyrami
 the network's input, the network (one forward of the three scales; it also returns the search features that
 the appearance features read), the response upsampling and the quality features; CSRT's update on the BGR
 frame (the RGB->BGR conversion excluded).
-Rounds interleave the trackers (SiamFC torch, SiamFC onnxruntime, CSRT) so load changes on this shared
-machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
+The trackers run in lockstep (each frame: the three updates back to back, their order rotating) so load
+changes on this shared machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
 is faster). A breakdown of SiamFC's update (crop, network, rest) is printed for the onnxruntime backend.
 
 Run: python bench/bench_tracker_720p.py [--threads 1,2] [--frames 30] [--rounds 3]
@@ -72,14 +72,22 @@ def run_siamfc(tracker, frames, box, times, parts=None):
         parts['net'].append(t2 - t1)
 
 
-def run_csrt(frames, box, times):
+def lockstep(trk_t, trk_o, frames, box, tt, to, tc):
+    """The three trackers follow the sequence frame by frame, each frame's updates back to back (their order rotates),
+    so a load change on this shared machine hits all three alike."""
     tr = csrt()
     bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
     tr.init(bgr[0], tuple(int(round(v)) for v in box))
-    for f in bgr[1:]:
-        t0 = time.perf_counter()
-        tr.update(f)
-        times.append(time.perf_counter() - t0)
+    trk_t.init(frames[0], box)
+    trk_o.init(frames[0], box)
+    steps = [(lambda i: trk_t.update(frames[i]), tt), (lambda i: trk_o.update(frames[i]), to),
+             (lambda i: tr.update(bgr[i]), tc)]
+    for i in range(1, len(frames)):
+        for k in range(3):
+            fn, times = steps[(i + k) % 3]
+            t0 = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
@@ -108,9 +116,8 @@ def main(argv=None) -> int:
         run_siamfc(trk_o, frames[:4], box, [])  # warm-up
         run_siamfc(trk_t, frames[:4], box, [])
         for _ in range(a.rounds):
-            run_siamfc(trk_t, frames, box, tt)
-            run_siamfc(trk_o, frames, box, to, parts)
-            run_csrt(frames, box, tc)
+            lockstep(trk_t, trk_o, frames, box, tt, to, tc)
+            run_siamfc(trk_o, frames[:2], box, [], parts)
         mt, mo, mc = (1000 * statistics.median(v) for v in (tt, to, tc))
         print('| %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |' % (
             th, mt, mo, mc, mc / mt, mc / mo, 1000 * statistics.median(parts['crop']),
