@@ -33,6 +33,14 @@ extra augmentation (``--aug``: speed, dropped joints, jitter), mirror test-time 
 dev P-I and P-II with all_clear and not_clear merged (``THUMB_PAIR``: the joints cannot separate them, so
 their coin flips would only add noise to the choice), the strict P-I as the tie-break. Only the chosen recipe
 is then trained on the full training subjects and measured on the test subjects (``compare`` lists runs).
+Outcome (models/MODEL_CARD_gesture.md, round three): no single change beat the spread of three seeds of the
+unchanged recipe on dev; their ensemble did, and is shipped (test P-I 88.9 %, P-II 86.9 %):
+
+    python -m uavcine.train.gesture_train run --models lstm --none 0.15 --seed S --out runs/i16/test_sS   # S = 0, 1, 2
+    python -m uavcine.train.gesture_train ensemble runs/i16/test_s0 runs/i16/test_s1 runs/i16/test_s2
+    python -m uavcine.train.gesture_train pack runs/i16/test_s0 runs/i16/test_s1 runs/i16/test_s2 \
+        --dest models/gesture_lstm_none.pt
+    python -m uavcine.train.gesture_train export --model models/gesture_lstm_none.pt --onnx models/gesture_lstm_none.onnx
 
 Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
 restarts from its last checkpoint; ``--budget-min`` stops cleanly):
