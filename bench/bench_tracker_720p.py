@@ -7,8 +7,9 @@ each update sees a realistic search region.
 
 Timed per update, everything the tracker does with the decoded RGB frame: SiamFC's three search-region
 crops (one warpAffine per scale, only the search region is read: no image pyramid), the conversion to
-the network's input, the network, the response upsampling and the quality features (including the
-appearance embedding of the new box); CSRT's update on the BGR frame (the RGB->BGR conversion excluded).
+the network's input, the network (one forward of the three scales; it also returns the search features that
+the appearance features read), the response upsampling and the quality features; CSRT's update on the BGR
+frame (the RGB->BGR conversion excluded).
 Rounds interleave the trackers (SiamFC torch, SiamFC onnxruntime, CSRT) so load changes on this shared
 machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
 is faster). A breakdown of SiamFC's update (crop, network, rest) is printed for the onnxruntime backend.
@@ -65,7 +66,7 @@ def run_siamfc(tracker, frames, box, times, parts=None):
         crops = np.stack([S.crop_and_resize(f, tracker.center, tracker.x_sz * s, tracker.cfg.instance_sz,
                                             tracker.avg_color) for s in tracker.scale_factors])
         t1 = time.perf_counter()
-        tracker.responses(crops)
+        tracker.search(crops)
         t2 = time.perf_counter()
         parts['crop'].append(t1 - t0)
         parts['net'].append(t2 - t1)
@@ -90,8 +91,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     frames, box, what = load_frames(a.frames)
     h, w = frames[0].shape[:2]
-    print('frames: %s, %d x %d, %d updates per tracker per round, %d rounds; shared CPU (%d cores visible)'
-          % (what, w, h, len(frames) - 1, a.rounds, os.cpu_count()))
+    print('frames: %s, %d x %d, %d updates per tracker per round, %d rounds; shared CPU (%d cores visible), '
+          'load average %.1f' % (what, w, h, len(frames) - 1, a.rounds, os.cpu_count(), os.getloadavg()[0]))
     net, cfg, q = S.load_checkpoint(a.model)
     print('SiamFC model: %s (width %.2f)' % (Path(a.model).name, cfg.width))
     print('| threads | SiamFC torch ms | SiamFC onnxruntime ms | CSRT ms | CSRT / SiamFC torch | CSRT / SiamFC ort |'
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
         print('| %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |' % (
             th, mt, mo, mc, mc / mt, mc / mo, 1000 * statistics.median(parts['crop']),
             1000 * statistics.median(parts['net'])))
+    print('load average at the end: %.1f' % os.getloadavg()[0])
     return 0
 
 

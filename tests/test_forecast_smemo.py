@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from uavcine.core.forecasting.constant_velocity import constant_velocity, sampled_constant_velocity
-from uavcine.core.forecasting.smemo import SMEMO, SMEMOConfig, best_of_k_loss, count_parameters
+from uavcine.core.forecasting.smemo import SMEMO, SMEMOConfig, best_of_k_loss, count_parameters, winner_takes_all_loss
 
 
 @pytest.fixture(scope='module')
@@ -63,6 +63,61 @@ def test_padded_agents_change_nothing_and_others_do(model):
         assert torch.allclose(model(pad, mask)[:, :3], y, atol=1e-6)
         # the social memory is shared: a real extra agent changes the others' forecasts
         assert not torch.allclose(model(pad)[:, :3], y)
+
+
+def test_batched_windows_equal_one_window_at_a_time(model):
+    """Windows of different sizes padded into one batch forecast exactly as each window alone: a window's
+    agents share one memory, other windows never see it (the trainer batches this way)."""
+    g = torch.Generator().manual_seed(3)
+    wins = [(torch.randn(n, 8, 2, generator=g) * 0.4).cumsum(1) for n in (2, 5, 1, 3)]
+    x = torch.zeros(len(wins), 5, 8, 2)
+    mask = torch.zeros(len(wins), 5, dtype=torch.bool)
+    for j, w in enumerate(wins):
+        x[j, :len(w)] = w
+        x[j, len(w):] = torch.randn(5 - len(w), 8, 2, generator=g) * 20   # padding: garbage, masked
+        mask[j, :len(w)] = True
+    with torch.no_grad():
+        batched = model(x, mask)
+        for j, w in enumerate(wins):
+            alone = model(w[None])[0]
+            assert torch.allclose(batched[j, :len(w)], alone, atol=1e-5), j
+
+
+@pytest.mark.parametrize('merge', ['sum', 'max'])
+def test_winner_takes_all_loss_equals_best_of_k_loss_and_its_gradient(merge):
+    """The trainer's loss (decoder backward on each agent's best mode only) is the variety loss on all K
+    modes: same value, same gradient on every parameter."""
+    torch.manual_seed(0)
+    a = SMEMO(SMEMOConfig(write_merge=merge))
+    b = SMEMO(SMEMOConfig(write_merge=merge))
+    b.load_state_dict(a.state_dict())
+    x = scene(b=3, a=4, t=20, seed=5)
+    mask = torch.tensor([[True] * 4, [True, True, False, False], [True, True, True, False]])
+    la = best_of_k_loss(a(x[:, :, :8], mask), x[:, :, 8:], mask)
+    lb = winner_takes_all_loss(b, x[:, :, :8], x[:, :, 8:], mask)
+    la.backward()
+    lb.backward()
+    assert lb.item() == pytest.approx(la.item(), rel=1e-6)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert pb.grad is not None and pa.grad is not None, name
+        assert torch.allclose(pa.grad, pb.grad, rtol=1e-4, atol=1e-7), name
+        if name.startswith(('D_T', 'memory.controller', 'memory.read_heads')):
+            assert float(pb.grad.abs().sum()) > 0, name   # the decoder and the memory do get a gradient
+
+
+def test_trainer_runs_resumes_and_writes_the_model(shared_data, tmp_path):
+    from uavcine.train import smemo_train
+    args = ['--split', 'hotel', '--data', str(shared_data / 'eth_ucy'), '--out', str(tmp_path), '--epochs', '1',
+            '--max-train-scenes', '8', '--max-val-scenes', '4', '--max-agents', '16']
+    assert smemo_train.main(args) == 0
+    ck = torch.load(tmp_path / 'smemo_hotel.pt', weights_only=False)
+    assert len(ck['curve']) == 1 and ck['curve'][0]['windows_seen'] == 8
+    assert (tmp_path / 'curve.png').is_file()
+    # resumed with one more epoch: goes on from the checkpoint (epoch 1 -> 2), the curve grows
+    assert smemo_train.main(args[:-8] + ['--epochs', '2'] + args[-6:] + ['--resume']) == 0
+    ck = torch.load(tmp_path / 'last.pt', weights_only=False)
+    assert ck['epoch'] == 2 and len(ck['curve']) == 2 and ck['curve'][1]['windows_seen'] == 16
+    assert smemo_train.main(['--split', 'univ', '--data', str(shared_data / 'eth_ucy'), '--out', str(tmp_path)]) == 2
 
 
 def test_best_of_k_loss_trains_the_best_mode_only():

@@ -206,3 +206,42 @@ def test_a_contradicting_detection_reanchors_the_running_loop(net, reanchor):
         assert res is not None and res.track_id == 1 and np.allclose(loop.tracker.box, boxes[4])
     else:
         assert res is None and loop.tracker.box == drifted
+
+
+def test_search_feature_window_is_the_exemplar_embedding_of_that_box(net):
+    """The appearance features read the search features of the chosen response cell instead of embedding the new box
+    again: with valid convolutions and total stride 8, the window (r, c) of the search features is exactly the
+    embedding of the 127 px sub-crop starting at (8 r, 8 c) of the search crop, i.e. the box that cell stands for."""
+    frames, boxes = synthetic_sequence(2)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    crop = S.crop_and_resize(frames[1], t.center, t.x_sz, 255, t.avg_color)
+    _, feats = t.search(crop[None])
+    k = t.kernel0.shape[-1]
+    assert feats.shape[-1] == 22 and k == 6
+    for r, c in ((0, 0), (8, 8), (3, 14), (16, 16)):
+        sub = crop[8 * r:8 * r + 127, 8 * c:8 * c + 127]
+        emb = t.embed(sub).numpy()[0]
+        win = S.feature_window(feats[0], r, c, k)
+        assert np.allclose(win, emb, rtol=1e-4, atol=1e-4 * np.abs(emb).max()), (r, c)
+    # and their correlation is the response at that cell: the appearance cosine is the normalised response
+    raw = t.responses(crop[None])[0]
+    win = S.feature_window(feats[0], 5, 9, k)
+    assert raw[5, 9] == pytest.approx(t.net.out_scale * float((win * t.kernel0).sum()), rel=1e-4)
+
+
+def test_running_median_of_peaks_and_hold_forgets_the_weak_frame(net):
+    frames, boxes = synthetic_sequence(6)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    peaks = list(t.peaks)
+    for f in frames[1:4]:
+        r = t.update(f)
+        assert r.stats['peak_med_diff'] == pytest.approx(max(-10, min(10, r.stats['peak'] - np.median(peaks))))
+        assert 0.0 <= r.stats['second_peak'] <= 1.0 and r.stats['scale_change'] >= 0.0
+        peaks.append(r.stats['peak'])
+        assert t.peaks == peaks
+    t.update(frames[4])
+    t.hold()  # a weak frame teaches neither the running median nor the recent template
+    assert t.peaks == peaks
+    assert len(S.SiamFCTracker(net, S.SiamFCConfig(width=0.25)).peaks) == 0

@@ -148,19 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--models', default='models', help='folder with smemo_<split>.pt')
     ap.add_argument('--splits', nargs='+', default=['eth', 'hotel', 'univ', 'zara1', 'zara2'])
     ap.add_argument('--out', default=None, help='write the markdown table here too')
+    ap.add_argument('--subset', default='test', choices=('test', 'val'),
+                    help='windows to measure on: test (the table) or val (to compare models; never used to tune)')
     ap.add_argument('--attention-png', default=None, help='plot the memory read attention of one test scene here')
     ap.add_argument('--attention-split', default='zara1')
     ap.add_argument('--attention-scene', type=int, default=-1, help='test scene index (-1: the first with 4+ agents)')
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root = Path(args.data) if args.data else eth_ucy.default_root()
-    rows = ['| split | test agents | SMEMO ours ADE/FDE | paper ADE/FDE | ours/paper ADE, FDE | CV ADE/FDE '
-            '| sampled CV best-of-20 ADE/FDE (σθ, σs from val) | SMEMO beats CV-20? |',
+    rows = ['| split | %s agents | SMEMO ours ADE/FDE | paper ADE/FDE | ours/paper ADE, FDE | CV ADE/FDE '
+            '| sampled CV best-of-20 ADE/FDE (σθ, σs from val) | SMEMO beats CV-20? |' % args.subset,
             '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |']
     for split in args.splits:
         pa, pf = PAPER[split]
         try:
-            test = eth_ucy.load(root, split, 'test')
+            test = eth_ucy.load(root, split, args.subset)
             val = eth_ucy.load(root, split, 'val')
         except eth_ucy.DataError as exc:
             rows.append('| %s | — | not measured: %s | %.2f/%.2f | — | — | — | — |' % (split, exc, pa, pf))

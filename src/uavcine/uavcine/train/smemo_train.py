@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..core.forecasting.smemo import SMEMO, SMEMOConfig, best_of_k_loss, count_parameters
+from ..core.forecasting.smemo import SMEMO, SMEMOConfig, count_parameters, winner_takes_all_loss
 from . import eth_ucy
 
 OBS, PRED = 8, 12
@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time() - spent
     last_val = time.time()
     seen = int(sum(c.get('agents_seen', 0) for c in curve[-1:]))
+    seen_windows = int(sum(c.get('windows_seen', 0) for c in curve[-1:]))
+    t_rate, w_rate = time.time(), 0   # training windows per second since the last validation
     done = False
     for epoch in range(start_epoch, args.epochs):
         bl = batches(train, rng.permutation(len(train)), args.max_agents)
@@ -175,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         bar = tqdm(bl, desc='%s epoch %d' % (args.split, epoch + 1), mininterval=10, file=sys.stdout)
         for bi, idx in enumerate(bar):
             x, mask = collate(train, idx, rng, args.device)
-            pred = model(x[:, :, :OBS], mask)
-            loss = best_of_k_loss(pred, x[:, :, OBS:], mask)
+            loss = winner_takes_all_loss(model, x[:, :, :OBS], x[:, :, OBS:], mask)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -184,21 +185,26 @@ def main(argv: list[str] | None = None) -> int:
             tot += loss.item() * int(mask.sum())
             n += int(mask.sum())
             seen += int(mask.sum())
+            seen_windows += len(idx)
+            w_rate += len(idx)
             bar.set_postfix(loss='%.3f' % (tot / n))
             over = time.time() - t0 > args.budget_min * 60
             last_batch = bi == len(bl) - 1
             if not (over or last_batch or time.time() - last_val > args.val_every_min * 60):
                 continue
             # validation, curve, checkpoints
+            rate = w_rate / max(time.time() - t_rate, 1e-9)
             v = validate(model, val, args.max_agents * 2, args.device)
             last_val = time.time()
             sched.step(v['ade'])
             used = sum(f > 0.01 for f in v['mode_freq'])
             curve.append({'epoch': round(epoch + (bi + 1) / len(bl), 3), 'agents_seen': seen,
+                          'windows_seen': seen_windows, 'windows_per_s': round(rate, 2),
                           'train_loss': tot / max(n, 1), 'val_ade': v['ade'], 'val_fde': v['fde'],
                           'modes_used': used, 'lr': opt.param_groups[0]['lr'], 'minutes': (time.time() - t0) / 60})
             tqdm.write(json.dumps(curve[-1]), file=sys.stdout)
             tot, n = 0.0, 0
+            t_rate, w_rate = time.time(), 0
             if best is None or v['ade'] < best['val_ade']:
                 best = {'epoch': curve[-1]['epoch'], 'val_ade': v['ade'], 'val_fde': v['fde']}
                 model.mode_prior.copy_(torch.tensor(v['mode_freq']))

@@ -101,8 +101,8 @@ class SocialMemory(nn.Module):
                 'read': state['read'].expand(-1, -1, k, -1)}
 
     def step(self, pi: torch.Tensor, state: Dict[str, torch.Tensor], mask: torch.Tensor
-             ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """pi (B, A, E) -> σ (B, A, K, M), new state, read weights (B, A, K, N); K = 1 or num_modes."""
+             ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """pi (B, A, E) -> σ (B, A, K, M), new state, read and write weights (B, A, K, N); K = 1 or num_modes."""
         b, a, k, _ = state['h'].shape
         m = self.cfg.memory_m
         x = torch.cat([pi.unsqueeze(2).expand(b, a, k, -1), state['read']], dim=-1)
@@ -112,28 +112,30 @@ class SocialMemory(nn.Module):
             ro = torch.einsum('bakc,kcd->bakd', h, self.read_past) + self.read_bias[:1]
         else:
             ro = torch.einsum('bakc,kcd->bakd', h, self.read_heads) + self.read_bias[1:]
-        w_read = content_addressing(ro[..., :m], F.softplus(ro[..., m:]), memory)
+        wo = self.write_head(h)
+        # read and write heads address the same memory: one content addressing for both (stacked on the
+        # agent axis: the same numbers as two calls, one normalisation of the memory and one matmul)
+        keys = torch.cat([ro[..., :m], wo[..., :m]], dim=1)                      # (B, 2A, K, M)
+        betas = F.softplus(torch.cat([ro[..., m:], wo[..., m:m + 1]], dim=1))   # (B, 2A, K, 1)
+        w = content_addressing(keys, betas, memory)
+        w_read, w_write = w[:, :a], w[:, a:]                                     # (B, A, K, N) each
         read = torch.einsum('bakn,bknm->bakm', w_read, memory)
         # write: every agent of the scene writes with the one write head; as an NTM with several write heads
         # (Graves et al. 2014, §3.2) the writes commute: erasures multiply (here linearised: the summed
         # erase, clipped at 1) and additions sum. The released code merges with a max over agents instead;
         # that needs a (B, A, K, N, M) tensor per step and is several times slower on a CPU (write_merge='max' keeps it;
         # bench/bench_forecast.py measures both).
-        wo = self.write_head(h)
-        wkey, wbeta = wo[..., :m], F.softplus(wo[..., m:m + 1])
         erase, add = torch.sigmoid(wo[..., m + 1:2 * m + 1]), torch.tanh(wo[..., 2 * m + 1:])
-        w_write = content_addressing(wkey, wbeta, memory)                      # (B, A, K, N)
-        self.last_write = w_write.detach()
         if self.cfg.write_merge == 'max':   # the released implementation: a max over the scene's agents
             valid = mask.view(b, a, 1, 1, 1)
             e = (w_write.unsqueeze(-1) * erase.unsqueeze(-2)).masked_fill(~valid, 0.0).amax(dim=1)
             ad = (w_write.unsqueeze(-1) * add.unsqueeze(-2)).masked_fill(~valid, -1e4).amax(dim=1)
         else:
-            w_write = w_write * mask.view(b, a, 1, 1).to(w_write.dtype)       # padded agents write nothing
-            e = torch.einsum('bakn,bakm->bknm', w_write, erase).clamp(max=1.0)
-            ad = torch.einsum('bakn,bakm->bknm', w_write, add)
+            wm = w_write * mask.view(b, a, 1, 1).to(w_write.dtype)              # padded agents write nothing
+            ea = torch.einsum('bakn,bakm->bknm', wm, torch.cat([erase, add], dim=-1))   # one matmul for both
+            e, ad = ea[..., :m].clamp(max=1.0), ea[..., m:]
         memory = memory * (1.0 - e) + ad
-        return read, {'memory': memory, 'h': h, 'read': read}, w_read
+        return read, {'memory': memory, 'h': h, 'read': read}, w_read, w_write
 
 
 class SMEMO(nn.Module):
@@ -153,25 +155,22 @@ class SMEMO(nn.Module):
         # How often each mode was the best of K on a validation set: the weights the node publishes.
         self.register_buffer('mode_prior', torch.full((cfg.num_modes,), 1.0 / cfg.num_modes))
 
-    def forward(self, past: torch.Tensor, mask: Optional[torch.Tensor] = None, return_attention: bool = False):
-        """past (B, A, T_obs, 2) positions -> future positions (B, A, K, T_pred, 2).
+    def encode(self, past: torch.Tensor, mask: torch.Tensor, return_attention: bool = False):
+        """Both streams over the past and, with zero inputs, over the future; D_T over the past.
 
-        With ``return_attention`` also a dict of attention weights over the N memory slots: ``read``
-        (B, A, K, T_pred, N), each mode's reads over the future, and ``write`` (B, A, K, T_all, N), every
-        agent's writes over all steps (the past's single stream repeated per mode): together they say whose
-        entries each mode reads.
+        past (B, A, T_obs, 2), mask (B, A) -> the decoder's input [τ_t, σ_t] at each future step
+        (B, A, K, T_pred, E_T + M), D_T's state before the present (B, A, 1, D) and, with
+        ``return_attention``, the read (B, A, K, T_pred, N) and write (B, A, K, T_all, N) weights.
         """
         cfg = self.cfg
         b, a, t_obs, _ = past.shape
         k = cfg.num_modes
-        if mask is None:
-            mask = torch.ones(b, a, dtype=torch.bool, device=past.device)
         deltas = past[:, :, 1:] - past[:, :, :-1]
         h_t = self.hT0.expand(b * a, -1)
         h_d = self.hD0.expand(b, a, 1, -1)
         state = self.memory.init_state(b, a)
         zeros = past.new_zeros(b, a, cfg.embed_size)
-        preds, attn, writes = [], [], []
+        inputs, reads, writes = [], [], []
         for i in range(t_obs - 2 + cfg.pred_len):
             if i < t_obs - 1:   # observed: the displacement into x_{i+1} and the position x_{i+1}
                 delta = self.E_delta(deltas[:, :, i])
@@ -180,23 +179,49 @@ class SMEMO(nn.Module):
                 delta, pi = zeros, zeros
             if i == t_obs - 2:  # the present: the modes split
                 state = self.memory.split_modes(state)
-                h_d = h_d.expand(-1, -1, k, -1)
             h_t = self.E_T(delta.reshape(b * a, -1), h_t)
-            sigma, state, w_read = self.memory.step(pi, state, mask)
+            sigma, state, w_read, w_write = self.memory.step(pi, state, mask)
             if return_attention:
-                writes.append(self.memory.last_write.expand(-1, -1, k, -1))
+                writes.append(w_write.expand(-1, -1, k, -1))
             kk = sigma.shape[2]
-            tau = h_t.view(b, a, 1, -1).expand(-1, -1, kk, -1)
-            h_d = self.D_T(torch.cat([tau, sigma], dim=-1).reshape(b * a * kk, -1),
-                           h_d.reshape(b * a * kk, -1)).view(b, a, kk, -1)
-            if i >= t_obs - 2:
-                preds.append(self.D_delta(h_d))
+            x_d = torch.cat([h_t.view(b, a, 1, -1).expand(-1, -1, kk, -1), sigma], dim=-1)   # [τ_t, σ_t]
+            if i < t_obs - 2:   # D_T follows the past (one stream) ...
+                h_d = self.D_T(x_d.reshape(b * a, -1), h_d.reshape(b * a, -1)).view(b, a, 1, -1)
+            else:               # ... and, from the present, decode() runs it per mode
+                inputs.append(x_d)
                 if return_attention:
-                    attn.append(w_read)
-        disp = torch.stack(preds, dim=3)                          # (B, A, K, T_pred, 2)
-        future = past[:, :, -1].view(b, a, 1, 1, 2) + torch.cumsum(disp, dim=3)
+                    reads.append(w_read)
+        inputs = torch.stack(inputs, dim=3)
         if return_attention:
-            return future, {'read': torch.stack(attn, dim=3), 'write': torch.stack(writes, dim=3)}
+            return inputs, h_d, {'read': torch.stack(reads, dim=3), 'write': torch.stack(writes, dim=3)}
+        return inputs, h_d
+
+    def decode(self, inputs: torch.Tensor, h_d: torch.Tensor) -> torch.Tensor:
+        """D_T from its state at the present over the future inputs (B, A, K, T, E_T + M), then D_Δ:
+        displacements (B, A, K, T, 2). Any K (all modes, or one chosen mode per agent)."""
+        b, a, k, t, f = inputs.shape
+        h = h_d.expand(-1, -1, k, -1).reshape(b * a * k, -1)
+        disp = []
+        for i in range(t):
+            h = self.D_T(inputs[:, :, :, i].reshape(b * a * k, f), h)
+            disp.append(self.D_delta(h))
+        return torch.stack(disp, dim=1).view(b, a, k, t, 2)
+
+    def forward(self, past: torch.Tensor, mask: Optional[torch.Tensor] = None, return_attention: bool = False):
+        """past (B, A, T_obs, 2) positions -> future positions (B, A, K, T_pred, 2).
+
+        With ``return_attention`` also a dict of attention weights over the N memory slots: ``read``
+        (B, A, K, T_pred, N), each mode's reads over the future, and ``write`` (B, A, K, T_all, N), every
+        agent's writes over all steps (the past's single stream repeated per mode): together they say whose
+        entries each mode reads.
+        """
+        b, a = past.shape[:2]
+        if mask is None:
+            mask = torch.ones(b, a, dtype=torch.bool, device=past.device)
+        enc = self.encode(past, mask, return_attention)
+        future = past[:, :, -1].view(b, a, 1, 1, 2) + torch.cumsum(self.decode(enc[0], enc[1]), dim=3)
+        if return_attention:
+            return future, enc[2]
         return future
 
 
@@ -208,6 +233,27 @@ def best_of_k_loss(pred: torch.Tensor, future: torch.Tensor, mask: torch.Tensor)
     err = torch.linalg.norm(pred - future.unsqueeze(2), dim=-1).mean(-1)  # (B, A, K)
     best = err.min(dim=2).values
     return (best * mask).sum() / mask.sum().clamp(min=1)
+
+
+def winner_takes_all_loss(model: SMEMO, past: torch.Tensor, future: torch.Tensor, mask: torch.Tensor
+                          ) -> torch.Tensor:
+    """``best_of_k_loss(model(past, mask), future, mask)``: the same value and gradient, for less work.
+
+    Only each agent's best mode gets a gradient, and D_T feeds nothing back into the memory, so the K
+    modes' decoder runs without autograd to find each agent's best mode and D_T runs again with
+    autograd on that mode alone (B·A rows instead of B·A·K); the streams and the memory, which couple
+    the modes of all agents, keep their full gradient.
+    """
+    b, a = past.shape[:2]
+    inputs, h_d = model.encode(past, mask)
+    present = past[:, :, -1].view(b, a, 1, 1, 2)
+    with torch.no_grad():
+        pred = present + torch.cumsum(model.decode(inputs, h_d), dim=3)
+        best = torch.linalg.norm(pred - future.unsqueeze(2), dim=-1).mean(-1).argmin(dim=2)   # (B, A)
+    t, f = inputs.shape[3:]
+    chosen = inputs.gather(2, best.view(b, a, 1, 1, 1).expand(-1, -1, 1, t, f))             # (B, A, 1, T, F)
+    pred = present + torch.cumsum(model.decode(chosen, h_d), dim=3)
+    return best_of_k_loss(pred, future, mask)
 
 
 def count_parameters(model: nn.Module) -> int:
