@@ -46,3 +46,23 @@ def test_ensemble_commands_refuse_missing_runs_and_mixed_recipes_with_status_2(t
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'configuration differs' in err
     assert not (tmp_path / 'x.pt').exists()
+
+
+def test_the_shipped_recogniser_and_its_onnx_agree():
+    """models/gesture_lstm_none.pt (the node's default, a seed ensemble) and its .onnx (``gesture_train export``)
+    give the same probabilities on windows of real-looking features."""
+    import onnxruntime as ort
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / 'models'
+    model = from_checkpoint(torch.load(root / 'gesture_lstm_none.pt', weights_only=False))
+    sess = ort.InferenceSession(str(root / 'gesture_lstm_none.onnx'), providers=['CPUExecutionProvider'])
+    from uavcine.core.gestures import skeleton as K
+    from uavcine.core.gestures.mmgr import window_features
+    for seed in range(5):
+        pts = skeletons(60) + np.random.default_rng(seed).normal(0, 30, (60, 18, 2))
+        p7, _ = K.joint_proc(pts)
+        x = window_features(model.cfg, p7, np.arange(60) / 10.0, K.sample_indices(60, model.cfg.frames))[None]
+        with torch.no_grad():
+            want = torch.softmax(model(torch.from_numpy(x)), -1).numpy()
+        got = torch.softmax(torch.from_numpy(sess.run(None, {'features': x})[0]), -1).numpy()
+        assert np.abs(want - got).max() < 1e-5 and want.argmax() == got.argmax()

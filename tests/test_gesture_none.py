@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from uavcine.core.gestures import body as B
+from uavcine.train import gesture_eval as E
 from uavcine.train import gesture_train as G
 
 
@@ -46,7 +47,7 @@ def test_idle_eval_counts_the_commands_a_model_sends_to_people_not_signalling(tm
         p = tmp_path / ('%s.pt' % label)
         torch.save({'kind': 'lstm', 'config': dict(m.cfg.__dict__), 'model': m.state_dict()}, p)
         paths.append(p)
-    res = G.idle_eval(paths, people=1, seconds=20.0)
+    res = E.idle_eval(paths, people=1, seconds=20.0)
     land, none = (res['models'][str(p)] for p in paths)
     for per in land.values():
         # windows end from 4.9 s on, every 0.5 s; 1 s hold, 5 s refractory: commands at 5.9, 10.9, 15.9 s
