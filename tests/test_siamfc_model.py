@@ -1,13 +1,13 @@
 """SiamFC network: official checkpoint layout, crops, batched scales, ONNX Runtime parity."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from uavcine.core import siamfc as S
+from conftest import SHARED
 
-REF = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'siamfc_alexnetv1_params.txt'
+REF = SHARED / 'reference' / 'siamfc_alexnetv1_params.txt'
 
 torch.set_num_threads(1)
 
