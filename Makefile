@@ -65,7 +65,7 @@ fuzz: $(STAMP)
 	@cat runs/fuzz_counts.tsv
 
 # the onboard graph on the simulator for SOAK_MINUTES simulated minutes: RSS, queues, latency p99 -> runs/soak/
-# (soak.csv, soak.png, soak.md; exit 1 if a check fails). Wall time: several times the simulated time (docs/reliability.md).
+# (soak.csv, soak.png, soak.md; exit 1 if a check fails). Wall time: ~34 min for 60 sim-min on 2 idle cores, more under load (docs/reliability.md).
 SOAK_MINUTES ?= 60
 soak: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m uavcine.eval.soak --minutes $(SOAK_MINUTES) --out runs/soak

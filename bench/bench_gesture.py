@@ -3,7 +3,8 @@
 Per recognition of one window (5 s of COCO-18 skeletons at 10 fps = 50 frames): the skeleton
 processing (joint_proc: M = 7 joints, normalisation, missing keypoints; sampling; velocities) and
 the network, for the LSTM + 2 FC (torch and ONNX Runtime) and for DD-Net (torch, the paper's
-filters = 64). Printed: median ms per window, and how many times faster than DD-Net each part is.
+filters = 64). Printed: median ms per window, and how many times faster than DD-Net each part is; and the
+node's own call (``classify_window``: processing + the torch network, twice with mirror averaging).
 Per frame, the pose branch: the tracked person's crop (cv2.warpAffine of a 640x480 frame to 64x64) and
 the pose network (torch and ONNX Runtime); and the whole branch per frame = crop + fastest pose +
 recognition / 5 (one window per 0.5 s at 10 fps), against the issue's >= 10 frames per second.
@@ -23,7 +24,7 @@ import torch
 
 from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.ddnet import DDNet, DDNetConfig
-from uavcine.core.gestures.mmgr import GestureLSTM, MMGRConfig, from_checkpoint, window_features
+from uavcine.core.gestures.mmgr import GestureLSTM, MMGRConfig, classify_window, from_checkpoint, window_features
 
 
 def timed(fn, repeat):
@@ -80,6 +81,7 @@ def main():
                     ('LSTM + 2 FC, torch', timed(lambda: lstm(x), a.repeat)),
                     ('LSTM + 2 FC, onnxruntime', timed(lambda: sess.run(None, {'features': x.numpy()}), a.repeat)),
                     ('DD-Net (filters 64), torch  [peer]', timed(lambda: ddnet(xd), a.repeat))]
+            node_ms = timed(lambda: classify_window(lstm, window, times), a.repeat)
         import cv2
 
         from uavcine.core.gestures.pose import PoseNet, crop_transform
@@ -102,6 +104,7 @@ def main():
                                           sum(p.numel() for p in ddnet.parameters())))
     for name, ms in rows:
         print('  %-58s %8.3f ms   %7.1fx faster than DD-Net' % (name, ms, peer / ms))
+    print("  %-58s %8.3f ms" % ("the node's call, classify_window (processing + torch, as run)", node_ms))
     whole = rows[0][1] + min(rows[1][1], rows[2][1])
     print('  recognition per window (processing + fastest LSTM): %.3f ms; at one window per 0.5 s and 10 fps this is '
           '%.3f ms per frame' % (whole, whole / 5))

@@ -7,10 +7,11 @@ each update sees a realistic search region.
 
 Timed per update, everything the tracker does with the decoded RGB frame: SiamFC's three search-region
 crops (one warpAffine per scale, only the search region is read: no image pyramid), the conversion to
-the network's input, the network, the response upsampling and the quality features (including the
-appearance embedding of the new box); CSRT's update on the BGR frame (the RGB->BGR conversion excluded).
-Rounds interleave the trackers (SiamFC torch, SiamFC onnxruntime, CSRT) so load changes on this shared
-machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
+the network's input, the network (one forward of the three scales; it also returns the search features that
+the appearance features read), the response upsampling and the quality features; CSRT's update on the BGR
+frame (the RGB->BGR conversion excluded).
+The trackers run in lockstep (each frame: the three updates back to back, their order rotating) so load
+changes on this shared machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
 is faster). A breakdown of SiamFC's update (crop, network, rest) is printed for the onnxruntime backend.
 
 Run: python bench/bench_tracker_720p.py [--threads 1,2] [--frames 30] [--rounds 3]
@@ -65,20 +66,28 @@ def run_siamfc(tracker, frames, box, times, parts=None):
         crops = np.stack([S.crop_and_resize(f, tracker.center, tracker.x_sz * s, tracker.cfg.instance_sz,
                                             tracker.avg_color) for s in tracker.scale_factors])
         t1 = time.perf_counter()
-        tracker.responses(crops)
+        tracker.search(crops)
         t2 = time.perf_counter()
         parts['crop'].append(t1 - t0)
         parts['net'].append(t2 - t1)
 
 
-def run_csrt(frames, box, times):
+def lockstep(trk_t, trk_o, frames, box, tt, to, tc):
+    """The three trackers follow the sequence frame by frame, each frame's updates back to back (their order rotates),
+    so a load change on this shared machine hits all three alike."""
     tr = csrt()
     bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
     tr.init(bgr[0], tuple(int(round(v)) for v in box))
-    for f in bgr[1:]:
-        t0 = time.perf_counter()
-        tr.update(f)
-        times.append(time.perf_counter() - t0)
+    trk_t.init(frames[0], box)
+    trk_o.init(frames[0], box)
+    steps = [(lambda i: trk_t.update(frames[i]), tt), (lambda i: trk_o.update(frames[i]), to),
+             (lambda i: tr.update(bgr[i]), tc)]
+    for i in range(1, len(frames)):
+        for k in range(3):
+            fn, times = steps[(i + k) % 3]
+            t0 = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
@@ -90,8 +99,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     frames, box, what = load_frames(a.frames)
     h, w = frames[0].shape[:2]
-    print('frames: %s, %d x %d, %d updates per tracker per round, %d rounds; shared CPU (%d cores visible)'
-          % (what, w, h, len(frames) - 1, a.rounds, os.cpu_count()))
+    print('frames: %s, %d x %d, %d updates per tracker per round, %d rounds; shared CPU (%d cores visible), '
+          'load average %.1f' % (what, w, h, len(frames) - 1, a.rounds, os.cpu_count(), os.getloadavg()[0]))
     net, cfg, q = S.load_checkpoint(a.model)
     print('SiamFC model: %s (width %.2f)' % (Path(a.model).name, cfg.width))
     print('| threads | SiamFC torch ms | SiamFC onnxruntime ms | CSRT ms | CSRT / SiamFC torch | CSRT / SiamFC ort |'
@@ -107,13 +116,13 @@ def main(argv=None) -> int:
         run_siamfc(trk_o, frames[:4], box, [])  # warm-up
         run_siamfc(trk_t, frames[:4], box, [])
         for _ in range(a.rounds):
-            run_siamfc(trk_t, frames, box, tt)
-            run_siamfc(trk_o, frames, box, to, parts)
-            run_csrt(frames, box, tc)
+            lockstep(trk_t, trk_o, frames, box, tt, to, tc)
+            run_siamfc(trk_o, frames[:2], box, [], parts)
         mt, mo, mc = (1000 * statistics.median(v) for v in (tt, to, tc))
         print('| %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |' % (
             th, mt, mo, mc, mc / mt, mc / mo, 1000 * statistics.median(parts['crop']),
             1000 * statistics.median(parts['net'])))
+    print('load average at the end: %.1f' % os.getloadavg()[0])
     return 0
 
 

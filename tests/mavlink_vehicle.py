@@ -67,10 +67,15 @@ class LoopbackVehicle:
         return max(0, (now_ns - self.boot_host_ns) // 1_000_000)
 
     def _due(self, name, now_ns, period_ns):
-        if now_ns >= self.next.get(name, 0):
-            self.next[name] = now_ns + period_ns
-            return True
-        return False
+        # fixed rate, as an autopilot's stream scheduler: the next send is one period after the last one was
+        # *due*, not after it went out, so a late step (a loaded test machine) does not stretch every gap;
+        # more than a period behind, it starts again from now instead of bursting to catch up
+        due_ns = self.next.get(name, 0)
+        if now_ns < due_ns:
+            return False
+        after = due_ns + period_ns
+        self.next[name] = after if after > now_ns else now_ns + period_ns
+        return True
 
     def step(self, now_ns):
         if self.conn is None:

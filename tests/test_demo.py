@@ -103,3 +103,14 @@ def test_camera_was_pointed(demo):
     geos = read(out / 'orbit_car' / 'bag', '/target/geo')
     assert geos, 'no GeoTarget in the orbit shot'
     assert cmds, 'no gimbal command in the orbit shot'
+
+
+def test_preview_vs_flown_strip_of_the_orbit(demo):
+    out, res = demo
+    report = (out / 'report.html').read_text()
+    assert 'Preview vs flown (orbit_car)' in report and 'preview_vs_flown.png' in report
+    assert (out / 'preview_vs_flown.png').stat().st_size > 10_000
+    line = [t for t in res.stdout.splitlines() if 'preview vs flown, PSNR dB per view' in t]
+    assert line and line[0].count('|') == 1 + 5, res.stdout[-2000:]   # 5 views, each scored (flown within 6 s)
+    previews = read(out / 'orbit_car' / 'bag', '/view_synthesis/preview/image')
+    assert len(previews) == 5 and (previews[0].width, previews[0].height) == (64, 48)

@@ -1,20 +1,20 @@
 """DETR model: the official DETR-R50 checkpoint layout (strict), the small configuration, whitened attention."""
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from uavcine.core import detr as D
+from conftest import SHARED
 from detr_fixtures import tiny_config
 
-REF = Path(__file__).resolve().parents[1].parent / 'shared' / 'reference' / 'detr_r50_params.txt'
+REF = SHARED / 'reference' / 'detr_r50_params.txt'
 
 
 def reference_layout():
     if not REF.is_file():
-        pytest.skip('official layout file not found at %s (shared/ is beside the repo)' % REF)
+        pytest.skip('official layout file not found at %s (shared/ beside the repo, or UAVCINE_SHARED)' % REF)
     rows = []
     for line in REF.read_text().splitlines():
         if line.startswith('#') or not line.strip():

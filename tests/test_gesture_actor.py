@@ -121,3 +121,4 @@ def test_gesture_demo_starts_the_orbit_with_the_node_default_model(tmp_path):
     assert s['gesture_start_s'] < s['commands'][0][0] < s['gesture_end_s']     # sent while the person signals
     assert (tmp_path / 'gesture_timeline.png').stat().st_size > 10000
     assert GestureParams().model_path.endswith('_none.pt') and 'none' in s['recognised']
+    assert s['min_confidence'] == GestureParams().min_confidence               # the node's own threshold

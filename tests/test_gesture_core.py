@@ -8,7 +8,8 @@ import torch
 from uavcine.core.gestures import commands as C
 from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.ddnet import DDNet, DDNetConfig, jcd, pose_motions
-from uavcine.core.gestures.mmgr import GestureLSTM, MMGRConfig, classify_window, from_checkpoint
+from uavcine.core.gestures.mmgr import (GestureEnsemble, GestureLSTM, MMGRConfig, classify_window, from_checkpoint,
+                                        mirrored_classes, mirrored_features, skeleton_dim, window_features)
 
 
 def waving(T=60, x0=900.0, y0=500.0, size=1.0, seed=0):
@@ -179,5 +180,73 @@ def test_ddnet_checkpoints_load_for_the_node_too():
     assert isinstance(m, DDNet) and next(m.parameters()).dtype == torch.float32
     p = classify_window(m, waving(T=50), np.arange(50) / 10.0)
     assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
-    with pytest.raises(ValueError, match='expected lstm or ddnet'):
+    with pytest.raises(ValueError, match="kind 'resnet'; expected ddnet or lstm or lstm_ensemble"):
         from_checkpoint({'kind': 'resnet', 'config': {}, 'model': {}})
+
+
+def test_frame_centred_features_ignore_the_body_drifting_in_the_image():
+    """--frame-centre: the same arm motion while the whole body drifts (a swaying drone) gives the same features;
+    the joint distances (DD-Net's JCD) are the 21 pair distances and do not move with the body either."""
+    p7, _ = K.joint_proc(waving(T=60))
+    drift = p7 + np.linspace(0, 1.5, 60, dtype=np.float32)[:, None, None] * np.float32([1.0, -0.5])
+    cfg = MMGRConfig(velocity=True, distances=True, frame_centre=True, skeleton_dim=49)
+    idx = K.sample_indices(60, 32)
+    t = np.arange(60) / 25.0
+    a, b = window_features(cfg, p7, t, idx), window_features(cfg, drift, t, idx)
+    assert a.shape == (32, 49) and np.allclose(a, b, atol=1e-5)
+    plain = MMGRConfig(velocity=True, skeleton_dim=28)
+    assert not np.allclose(window_features(plain, p7, t, idx), window_features(plain, drift, t, idx), atol=1e-3)
+    d = K.joint_distances(p7[:1])[0]
+    assert np.isclose(d[0], np.linalg.norm(p7[0, 0] - p7[0, 1]))            # pair (head, right shoulder)
+    assert np.isclose(d[-1], np.linalg.norm(p7[0, 5] - p7[0, 6]))           # pair (left elbow, left wrist)
+    assert skeleton_dim(True, True) == 49 and skeleton_dim(False, False) == 14
+
+
+def test_an_ensemble_checkpoint_averages_its_members_probabilities():
+    torch.manual_seed(0)
+    cfg = MMGRConfig(velocity=True, skeleton_dim=28, pool='mean')
+    ens = GestureEnsemble(cfg, 3).eval()
+    x = torch.randn(2, 32, 28)
+    with torch.no_grad():
+        want = torch.stack([torch.softmax(m(x), -1) for m in ens.members]).mean(0)
+        assert torch.allclose(torch.softmax(ens(x), -1), want, atol=1e-6)
+        assert not torch.allclose(want, torch.softmax(ens.members[0](x), -1), atol=1e-3)   # members differ
+    ck = {'kind': 'lstm_ensemble', 'config': dict(cfg.__dict__), 'members': 3, 'model': ens.state_dict()}
+    back = from_checkpoint(ck)
+    assert isinstance(back, GestureEnsemble) and len(back.members) == 3
+    p = classify_window(back, waving(T=50), np.arange(50) / 10.0)
+    assert np.allclose(p, classify_window(ens, waving(T=50), np.arange(50) / 10.0), atol=1e-6)
+    assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
+
+
+@pytest.mark.parametrize('velocity,distances,centre', [(False, False, False), (True, False, False),
+                                                       (True, True, True), (False, True, False)])
+def test_mirrored_features_are_a_fixed_permutation_and_sign(velocity, distances, centre):
+    cfg = MMGRConfig(velocity=velocity, distances=distances, frame_centre=centre, skeleton_dim=skeleton_dim(velocity, distances))
+    p7, _ = K.joint_proc(waving(T=60))
+    idx, t = K.sample_indices(60, 32), np.arange(60) / 25.0
+    index, sign = mirrored_features(cfg)
+    assert sorted(index) == list(range(cfg.skeleton_dim))
+    assert np.allclose(window_features(cfg, K.mirror(p7), t, idx), window_features(cfg, p7, t, idx)[:, index] * sign,
+                       atol=1e-5)
+
+
+def test_mirror_averaging_gives_a_left_handed_signal_the_mirrored_decision():
+    """With mirror_tta, classifying the mirrored window gives the same probabilities with move_to_left and
+    move_to_right swapped (and, without it, an untrained network does not)."""
+    torch.manual_seed(2)
+    cfg = MMGRConfig(velocity=True, distances=True, skeleton_dim=49, pool='mean')
+    plain = GestureLSTM(cfg).eval()
+    tta = GestureLSTM(MMGRConfig(**{**cfg.__dict__, 'mirror_tta': True})).eval()
+    tta.load_state_dict(plain.state_dict())                    # same weights: the mirror part is no parameter
+    win = waving(T=50)
+    mirrored = win.copy()
+    mirrored[..., 0] = 1920.0 - mirrored[..., 0]
+    mirrored = mirrored[:, list(K.MIRROR18)]
+    swap = mirrored_classes(cfg.labels)
+    assert cfg.labels[swap[cfg.labels.index('move_to_left')]] == 'move_to_right'
+    t = np.arange(50) / 10.0
+    a, b = classify_window(tta, win, t), classify_window(tta, mirrored, t)
+    assert np.allclose(a, b[swap], atol=1e-5) and abs(a.sum() - 1) < 1e-5
+    pa, pb = classify_window(plain, win, t), classify_window(plain, mirrored, t)
+    assert not np.allclose(pa, pb[swap], atol=1e-3)

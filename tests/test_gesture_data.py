@@ -1,5 +1,4 @@
 """UAV-GESTURE loader and protocols on the real keypoints (skipped when shared/data is absent)."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,12 +6,9 @@ import pytest
 from uavcine.core.gestures import skeleton as K
 from uavcine.core.gestures.mmgr import UAV_GESTURE_LABELS
 from uavcine.train import uav_gesture as U
+from conftest import SHARED
 
-REPO = Path(__file__).resolve().parents[1]
-#: shared/ beside the repository (conftest.SHARED), or beside the folder of a git worktree
-DATA = next((d for d in (REPO.parent / 'shared' / 'data' / 'uav_gesture',
-                         REPO.parent.parent / 'shared' / 'data' / 'uav_gesture') if d.is_dir()),
-            REPO.parent / 'shared' / 'data' / 'uav_gesture')
+DATA = SHARED / 'data' / 'uav_gesture'  # conftest.SHARED: beside the repo, or UAVCINE_SHARED
 pytestmark = pytest.mark.skipif(not (DATA / 'joint_positions').is_dir(),
                                 reason='real UAV-GESTURE keypoints not present (shared/data/uav_gesture)')
 

@@ -177,8 +177,70 @@ def test_dataflash_log_matches_dfreader(logs, name):
                angle_diff(y_, math.radians(a.Yaw))) < 1e-5
 
 
+def text_records(path, typ):
+    """The log's own text records of one type, as written (ArduCopter 3.0: `GPS, Status, Time, NSats, ...`)."""
+    rows = []
+    for line in path.read_text(errors='replace').splitlines():
+        f = [x.strip() for x in line.split(',')]
+        if f[0] == typ:
+            rows.append(f[1:])
+    return rows
+
+
 @pytest.mark.parametrize('name', ['robert_lefebvre_octo_PM.log', 'tradheli_brownout.log'])
-def test_dataflash_log_pymavlink_cannot_read_gives_one_line(logs, name):
-    with pytest.raises(ParamError) as exc:
-        OfflineHost().add_node(TlogSourceNode, params={'path': str(logs / 'dataflash' / name)})
-    assert 'pymavlink cannot read' in str(exc.value) and '\n' not in str(exc.value)
+def test_weekless_dataflash_log_is_replayed(logs, name):
+    """ArduCopter 3.0 text logs: GPS time of week, no week, no TimeMS; pymavlink's own clock raises TypeError."""
+    path = logs / 'dataflash' / name
+    with pytest.raises(TypeError):
+        mavutil.mavlink_connection(str(path))          # the failure this replaces (pymavlink 2.4.50)
+    node, caps, diag = replay(path)
+    gps = text_records(path, 'GPS')                    # Status, Time, NSats, HDop, Lat, Lng, RelAlt, Alt, ...
+    tow0 = int(gps[0][1])
+    fixes = [g for g in gps if int(g[0]) >= 3]
+    assert len(caps['fix']) == len(fixes) > 100
+    t = stamps(caps['fix'])
+    # the fixes are dated by the log's GPS time of week, from its first GPS record
+    assert np.array_equal(t, [(int(g[1]) - tow0) * 10**6 for g in fixes])
+    k = len(fixes) // 2
+    assert caps['fix'][k][1].latitude == pytest.approx(float(fixes[k][4]), abs=1e-9)
+    assert caps['fix'][k][1].longitude == pytest.approx(float(fixes[k][5]), abs=1e-9)
+    assert caps['fix'][k][1].altitude == pytest.approx(float(fixes[k][7]), abs=1e-6)
+    # attitude: every ATT after the first GPS record (before it there is no time), in order of the file
+    lines = path.read_text(errors='replace').splitlines()
+    first_gps = next(i for i, ln in enumerate(lines) if ln.startswith('GPS,'))
+    att = [[float(x) for x in ln.split(',')[1:]] for ln in lines[first_gps:] if ln.startswith('ATT,')]
+    assert len(caps['imu']) == len(att)
+    skipped = sum(ln.startswith(('ATT,', 'GPS,')) for ln in lines[:first_gps])
+    values = dict((kv.key, kv.value) for kv in diag[-1][1].status[0].values)
+    assert int(values['before_first_gps']) == skipped
+    assert 'no week number' in diag[-1][1].status[0].message
+    k = len(att) // 2
+    r_, p_, y_ = euler_ned(caps['imu'][k][1])
+    roll, pitch, yaw = att[k][1], att[k][3], att[k][5]   # RollIn, Roll, PitchIn, Pitch, YawIn, Yaw: degrees
+    assert max(angle_diff(r_, math.radians(roll)), angle_diff(p_, math.radians(pitch)),
+               angle_diff(y_, math.radians(yaw))) < 1e-5
+    ti = stamps(caps['imu'])
+    assert 0 <= ti[0] and ti[-1] <= t[-1] + 10**9       # within the GPS-dated span
+
+
+@pytest.mark.parametrize('name', ['x.bin', 'x.log'])
+def test_unreadable_dataflash_log_gives_one_line(tmp_path, monkeypatch, name):
+    """A log pymavlink cannot open (and, for text, neither can the time-of-week clock): one line, no crash."""
+    import uavcine.nodes.tlog_source as ts
+
+    class Broken:
+        @staticmethod
+        def mavlink_connection(path):
+            raise TypeError('unsupported operand\nsecond line')
+    monkeypatch.setattr(ts, 'load_mavutil', lambda: Broken)
+    monkeypatch.setattr(ts, 'is_dataflash', lambda path: True)
+    bad = tmp_path / name
+    bad.write_text('not a log\n')
+    if name.endswith('.bin'):
+        with pytest.raises(ParamError) as exc:
+            OfflineHost().add_node(TlogSourceNode, params={'path': str(bad)})
+        assert 'pymavlink cannot read' in str(exc.value) and '\n' not in str(exc.value)
+    else:  # the text reader with the time-of-week clock opens it, and the node says what is missing
+        node, caps, diag = replay(bad)
+        assert not any(caps.values())
+        assert 'has no GPS, POS or ATT record' in diag[-1][1].status[0].message

@@ -1,13 +1,13 @@
 """SiamFC network: official checkpoint layout, crops, batched scales, ONNX Runtime parity."""
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from uavcine.core import siamfc as S
+from conftest import SHARED
 
-REF = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'siamfc_alexnetv1_params.txt'
+REF = SHARED / 'reference' / 'siamfc_alexnetv1_params.txt'
 
 torch.set_num_threads(1)
 
@@ -145,10 +145,10 @@ def test_checkpoint_round_trip_fp16():
     net = S.SiamFCNet(0.25)
     S.init_weights(net)
     cfg = S.SiamFCConfig(width=0.25, context=0.4)
-    ckpt = S.save_checkpoint(net, cfg, S.QualityHead([0.1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), {'note': 'test'})
+    ckpt = S.save_checkpoint(net, cfg, S.QualityHead([0.1] + list(range(1, len(S.QUALITY_FEATURES) + 1))), {'note': 'test'})
     assert ckpt['state_dict']['backbone.conv1.0.weight'].dtype == torch.float16
     net2, cfg2, q2 = S.load_checkpoint(ckpt)
-    assert cfg2 == cfg and q2.coef == [0.1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert cfg2 == cfg and q2.coef == [0.1] + list(range(1, len(S.QUALITY_FEATURES) + 1))
     old = dict(ckpt, config=dict(ckpt['config'], weak_quality=0.3, lost_frames=15, hold_when_weak=True))
     assert S.load_checkpoint(old)[1] == cfg  # checkpoints from before the manager owned the gating still load
     w = net.state_dict()['backbone.conv1.0.weight']

@@ -85,9 +85,8 @@ def test_the_tracker_keeps_no_track_state_and_hold_undoes_a_move(net):
 def test_quality_head_is_in_unit_range():
     q = S.QualityHead()
     def stats(p, jump):
-        return {'peak_logit': 10 * p - 5, 'peak_prob': p, 'peak_ratio': p, 'peak_run_ratio': p, 'apce_ratio': 2 * p,
-                'apce_run_ratio': 2 * p, 'psr_ratio': p, 'psr_run_ratio': p, 'app_init': p, 'app_recent': p,
-                'scale_jump': float(jump > 1), 'jump': jump, 'inside': 1.0, 'age': 0.0}
+        return {'peak_med_ratio': 2 * p, 'psr_min_recent': 10 * p, 'apce_ratio_recent': 2 * p, 'app_init': p,
+                'app_recent': p, 'scale_change': 0.0, 'jump': jump, 'inside': 1.0, 'age': 0.0}
     for p in (0.0, 0.5, 1.0):
         assert 0.0 <= q(stats(p, 0.0)) <= 1.0
     assert q(stats(0.1, 2.0)) < q(stats(1.0, 0.0))
@@ -206,3 +205,58 @@ def test_a_contradicting_detection_reanchors_the_running_loop(net, reanchor):
         assert res is not None and res.track_id == 1 and np.allclose(loop.tracker.box, boxes[4])
     else:
         assert res is None and loop.tracker.box == drifted
+
+
+def test_search_feature_window_is_the_exemplar_embedding_of_that_box(net):
+    """The appearance features read the search features of the chosen response cell instead of embedding the new box
+    again: with valid convolutions and total stride 8, the window (r, c) of the search features is exactly the
+    embedding of the 127 px sub-crop starting at (8 r, 8 c) of the search crop, i.e. the box that cell stands for."""
+    frames, boxes = synthetic_sequence(2)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    crop = S.crop_and_resize(frames[1], t.center, t.x_sz, 255, t.avg_color)
+    _, feats = t.search(crop[None])
+    k = t.kernel0.shape[-1]
+    assert feats.shape[-1] == 22 and k == 6
+    for r, c in ((0, 0), (8, 8), (3, 14), (16, 16)):
+        sub = crop[8 * r:8 * r + 127, 8 * c:8 * c + 127]
+        emb = t.embed(sub).numpy()[0]
+        win = S.feature_window(feats[0], r, c, k)
+        assert np.allclose(win, emb, rtol=1e-4, atol=1e-4 * np.abs(emb).max()), (r, c)
+    # and their correlation is the response at that cell: the appearance cosine is the normalised response
+    raw = t.responses(crop[None])[0]
+    win = S.feature_window(feats[0], 5, 9, k)
+    assert raw[5, 9] == pytest.approx(t.net.out_scale * float((win * t.kernel0).sum()), rel=1e-4)
+
+
+def test_running_median_of_peaks_and_hold_forgets_the_weak_frame(net):
+    frames, boxes = synthetic_sequence(6)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    peaks = list(t.peaks)
+    for f in frames[1:4]:
+        r = t.update(f)
+        med = 1 / (1 + np.exp(-np.median(peaks)))
+        assert r.stats['peak_med_ratio'] == pytest.approx(min(2.0, r.stats['peak_prob'] / med))
+        assert r.stats['psr_min_recent'] <= r.stats['psr'] and r.stats['scale_change'] >= 0.0
+        peaks.append(r.stats['peak'])
+        assert t.peaks == peaks
+    psrs, avg = list(t.psrs), t.apce_avg
+    t.update(frames[4])
+    t.hold()  # a weak frame teaches neither the running median nor the recent template and statistics
+    assert t.peaks == peaks and t.psrs == psrs and t.apce_avg == avg
+    assert len(S.SiamFCTracker(net, S.SiamFCConfig(width=0.25)).peaks) == 0
+
+
+def test_crops_into_the_reused_buffer_equal_fresh_crops(net):
+    frames, boxes = synthetic_sequence(3)
+    t = tracker(net)
+    t.init(frames[0], boxes[0])
+    t.update(frames[1])  # fills t._crops for frames[1] around the previous centre
+    c0 = np.array(t.center)
+    r = t.update(frames[2])
+    fresh = np.stack([S.crop_and_resize(frames[2], c0, t._before[3] * f, 255, t.avg_color) for f in t.scale_factors])
+    assert r.ok and np.array_equal(t._crops, fresh)
+    buf = np.zeros((255, 255, 3), np.uint8)
+    S.crop_and_resize(frames[2], c0, 90.0, 255, t.avg_color, out=buf)
+    assert np.array_equal(buf, S.crop_and_resize(frames[2], c0, 90.0, 255, t.avg_color)) and buf.any()

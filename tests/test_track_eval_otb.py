@@ -169,6 +169,12 @@ def test_loso_heads_never_see_their_own_sequence():
     assert np.allclose(h['a'], h2['a']) and not np.allclose(h['b'], h2['b'])
     assert all(len(c) == 3 and c[1] > 0 for c in h.values())  # bias + 2 weights; quality rises with the IoU
 
+    # the target: 'iou' (the shipped head's) predicts the IoU itself, 'on' the probability that IoU >= 0.2
+    f_mid = np.array([0.5, 0.0])  # a box at IoU ~0.5
+    q = {k: 1 / (1 + np.exp(-(c[0] + f_mid @ np.asarray(c[1:])))) for k, c in
+         (('iou', T.loso_heads(data, extra, 'iou')['a']), ('on', T.loso_heads(data, extra, 'on')['a']))}
+    assert abs(q['iou'] - 0.5) < 0.1 and q['on'] > 0.8
+
 
 def test_cli_loso_calibration_gates_with_held_out_heads(tmp_path):
     root = tmp_path / 'seqs'

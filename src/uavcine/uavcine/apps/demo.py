@@ -9,6 +9,8 @@ rendered with overlays and the run is scored from its bags:
     runs/<name>/<shot>.mp4           footage with boxes, state, quality, geoposition and its ellipse
     runs/<name>/media/<shot>/        keyframes, thumbnails and a summary clip (+ 9:16) from media_server
     runs/<name>/report.html          plots and tables (uavcine eval on the bags), and the media results
+    runs/<name>/preview_vs_flown.png the shot preview of view_synthesis at the start of the ORBIT, beside the
+                                     frames flown then (skip with --no-preview)
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ REPO = Path(__file__).resolve().parents[4]
 #: seed's flight test cut to the pass along the towers (the scenario's own 75 s add a long approach).
 SHOTS = [('orbit_car', 'sim/orbit_car.yaml', 25.0), ('flyby_towers', 'sim/flight_test_towers.yaml', 40.0)]
 GRAPH = 'config/graphs/demo.yaml'
+#: The shot previewed by view_synthesis (topic mode, once, at its start) for the report's "preview vs flown" strip.
+PREVIEW_SHOT = 'orbit_car'
+PREVIEW_VIEWS, PREVIEW_DURATION_S = 5, 5.0
 PARAMS = 'config/demo.yaml'
 MARKER = '.uavcine_run'
 
@@ -44,7 +49,8 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
     # The simulated compass, like a real one, reads magnetic north: the site's declination is part of the
     # onboard configuration (the scenario plays the site here).
     from ..sim import load_scenario
-    decl = load_scenario(str(scenario)).sensors.magnetic_declination_deg
+    scen = load_scenario(str(scenario))
+    decl = scen.sensors.magnetic_declination_deg
     for node in ('geo', 'pointing'):
         overrides.setdefault(node, {}).setdefault('heading_is_magnetic', True)
         overrides[node].setdefault('declination_deg', float(decl))
@@ -58,6 +64,9 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
             host.sinks.append(live)
         for e in entries:
             host.add_node(e.cls, merged_params(e, files, overrides), name=e.name, remap=e.remap)
+        if name == PREVIEW_SHOT and not getattr(args, 'no_preview', False):
+            from ..nodes.view_synthesis import ViewSynthesisNode  # lazy: only the previewed shot runs it
+            host.add_node(ViewSynthesisNode, dict(preview_params(scen.shot), **overrides.get('view_synthesis', {})))
         t0 = time.perf_counter()
         print('[%s] %s' % (name, scenario.name))
         reason = host.run(progress=not args.no_progress)
@@ -66,6 +75,15 @@ def run_shot(name: str, scenario: Path, duration_s: float, out_dir: Path, args) 
         host.close()
     return {'name': name, 'reason': reason, 'wall_s': wall, 'errors': list(host.errors),
             'latency': host.latency_table()}
+
+
+def preview_params(shot) -> dict:
+    """view_synthesis parameters that preview the scenario's shot (its ShotCfg) once, as soon as it can."""
+    return {'preview_rate_hz': 2.0, 'preview_max': 1, 'preview_views': PREVIEW_VIEWS,
+            'shot_duration_s': PREVIEW_DURATION_S, 'shot_type': shot.type, 'shot_radius_m': shot.distance_m,
+            'shot_height_m': shot.altitude_m, 'shot_speed_mps': shot.speed_mps, 'shot_heading_deg': shot.heading_deg,
+            'shot_start_angle_deg': shot.start_angle_deg, 'shot_direction': shot.direction, 'shot_side': shot.side,
+            'shot_continue': True}
 
 
 def cmd_demo(args) -> int:
@@ -103,8 +121,15 @@ def cmd_demo(args) -> int:
             media[n] = analyse_shot(out / n / 'bag', out / 'media' / n)
             for key, r in media[n].items():
                 print('[%s] media %s: %s' % (n, key, r.message))
+    extra = section_html(media, out) if media else ''
+    if PREVIEW_SHOT in names and not args.no_preview:
+        from .preview_report import section_html as preview_html  # lazy: imports matplotlib and torch
+        t1 = time.perf_counter()
+        part, line = preview_html(PREVIEW_SHOT, out / PREVIEW_SHOT / 'bag', out)
+        extra += part
+        print('[%s] %s (%.1f s)' % (PREVIEW_SHOT, line, time.perf_counter() - t1))
     report = write_report(metrics, runs, names, out, title='uavcine demo: %s' % ', '.join(names),
-                          extra_html=section_html(media, out) if media else '')
+                          extra_html=extra)
     print()
     print_summary(metrics, names)
     total = time.perf_counter() - t0
@@ -135,6 +160,8 @@ def register(subparsers):
                    help='record camera images raw or as sensor_msgs/CompressedImage JPEG (IMAGE_TOPIC/compressed)')
     p.add_argument('--jpeg-quality', type=int, default=90, help='JPEG quality with --image-format jpeg (1-100)')
     p.add_argument('--no-media', action='store_true', help='skip the media services (keyframes, thumbnails, summary)')
+    p.add_argument('--no-preview', action='store_true',
+                   help='skip the shot preview (view_synthesis) of %s and its "preview vs flown" strip' % PREVIEW_SHOT)
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--live', action='store_true', help='serve the topics to Foxglove while the demo runs')
     p.add_argument('--live-port', type=int, default=8765)

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[4]
 
 
 def run(out: Path, model: str, video: str, start_s: float, duration_s: float, data_dir: str = '',
-        progress: bool = True, min_confidence: float = 0.7) -> dict:
+        progress: bool = True, min_confidence: float = GestureParams().min_confidence) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (out / 'bag').exists() and (out / 'summary.json').exists():  # our own earlier run: replace it
         import shutil
@@ -115,8 +115,9 @@ def register(subparsers):
     p.add_argument('--start', type=float, default=5.0, help='gesture start, s')
     p.add_argument('--duration', type=float, default=12.0, help='gesture length, s')
     p.add_argument('--data', default='', help='UAV-GESTURE folder (default: shared/data/uav_gesture)')
-    p.add_argument('--min-confidence', type=float, default=0.7,
-                   help="the gesture node's min_confidence for the demo (node default 0.8; see MODEL_CARD_gesture.md)")
+    p.add_argument('--min-confidence', type=float, default=GestureParams().min_confidence,
+                   help="the gesture node's min_confidence for the demo (default: the node's own, %(default)s; "
+                   'see MODEL_CARD_gesture.md)')
     p.add_argument('--no-progress', action='store_true')
     p.set_defaults(func=cmd_gesture_demo)
     return p

@@ -352,25 +352,50 @@ class Geopositioner:
         """(x, y) -> ground z of the terrain model, or None on flat earth (for TargetFilter)."""
         return self.ground.height_at if self.ground.is_terrain else None
 
+    # --- the camera ------------------------------------------------------------------------
+    def _camera(self, vehicle: np.ndarray, agl: float, body_rpy, gimbal_rpy
+                ) -> Tuple[np.ndarray, np.ndarray, Optional[float]]:
+        """(camera centre ENU, R_world_optical, flat ground z or None) of the rays: the chain of the module
+        docstring (body yaw already true); with altitude_source agl the camera is AGL above the terrain
+        under the drone, or the flat ground AGL below the camera (the seed)."""
+        R = rot_flu(*body_rpy) @ rot_flu(*gimbal_rpy) @ self._R_mount_optical
+        origin = np.array(vehicle, dtype=float)
+        plane_z = None  # type: Optional[float]
+        if self.cfg.altitude_source == 'agl':
+            if self.ground.is_terrain:
+                origin[2] = self.ground.height_at(vehicle[0], vehicle[1]) + agl
+            else:
+                plane_z = origin[2] - agl
+        return origin, R, plane_z
+
+    def camera_pose(self, telem: Telemetry) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """(camera centre (3,) ENU, R_world_optical (3, 3)) at ``telem``: the camera every ray of ``estimate``
+        starts from (the same chain, true yaw and camera height); None when the telemetry is not finite."""
+        try:
+            vehicle = np.asarray(telem.vehicle_enu, dtype=float).reshape(3)
+            rpy = np.asarray(telem.body_rpy, dtype=float).reshape(3).copy()
+            grpy = np.asarray(telem.gimbal_rpy, dtype=float).reshape(3)
+            agl = float(telem.agl_m) if telem.agl_m is not None else 0.0
+        except (TypeError, ValueError):
+            return None
+        if not (np.all(np.isfinite(vehicle)) and np.all(np.isfinite(rpy)) and np.all(np.isfinite(grpy))
+                and math.isfinite(agl)) or (self.cfg.altitude_source == 'agl' and telem.agl_m is None):
+            return None
+        rpy[2] = true_yaw(rpy[2], self.cfg.declination_deg, self.cfg.heading_is_magnetic)
+        origin, R, _ = self._camera(vehicle, agl, rpy, grpy)
+        return origin, R
+
     # --- one solution for given (possibly perturbed) inputs -----------------------------
     def _solve(self, x: np.ndarray, mode: str) -> Tuple[Optional[np.ndarray], str]:
         """x = the 16 inputs of _PARAM_NAMES; returns ([e, n, u, range, bearing], '') or (None, reason)."""
         cfg = self.cfg
         vehicle = x[0:3]
-        R = rot_flu(*x[4:7]) @ rot_flu(*x[7:10]) @ self._R_mount_optical
+        origin, R, plane_z = self._camera(vehicle, x[3], x[4:7], x[7:10])
         u_c = x[10] + x[15]
         u = axis_column(self.camera, R, u_c, x[14], x[11]) if self.cfg.vertical_axis else u_c
         ray = R @ self.camera.rays(np.array([[u, x[11]]]))[0]
         if not np.all(np.isfinite(ray)):
             return None, 'invalid_ray'
-        origin = vehicle.copy()
-        plane_z = None  # type: Optional[float]
-        if cfg.altitude_source == 'agl':
-            ground_under = self.ground.height_at(vehicle[0], vehicle[1])
-            if self.ground.is_terrain:
-                origin[2] = ground_under + x[3]
-            else:
-                plane_z = origin[2] - x[3]  # the seed: flat ground AGL below the camera
         raise_m = x[12] if mode == 'top_prior' else 0.0
         if mode != 'top_prior' and ray[2] >= -1e-9 and not self.ground.is_terrain:
             return None, 'ray_above_horizon'

@@ -12,10 +12,10 @@ One readable module in the shape of huanglianghua/siamfc-pytorch ``siamfc.py``:
   penalty and damping (``scale_lr``), cosine (Hann) window, response upsampled
   x16 (17 -> 272), every hyper-parameter in ``SiamFCConfig`` with the paper's
   defaults.
-- Tracking quality in [0, 1] for every box: the probability that the box is on
-  the target (IoU >= 0.2 with the truth), from features of the response map
-  (peak, APCE of Wang et al., CVPR 2017, and PSR relative to the first frame and
-  to a running reference), the appearance agreement with the first and recent
+- Tracking quality in [0, 1] for every box: the predicted IoU of the box with
+  the truth, from features of the response map (peak relative to the running
+  median of the track's peaks, APCE of Wang et al., CVPR 2017, and PSR over the
+  recent frames), the appearance agreement with the first and recent
   templates, the box's consistency over time, its share inside the image and the
   track's age, mapped by a small logistic head calibrated on real and simulated
   sequences (``QualityHead``). Bad input gives a clear error, never an exception.
@@ -251,18 +251,19 @@ def _width_of(net: SiamFCNet) -> float:
 
 
 def crop_and_resize(img: np.ndarray, center_xy: Sequence[float], size: float, out_size: int,
-                    border_value: Sequence[float]) -> np.ndarray:
+                    border_value: Sequence[float], out: Optional[np.ndarray] = None) -> np.ndarray:
     """Square crop of side ``size`` px centred at ``center_xy`` (continuous coords), resized to ``out_size``.
 
     Parts outside the image take ``border_value`` (the mean colour). One cv2.warpAffine
     instead of siamfc-pytorch's pad-the-whole-image-then-crop: same result, no full-frame copy.
+    ``out``: an (out_size, out_size, 3) uint8 array to write into (a reused buffer), returned.
     """
     s = float(size) / out_size
     # output pixel u (centre u + 0.5) <- input continuous coord cx - size/2 + (u + 0.5) s, index = coord - 0.5
     tx = center_xy[0] - size / 2.0 + 0.5 * s - 0.5
     ty = center_xy[1] - size / 2.0 + 0.5 * s - 0.5
     m = np.array([[s, 0.0, tx], [0.0, s, ty]], dtype=np.float64)
-    return cv2.warpAffine(img, m, (out_size, out_size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(img, m, (out_size, out_size), dst=out, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(float(v) for v in border_value))
 
 
@@ -309,28 +310,32 @@ def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
 
 
-#: Features of the quality head. Each means the same on real and simulated video: the response peak, APCE and PSR
-#: relative to the first frame's *and* to a running reference of the recent frames (a real scene's first frame is
-#: not a typical frame; the absolute peak is not a feature: its scale differs between scenes and domains, and with
-#: it the held-out Spearman on the real development set was lower: MODEL_CARD_siamfc_sim.md), the appearance agreement of the new box with the first and the recent templates (cosine of
-#: exemplar embeddings), the box's consistency over time (scale change, centre jump in target sizes), the share of
-#: the box inside the image (``inside``: a box sliding off the frame edge follows background) and the track's age
-#: (``age`` = log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely
-#: on its target at the same response; the manager's detector restarts it).
-QUALITY_FEATURES = ('peak_ratio', 'peak_run_ratio', 'apce_ratio', 'apce_run_ratio', 'psr_run_ratio',
-                    'app_init', 'app_recent', 'scale_jump', 'jump', 'inside', 'age')
+#: Features of the quality head (issue #14, round three). Each means the same on real and simulated video:
+#: the response peak relative to the running median of this track's peaks (``peak_med_ratio``); the weakest PSR of
+#: the last RECENT_FRAMES frames and the slow running average of APCE relative to the first frame (consistency of
+#: the response over time); the appearance agreement of the new box with the first and the recent template (cosine
+#: of backbone features: the search features of the box's response cell, computed anyway); the box's consistency
+#: over time (``scale_change``: |log| of its size relative to the first box's; ``jump``: centre move in target
+#: sizes; SiamFC keeps the aspect ratio, so there is no aspect change to measure); the share of the box inside the
+#: image (``inside``: a box sliding off the frame edge follows background); and the track's age (``age`` =
+#: log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely on its
+#: target at the same response; the manager's detector restarts it). No absolute peak: its scale differs between
+#: scenes and domains. Chosen on the real development set by leave-one-sequence-out Spearman (MODEL_CARD_siamfc_sim.md).
+QUALITY_FEATURES = ('peak_med_ratio', 'psr_min_recent', 'apce_ratio_recent', 'app_init', 'app_recent',
+                    'scale_change', 'jump', 'inside', 'age')
 
 
 @dataclass
 class QualityHead:
     """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
 
-    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target on``) by fitting q to
-    whether the box is on the target (IoU >= 0.2 with the truth) on real and simulated sequences. The default
-    is an uncalibrated prior: quality rises with the peak relative to the first frame's and the recent ones'.
+    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target iou``) by fitting q to the
+    box's IoU with the truth (logistic regression on a soft target) on real and simulated sequences: the quality is
+    the predicted IoU. The default is an uncalibrated prior: quality rises with the peak relative to the track's
+    running median and with the appearance agreement with the first template.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 3.0, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 0.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
         return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
@@ -344,24 +349,29 @@ class QualityHead:
 
 def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0,
                    run: Optional[Dict[str, float]] = None, app_init: float = 1.0,
-                   app_recent: float = 1.0, inside: float = 1.0, frames: int = 0) -> Dict[str, float]:
+                   app_recent: float = 1.0, inside: float = 1.0, frames: int = 0,
+                   peak_median: Optional[float] = None, scale_change: float = 0.0) -> Dict[str, float]:
     """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref`` and to the
     running reference ``run`` (``RUNNING_LR`` average of the frames tracked since).
 
     ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size;
-    ``app_init``, ``app_recent``: cosine of the new box's exemplar embedding with the first and the recent template;
-    ``inside``: share of the box's area inside the image; ``frames``: updates since the tracker was (re)started.
+    ``app_init``, ``app_recent``: cosine of the new box's features with the first and the recent template;
+    ``inside``: share of the box's area inside the image; ``frames``: updates since the tracker was (re)started;
+    ``peak_median``: the running median of this track's response peaks (logits; None: this frame's);
+    ``scale_change``: |log| of the box's size relative to the first box's.
     """
     peak = float(raw.max())
     p = _sigmoid(peak)
     a, s = apce(raw), psr(raw)
     run = ref if run is None else run
+    med = peak if peak_median is None else float(peak_median)
     return {
         'peak': peak,
         'peak_logit': max(-10.0, min(10.0, peak)),
         'peak_prob': p,
         'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
         'peak_run_ratio': min(p / max(run.get('peak_prob', p), 1e-6), 2.0),
+        'peak_med_ratio': min(p / max(_sigmoid(med), 1e-6), 2.0),
         'apce': a,
         'apce_ratio': min(a / max(ref.get('apce', a), 1e-6), 3.0),
         'apce_run_ratio': min(a / max(run.get('apce', a), 1e-6), 3.0),
@@ -371,6 +381,7 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
         'app_init': app_init,
         'app_recent': app_recent,
         'scale_jump': scale_jump,
+        'scale_change': min(abs(scale_change), 3.0),
         'jump': min(jump, 3.0),
         'inside': inside,
         'age': math.log1p(max(0, frames)),
@@ -389,9 +400,24 @@ def inside_share(box: Sequence[float], width: int, height: int) -> float:
 RUNNING_LR = 0.1
 
 
-def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.flatten(), b.flatten()
-    return max(0.0, float(a @ b) / (float(a.norm() * b.norm()) + 1e-12))
+#: Peaks kept for the running median of the response peak (``peak_med_ratio``): the last ~10 s at 10 Hz.
+PEAK_HISTORY = 100
+#: Frames of the recent-consistency features: ``psr_min_recent`` is the weakest PSR of the last RECENT_FRAMES (a
+#: track that has just been weak is not yet trusted again); ``apce_ratio_recent`` averages ``apce_ratio`` at rate
+#: 1 / SLOW_FRAMES. Bounded memories, not the whole track: after an occlusion the features recover with the track.
+RECENT_FRAMES = 10
+SLOW_FRAMES = 30
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return max(0.0, float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) + 1e-12))
+
+
+def feature_window(feats: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    """The exemplar-sized window (C, size, size) of search features (C, H, W) whose correlation with the exemplar
+    gave response cell (row, col): the features of the box that cell stands for, computed once for the search."""
+    return feats[:, row:row + size, col:col + size]
 
 
 # ----------------------------------------------------------------------------
@@ -453,13 +479,16 @@ def check_box(box: Any, width: int, height: int, min_px: float) -> Tuple[Optiona
 class SearchModel(nn.Module):
     """The per-frame graph: fused backbone on the scaled search crops, correlated with the exemplar features."""
 
-    def __init__(self, fused: nn.Module, out_scale: float):
+    def __init__(self, fused: nn.Module, out_scale: float, with_features: bool = False):
         super().__init__()
         self.backbone = fused
         self.out_scale = out_scale
+        self.with_features = with_features  # also return the search features (the appearance features use them)
 
-    def forward(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(self.backbone(x), kernel) * self.out_scale
+    def forward(self, x: torch.Tensor, kernel: torch.Tensor):
+        f = self.backbone(x)
+        r = F.conv2d(f, kernel) * self.out_scale
+        return (r, f) if self.with_features else r
 
 
 class SiamFCTracker:
@@ -479,7 +508,7 @@ class SiamFCTracker:
         self.quality = quality or QualityHead()
         self.backend = backend
         self._fused = fuse_backbone(self.net.backbone)
-        self._search = SearchModel(self._fused, self.net.out_scale).eval()
+        self._search = SearchModel(self._fused, self.net.out_scale, with_features=True).eval()
         self._ort = None
         self._ort_z = None
         if backend == 'onnxruntime':
@@ -507,6 +536,7 @@ class SiamFCTracker:
         self.hann_window = (hann / hann.sum()).astype(np.float32)
         half = cfg.scale_num // 2
         self.scale_factors = cfg.scale_step ** np.linspace(-half, half, cfg.scale_num)
+        self._crops = np.empty((cfg.scale_num, cfg.instance_sz, cfg.instance_sz, 3), np.uint8)  # reused per update
 
     # --- state ---------------------------------------------------------------------
     def reset(self) -> None:
@@ -519,8 +549,12 @@ class SiamFCTracker:
         self.image_wh = None  # type: Optional[Tuple[int, int]]
         self.ref = {}  # type: Dict[str, float]
         self.run = {}  # type: Dict[str, float]  # running reference of the response statistics
-        self.kernel0 = None  # type: Optional[torch.Tensor]  # the first template (kernel is the tracked one)
-        self.kernel_recent = None  # type: Optional[torch.Tensor]  # running average of the recent boxes' embeddings
+        self.kernel0 = None  # type: Optional[np.ndarray]  # the first template's features (C, 6, 6)
+        self.kernel_recent = None  # type: Optional[np.ndarray]  # running average of the recent boxes' features
+        self.peaks = []  # type: List[float]  # this track's response peaks (logits), the last PEAK_HISTORY
+        self.psrs = []  # type: List[float]  # PSR of the last RECENT_FRAMES tracked frames
+        self.apce_avg = None  # type: Optional[float]  # running average of apce_ratio (rate 1 / SLOW_FRAMES)
+        self.size0 = 1.0  # the first box's size sqrt(w h)
         self.frames = 0
         self._before = None  # type: Optional[Tuple[Any, ...]]  # for hold(): the state before the last update
 
@@ -543,14 +577,19 @@ class SiamFCTracker:
         return self._fused(to_tensor(crops))
 
     @torch.inference_mode()
-    def responses(self, crops: np.ndarray) -> np.ndarray:
-        """Raw responses (S, 17, 17) of the S search crops against the exemplar, one forward."""
+    def search(self, crops: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """Raw responses (S, 17, 17) of the S search crops against the exemplar and their features (S, C, 22, 22),
+        one forward."""
         if self._ort is not None:
             x = np.ascontiguousarray(crops).transpose(0, 3, 1, 2).astype(np.float32)
-            out = self._ort.run(None, {'x': x, 'kernel': self.kernel.numpy()})[0]
+            out, feats = self._ort.run(None, {'x': x, 'kernel': self.kernel.numpy()})
         else:
-            out = self._search(to_tensor(crops), self.kernel).numpy()
-        return out[:, 0]
+            out, feats = (v.numpy() for v in self._search(to_tensor(crops), self.kernel))
+        return out[:, 0], feats
+
+    def responses(self, crops: np.ndarray) -> np.ndarray:
+        """Raw responses (S, 17, 17) of the S search crops against the exemplar, one forward."""
+        return self.search(crops)[0]
 
     # --- tracking ------------------------------------------------------------------
     def init(self, img: np.ndarray, box: Sequence[float]) -> TrackResult:
@@ -579,8 +618,10 @@ class SiamFCTracker:
         r0 = self.responses(x0[None])[0]
         self.ref = response_stats(r0, {}, 0.0)
         self.run = {k: self.ref[k] for k in ('peak_prob', 'apce', 'psr')}
-        self.kernel0 = self.kernel
-        self.kernel_recent = self.kernel.clone()
+        self.kernel0 = self.kernel.numpy()[0]
+        self.kernel_recent = self.kernel0.copy()
+        self.peaks = [float(r0.max())]
+        self.size0 = math.sqrt(w * h)
         return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
     def update(self, img: np.ndarray) -> TrackResult:
@@ -599,9 +640,10 @@ class SiamFCTracker:
             return TrackResult(error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
         cfg = self.cfg
         self.frames += 1
-        crops = np.stack([crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color)
-                          for f in self.scale_factors])
-        raw = self.responses(crops)
+        crops = self._crops  # one warpAffine per scale straight into the network-size buffer: no frame-sized work
+        for i, f in enumerate(self.scale_factors):
+            crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color, out=crops[i])
+        raw, feats = self.search(crops)
         # upsample and penalise scale changes
         up = np.stack([cv2.resize(r, (cfg.upscale_sz, cfg.upscale_sz), interpolation=cv2.INTER_CUBIC) for r in raw])
         half = cfg.scale_num // 2
@@ -618,14 +660,24 @@ class SiamFCTracker:
         cand_center = self.center + disp_img
         cand_sz = self.target_sz * scale
         jump = float(np.hypot(*disp_img)) / max(1.0, math.sqrt(float(self.target_sz[0] * self.target_sz[1])))
-        # appearance agreement of the new box with the first and the recent template (one exemplar-sized embedding)
-        emb = self.embed(crop_and_resize(img, cand_center, self.z_sz * scale, cfg.exemplar_sz, self.avg_color))
+        # appearance agreement of the new box with the first and the recent template: the search features of the
+        # response cell nearest the new centre are that box's features (no extra forward)
+        n = cfg.response_sz
+        cell = np.clip(np.round((np.array(loc, dtype=np.float64) + 0.5) / cfg.response_up - 0.5), 0, n - 1).astype(int)
+        emb = feature_window(feats[scale_id], int(cell[0]), int(cell[1]), self.kernel0.shape[-1])
         cand_box = (cand_center[0] - cand_sz[0] / 2, cand_center[1] - cand_sz[1] / 2, cand_sz[0], cand_sz[1])
         stats = response_stats(raw[scale_id], self.ref, float(scale_id != half), jump, self.run,
                                _cosine(emb, self.kernel0), _cosine(emb, self.kernel_recent),
-                               inside_share(cand_box, wh[0], wh[1]), self.frames)
+                               inside_share(cand_box, wh[0], wh[1]), self.frames,
+                               peak_median=float(np.median(self.peaks)),
+                               scale_change=math.log(math.sqrt(float(cand_sz[0] * cand_sz[1])) / self.size0))
+        # consistency over the recent frames: the weakest PSR of the last RECENT_FRAMES, the slow average of APCE
+        stats['psr_min_recent'] = min(self.psrs[-(RECENT_FRAMES - 1):] + [stats['psr']])
+        a = stats['apce_ratio']
+        stats['apce_ratio_recent'] = a if self.apce_avg is None else (1 - 1.0 / SLOW_FRAMES) * self.apce_avg + a / SLOW_FRAMES
         q = self.quality(stats)
-        self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent)
+        self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent,
+                        list(self.peaks), list(self.psrs), self.apce_avg)
         self.center = cand_center
         self.target_sz = cand_sz
         self.z_sz *= scale
@@ -634,6 +686,9 @@ class SiamFCTracker:
         for k in self.run:
             self.run[k] = (1 - lr) * self.run[k] + lr * stats[k]
         self.kernel_recent = (1 - lr) * self.kernel_recent + lr * emb
+        self.peaks = (self.peaks + [stats['peak']])[-PEAK_HISTORY:]
+        self.psrs = (self.psrs + [stats['psr']])[-RECENT_FRAMES:]
+        self.apce_avg = stats['apce_ratio_recent']
         return TrackResult(box=self.box, quality=q, stats=stats, response=raw[scale_id])
 
     def hold(self) -> Tuple[float, float, float, float]:
@@ -642,7 +697,8 @@ class SiamFCTracker:
         The caller decides when (the manager judged the frame weak): the tracker then does not drift
         onto an occluder, and the next update searches around the last trusted position."""
         if self._before is not None:  # the weak frame does not teach the running reference either
-            self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent = self._before
+            (self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent,
+             self.peaks, self.psrs, self.apce_avg) = self._before
             self._before = None
         return self.box
 
@@ -676,13 +732,15 @@ class SiamFCTracker:
 
 
 def export_onnx(search: SearchModel, cfg: SiamFCConfig) -> bytes:
-    """The search graph (fused backbone + correlation with the exemplar as an input) as ONNX bytes."""
+    """The search graph (fused backbone + correlation with the exemplar as an input) as ONNX bytes: inputs 'x',
+    'kernel'; outputs 'response' and, for a ``SearchModel`` ``with_features``, 'features'."""
     x = torch.zeros(cfg.scale_num, 3, cfg.instance_sz, cfg.instance_sz)
     with torch.no_grad():
         k = search.backbone(torch.zeros(1, 3, cfg.exemplar_sz, cfg.exemplar_sz))
     buf = io.BytesIO()
-    kw = dict(input_names=['x', 'kernel'], output_names=['response'],
-              dynamic_axes={'x': {0: 'scales'}, 'response': {0: 'scales'}}, opset_version=17)
+    outs = ['response', 'features'] if getattr(search, 'with_features', False) else ['response']
+    kw = dict(input_names=['x', 'kernel'], output_names=outs,
+              dynamic_axes=dict({'x': {0: 'scales'}}, **{o: {0: 'scales'} for o in outs}), opset_version=17)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         try:  # torch >= 2.5 defaults to the torch.export exporter; this small static graph wants the classic one
@@ -713,6 +771,10 @@ def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exem
     if num_threads > 0:
         so.intra_op_num_threads = num_threads
         so.inter_op_num_threads = 1
+    # No busy-waiting between operators: on a CPU shared with other work (the drone's other nodes, this machine's
+    # other jobs) a spinning worker burns the time slice the other worker needs (bench_tracker_720p.py: 2 threads
+    # were slower than 1 with spinning on).
+    so.add_session_config_entry('session.intra_op.allow_spinning', '0')
     onnx = export_exemplar_onnx(model, cfg) if exemplar else export_onnx(model, cfg)
     return ort.InferenceSession(onnx, so, providers=['CPUExecutionProvider'])
 

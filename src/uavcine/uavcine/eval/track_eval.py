@@ -203,18 +203,14 @@ def in_view(seq) -> np.ndarray:
 
 
 def frame_scores(seq, boxes):
-    """IoU and centre error on the frames whose target is in view."""
-    in_view = globals()['in_view'](seq)  # the init frame is not scored
-    ious = box_ops.iou_xywh(boxes[in_view], seq.boxes[in_view])
-    errs = box_ops.centre_error(boxes[in_view], seq.boxes[in_view])
-    return ious, errs
+    """IoU and centre error on the frames whose target is in view (the init frame is not scored)."""
+    m = in_view(seq)
+    return box_ops.iou_xywh(boxes[m], seq.boxes[m]), box_ops.centre_error(boxes[m], seq.boxes[m])
 
 
 def spearman(a, b) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return float('nan')
-    return float(spearmanr(a[ok], b[ok]).statistic)
+    return float(spearmanr(a[ok], b[ok]).statistic) if ok.sum() >= 3 else float('nan')
 
 
 def attributes(seq) -> list:
@@ -324,7 +320,7 @@ NOTES = '''Notes on reading the table:
 - *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
   the quality gate and nothing else: on a weak frame whose quality is below the manager's `hold_quality`
   the previous box is kept, for at most `max_hold_frames` weak frames in a row (then the response's box
-  again). Quality is the probability that the box is on the target (IoU >= 0.2). *SiamFC + manager +
+  again). Quality is the predicted IoU of the box with the target. *SiamFC + manager +
   detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
 - Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
   of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
@@ -335,7 +331,9 @@ NOTES = '''Notes on reading the table:
   8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
   this loop (`--detector detr`), never a measurement of that detector.
 - OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
-- Real sequences have no detector truth, so the manager + detector row is on the simulator only.'''
+- Real sequences have no detector truth, so the manager + detector row is on the simulator only.
+- fps: each sequence at its own frame and target size; per frame at 1280x720 on 1 and 2 threads against CSRT:
+  `python bench/bench_tracker_720p.py --frames 20 --rounds 3` (models/MODEL_CARD_siamfc_sim.md, Speed).'''
 
 
 def sim_table(rows, res, seqs) -> list:
@@ -376,11 +374,11 @@ def sim_table(rows, res, seqs) -> list:
 REAL_TRACKERS = ('SiamFC', 'SiamFC + hold', 'CSRT', 'KCF', 'MIL')  # no detector loop: real folders have no detector truth
 
 
-def loso_calibrate(seqs, res: dict, extra: tuple | None = None) -> dict:
+def loso_calibrate(seqs, res: dict, extra: tuple | None = None, kind: str = 'iou') -> dict:
     """Leave-one-sequence-out quality heads from the ungated SiamFC run in ``res`` (``evaluate(..., ['SiamFC'],
-    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target: on the target, IoU >=
-    0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated row's
-    quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
+    keep_stats=True)``): each sequence's head is fitted (``siamfc_train.loso_heads``, target ``kind``: the IoU, or 'on'
+    = IoU >= 0.2) on the other sequences' frames plus ``extra`` (features, IoU) of simulator sequences. The ungated
+    row's quality is re-scored with them, so its Spearman is held out too. Returns name -> QualityHead."""
     d = res['per']['SiamFC']
     data = {}
     for seq, stats, boxes in zip(seqs, d['stats'], d['boxes']):
@@ -389,7 +387,7 @@ def loso_calibrate(seqs, res: dict, extra: tuple | None = None) -> dict:
         ok = np.isfinite(seq.boxes[1:]).all(axis=1) & np.isfinite(boxes[1:]).all(axis=1)
         y[ok] = box_ops.iou_xywh(boxes[1:][ok], seq.boxes[1:][ok])
         data[seq.name] = (f, y)
-    heads = {k: S.QualityHead(c) for k, c in siamfc_train.loso_heads(data, extra).items()}
+    heads = {k: S.QualityHead(c) for k, c in siamfc_train.loso_heads(data, extra, kind).items()}
     for j, seq in enumerate(seqs):
         q = np.r_[1.0, [heads[seq.name](st) for st in d['stats'][j][1:]]]
         d['q'][j] = q[in_view(seq)]
@@ -495,6 +493,7 @@ def main(argv=None) -> int:
                          'needs the SiamFC tracker), not with the model\'s head')
     ap.add_argument('--calib-extra', default='', metavar='NPZ',
                     help='with --loso-calib: also fit on these features (siamfc_train collect), comma-separated')
+    ap.add_argument('--quality-target', default='iou', choices=['iou', 'on'], help='--loso-calib: what heads predict')
     ap.add_argument('--quality-threshold', type=float, default=M.ManagerConfig.quality_threshold,
                     help="the manager's weak threshold (quality below it is a weak frame)")
     ap.add_argument('--init-shift', default='0,0', metavar='DX,DY', help='real sequences: start on the first true '
@@ -554,7 +553,7 @@ def main(argv=None) -> int:
             if a.loso_calib:  # the ungated run first: its features give each sequence a head fitted without it
                 res = evaluate(real, a.model, 'simulated', ['SiamFC'], keep_stats=True, **kw)
                 extra = siamfc_train.load_quality_data(a.calib_extra.split(','))[:2] if a.calib_extra else None
-                heads = loso_calibrate(real, res, extra)
+                heads = loso_calibrate(real, res, extra, a.quality_target)
                 rest = evaluate(real, a.model, 'simulated', [t for t in rtrackers if t != 'SiamFC'], heads=heads, **kw)
                 res['per'] = {t: (res['per'] if t == 'SiamFC' else rest['per'])[t] for t in rtrackers}
             else:

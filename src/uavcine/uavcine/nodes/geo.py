@@ -7,7 +7,10 @@ Subscribes /target/track (uavcine_interfaces/Track), /vehicle/fix (NavSatFix),
 nearest its stamp; a sample farther than ``staleness_s`` from it means no
 estimate (reason 'stale_<topic>'). Publishes /target/geo (GeoTarget),
 /target/fix (NavSatFix, ENU covariance in m^2) and /target/point_enu
-(PointStamped in the local ENU frame ``frame_id``).
+(PointStamped in the local ENU frame ``frame_id``), and at every track's stamp
+whose telemetry pairs /camera/pose_enu (PoseStamped: camera_optical in that
+frame, the camera every ray starts from: core.geoposition camera_pose), the
+camera pose the shot previews (view_synthesis) need in the target's frame.
 
 The local ENU frame is anchored at (origin_lat, origin_lon, origin_alt), or at
 the first valid fix when ``origin_from_first_fix`` is true. A terrain file is an
@@ -23,6 +26,7 @@ from typing import Optional  # noqa: F401  (type comments)
 
 import numpy as np
 from transforms3d.euler import quat2euler
+from transforms3d.quaternions import mat2quat
 
 from uavcine.core.camera import PinholeCamera
 from uavcine.core.geoposition import (FLAG_FILTERED, FLAG_OUTLIER, SOURCES, Box, GeoConfig, GeoEstimate, Geopositioner,
@@ -106,6 +110,8 @@ class GeoParams:
     correlated_sources: list = param(['gps', 'box_shape', 'class_height', 'class_depth'],
                                      'Noise sources that drift slowly or repeat every frame (biases): kept out of '
                                      "the filter's averaging, added to its covariance (of: %s)" % ', '.join(SOURCES))
+    publish_camera_pose: bool = param(True, 'Publish /camera/pose_enu (the camera in the local ENU frame) at each '
+                                            "track's stamp whose telemetry pairs")
     correlated_fractions: list = param([1.0], "Share of each correlated source's variance that drifts (the rest "
                                               'is white and averaged); one value for all or one per source '
                                               '([0.0]: treat every source as white)')
@@ -184,6 +190,7 @@ class GeoNode(Node):
         self.pub_geo = self.create_publisher('uavcine_interfaces/msg/GeoTarget', 'target/geo', RELIABLE)
         self.pub_fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'target/fix', RELIABLE)
         self.pub_point = self.create_publisher('geometry_msgs/msg/PointStamped', 'target/point_enu', RELIABLE)
+        self.pub_camera = self.create_publisher('geometry_msgs/msg/PoseStamped', 'camera/pose_enu', RELIABLE)
         self.create_subscription('uavcine_interfaces/msg/Track', 'target/track', self.on_track, RELIABLE)
         vehicle.FIX.subscribe(self, self.on_fix)
         vehicle.IMU.subscribe(self, self.on_imu)
@@ -290,8 +297,22 @@ class GeoNode(Node):
                 return None, None, why
         return Telemetry(enu, rpy, grpy, agl), sigma_h, ''
 
+    def publish_camera_pose(self, t_ns: int) -> None:
+        """/camera/pose_enu at t_ns when the telemetry pairs (as for an estimate) and the camera is known."""
+        tel, _, _ = self.telemetry_at(t_ns)
+        pose = self.geo.camera_pose(tel) if tel is not None and self.geo is not None else None
+        if pose is None:
+            return
+        c, R = pose
+        self.pub_camera.publish(self.new(
+            'geometry_msgs/msg/PoseStamped', header=msgs.header(self, t_ns, self.p.frame_id),
+            pose={'position': {'x': float(c[0]), 'y': float(c[1]), 'z': float(c[2])},
+                  'orientation': msgs.quaternion_fields(mat2quat(R))}))
+
     def on_track(self, msg):
         t_ns = msgs.stamp_ns(msg.header.stamp)
+        if self.p.publish_camera_pose:
+            self.publish_camera_pose(t_ns)
         state = int(msg.state)
         if state != TRACKING and not (self.p.accept_occluded and state == OCCLUDED):
             return  # no box to geoposition (detecting, lost) or only a prediction

@@ -17,7 +17,11 @@ why in one line (which systems and message types it heard).
 DataFlash logs (ArduPilot's onboard .bin, or the text .log) are read with
 pymavlink's DFReader: POS (else GPS) -> /vehicle/fix, ATT -> /vehicle/imu, POS
 RelHomeAlt (else GPS RelAlt) -> /vehicle/agl, MNT -> /vehicle/gimbal; stamps are
-DFReader's own times (from the GPS clock where the log has one).
+DFReader's own times (from the GPS clock where the log has one). Text logs of
+ArduCopter 3.0 (GPS records with a time of week but no week number and no TimeMS
+anywhere), which pymavlink's clock cannot date, are read with DFReader's own
+interpolation between GPS records counted from the log's first GPS record
+(``WeeklessGpsClock``); records before it have no time and are skipped, counted.
 
 Time: ``align: log_time`` (default) plays each message at its recorded time; the
 node tells the host where that starts (``start_time_ns``), so a run of the log
@@ -189,6 +193,53 @@ def tlog_time_range(path: str, dialect: str = 'ardupilotmega') -> Tuple[Optional
 
 
 # ---------------------------------------------------------------------------- DataFlash reading
+def _weekless_text_reader(path: str):
+    """pymavlink's text DataFlash reader with WeeklessGpsClock (ArduCopter 3.0 logs: GPS Time, no week).
+
+    Written here because pymavlink 2.4.50's GPS clock computes a date from the GPS week and fails with a
+    TypeError when the record has none; the rest (parsing, per-type rate interpolation) is DFReader's.
+    """
+    from pymavlink import DFReader  # lazy: optional dependency (pymavlink, MAVLink nodes only)
+
+    class WeeklessGpsClock(DFReader.DFReaderClock_gps_interpolated):
+        """DFReader's GPS-interpolated clock, dated by GPS time of week (ms) relative to the first GPS record."""
+
+        def __init__(self):
+            DFReader.DFReaderClock_gps_interpolated.__init__(self)
+            self.tow0 = None  # type: Optional[int]
+
+        def rewind_event(self):
+            DFReader.DFReaderClock_gps_interpolated.rewind_event(self)
+            self.tow0 = None
+            self.timebase = 0.0
+
+        def gps_message_arrived(self, m):
+            tow = getattr(m, 'Time', None)
+            if not isinstance(tow, int):
+                return
+            if self.tow0 is None:  # time zero: what came before has no time (skipped by the stream)
+                self.tow0, self.timebase, self.counts_since_gps = tow, 0.0, {}
+                return
+            t = ((tow - self.tow0) % WEEK_MS) * 1e-3  # a week rollover keeps counting
+            deltat = t - self.timebase
+            if deltat <= 0:
+                return
+            for typ, n in self.counts_since_gps.items():  # as DFReader: the highest rate seen per type
+                if n / deltat > self.msg_rate.get(typ, 0):
+                    self.msg_rate[typ] = n / deltat
+            self.timebase = t
+            self.counts_since_gps = {}
+
+    class WeeklessTextReader(DFReader.DFReader_text):
+        def init_clock(self):
+            self.clock = WeeklessGpsClock()
+
+    return WeeklessTextReader(path)
+
+
+WEEK_MS = 7 * 86400 * 1000
+
+
 class DataflashStream:
     """Messages of a DataFlash log through pymavlink's DFReader: (ns since 1970 as DFReader dates it, message)."""
 
@@ -197,13 +248,24 @@ class DataflashStream:
     def __init__(self, path: str):
         self.path = path
         self.counts = Counter()  # type: Counter
+        #: None, or why the stamps are not dates (a log pymavlink's clock cannot date)
+        self.clock_note = None  # type: Optional[str]
         mavutil = load_mavutil()
         try:
             self.reader = mavutil.mavlink_connection(path)
         except Exception as exc:  # pymavlink fails on old layouts (no TimeMS) with TypeError etc.
-            raise ParamError('parameter path: pymavlink cannot read the DataFlash log %s (%s: %s)'
-                             % (path, type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip()
-                                else '')) from None
+            why = '%s: %s' % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else '')
+            self.reader = None
+            if isinstance(exc, TypeError) and not path.lower().endswith('.bin'):
+                try:
+                    self.reader = _weekless_text_reader(path)
+                    self.clock_note = ('GPS records carry a time of week but no week number (pymavlink cannot '
+                                       'date them): stamps count seconds from the first GPS record')
+                except Exception as exc2:
+                    why += '; nor with a time-of-week clock: %s: %s' % (type(exc2).__name__, exc2)
+            if self.reader is None:
+                raise ParamError('parameter path: pymavlink cannot read the DataFlash log %s (%s)'
+                                 % (path, why.replace('\n', ' '))) from None
 
     def __iter__(self):
         while True:
@@ -214,6 +276,9 @@ class DataflashStream:
                 return
             if m is None:
                 return
+            if self.clock_note is not None and self.reader.clock.tow0 is None:
+                self.counts['before_first_gps'] += 1  # no time yet
+                continue
             self.counts['messages'] += 1
             yield int(round(m._timestamp * 1e6)) * 1000, m
 
@@ -325,6 +390,9 @@ class TlogSourceNode(Node):
             self.stream = DataflashStream(p.path)  # after the survey: DFReader instances of one file share state
             self.tel = DataflashTelemetry(p, use_pos=types.get('POS', 0) > 0)
             self.vehicle = 'DataFlash log'
+            if self.stream.clock_note:
+                self.vehicle += ' (%s)' % self.stream.clock_note
+                self.info('%s: %s' % (p.path, self.stream.clock_note))
             if not (types.get('POS') or types.get('GPS') or types.get('ATT')):
                 self.why_empty = '%s has no GPS, POS or ATT record' % p.path
         else:
@@ -434,6 +502,8 @@ class TlogSourceNode(Node):
                   ('messages', c.get('messages', 0)), ('damaged', c.get('damaged', 0)),
                   ('unknown_id', c.get('unknown_id', 0)), ('used', self.counts['packets']),
                   ('published', self.counts['published'])]
+        if self.kind == 'dataflash' and self.stream.clock_note:
+            values.append(('before_first_gps', c.get('before_first_gps', 0)))  # no time yet: skipped
         self.pub_diag.publish(diagnostic_array(self, now, [diagnostic_status(
             self, level, '%s: flight log' % self.name, text[:400], os.path.basename(self.p.path), values)]))
 

@@ -61,7 +61,7 @@ class TrackerParams:
     response_up: int = param(_S.response_up, 'Upsampling factor of the 17x17 response', min=1, max=32)
     # quality gating and the manager
     quality_threshold: float = param(_M.quality_threshold, 'Tracking quality below this is a weak frame '
-                                     '(quality = the probability that the box is on the target)', min=0.0, max=1.0)
+                                     '(quality = the predicted IoU of the box with the target)', min=0.0, max=1.0)
     max_weak_frames: int = param(_M.max_weak_frames, 'Weak frames tolerated in a row before the track is lost', min=0)
     max_hold_frames: int = param(_M.max_hold_frames, 'Weak frames in a row on which the tracker holds its box; '
                                  'past them it follows its response again', min=0)

@@ -25,6 +25,23 @@ subjects: P-I on dev, one window / averaged windows: joints, last 64.6 / 64.6 %;
 ``run --dev --models lstm --steps 2000 --out runs/gesture_dev/X`` with ``--no-velocity --pool last``,
 ``--pool last``, ``--pool last --frames 64`` and the defaults (the JSON files hold both accuracies).
 
+Round three (issue #16: the recipe, toward P-CNN's 91.9 % P-I): candidate changes to the LSTM recipe with the
+``none`` class — joint-pair distances as features (``--distances``), per-frame centring (``--frame-centre``),
+extra augmentation (``--aug``: speed, dropped joints, jitter), mirror test-time averaging (``--mirror`` of
+``ensemble``/``pack``) and seed ensembles (``ensemble``, ``pack``) — are chosen on the same development splits
+(``--dev``), one change at a time against the current recipe, by a criterion fixed before any run: the mean of
+dev P-I and P-II with all_clear and not_clear merged (``THUMB_PAIR``: the joints cannot separate them, so
+their coin flips would only add noise to the choice), the strict P-I as the tie-break. Only the chosen recipe
+is then trained on the full training subjects and measured on the test subjects (``compare`` lists runs).
+Outcome (models/MODEL_CARD_gesture.md, round three): no single change beat the spread of three seeds of the
+unchanged recipe on dev; their ensemble did, and is shipped (test P-I 88.9 %, P-II 86.9 %):
+
+    python -m uavcine.train.gesture_train run --models lstm --none 0.15 --seed S --out runs/i16/test_sS   # S = 0, 1, 2
+    python -m uavcine.train.gesture_train ensemble runs/i16/test_s0 runs/i16/test_s1 runs/i16/test_s2
+    python -m uavcine.train.gesture_train pack runs/i16/test_s0 runs/i16/test_s1 runs/i16/test_s2 \
+        --dest models/gesture_lstm_none.pt
+    python -m uavcine.train.gesture_train export --model models/gesture_lstm_none.pt --onnx models/gesture_lstm_none.onnx
+
 Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
 restarts from its last checkpoint; ``--budget-min`` stops cleanly):
 
@@ -47,11 +64,13 @@ seeds from ``NONE_EVAL_SEED``; motions seen in training and ``body.HELD_OUT_KIND
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,37 +79,27 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..core.gestures import body as B
-from ..core.gestures import commands as C
 from ..core.gestures import skeleton as K
 from ..core.gestures.ddnet import DDNet, DDNetConfig
-from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, classify_window, from_checkpoint
+from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, from_checkpoint, skeleton_dim
 from ..runtime.onnx_export import export_onnx
+from . import gesture_eval as E
 from . import uav_gesture as U
+from .gesture_eval import LABEL_INDEX, LABELS_WITH_NONE, NONE, NONE_TRAIN_SEED, eval_windows, evaluate, features
 
 MODELS = ('lstm', 'ddnet')
-NONE = 'none'
-LABELS_WITH_NONE = UAV_GESTURE_LABELS + (NONE,)
-LABEL_INDEX = {n: i for i, n in enumerate(LABELS_WITH_NONE)}
-#: Seeds of the simulated people who are not signalling (``core.gestures.body``): training and
-#: evaluation draw from disjoint seed ranges.
-NONE_TRAIN_SEED, NONE_EVAL_SEED = 1000, 2000
 
 
-def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last', none: bool = False) -> torch.nn.Module:
+def make_model(kind: str, frames: int, velocity: bool = False, pool: str = 'last', none: bool = False,
+               distances: bool = False, frame_centre: bool = False, hidden: int = 128) -> torch.nn.Module:
     labels = LABELS_WITH_NONE if none else UAV_GESTURE_LABELS
     if kind == 'lstm':
-        return GestureLSTM(MMGRConfig(labels=labels, frames=frames, velocity=velocity,
-                                      skeleton_dim=28 if velocity else 14, pool=pool))
+        return GestureLSTM(MMGRConfig(labels=labels, frames=frames, velocity=velocity, distances=distances,
+                                      frame_centre=frame_centre, skeleton_dim=skeleton_dim(velocity, distances),
+                                      pool=pool, hidden=hidden))
     if kind == 'ddnet':
         return DDNet(DDNetConfig(labels=labels, frames=frames))
     raise ValueError('unknown model %r (choose from %s)' % (kind, ', '.join(MODELS)))
-
-
-def model_input(model: torch.nn.Module, p7: torch.Tensor, vel: torch.Tensor) -> torch.Tensor:
-    """(B, T, 7, 2) normalised joints and velocities -> what the model takes."""
-    if isinstance(model, GestureLSTM):
-        return torch.cat([p7.flatten(2), vel.flatten(2)], -1) if model.cfg.velocity else p7.flatten(2)
-    return p7
 
 
 def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +108,7 @@ def sampled(p7: np.ndarray, frames: int, rng: np.random.Generator | None = None)
     return p7[idx].astype(np.float32), K.local_velocity(p7, np.arange(len(p7)) / U.FPS, idx)
 
 
-def window_sample(points18: np.ndarray, frames: int, rng: np.random.Generator | None = None):
-    """(T, 18, 2) pixels -> (frames, 7, 2) normalised joints and velocities, sampled evenly over the sequence."""
-    p7, _ = K.joint_proc(points18)
-    return sampled(p7, frames, rng)
-
-
+@functools.lru_cache(maxsize=4)  # the three splits of a run share one bank (it takes ~20 s to simulate)
 def none_bank(n: int, seed: int, seconds: float = 15.0, kinds=B.TRAIN_KINDS) -> list[U.Video]:
     """``n`` simulated people not signalling (idle / walking, ``core.gestures.body``), as 25 fps videos
     labelled ``none``; each its own subject."""
@@ -115,21 +119,48 @@ def none_bank(n: int, seed: int, seconds: float = 15.0, kinds=B.TRAIN_KINDS) -> 
     return out
 
 
+@dataclass
+class Augment:
+    """Extra training augmentation (``--aug``), on top of the crop / prefix / mirror / rotation and scale of
+    the module doc: ``speed``: the video resampled in time by a factor drawn log-uniformly in
+    [1 / speed, speed] (a slower or faster performance); ``drop``: probability that one or two of the 7 joints
+    are lost (OpenPose's zeros, filled by ``joint_proc`` as at test time) for a span of 10-40 % of the frames;
+    ``jitter``: Gaussian noise on every normalised joint (shoulder widths)."""
+    speed: float = 1.0
+    drop: float = 0.0
+    jitter: float = 0.0
+
+
+NO_AUGMENT = Augment()
+EXTRA_AUGMENT = Augment(speed=1.33, drop=0.3, jitter=0.01)
+
+
 def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.random.Generator,
-              idle: list[U.Video] | None = None):
-    """One training window of ``v`` (see the module doc); ``idle``: simulated people not signalling, whose
-    end is prefixed instead of the same subject's other gesture with probability 0.5 (a person idles, then
-    signals)."""
-    L = len(v.points18)
+              idle: list[U.Video] | None = None, aug: Augment = NO_AUGMENT) -> tuple[np.ndarray, int]:
+    """One training window of ``v`` (see the module doc) as full-rate normalised (T, 7, 2) joints, and its label
+    index; ``idle``: simulated people not signalling, whose end is prefixed instead of the same subject's other
+    gesture with probability 0.5 (a person idles, then signals); ``aug``: the extra augmentation."""
+    pts = v.points18
+    if aug.speed > 1.0:
+        r = math.exp(rng.uniform(-math.log(aug.speed), math.log(aug.speed)))
+        pts = pts[np.minimum(np.round(np.arange(0.0, len(pts), r)).astype(int), len(pts) - 1)]
+    L = len(pts)
     n = max(frames, int(round(L * rng.uniform(0.4, 1.0))))
     n = min(n, L)
     s = int(rng.integers(0, L - n + 1))
-    seq = v.points18[s:s + n]
+    seq = pts[s:s + n]
     if v.label != NONE and same_subject and rng.random() < 0.5:
         pool = idle if idle and rng.random() < 0.5 else same_subject
         o = pool[int(rng.integers(len(pool)))].points18
         k = int(rng.integers(1, max(2, int(0.25 * n))))
         seq = np.concatenate([o[-k:], seq], axis=0)
+    if aug.drop > 0 and rng.random() < aug.drop:
+        seq = seq.copy()
+        T = len(seq)
+        for j in rng.choice(K.UPPER7, size=int(rng.integers(1, 3)), replace=False):
+            m = max(1, int(T * rng.uniform(0.1, 0.4)))
+            a = int(rng.integers(0, T - m + 1))
+            seq[a:a + m, j] = 0.0
     p7, _ = K.joint_proc(seq)
     label = v.label
     if rng.random() < 0.5:
@@ -137,48 +168,15 @@ def augmented(v: U.Video, same_subject: list[U.Video], frames: int, rng: np.rand
     a = math.radians(rng.uniform(-10, 10))
     R = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) * rng.uniform(0.9, 1.1)
     p7 = p7 @ R.T.astype(np.float32)
-    return sampled(p7, frames, rng) + (LABEL_INDEX[label],)
-
-
-def eval_windows(length: int, frames: int) -> list[tuple[int, int]]:
-    """The windows a test sequence is classified on: the whole sequence and five windows of 60 % of it,
-    evenly spaced from start to end; the softmax outputs are averaged (chosen on the development split)."""
-    n = min(length, max(frames, int(0.6 * length)))
-    return [(0, length)] + [(int(a), int(a) + n) for a in np.linspace(0, length - n, 5)]
-
-
-def predict(model: torch.nn.Module, points18: np.ndarray, frames: int, single: bool = False) -> np.ndarray:
-    """Class probabilities of one test sequence (averaged over ``eval_windows``; ``single``: whole sequence only)."""
-    p7, _ = K.joint_proc(points18)
-    wins = [(0, len(p7))] if single else eval_windows(len(p7), frames)
-    xs, vs = zip(*(sampled(p7[a:b], frames) for a, b in wins))
-    with torch.no_grad():
-        logits = model(model_input(model, torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs))))
-    return torch.softmax(logits, -1).mean(0).numpy()
-
-
-def evaluate(model: torch.nn.Module, videos: dict[str, U.Video], test: list[str], frames: int) -> dict:
-    """Accuracy under P-I and P-II (windows averaged, and the whole sequence once), and the predictions."""
-    model.eval()
-    out = {}
-    for proto in ('P-I', 'P-II'):
-        pred, single, ys = [], [], []
-        for name in test:
-            v = videos[name]
-            seq = v.points18 if proto == 'P-I' else U.p2_sequence(videos, v, test)[0]
-            pred.append(int(np.argmax(predict(model, seq, frames))))
-            single.append(int(np.argmax(predict(model, seq, frames, single=True))))
-            ys.append(LABEL_INDEX[v.label])
-        pred, single, ys = np.array(pred), np.array(single), np.array(ys)
-        out[proto] = {'accuracy': float((pred == ys).mean()), 'accuracy_single_window': float((single == ys).mean()),
-                      'n': int(len(ys)), 'pred': [model.cfg.labels[i] for i in pred],
-                      'true': [model.cfg.labels[i] for i in ys]}
-    return out
+    if aug.jitter > 0:
+        p7 = (p7 + rng.normal(0.0, aug.jitter, p7.shape)).astype(np.float32)
+    return p7, LABEL_INDEX[label]
 
 
 def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, frames: int, lr: float, seed: int,
               deadline: float, velocity: bool = False, dev: bool = False, pool: str = 'last',
-              none: float = 0.0) -> dict | None:
+              none: float = 0.0, distances: bool = False, frame_centre: bool = False, aug: Augment = NO_AUGMENT,
+              hidden: int = 128) -> dict | None:
     """Train one (model, split) and evaluate it; ``none`` > 0: a 14th class, ``none``, drawn with that
     probability per sample from simulated people not signalling (``none_bank``, training seeds)."""
     res_file = out / ('%s_split%d.json' % (kind, k))
@@ -190,7 +188,7 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
     by_subject = {v.subject: [o for o in tv if o.subject == v.subject] for v in tv}
     idle = none_bank(300, NONE_TRAIN_SEED) if none > 0 else []
     torch.manual_seed(seed + k)
-    model = make_model(kind, frames, velocity, pool, none=none > 0)
+    model = make_model(kind, frames, velocity, pool, none > 0, distances, frame_centre, hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     ckpt = out / ('%s_split%d.ckpt' % (kind, k))
@@ -211,12 +209,12 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
                     for _ in range(batch)]
         else:  # the 13-class recipe's random stream, unchanged (its card's numbers reproduce)
             draw = [tv[i] for i in rng.integers(len(tv), size=batch)]
-        items = [augmented(v, [o for o in by_subject.get(v.subject, []) if o.label != v.label], frames, rng, idle)
-                 for v in draw]
-        x = torch.from_numpy(np.stack([a for a, _, _ in items]))
-        vel = torch.from_numpy(np.stack([b for _, b, _ in items]))
-        y = torch.tensor([c for _, _, c in items])
-        loss = F.cross_entropy(model(model_input(model, x, vel)), y, label_smoothing=0.1)
+        windows = (augmented(v, [o for o in by_subject.get(v.subject, []) if o.label != v.label], frames, rng, idle, aug)
+                   for v in draw)
+        items = [(features(model, p7, rng), y) for p7, y in windows]   # in this order: the random stream of round one
+        x = torch.from_numpy(np.stack([a for a, _ in items]))
+        y = torch.tensor([c for _, c in items])
+        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
         bar.set_postfix(loss='%.3f' % loss_ema, refresh=False)
@@ -228,7 +226,8 @@ def train_one(kind: str, k: int, data: Path, out: Path, steps: int, batch: int, 
                 return None
     res = evaluate(model, videos, test, frames)
     res.update(model=kind, split=k, steps=steps, batch=batch, frames=frames, lr=lr, seed=seed, velocity=velocity,
-               pool=pool, dev=dev, none=none, test_videos=test,
+               pool=pool, dev=dev, none=none, distances=distances, frame_centre=frame_centre, aug=aug.__dict__,
+               hidden=hidden, test_videos=test,
                train_s_this_run=round(time.time() - t0, 1), params=sum(p.numel() for p in model.parameters()))
     torch.save({'kind': kind, 'config': model.cfg.__dict__, 'model': model.state_dict()}, out / ('%s_split%d.pt' % (kind, k)))
     res_file.write_text(json.dumps(res, indent=1))
@@ -254,6 +253,27 @@ def table(out: Path) -> str:
                 cells += ['%.1f' % a for a in acc] + ['**%.1f**' % np.mean(acc)]
             rows.append('| %s | %d | %s | %s |' % (name, rs[0]['params'], how, ' | '.join(cells)))
     rows.append('| P-CNN (published) | | | | | | 91.9 | | | | |')
+    return '\n'.join(rows)
+
+
+def compare(run_dirs: list[Path], kind: str = 'lstm') -> str:
+    """A markdown row per run directory: P-I per split and mean, P-II mean (windows averaged), the same with
+    all_clear / not_clear merged, and the whole-sequence-once P-I (for recipe comparisons on dev or test)."""
+    rows = ['| run | evaluated on | P-I split 1 / 2 / 3 | **P-I mean** | P-II mean | P-I, P-II merged | P-I once |',
+            '| --- | --- | --- | ---: | ---: | ---: | ---: |']
+    for d in run_dirs:
+        fs = [Path(d) / ('%s_split%d.json' % (kind, k)) for k in (1, 2, 3)]
+        if not all(f.is_file() for f in fs):
+            rows.append('| %s | (not finished) | | | | | |' % d)
+            continue
+        rs = [json.loads(f.read_text()) for f in fs]
+        m = {(proto, key): 100 * np.mean([r[proto].get(key, np.nan) for r in rs])
+             for proto in ('P-I', 'P-II') for key in ('accuracy', 'accuracy_thumb_merged', 'accuracy_single_window')}
+        rows.append('| %s | %s (%d videos) | %s | **%.1f** | %.1f | %.1f, %.1f | %.1f |' % (
+            d, 'dev' if rs[0]['dev'] else 'test', sum(r['P-I']['n'] for r in rs),
+            ' / '.join('%.1f' % (100 * r['P-I']['accuracy']) for r in rs), m['P-I', 'accuracy'],
+            m['P-II', 'accuracy'], m['P-I', 'accuracy_thumb_merged'], m['P-II', 'accuracy_thumb_merged'],
+            m['P-I', 'accuracy_single_window']))
     return '\n'.join(rows)
 
 
@@ -295,7 +315,8 @@ def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
     cfg = model.cfg
     d = cfg.skeleton_dim + cfg.appearance_dim
     ops = export_onnx(model, [torch.zeros(1, cfg.frames, d)], str(onnx_path), ['features'], ['logits'],
-                      metadata={'labels': list(cfg.labels), 'frames': cfg.frames, 'velocity': cfg.velocity})
+                      metadata={'labels': list(cfg.labels), 'frames': cfg.frames, 'velocity': cfg.velocity,
+                                'distances': cfg.distances, 'frame_centre': cfg.frame_centre})
     sess = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
     xs = []
     if data is not None and (data / 'joint_positions').is_dir():
@@ -305,8 +326,7 @@ def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
             for seq in (videos[name].points18, U.p2_sequence(videos, videos[name], test)[0]):
                 p7, _ = K.joint_proc(seq)
                 for a, b in eval_windows(len(p7), cfg.frames):
-                    x, v = sampled(p7[a:b], cfg.frames)
-                    xs.append(model_input(model, torch.from_numpy(x)[None], torch.from_numpy(v)[None]))
+                    xs.append(torch.from_numpy(features(model, p7[a:b]))[None])
     else:
         xs = [torch.randn(1, cfg.frames, d) for _ in range(100)]
     diffs, agree = [], 0
@@ -319,100 +339,6 @@ def export(model_path: Path, onnx_path: Path, data: Path | None) -> dict:
     res = {'ops': ops, 'windows': len(xs), 'max_abs_prob_diff': max(diffs), 'argmax_agree': agree,
            'bytes': onnx_path.stat().st_size}
     print(json.dumps(res))
-    return res
-
-
-def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, every_s: float = 0.5,
-              threshold: float = 0.8, hold_s: float = 1.0) -> dict:
-    """What the gesture node would see on the real test videos: each test video of split k resampled to the
-    camera rate ``fps``, classified by that split's LSTM on sliding ``window_s`` windows every ``every_s``
-    (as ``nodes/gesture.py`` does), and the node's safety gate run over them with every gesture mapped to a
-    command (threshold, hold; refractory 5 s). Reported over the three splits: window accuracy, the share of
-    windows at or above the threshold and their accuracy, and the commands the gate would have sent (right
-    or wrong gesture)."""
-    videos = U.load(data)
-    n = right = conf_n = conf_right = 0
-    sent_right = sent_wrong = 0
-    wrong_sent = []
-    for k in (1, 2, 3):
-        model = from_checkpoint(torch.load(out / ('lstm_split%d.pt' % k), weights_only=False))
-        _, test = U.split(data, k)
-        cfg = C.GateConfig({g: 'HOLD' for g in UAV_GESTURE_LABELS}, threshold, hold_s, 5.0, 2 * every_s)
-        for name in test:
-            v = videos[name]
-            t_all = np.arange(0.0, len(v.points18) / U.FPS, 1.0 / fps)
-            idx = np.minimum(np.round(t_all * U.FPS).astype(int), len(v.points18) - 1)
-            pts, w = v.points18[idx], int(round(window_s * fps))
-            gate = C.CommandGate()
-            for end in range(w, len(pts) + 1, max(1, int(round(every_s * fps)))):
-                probs = classify_window(model, pts[end - w:end], t_all[end - w:end] - t_all[end - w])
-                label = UAV_GESTURE_LABELS[int(np.argmax(probs))]
-                ok = label == v.label
-                n += 1
-                right += ok
-                if probs.max() >= threshold:
-                    conf_n += 1
-                    conf_right += ok
-                d = gate.update(t_all[end - 1], label, float(probs.max()), True, cfg)
-                if d.command is not None:
-                    if ok:
-                        sent_right += 1
-                    else:
-                        sent_wrong += 1
-                        wrong_sent.append('%s -> %s' % (name, label))
-    res = {'windows': n, 'window_accuracy': right / n, 'confident_share': conf_n / n,
-           'confident_accuracy': conf_right / max(conf_n, 1), 'commands_right': sent_right,
-           'commands_wrong': sent_wrong, 'wrong_commands': wrong_sent, 'window_s': window_s, 'fps': fps,
-           'threshold': threshold, 'hold_s': hold_s}
-    print(json.dumps(res, indent=1))
-    return res
-
-
-def idle_eval(model_paths: list[Path], people: int = 30, seconds: float = 60.0, fps: float = 10.0,
-              window_s: float = 5.0, every_s: float = 0.5, threshold: float = 0.8, hold_s: float = 1.0,
-              refractory_s: float = 5.0, seed: int = NONE_EVAL_SEED) -> dict:
-    """False commands from people who are not signalling: ``people`` simulated people per motion set
-    (``core.gestures.body``; seeds from ``seed``, disjoint from the training bank's), ``seconds`` each at the
-    camera rate ``fps``, classified on sliding ``window_s`` windows every ``every_s`` as the gesture node does,
-    through its safety gate with the node's default mapping (and with every gesture mapped). Two motion sets:
-    the motions the none class was trained on, and motions it never saw (``body.HELD_OUT_KINDS``)."""
-    from ..nodes.gesture import GestureParams  # the node's default mapping is the one that flies
-    default_map = C.parse_mapping(GestureParams().gesture_commands)
-    streams = {}
-    for name, kinds, s0 in (('seen motions', B.TRAIN_KINDS, seed), ('unseen motions', B.HELD_OUT_KINDS, seed + 10000)):
-        streams[name] = [B.none_sequence(np.random.default_rng(s0 + i), seconds, fps, kinds).points18
-                         for i in range(people)]
-    res = {'people_per_set': people, 'seconds': seconds, 'fps': fps, 'window_s': window_s, 'every_s': every_s,
-           'threshold': threshold, 'hold_s': hold_s, 'refractory_s': refractory_s, 'models': {}}
-    w, step = int(round(window_s * fps)), max(1, int(round(every_s * fps)))
-    for mp in model_paths:
-        model = from_checkpoint(torch.load(mp, weights_only=False))
-        all_map = {g: 'HOLD' for g in model.cfg.labels if g != NONE}
-        per = {}
-        for name, seqs in tqdm(streams.items(), desc=Path(mp).name, file=sys.stdout, mininterval=10):
-            n = n_none = 0
-            sent = {'default mapping': Counter(), 'every gesture mapped': Counter()}
-            for pts in seqs:
-                t = np.arange(len(pts)) / fps
-                gates = {'default mapping': (C.CommandGate(), C.GateConfig(default_map, threshold, hold_s, refractory_s,
-                                                                            2 * every_s)),
-                         'every gesture mapped': (C.CommandGate(), C.GateConfig(all_map, threshold, hold_s,
-                                                                                 refractory_s, 2 * every_s))}
-                for end in range(w, len(pts) + 1, step):
-                    probs = classify_window(model, pts[end - w:end], t[end - w:end] - t[end - w])
-                    label = model.cfg.labels[int(np.argmax(probs))]
-                    n += 1
-                    n_none += label == NONE
-                    for key, (gate, cfg) in gates.items():
-                        if gate.update(t[end - 1], label, float(probs.max()), True, cfg).command is not None:
-                            sent[key][label] += 1
-            minutes = people * seconds / 60.0
-            per[name] = {'windows': n, 'none_share': n_none / n, 'minutes': minutes}
-            for key, c in sent.items():
-                per[name][key] = {'commands': sum(c.values()), 'per_min': sum(c.values()) / minutes,
-                                  'gestures': dict(c.most_common())}
-        res['models'][str(mp)] = per
-    print(json.dumps(res, indent=1))
     return res
 
 
@@ -436,9 +362,16 @@ def main(argv=None) -> int:
     r.add_argument('--none', type=float, default=0.0, metavar='P',
                    help='add a "none" class: each sample is, with probability P, a simulated person not signalling '
                    '(idle / walking, core.gestures.body; 0: the 13 UAV-GESTURE classes only)')
+    r.add_argument('--distances', action='store_true', help="LSTM features: also DD-Net's 21 joint-pair distances")
+    r.add_argument('--frame-centre', action='store_true',
+                   help="LSTM features: joints relative to each frame's shoulder midpoint (no body drift)")
+    r.add_argument('--aug', action='store_true', help='extra augmentation: speed resampling, dropped joints, '
+                   'jitter (Augment / EXTRA_AUGMENT)')
+    r.add_argument('--hidden', type=int, default=128, help='LSTM hidden size')
     r.add_argument('--dev', action='store_true', help='hold out the two highest-numbered training subjects of each '
                    'split and evaluate on them (recipe selection; never the test subjects)')
-    r.add_argument('--budget-min', type=float, default=60.0, help='stop (resumable) after this many minutes')
+    r.add_argument('--budget-min', '--max-minutes', dest='budget_min', type=float, default=60.0,
+                   help='stop (resumable) after this many minutes')
     for name in ('card', 'table'):
         c = sub.add_parser(name, help='print the results table' + (' into the model card' if name == 'card' else ''))
         c.add_argument('--out', default='runs/gesture')
@@ -448,6 +381,21 @@ def main(argv=None) -> int:
     sh.add_argument('--kind', default='lstm', choices=MODELS)
     sh.add_argument('--half', action='store_true', help='store float16 weights (half the file)')
     sh.add_argument('--data', default='../shared/data/uav_gesture', help='to print the shipped file\'s split-1 accuracy')
+    cp = sub.add_parser('compare', help='one table row per run directory (P-I, P-II, all_clear/not_clear merged)')
+    cp.add_argument('runs', nargs='+')
+    en = sub.add_parser('ensemble', help='P-I / P-II of the probability-averaged ensemble of several runs '
+                        '(same recipe, other seeds), per split, on the videos the runs were evaluated on')
+    en.add_argument('runs', nargs='+', help='run directories (each with lstm_split{1,2,3}.pt and .json)')
+    en.add_argument('--data', default='../shared/data/uav_gesture')
+    en.add_argument('--json', default='', help='also write the result here')
+    en.add_argument('--mirror', action='store_true', help='also classify the mirrored windows and average')
+    pk = sub.add_parser('pack', help='the split-1 LSTMs of several runs -> one ensemble checkpoint for the node')
+    pk.add_argument('runs', nargs='+')
+    pk.add_argument('--dest', default='models/gesture_lstm_none.pt')
+    pk.add_argument('--mirror', action='store_true', help='the node also classifies the mirrored windows')
+    pk.add_argument('--split', type=int, default=1, choices=[1, 2, 3],
+                    help='pack this split\'s models (1 ships; 2 and 3 are for idle-eval of every split)')
+    pk.add_argument('--data', default='../shared/data/uav_gesture', help="to print the packed file's split-1 accuracy")
     ex = sub.add_parser('export', help='ONNX export of the shipped recogniser and its parity with torch')
     ex.add_argument('--model', default='models/gesture_lstm.pt')
     ex.add_argument('--onnx', default='models/gesture_lstm.onnx')
@@ -460,6 +408,9 @@ def main(argv=None) -> int:
     ne.add_argument('--fps', type=float, default=10.0)
     ne.add_argument('--threshold', type=float, default=0.8)
     ne.add_argument('--hold-s', type=float, default=1.0)
+    ne.add_argument('--runs', nargs='+', default=None, help='evaluate the ensemble of these runs\' LSTMs (per split) '
+                    'instead of --out\'s')
+    ne.add_argument('--mirror', action='store_true', help='with --runs: also classify the mirrored windows')
     ie = sub.add_parser('idle-eval', help='false commands per minute from simulated people who are not signalling '
                         '(idle / walking), through the node\'s windows and safety gate')
     ie.add_argument('models', nargs='+', help='recogniser checkpoints (.pt)')
@@ -468,19 +419,42 @@ def main(argv=None) -> int:
     ie.add_argument('--json', default='', help='also write the result here')
     ie.add_argument('--threshold', type=float, default=0.8, help="the gate's min_confidence")
     a = ap.parse_args(argv)
+    if a.cmd == 'compare':
+        print(compare([Path(d) for d in a.runs]))
+        return 0
+    if a.cmd in ('ensemble', 'pack'):
+        torch.set_num_threads(1)
+        k_need = (1, 2, 3) if a.cmd == 'ensemble' else (a.split,)
+        missing = [str(Path(d) / ('lstm_split%d.pt' % k)) for d in a.runs for k in k_need
+                   if not (Path(d) / ('lstm_split%d.pt' % k)).is_file()]
+        if missing:
+            print('error: no trained model at %s' % missing[0], file=sys.stderr)
+            return 2
+        try:
+            if a.cmd == 'ensemble':
+                res = E.ensemble_eval([Path(d) for d in a.runs], Path(a.data), a.mirror)
+                if a.json:
+                    Path(a.json).write_text(json.dumps(res, indent=1))
+            else:
+                E.pack([Path(d) for d in a.runs], Path(a.dest), Path(a.data), a.mirror, a.split)
+        except ValueError as e:
+            print('error: %s' % e, file=sys.stderr)
+            return 2
+        return 0
     if a.cmd == 'idle-eval':
         torch.set_num_threads(1)
         missing = [m for m in a.models if not Path(m).is_file()]
         if missing:
             print('error: no model at %s' % missing[0], file=sys.stderr)
             return 2
-        res = idle_eval([Path(m) for m in a.models], a.people, a.seconds, threshold=a.threshold)
+        res = E.idle_eval([Path(m) for m in a.models], a.people, a.seconds, threshold=a.threshold)
         if a.json:
             Path(a.json).write_text(json.dumps(res, indent=1))
         return 0
     if a.cmd == 'node-eval':
         torch.set_num_threads(1)
-        node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s)
+        E.node_eval(Path(a.out), Path(a.data), a.window_s, a.fps, threshold=a.threshold, hold_s=a.hold_s,
+                  runs=[Path(r) for r in a.runs] if a.runs else None, mirror_tta=a.mirror)
         return 0
     if a.cmd == 'ship':
         ship(Path(a.out), Path(a.dest), a.kind, a.half, Path(a.data))
@@ -500,7 +474,8 @@ def main(argv=None) -> int:
         for kind in a.models:
             for k in a.splits:
                 if train_one(kind, k, data, out, a.steps, a.batch, a.frames, a.lr, a.seed, deadline,
-                            a.velocity, a.dev, a.pool, a.none) is None:
+                             a.velocity, a.dev, a.pool, a.none, a.distances, a.frame_centre,
+                             EXTRA_AUGMENT if a.aug else NO_AUGMENT, a.hidden) is None:
                     return 1
         print(table(out))
         return 0

@@ -158,12 +158,35 @@ def local_velocity(points7: np.ndarray, times_s: np.ndarray, idx: np.ndarray) ->
     return ((points7[hi] - points7[lo]) / dt[:, None, None]).astype(np.float32)
 
 
-def skeleton_features(points7: np.ndarray, velocity: Optional[np.ndarray] = None) -> np.ndarray:
-    """(T, 7, 2) normalised joints [and their (T, 7, 2) velocities] -> (T, 14 [+ 14]) per-frame features."""
-    p = np.asarray(points7, dtype=np.float32).reshape(len(points7), -1)
-    if velocity is None:
-        return p
-    return np.concatenate([p, np.asarray(velocity, np.float32).reshape(len(points7), -1)], axis=1)
+def frame_centred(points7: np.ndarray) -> np.ndarray:
+    """(T, 7, 2) normalised joints -> the same with each frame's shoulder midpoint moved to the origin.
+
+    The per-sequence normalisation leaves the whole body's drift in the image (a hovering drone
+    sways, the person steps); centring every frame keeps only the arms' motion about the body.
+    """
+    p = np.asarray(points7, dtype=np.float32)
+    return p - 0.5 * (p[:, R_SHOULDER:R_SHOULDER + 1] + p[:, L_SHOULDER:L_SHOULDER + 1])
+
+
+def joint_distances(points7: np.ndarray) -> np.ndarray:
+    """(T, 7, 2) -> (T, 21): DD-Net's Joint Collection Distances (its eq. 1), the distance of every joint
+    pair in each frame (translation and rotation invariant)."""
+    p = np.asarray(points7, dtype=np.float32)
+    i, j = np.triu_indices(M, k=1)
+    return np.linalg.norm(p[:, i] - p[:, j], axis=-1).astype(np.float32)
+
+
+def skeleton_features(points7: np.ndarray, velocity: Optional[np.ndarray] = None,
+                      distances: bool = False) -> np.ndarray:
+    """(T, 7, 2) normalised joints [, their (T, 7, 2) velocities] [, their pairwise distances]
+    -> (T, 14 [+ 14] [+ 21]) per-frame features."""
+    p = np.asarray(points7, dtype=np.float32)
+    parts = [p.reshape(len(p), -1)]
+    if velocity is not None:
+        parts.append(np.asarray(velocity, np.float32).reshape(len(p), -1))
+    if distances:
+        parts.append(joint_distances(p))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def label_maps(labels: Sequence[str]) -> Tuple[Dict[str, int], Dict[int, str]]:
