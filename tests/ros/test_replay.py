@@ -20,7 +20,7 @@ BOX_TOL_PX = 0.5  # tolerance on Track boxes, pixels (onnxruntime and SiamFC run
 GEO_TOL_H_M = 0.6
 GEO_TOL_V_M = 4.0
 OUTPUTS = ('/detector/detections', '/detector/request', '/target/track', '/target/geo', '/target/fix',
-           '/target/point_enu')
+           '/target/point_enu', '/camera/pose_enu')
 
 
 def uavcine(*args, cwd=None):
