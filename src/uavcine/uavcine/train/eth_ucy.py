@@ -8,6 +8,7 @@ on numpy because that loader is not a package. UNIV is not in the shared copy of
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +69,13 @@ def load(root: str | Path, split: str, subset: str, seq_len: int = 20, min_agent
 
 
 def default_root() -> Path:
-    """The shared data copy, next to the repository (../shared/data/eth_ucy)."""
+    """The shared data copy: $UAVCINE_SHARED/data/eth_ucy, else ../shared/data/eth_ucy beside the repository."""
+    env = os.environ.get('UAVCINE_SHARED')
+    if env:
+        return Path(env) / 'data' / 'eth_ucy'
     here = Path(__file__).resolve()
     for parent in here.parents:
         cand = parent.parent / 'shared' / 'data' / 'eth_ucy'
         if cand.is_dir():
             return cand
-    return Path('/work/shared/data/eth_ucy')
+    return here.parents[5] / 'shared' / 'data' / 'eth_ucy'  # beside the repository: named in the error
