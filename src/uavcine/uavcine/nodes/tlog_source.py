@@ -207,6 +207,7 @@ def _weekless_text_reader(path: str):
         def __init__(self):
             DFReader.DFReaderClock_gps_interpolated.__init__(self)
             self.tow0 = None  # type: Optional[int]
+            self.tow = 0  # the GPS record being dated (ms of week)
 
         def rewind_event(self):
             DFReader.DFReaderClock_gps_interpolated.rewind_event(self)
@@ -220,15 +221,12 @@ def _weekless_text_reader(path: str):
             if self.tow0 is None:  # time zero: what came before has no time (skipped by the stream)
                 self.tow0, self.timebase, self.counts_since_gps = tow, 0.0, {}
                 return
-            t = ((tow - self.tow0) % WEEK_MS) * 1e-3  # a week rollover keeps counting
-            deltat = t - self.timebase
-            if deltat <= 0:
-                return
-            for typ, n in self.counts_since_gps.items():  # as DFReader: the highest rate seen per type
-                if n / deltat > self.msg_rate.get(typ, 0):
-                    self.msg_rate[typ] = n / deltat
-            self.timebase = t
-            self.counts_since_gps = {}
+            self.tow = tow
+            DFReader.DFReaderClock_gps_interpolated.gps_message_arrived(self, m)  # dates it by _gpsTimeToTime
+
+        def _gpsTimeToTime(self, week, msec):
+            # DFReader asks for a date from (week, ms) it could not find; the time of week we kept is the answer
+            return ((self.tow - self.tow0) % WEEK_MS) * 1e-3  # a week rollover keeps counting
 
     class WeeklessTextReader(DFReader.DFReader_text):
         def init_clock(self):
