@@ -9,15 +9,8 @@ from .conftest import READY, Proc
 
 
 def _tiny_model(path):
-    import torch
-    from uavcine.core.views.geogpt import GeoGPT, GeoGPTConfig
-    from uavcine.core.views.vqgan import VQConfig, VQModel
-    from uavcine.core.views.synthesis import to_checkpoint
-    torch.manual_seed(0)
-    vq = VQModel(VQConfig(width=8, code_dim=8, n_codes=16))
-    gpt = GeoGPT(GeoGPTConfig(n_layer=2, n_embd=16, n_head=2, vocab=16))
-    torch.save(to_checkpoint(vars(vq.cfg), vq.state_dict(), vars(gpt.cfg), gpt.state_dict()), path)
-    return path
+    from test_view_synthesis import tiny_checkpoint  # lazy: torch only for the tests that need a model
+    return tiny_checkpoint(path)
 
 
 def _request(shot_type='ORBIT', n=3):
