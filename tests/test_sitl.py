@@ -70,6 +70,18 @@ def sitl(tmp_path):
         log.close()
 
 
+def _after_each_poll(host, bridge, step):
+    """Call step() after every poll of the bridge (the host calls the callback it was given: replace it)."""
+    orig = bridge.poll
+
+    def poll():
+        orig()
+        step()
+    for tm in host.timers:
+        if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
+            tm.callback = poll
+
+
 class Monitor(threading.Thread):
     """The autopilot's own messages, read on its second serial port (what a ground station sees)."""
 
@@ -119,17 +131,13 @@ def test_sitl_telemetry_gimbal_manager_and_diagnostics(sitl):
         class Until:  # stop 3 s after the first fix with a position (the EKF needs ~12 s after boot)
             t = None
         start = host.start_time_ns()
-        orig = bridge.poll
 
-        def poll():
-            orig()
+        def after_poll():
             if fixes and Until.t is None:
                 Until.t = host.now_ns()
             if Until.t is not None and host.now_ns() - Until.t > 3e9 or host.now_ns() - start > 45e9:
                 host.request_shutdown(bridge, 'done')
-        for tm in host.timers:  # the host calls the callback it was given: replace it
-            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
-                tm.callback = poll
+        _after_each_poll(host, bridge, after_poll)
         host.run()
         mine = (fixes[-1][1], imus[-1][1]) if fixes and imus else None
         theirs = (mon.latest.get('GLOBAL_POSITION_INT'), mon.latest.get('ATTITUDE'))
@@ -197,10 +205,8 @@ def test_sitl_gimbal_manager_pointing_and_release(sitl):
         pitches = []  # (host s, mount pitch deg, yaw deg) as the autopilot reports its mount
         start = host.start_time_ns()
         state = {'lost_at': None}
-        orig = bridge.poll
 
-        def poll():
-            orig()
+        def after_poll():
             now = host.now_ns()
             pos = bridge.tel.position
             if pos is not None and src.lat is None:  # a target 40 m east, 30 m north, 30 m below the vehicle
@@ -216,9 +222,7 @@ def test_sitl_gimbal_manager_pointing_and_release(sitl):
             done = state['lost_at'] is not None and now > state['lost_at'] + 5e9
             if done or now - start > 60e9:
                 host.request_shutdown(bridge, 'done')
-        for tm in host.timers:
-            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
-                tm.callback = poll
+        _after_each_poll(host, bridge, after_poll)
         host.run()
     finally:
         host.close()
@@ -330,10 +334,8 @@ def test_sitl_guided_forward_flight_roi_pointing(sitl):
         imus, gimbals = host.capture('/vehicle/imu'), host.capture('/vehicle/gimbal')
         start = host.start_time_ns()
         state = {'flying': None}
-        orig = bridge.poll
 
-        def poll():
-            orig()
+        def after_poll():
             now = host.now_ns()
             if state['flying'] is None and bridge.stats['roi_sent']:
                 pilot.fly_to(w_lat, w_lon, 30.0)
@@ -356,9 +358,7 @@ def test_sitl_guided_forward_flight_roi_pointing(sitl):
                                 _servo_formula_deg(att, to_target, mount.q)))
             if state['flying'] and now - state['flying'] > 30e9 or now - start > 60e9:
                 host.request_shutdown(bridge, 'done')
-        for tm in host.timers:
-            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
-                tm.callback = poll
+        _after_each_poll(host, bridge, after_poll)
         host.run()
     finally:
         host.close()
@@ -447,10 +447,8 @@ def test_sitl_link_goes_quiet_during_a_shot(sitl):
         src.lat, src.lon, src.alt = float(t_lat), float(t_lon), float(t_alt)
         diags = host.capture('/diagnostics')
         start = host.start_time_ns()
-        orig = bridge.poll
 
-        def poll():
-            orig()
+        def after_poll():
             now = (host.now_ns() - start) / 1e9
             sent.append((now, bridge.stats['roi_sent']))
             if state['cut'] is None and bridge.stats['roi_sent'] >= 3:
@@ -461,9 +459,7 @@ def test_sitl_link_goes_quiet_during_a_shot(sitl):
                 state['back'] = now
             if state['back'] is not None and now > state['back'] + 8.0 or now > 60.0:
                 host.request_shutdown(bridge, 'done')
-        for tm in host.timers:
-            if tm.node is bridge and getattr(tm.callback, '__name__', '') == 'poll':
-                tm.callback = poll
+        _after_each_poll(host, bridge, after_poll)
         host.run()
     finally:
         host.close()
