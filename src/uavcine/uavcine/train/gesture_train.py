@@ -47,7 +47,8 @@ ships, every candidate is judged as the ensemble of its seeds 0, 1, 2 on the dev
 against the ensemble of seeds 0, 1, 2 of the current recipe there (dev criterion 92.7, strict P-I 83.1), by
 the same criterion (mean of dev P-I and P-II with the thumb pair merged; strict P-I the tie-break). Candidates:
 the LSTM's hidden size (``--hidden 256``), longer training (``--steps 6000``), stronger dropout
-(``--dropout 0.5``), five seeds instead of three (seeds 3, 4 added), and a feature aimed at the thumb pair
+(``--dropout 0.5``), five seeds instead of three (seeds 3, 4 added), an ensemble of changed recipes (seeds 0, 1, 2
+of the current recipe with seeds 0, 1, 2 of ``--aug``: same network, other training), and a feature aimed at the thumb pair
 (``--angles``: limb directions, elbow angles and the head's offset, ``skeleton.arm_pose``; as the merged
 criterion cannot see that pair, its dev accuracy on the pair's videos is reported beside it). A candidate goes
 to the test subjects only if it beats the current ensemble on dev; every one that does is reported there.
