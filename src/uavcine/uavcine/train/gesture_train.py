@@ -95,6 +95,7 @@ from ..core.gestures.ddnet import DDNet, DDNetConfig
 from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, from_checkpoint, skeleton_dim
 from ..runtime.onnx_export import export_onnx
 from . import gesture_eval as E
+from . import gesture_pair
 from . import uav_gesture as U
 from .gesture_eval import LABEL_INDEX, LABELS_WITH_NONE, NONE, NONE_TRAIN_SEED, eval_windows, evaluate, features
 
@@ -435,7 +436,19 @@ def main(argv=None) -> int:
     ie.add_argument('--seconds', type=float, default=60.0)
     ie.add_argument('--json', default='', help='also write the result here')
     ie.add_argument('--threshold', type=float, default=0.8, help="the gate's min_confidence")
+    ps = sub.add_parser('pair-stats', help='what the joints keep of all_clear vs not_clear, per subject')
+    ps.add_argument('--data', default='../shared/data/uav_gesture')
+    ps.add_argument('--png', default='', help='also plot the right wrist height and elbow angle per subject')
     a = ap.parse_args(argv)
+    if a.cmd == 'pair-stats':
+        if not (Path(a.data) / 'joint_positions').is_dir():
+            print('error: no UAV-GESTURE keypoints at %s' % a.data, file=sys.stderr)
+            return 2
+        videos = U.load(Path(a.data))
+        gesture_pair.pair_stats(videos)
+        if a.png:
+            gesture_pair.plot(videos, Path(a.png))
+        return 0
     if a.cmd == 'compare':
         print(compare([Path(d) for d in a.runs]))
         return 0
