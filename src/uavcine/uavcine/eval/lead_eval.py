@@ -84,14 +84,15 @@ def _xyz(p) -> np.ndarray:
     return np.array([float(p.x), float(p.y), float(p.z)])
 
 
-def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, label: str = '') -> dict:
+def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, label: str = '',
+        duration_s: float = 0.0) -> dict:
     """One closed-loop run: per-frame errors and their parts, the estimate's age and velocity against the truth,
-    the truth and forecast paths for the map."""
+    the truth and forecast paths for the map. ``duration_s`` > 0 cuts the scenario short."""
     scen = repo / 'sim' / ('%s.yaml' % shot)
     sc = load_scenario(scen)
     cam = PinholeCamera.from_dfov(sc.camera.width, sc.camera.height, sc.camera.dfov_deg, dist=sc.camera.dist)
     host = OfflineHost()
-    sim = host.add_node(SimNode, {'scenario': str(scen)})
+    sim = host.add_node(SimNode, {'scenario': str(scen), 'duration_s': float(duration_s)})
     host.add_node(_truth_tracker(delay_s))
     host.add_node(GeoNode, {'origin_from_first_fix': False, 'origin_lat': sc.origin.lat, 'origin_lon': sc.origin.lon,
                             'origin_alt': sc.origin.alt})
@@ -172,30 +173,33 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
     if not keep.any():
         keep = after
 
-    def med(key):
-        v = np.array([r[key] for r, k in zip(rows, keep) if k])
+    def stat(v, f):     # nan where there is nothing to measure (a run shorter than the warm-up)
+        v = np.asarray(v, float)
         v = v[np.isfinite(v)]
-        return float(np.median(v)) if v.size else math.nan
+        return float(f(v)) if v.size else math.nan
+
+    def med(key):
+        return stat([r[key] for r, k in zip(rows, keep) if k], np.median)
     vel = np.array(vel) if vel else np.zeros((0, 4))
     calm = keep & ~np.array([r['jump'] for r in rows])
     return {'shot': shot, 'label': label or ('on' if lead else 'off'), 'lead': bool(lead), 'lead_s': lead_s, 't': te,
-            'err': np.where(ins, e, np.nan), 'mean': float(e[keep].mean()), 'median': float(np.median(e[keep])),
-            'p90': float(np.percentile(e[keep], 90)), 'along': med('along'), 'motion': med('motion'),
-            'est': med('est'), 'in_view': float(np.mean(ins[after])),
-            'calm_mean': float(e[calm].mean()) if calm.any() else math.nan,
-            'calm_share': float(calm.sum() / keep.sum()),
+            'err': np.where(ins, e, np.nan), 'mean': stat(e[keep], np.mean), 'median': stat(e[keep], np.median),
+            'p90': stat(e[keep], lambda v: np.percentile(v, 90)), 'along': med('along'), 'motion': med('motion'),
+            'est': med('est'), 'in_view': stat(ins[after], np.mean),
+            'calm_mean': stat(e[calm], np.mean), 'calm_share': float(calm.sum() / max(keep.sum(), 1)),
             'latency_s': float(np.mean(lat)) if lat else float('nan'), 'velocity': vel,
             'vel_rms': float(np.sqrt(np.mean(vel[:, 3] ** 2))) if len(vel) else math.nan,
             'led': pointing.led, 'commands': pointing.commands, 'target': np.array(tgt), 'others': others,
             'paths': paths, 'cls': sc.targets[0].cls}
 
 
-def fly_all(shots: list[str], repo: Path, delay_s: float = 0.3, leads=LEADS, progress=None) -> list[dict]:
+def fly_all(shots: list[str], repo: Path, delay_s: float = 0.3, leads=LEADS, progress=None,
+            duration_s: float = 0.0) -> list[dict]:
     """Every shot with every (label, lead, lead_s) of ``leads``; ``progress(run)`` after each."""
     runs = []
     for shot in shots:
         for label, lead, lead_s in leads:
-            runs.append(fly(shot, lead, lead_s, repo, delay_s, label))
+            runs.append(fly(shot, lead, lead_s, repo, delay_s, label, duration_s))
             if progress:
                 progress(runs[-1])
     return runs
