@@ -15,7 +15,8 @@ tests/test_flodcast_node.py pins it), in the inputs, in the training data (train
 the forecasts (flow_k, stamped t_T + k step: from that time to one step later). The paper's X_t = OF_t (+) D_t
 does not say which pair OF_t comes from (the seed's text); its causal reading, the flow that has arrived
 with image t, is t-1 -> t. So the simulator's flow stamped t is that reading's OF_{t+1}: known to the
-simulator at t, to a real flow estimator (two images) only when image t+1 arrives. A real source keeps this
+simulator at t, to a real flow estimator (two images) only when image t+1 arrives (and with depth D_t it
+nearly fixes D_{t+1}: the model card says what that means for its depth numbers). A real source keeps this
 node's convention by stamping the flow it computes from images t-1 and t with image t-1's stamp (and pairing
 it with that image's depth); the forecasts are then one frame later than the simulator's, the same quantities.
 
