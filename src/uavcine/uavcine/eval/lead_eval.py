@@ -297,9 +297,11 @@ attitude, the target's estimate; an exploration script, not kept):
    drone position partly cancels a stale target position: leading the target alone moved the error to the other side
    instead of removing it. Now the position is a line fitted to the fixes of the last second and carried to the command
    time (`fix_fit_window_s`, as geo carries it to an image stamp).
-2. **The estimate's age varies, a fixed lead does not.** The aim time is now the command time + `lead_s` (half the
-   command period: a command holds until the next), the estimate moved along the forecast from its own stamp: the age
-   (detector, tracker, geo, queueing) is made up exactly, command by command.
+2. **The estimate's age varies, a fixed lead does not.** The aim time is now the command time + `lead_s`, the
+   estimate moved along the forecast from its own stamp: the age (detector, tracker, geo, queueing; the column above)
+   is made up exactly, command by command. The simulated gimbal takes a command at once (no actuation delay of its
+   own), so what follows the command is only its hold until the next one: `lead_s` = half the period, 0.05 s at
+   10 Hz, set from that, not tuned on these shots.
 3. **The slew limit was on the gimbal's angles to the body**, so a body that yaws fast (the chase's turn) dragged the
    camera with it at up to the limit; it is now on the camera's direction in the world (`core.pointing.slew_in_world`).
    The simulator's commanded gimbal is stabilised the same way (it holds the commanded direction in the world between
@@ -311,7 +313,9 @@ frames); a pointing command computed from the IMU just before a jump is off for 
 is the estimate's own (median estimate error column, the geo of a 1.75 m person at 15-20 m) much more than its motion
 while the estimate ages (about 1 m/s x 0.35 s): leading has little to make up there. The Kalman velocity (bottom row)
 lags the car's braking by about a second and is noisy for the person; the forecasts use the positions, not it. Those
-are the simulator's and the geo filter's, left as they are here.
+are the simulator's and the geo filter's, left as they are here. Leading is the pointing node's: vehicles steered by
+gimbal angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget itself (ROI) and
+does not lead.
 """
 
 
