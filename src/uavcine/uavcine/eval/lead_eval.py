@@ -288,7 +288,8 @@ def plot(runs: list[dict], path: Path, dpi: int = 66) -> None:
 FINDINGS = """## Why leading did not help before, and what changed
 
 Before (commit 4b35807, the same command then: `lead_s` after the estimate's image stamp) leading by the measured
-latency left every shot's error as it was (its docs/lead_eval.md). Three things in the pointing path, found by
+latency left every shot's error as it was (its docs/lead_eval.md). Three things in the pointing path and one in
+the simulator, found by
 replaying each command with the simulator's truth put in for one of its inputs at a time (the drone's position, its
 attitude, the target's estimate; an exploration script, not kept):
 
@@ -307,15 +308,19 @@ attitude, the target's estimate; an exploration script, not kept):
    The simulator's commanded gimbal is stabilised the same way (it holds the commanded direction in the world between
    commands, as a 3-axis gimbal does, instead of riding the body's tilt).
 
-What is left: the simulated body's attitude jumps (tens of degrees within 0.05 s where the nominal path's heading rate
-steps; see JUMP_DEG) make most of the mean and the p90, equally with and without leading (the column without those
-frames); a pointing command computed from the IMU just before a jump is off for the 0.1 s it holds. The person's error
-is the estimate's own (median estimate error column, the geo of a 1.75 m person at 15-20 m) much more than its motion
-while the estimate ages (about 1 m/s x 0.35 s): leading has little to make up there. The Kalman velocity (bottom row)
-lags the car's braking by about a second and is noisy for the person; the forecasts use the positions, not it. Those
-are the simulator's and the geo filter's, left as they are here. Leading is the pointing node's: vehicles steered by
-gimbal angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget itself (ROI) and
-does not lead.
+4. **The simulated body's attitude jumped**, tens of degrees within 0.05 s where the nominal path's heading rate
+   steps (its tilt followed a second difference of the path over 0.05 s), and made most of the mean and the p90,
+   with and without leading alike: a command computed from the IMU just before a jump is off for the 0.1 s it
+   holds. These three scenarios now set `shot.tilt_window_s: 0.25` (an airframe's attitude loop follows its
+   acceleration over some 0.2-0.3 s); the simulator's default stays 0.05 s for every other scenario. The column
+   without the frames after a jump (JUMP_DEG) shows what is left of them.
+
+What is left: the person's error is the estimate's own (median estimate error column, the geo of a 1.75 m person at
+15-20 m) much more than its motion while the estimate ages (about 1 m/s x 0.35 s): leading has little to make up
+there. The Kalman velocity (bottom row) lags the car's braking and is noisy for the person; the
+forecasts use the positions, not it. Both are the geo node's, left as they are here. Leading is the pointing node's:
+vehicles steered by gimbal angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget
+itself (ROI) and does not lead.
 """
 
 

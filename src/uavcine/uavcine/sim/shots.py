@@ -203,7 +203,11 @@ class Shot:
         h = 0.05
         p_m, p0, p_p = self.position(t - h), self.position(t), self.position(t + h)
         vel = (p_p - p_m) / (2 * h)   # of the nominal path: heading and tilt do not follow the wind wobble
-        acc = (p_p - 2 * p0 + p_m) / (h * h)
+        ha = c.tilt_window_s
+        if ha == h:
+            acc = (p_p - 2 * p0 + p_m) / (h * h)
+        else:   # the acceleration the attitude loop follows: over +-tilt_window_s
+            acc = (self.position(t + ha) - 2 * p0 + self.position(t - ha)) / (ha * ha)
         p0 = p0 + self.wob_pos(t)
         # body heading
         mode = c.yaw
