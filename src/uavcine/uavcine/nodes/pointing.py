@@ -6,16 +6,17 @@ Commands only from fresh estimates and fresh telemetry, inside a range limit; ot
 the gimbal holds where it is.
 
 The drone's own position is a line fitted to the recent fixes, carried to the command time
-(``fix_fit_window_s``, as the geo node carries it to an image's stamp): a raw fix is 0.1-0.3 s old
-(latency, 5 Hz) and carries its white noise, which at 12 m/s and 20 m from the target is 2-3 m, tens
-of pixels. The slew-rate limit is on the camera's turn in the world (core.pointing.slew_in_world).
+(``fix_fit_window_s``, as the geo node carries it to an image's stamp): a raw fix comes late and
+seldom (the simulator's: 0.1 s latency, 5 Hz) with its white noise, metres at a chase's speed, and in a
+CHASE or a LATERAL a stale drone position cancels part of the stale target's lag, so leading the target
+alone only moves the error to its other side. The slew-rate limit is on the camera's turn in the world (core.pointing.slew_in_world).
 
 Leading: with ``lead`` on and a fresh forecast of the target (``forecast/path``, nav_msgs/Path from
 the forecast node, in the same local ENU frame as the GeoTarget), the camera aims where the forecast
 puts the target ``lead_s`` after the command time: the GeoTarget moved by the forecast's displacement
 from the estimate's image stamp to then. The estimate's age (command time minus its image stamp: detector,
-tracker, geo and queueing, about 0.35-0.45 s in the simulator) is so made up exactly for every command,
-and ``lead_s`` is only the gimbal's own delay: a command holds until the next one, 1/rate_hz later.
+tracker, geo and queueing; docs/lead_eval.md measures it) is so made up exactly for every command, and
+``lead_s`` is only what follows the command: the gimbal's own delay, and its hold until the next command.
 Python 3.8.
 """
 import math
