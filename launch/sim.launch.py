@@ -2,7 +2,7 @@
 the optical flow of every image (its truth), so the FLODCAST forecaster runs beside the onboard graph.
 
     ros2 launch uavcine_ros sim.launch.py [scenario:=sim/walk_person.yaml] [camera_rate_hz:=5.0] \
-        [backend:=onnxruntime|tensorrt|torch]
+        [duration_s:=600] [backend:=onnxruntime|tensorrt|torch]
 
 sim -> detector -> tracker -> geo -> forecast (the target's and the people's paths) -> pointing -> the
 simulator's gimbal (scenarios whose gimbal mode is ``command``, e.g. sim/chase_car_turn_brake.yaml,
@@ -20,7 +20,10 @@ def generate_launch_description():
     params = LaunchConfiguration('params')
     sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
     sim = {'scenario': LaunchConfiguration('scenario'), 'camera_rate_hz': LaunchConfiguration('camera_rate_hz'),
-           'publish_depth': True, 'publish_flow': True}
+           'duration_s': LaunchConfiguration('duration_s'), 'publish_depth': True, 'publish_flow': True}
+    # FLODCAST was trained at 10 fps; a simulator rendering depth and flow in real time on a CPU runs slower and
+    # late at times: its pairs may come several model steps apart (the forecasts are stamped at their real step)
+    flodcast = {'max_gap_steps': 20.0}
 
     def node(executable, *extra):
         return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
@@ -41,11 +44,13 @@ def generate_launch_description():
                                           'share/uavcine)'),
         DeclareLaunchArgument('camera_rate_hz', default_value='5.0',
                               description='simulator frame rate (0: the scenario\'s)'),
+        DeclareLaunchArgument('duration_s', default_value='0.0',
+                              description='simulated seconds before the simulator stops (0: the scenario\'s)'),
         node('sim', sim),
         node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
         node('forecast'),
         node('pointing'),
-        node('flodcast'),
+        node('flodcast', flodcast),
     ])
