@@ -17,7 +17,7 @@ from pathlib import Path
 from ..eval.lead_eval import HEADER, cells, fly_all, line, plot
 
 SHOTS = ('chase_car_turn_brake', 'walk_person')
-LEADS = [('off', False, 0.0), ('on', True, 0.05)]
+LEADS = [('off', False, 0.0, 1.0), ('on', True, 0.05, 1.0)]
 
 
 def section_html(run_dir: Path, repo: Path, duration_s: float = 0.0, shots=SHOTS) -> tuple:

@@ -2,22 +2,23 @@
 
     python -m uavcine.eval.lead_eval --out docs/lead_eval.md --png docs/lead_eval.png
 
-For each shot (sim/chase_car_turn_brake.yaml, sim/lateral_car_turn_brake.yaml: a car that brakes and
-turns; sim/walk_person.yaml: a walking person among walking people) the closed loop runs on the
-embedded simulator: sim (gimbal commanded) -> truth boxes as the track (a test double standing in for
-detector + tracker, published ``--delay-s`` (0.3 s) after its image as their processing time would; the
-numbers are about pointing, not detection) -> geo (Kalman) -> forecast (SMEMO for the person, constant
-velocity for cars) -> pointing -> sim. Each shot is flown with leading off (aim at the estimate), on
-(``lead``: aim where the forecast puts the target ``lead_s`` = 0.05 s after each command, the estimate's
-age made up from its stamp), and on with ``lead_s`` = 1 s (over-leading: a check that the forecast moves the
-aim point the way it should). The error is the distance of the target's projected box centre from the image
-centre, in pixels (640x480), over the frames after the forecast warm-up (the first 4 s) that show the target's
-box centre; the share of frames that do is reported beside it (a lost target has no pixel error).
-Decomposed with the simulator's truth (its camera pose at each frame): the signed error along the target's
-image motion (+: the camera lags behind it), the target's own motion in the image while the newest estimate
-aged (what leading has to make up), and the estimate's error (Kalman GeoTarget vs truth at its stamp, in
-pixels of the same frame). The estimate's age at a command: command time minus its image stamp. The mean
-is given again without the frames that follow a jump of the simulated body's attitude (JUMP_DEG in 0.05 s).
+For each shot (sim/chase_car_turn_brake.yaml, sim/lateral_car_turn_brake.yaml: a car that brakes and turns;
+sim/walk_person.yaml: a walking person among walking people) the closed loop runs on the embedded simulator: sim
+(gimbal commanded) -> truth boxes as the track (a test double standing in for detector + tracker, published
+``--delay-s`` (0.3 s) after its image as their processing time would; the numbers are about pointing, not
+detection) -> geo (Kalman) -> forecast (SMEMO for the person, constant velocity for cars) -> pointing -> sim.
+Each shot is flown with leading off (aim at the estimate), on (``lead``: aim where the forecast puts the target
+``lead_s`` = 0.05 s after each command, the estimate's age made up from its stamp), and on with ``lead_s`` = 1 s
+(over-leading: a check that the forecast moves the aim point the way it should); off and on again aiming from
+the drone's newest fix as it is (how pointing aimed before: ``fix_fit_window_s`` 0; the table only). The error
+is the distance of the target's projected box centre from the image centre, in pixels (640x480), over the frames
+after the forecast warm-up (the first 4 s) that show the target's box centre; the share of frames that do is
+reported beside it (a lost target has no pixel error). Decomposed with the simulator's truth (its camera pose at
+each frame): the signed error along the target's image motion (+: the camera lags behind it), the target's own
+motion in the image while the newest estimate aged (what leading has to make up), and the estimate's error
+(Kalman GeoTarget vs truth at its stamp, in pixels of the same frame). The estimate's age at a command: command
+time minus its image stamp. The mean is given again without the frames that follow a jump of the simulated
+body's attitude (JUMP_DEG in 0.05 s).
 """
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ from ..sim.scenario import load_scenario
 SHOTS = [('chase_car_turn_brake', 'CHASE, car brakes and turns'),
          ('lateral_car_turn_brake', 'LATERAL, car brakes and turns'),
          ('walk_person', 'LATERAL, walking person')]
-#: (label, lead, lead_s) of the runs of each shot
-LEADS = [('off', False, 0.0), ('on', True, 0.05), ('on, lead_s 1 s', True, 1.0)]
+#: (label, lead, lead_s, the pointing node's fix_fit_window_s) of the runs of each shot; the last two aim from the
+#: drone's newest fix as it is, as the pointing node did before (the docs' findings, 1)
+LEADS = [('off', False, 0.0, 1.0), ('on', True, 0.05, 1.0), ('on, lead_s 1 s', True, 1.0, 1.0),
+         ('off, newest fix as is', False, 0.0, 0.0), ('on, newest fix as is', True, 0.05, 0.0)]
 WARMUP_S = 4.0
 #: A frame "after an attitude jump": the simulated body's roll or pitch changed by more than JUMP_DEG within
 #: 0.05 s in the JUMP_WINDOW_S before it (the commands and the IMU the frame depends on). The simulator's tilt
@@ -85,7 +88,7 @@ def _xyz(p) -> np.ndarray:
 
 
 def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, label: str = '',
-        duration_s: float = 0.0) -> dict:
+        duration_s: float = 0.0, fix_fit_window_s: float = 1.0) -> dict:
     """One closed-loop run: per-frame errors and their parts, the estimate's age and velocity against the truth,
     the truth and forecast paths for the map. ``duration_s`` > 0 cuts the scenario short."""
     scen = repo / 'sim' / ('%s.yaml' % shot)
@@ -98,6 +101,7 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
                             'origin_alt': sc.origin.alt})
     host.add_node(ForecastNode)
     pointing = host.add_node(PointingNode, {'lead': bool(lead), 'lead_s': float(lead_s),
+                                            'fix_fit_window_s': float(fix_fit_window_s),
                                             'aim_height_m': AIM_HEIGHT_M})
     truth = host.capture('/truth/targets')
     poses = host.capture('/truth/camera_pose')
@@ -182,7 +186,8 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
         return stat([r[key] for r, k in zip(rows, keep) if k], np.median)
     vel = np.array(vel) if vel else np.zeros((0, 4))
     calm = keep & ~np.array([r['jump'] for r in rows])
-    return {'shot': shot, 'label': label or ('on' if lead else 'off'), 'lead': bool(lead), 'lead_s': lead_s, 't': te,
+    return {'shot': shot, 'label': label or ('on' if lead else 'off'), 'lead': bool(lead), 'lead_s': lead_s,
+            'fix_fit_window_s': fix_fit_window_s, 't': te,
             'err': np.where(ins, e, np.nan), 'mean': stat(e[keep], np.mean), 'median': stat(e[keep], np.median),
             'p90': stat(e[keep], lambda v: np.percentile(v, 90)), 'along': med('along'), 'motion': med('motion'),
             'est': med('est'), 'in_view': stat(ins[after], np.mean),
@@ -195,11 +200,11 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
 
 def fly_all(shots: list[str], repo: Path, delay_s: float = 0.3, leads=LEADS, progress=None,
             duration_s: float = 0.0) -> list[dict]:
-    """Every shot with every (label, lead, lead_s) of ``leads``; ``progress(run)`` after each."""
+    """Every shot with every (label, lead, lead_s, fix_fit_window_s) of ``leads``; ``progress(run)`` after each."""
     runs = []
     for shot in shots:
-        for label, lead, lead_s in leads:
-            runs.append(fly(shot, lead, lead_s, repo, delay_s, label, duration_s))
+        for label, lead, lead_s, window in leads:
+            runs.append(fly(shot, lead, lead_s, repo, delay_s, label, duration_s, window))
             if progress:
                 progress(runs[-1])
     return runs
@@ -241,7 +246,7 @@ def plot(runs: list[dict], path: Path, dpi: int = 66) -> None:
     shots = list(dict.fromkeys(r['shot'] for r in runs))
     fig, axes = plt.subplots(3, len(shots), figsize=(5.2 * len(shots), 13), squeeze=False)
     for j, shot in enumerate(shots):
-        rs = [r for r in runs if r['shot'] == shot]
+        rs = [r for r in runs if r['shot'] == shot and r['fix_fit_window_s'] > 0]
         ref = ([r for r in rs if r['lead']] or rs)[0]
         ax = axes[0, j]
         for tr in ref['others'].values():
@@ -297,7 +302,8 @@ attitude, the target's estimate; an exploration script, not kept):
    (latency, 5 Hz) with its 1 m white noise. In a CHASE or a LATERAL the drone moves with the target, so a stale
    drone position partly cancels a stale target position: leading the target alone moved the error to the other side
    instead of removing it. Now the position is a line fitted to the fixes of the last second and carried to the command
-   time (`fix_fit_window_s`, as geo carries it to an image stamp).
+   time (`fix_fit_window_s`, as geo carries it to an image stamp). The rows "newest fix as is" fly the old way: less
+   lag without leading, and leading swings it past the target (the column along the motion) for no gain.
 2. **The estimate's age varies, a fixed lead does not.** The aim time is now the command time + `lead_s`, the
    estimate moved along the forecast from its own stamp: the age (detector, tracker, geo, queueing; the column above)
    is made up exactly, command by command. The simulated gimbal takes a command at once (no actuation delay of its
