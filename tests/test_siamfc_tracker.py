@@ -163,7 +163,6 @@ def test_appearance_prefers_the_target(net):
 
 
 MODELS = Path(__file__).resolve().parents[1] / 'models'
-SHIPPED = MODELS / 'siamfc_sim.pt'
 
 
 @pytest.mark.parametrize('name', ['siamfc_sim.pt', 'siamfc_real.pt'])  # the default and the real-footage fine-tune
