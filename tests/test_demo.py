@@ -41,6 +41,17 @@ def test_outputs_exist(demo):
     assert 'success AUC' in res.stdout and 'report:' in res.stdout
 
 
+def test_forecast_shot_reports_leading_on_and_off(demo):
+    out, res = demo
+    report = (out / 'report.html').read_text()
+    assert 'Forecast shot: leading the target' in report and (out / 'lead.png').stat().st_size > 10_000
+    for shot in ('chase_car_turn_brake', 'walk_person'):
+        for lead in ('off', 'on'):
+            assert '<td>%s (' % shot in report and '[forecast] %s lead %s: mean' % (shot, lead) in res.stdout
+    on = [ln for ln in res.stdout.splitlines() if ln.startswith('[forecast] walk_person lead on')][0]
+    assert ' 0 of ' not in on   # SMEMO's forecasts led the camera
+
+
 def test_media_services_ran_after_each_shot(demo):
     out, res = demo
     report = (out / 'report.html').read_text()

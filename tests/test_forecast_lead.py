@@ -1,4 +1,6 @@
-"""Pointing leads the target by lead_s along the forecast path; without a forecast (or lead 0) it aims at the estimate."""
+"""Pointing leads the target along the forecast path to lead_s after each command's time (the estimate's age made
+up by stamp arithmetic); without a forecast or with leading off it aims at the estimate. The drone's position is
+carried to the command time from its (late) fixes, and the slew limit is on the camera's turn in the world."""
 import math
 
 import pymap3d
@@ -52,32 +54,94 @@ class NoForecast(Feeder):
     send_forecast = False
 
 
-def last_angles(feeder, lead_s):
+def run(feeder, lead, lead_s=0.05):
     host = OfflineHost()
     host.add_node(feeder)
-    node = host.add_node(PointingNode, {'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'lead_s': lead_s})
+    node = host.add_node(PointingNode, {'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'lead': lead, 'lead_s': lead_s})
     cmds = host.capture('/gimbal/command')
+    geo = host.capture('/target/geo')
     host.run()
-    _, pitch, yaw = quat2euler(msgs.quaternion_wxyz(cmds[-1][1].quaternion), 'sxyz')
-    return pitch, yaw, node
+    return cmds, geo, node
 
 
-def test_lead_aims_at_the_forecast_position_lead_s_ahead():
-    pitch, yaw, node = last_angles(Feeder, 1.0)
-    want = look_at((60.0, 25.0, -30.0), (0.0, 0.0, 0.0))      # 5 m/s x 1 s north of the estimate
-    assert (pitch, yaw) == pytest.approx(want, abs=2e-3)
+def angles(cmd):
+    _, pitch, yaw = quat2euler(msgs.quaternion_wxyz(cmd.quaternion), 'sxyz')
+    return pitch, yaw
+
+
+def test_lead_aims_at_the_forecast_position_lead_s_after_the_command():
+    cmds, geo, node = run(Feeder, True, lead_s=1.0)
     assert node.led > 0
+    ages = set()
+    for t, cmd in cmds[-8:]:
+        stamp = max(msgs.stamp_ns(g.header.stamp) for tg, g in geo if tg < t)   # the feeder's tick runs first
+        ahead = (t - stamp) / 1e9 + 1.0            # the estimate's age, then lead_s past the command
+        ages.add(round(ahead, 2))
+        want = look_at((60.0, 20.0 + 5.0 * ahead, -30.0), (0.0, 0.0, 0.0))   # the forecast: 5 m/s north
+        assert angles(cmd) == pytest.approx(want, abs=2e-3)
+    assert len(ages) > 1   # commands 0.05 s apart from one estimate lead by different amounts
 
 
-def test_no_lead_without_a_forecast_or_with_lead_zero():
+def test_no_lead_without_a_forecast_or_with_leading_off():
     plain = look_at((60.0, 20.0, -30.0), (0.0, 0.0, 0.0))
-    for feeder, lead in ((Feeder, 0.0), (NoForecast, 1.0)):
-        pitch, yaw, node = last_angles(feeder, lead)
-        assert (pitch, yaw) == pytest.approx(plain, abs=2e-3)
+    for feeder, lead in ((Feeder, False), (NoForecast, True)):
+        cmds, _, node = run(feeder, lead, lead_s=1.0)
+        assert angles(cmds[-1][1]) == pytest.approx(plain, abs=2e-3)
         assert node.led == 0
 
 
 def test_lead_beyond_the_forecast_horizon_is_not_used():
-    pitch, yaw, node = last_angles(Feeder, 4.9)               # the path covers 4.8 s
-    assert (pitch, yaw) == pytest.approx(look_at((60.0, 20.0, -30.0), (0.0, 0.0, 0.0)), abs=2e-3)
+    cmds, _, node = run(Feeder, True, lead_s=4.9)              # the path covers 4.8 s
+    assert angles(cmds[-1][1]) == pytest.approx(look_at((60.0, 20.0, -30.0), (0.0, 0.0, 0.0)), abs=2e-3)
     assert node.led == 0
+
+
+class MovingDrone(Node):
+    """A drone flying north at 10 m/s whose fixes arrive 0.2 s late at 5 Hz; a still target 40 m east."""
+    NAME = 'moving'
+
+    def setup(self):
+        self.fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
+        self.imu = self.create_publisher('sensor_msgs/msg/Imu', 'vehicle/imu', SENSOR_DATA)
+        self.geo = self.create_publisher('uavcine_interfaces/msg/GeoTarget', 'target/geo', RELIABLE)
+        self.t0 = None
+        self.k = 0
+        self.create_timer(0.05, self.tick)
+
+    def tick(self):
+        now = self.now_ns()
+        self.t0 = now if self.t0 is None else self.t0
+        self.k += 1
+        h = msgs.header(self, now, 'map')
+        self.imu.publish(self.new('sensor_msgs/msg/Imu', header=h, orientation=msgs.quaternion_fields(
+            euler2quat(0.0, 0.0, 0.0, 'sxyz'))))
+        if self.k % 4 == 0:
+            stamp = now - int(0.2e9)
+            lat, lon, alt = pymap3d.enu2geodetic(0.0, 10.0 * (stamp - self.t0) / 1e9, 30.0, *ORIGIN)
+            self.fix.publish(self.new('sensor_msgs/msg/NavSatFix', header=msgs.header(self, stamp, 'map'),
+                                      latitude=lat, longitude=lon, altitude=alt))
+            lat, lon, alt = pymap3d.enu2geodetic(40.0, 20.0, 0.0, *ORIGIN)
+            self.geo.publish(self.new('uavcine_interfaces/msg/GeoTarget', header=h, geodetic={
+                'latitude': lat, 'longitude': lon, 'altitude': alt}))
+        if self.k == 60:
+            self.request_shutdown('done')
+
+
+@pytest.mark.parametrize('window_s', [1.0, 0.0])
+def test_the_drone_position_is_carried_to_the_command_time(window_s):
+    host = OfflineHost()
+    drone = host.add_node(MovingDrone)
+    host.add_node(PointingNode, {'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'fix_fit_window_s': window_s})
+    cmds = host.capture('/gimbal/command')
+    fixes = host.capture('/vehicle/fix')
+    host.run()
+    t, cmd = cmds[-1]
+    north_now = 10.0 * (t - drone.t0) / 1e9
+    if window_s > 0:    # fitted to the fixes and carried to the command time: where the drone is now
+        want = look_at((40.0, 20.0 - north_now, -30.0), (0.0, 0.0, 0.0))
+    else:               # the newest fix as it is: where the drone was at its stamp
+        stamp = max(msgs.stamp_ns(f.header.stamp) for tf, f in fixes if tf < t)
+        want = look_at((40.0, 20.0 - 10.0 * (stamp - drone.t0) / 1e9, -30.0), (0.0, 0.0, 0.0))
+    assert angles(cmd) == pytest.approx(want, abs=2e-3)
+    if window_s == 0:   # what the stale fix costs here: 10 m/s x 0.2-0.4 s late at 40 m
+        assert abs(angles(cmd)[1] - look_at((40.0, 20.0 - north_now, -30.0), (0.0, 0.0, 0.0))[1]) > math.radians(2.0)

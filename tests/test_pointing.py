@@ -7,7 +7,7 @@ import pytest
 from transforms3d.euler import euler2quat, quat2euler
 
 from uavcine.core.camera import camera_rotation
-from uavcine.core.pointing import PointingConfig, look_at, slew
+from uavcine.core.pointing import PointingConfig, camera_axis_enu, look_at, slew, slew_in_world, world_angles
 from uavcine.nodes import msgs
 from uavcine.nodes.base import Node, RELIABLE, SENSOR_DATA
 from uavcine.nodes.pointing import PointingNode
@@ -138,3 +138,35 @@ def test_closed_loop_in_the_simulator_centres_the_target(tmp_path):
 
     first, last = offset(truth[0][1]), offset(truth[-1][1])
     assert first > 60 and last < 15, (first, last)
+
+
+def test_slew_in_world_makes_up_a_turning_body():
+    """The body yaws 90 deg in 0.1 s under a still target: the camera must not move in the world, though the
+    gimbal's angles to the body change by 90 deg, far beyond max_rate_dps * dt."""
+    cfg = PointingConfig(max_rate_dps=60.0)
+    offset = (30.0, 10.0, -20.0)
+    before, after = (0.0, 0.0, 0.0), (0.0, 0.0, math.radians(90))
+    start, start_w = slew_in_world(None, offset, before, 0.0, cfg)
+    assert start == pytest.approx(look_at(offset, before), abs=1e-12)
+    got, got_w = slew_in_world(start_w, offset, after, 0.1, cfg)
+    assert got == pytest.approx(look_at(offset, after), abs=1e-9)
+    assert camera_axis_enu(got, after) == pytest.approx(camera_axis_enu(start, before), abs=1e-9)
+    assert got_w == pytest.approx(start_w, abs=1e-9)
+    # the body-relative slew would have left the camera swung with the body (69 deg of it, 6 deg made up)
+    old = slew(start, look_at(offset, after), 0.1, cfg)
+    turned = math.degrees(math.acos(np.clip(camera_axis_enu(old, after) @ camera_axis_enu(start, before), -1, 1)))
+    assert turned > 60.0
+
+
+def test_slew_in_world_limits_the_camera_turn_and_keeps_the_gimbal_limits():
+    cfg = PointingConfig(max_rate_dps=10.0, min_pitch_deg=-30, max_pitch_deg=90)
+    body = (0.0, 0.0, 0.5)
+    # the target 40 deg to the left of where the camera looks (20 deg down, world yaw 0.5 rad): 10 deg in 1 s
+    offset = camera_axis_enu((math.radians(20), math.radians(40)), body)
+    rel, w = slew_in_world(world_angles((math.radians(20), 0.0), body), offset, body, 1.0, cfg)
+    assert rel == pytest.approx((math.radians(20), math.radians(10)), abs=1e-9)
+    assert w == pytest.approx((math.radians(20), 0.5 + math.radians(10)), abs=1e-9)
+    # a target 63 deg above a level body: the gimbal stops at its 30 deg up limit, and says where it looks
+    rel, w = slew_in_world(None, (10.0, 0.0, 20.0), (0.0, 0.0, 0.0), 0.0, cfg)
+    assert rel == pytest.approx((math.radians(-30), 0.0), abs=1e-9)
+    assert w == pytest.approx(rel, abs=1e-9)

@@ -95,3 +95,31 @@ def test_airsim_launch_on_the_jetson_backend(ros_tmp):
         rc = p.interrupt(timeout=60)
         sim.close()
     assert rc == 0 and 'Traceback' not in p.text(), p.text()[-3000:]
+
+
+def test_sim_launch_runs_the_forecasters(ros_tmp, rclpy_context):
+    """sim.launch.py: the embedded simulator with depth and flow, the onboard nodes, the forecast, pointing and
+    FLODCAST nodes all come up from the installed files; FLODCAST's forecasts arrive; Ctrl-C stops every node."""
+    import time
+    import rclpy
+    from sensor_msgs.msg import Image
+    launch = Path(__file__).resolve().parents[2] / 'launch' / 'sim.launch.py'
+    names = re.findall(r"node\('(\w+)'", launch.read_text())
+    assert {'sim', 'forecast', 'pointing', 'flodcast'} <= set(names), names
+    p = Proc(['ros2', 'launch', 'uavcine_ros', 'sim.launch.py', 'camera_rate_hz:=2.0', 'duration_s:=600.0'],
+             ros_tmp / 'sim_launch.log', cwd=ros_tmp)
+    probe = rclpy.create_node('sim_launch_probe')
+    got = []
+    probe.create_subscription(Image, '/forecast/flodcast/depth_1', got.append, 10)
+    try:
+        p.wait_for(READY, count=len(names), timeout=240)
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not got:
+            rclpy.spin_once(probe, timeout_sec=0.1)
+        assert got, 'no FLODCAST forecast\n' + p.text()[-3000:]
+    finally:
+        probe.destroy_node()
+        rc = p.interrupt(timeout=60)
+    text = p.text()
+    assert rc == 0 and 'Traceback' not in text, text[-3000:]
+    assert text.count('process has finished cleanly') == len(names), text[-3000:]

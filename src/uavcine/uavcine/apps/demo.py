@@ -11,6 +11,9 @@ rendered with overlays and the run is scored from its bags:
     runs/<name>/report.html          plots and tables (uavcine eval on the bags), and the media results
     runs/<name>/preview_vs_flown.png the shot preview of view_synthesis at the start of the ORBIT, beside the
                                      frames flown then (skip with --no-preview)
+    runs/<name>/lead.png             the forecast shot (apps/lead_report.py): a braking, turning car and a walking
+                                     person filmed with and without leading the target by its forecast: the forecast
+                                     paths on the map and the pointing error (skip with --no-lead)
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ GRAPH = 'config/graphs/demo.yaml'
 PREVIEW_SHOT = 'orbit_car'
 PREVIEW_VIEWS, PREVIEW_DURATION_S = 5, 5.0
 PARAMS = 'config/demo.yaml'
+#: The forecast shot's name for --shot (apps/lead_report.py: lead_eval's closed loop, not the onboard graph).
+LEAD_SHOT = 'lead'
 MARKER = '.uavcine_run'
 
 
@@ -97,8 +102,13 @@ def cmd_demo(args) -> int:
     out.mkdir(parents=True)
     (out / MARKER).write_text('made by uavcine demo\n')
     shots = [(n, s, d) for n, s, d in SHOTS if not args.shot or n in args.shot]
+    lead = not args.no_lead and (not args.shot or LEAD_SHOT in args.shot)
+    if args.shot and LEAD_SHOT in args.shot and not shots:
+        raise UserError('the %s shot is reported beside the graph shots: name one of them too (%s)' % (
+            LEAD_SHOT, ', '.join(n for n, _, _ in SHOTS)))
     if not shots:
-        raise UserError('no shot named %s (shots: %s)' % (', '.join(args.shot), ', '.join(n for n, _, _ in SHOTS)))
+        raise UserError('no shot named %s (shots: %s)' % (', '.join(args.shot), ', '.join(
+            [n for n, _, _ in SHOTS] + [LEAD_SHOT])))
     t0 = time.perf_counter()
     results = []
     for name, scen, duration in shots:
@@ -128,6 +138,12 @@ def cmd_demo(args) -> int:
         part, line = preview_html(PREVIEW_SHOT, out / PREVIEW_SHOT / 'bag', out)
         extra += part
         print('[%s] %s (%.1f s)' % (PREVIEW_SHOT, line, time.perf_counter() - t1))
+    if lead:
+        from .lead_report import section_html as lead_html  # lazy: imports torch (SMEMO) and matplotlib
+        part, lines = lead_html(out, REPO, duration_s=float(args.duration or 0.0))
+        extra += part
+        for text in lines:
+            print('[forecast] %s' % text)
     report = write_report(metrics, runs, names, out, title='uavcine demo: %s' % ', '.join(names),
                           extra_html=extra)
     print()
@@ -148,7 +164,8 @@ def register(subparsers):
     p = subparsers.add_parser('demo', help='film the demo shots in the embedded simulator and report on them')
     p.add_argument('--name', default='demo', help='run name: results go to OUT/NAME (default: demo)')
     p.add_argument('--out', default='runs', help='runs directory (default: runs)')
-    p.add_argument('--shot', nargs='+', help='only these shots (%s)' % ', '.join(n for n, _, _ in SHOTS))
+    p.add_argument('--shot', nargs='+',
+                   help='only these shots (%s)' % ', '.join([n for n, _, _ in SHOTS] + [LEAD_SHOT]))
     p.add_argument('--graph', default=GRAPH, help='node graph (default: %s)' % GRAPH)
     p.add_argument('--params', default=PARAMS, help='ROS 2 parameter file (default: %s)' % PARAMS)
     p.add_argument('-p', '--param', action='append', default=[], metavar='NODE.NAME=VALUE')
@@ -162,6 +179,8 @@ def register(subparsers):
     p.add_argument('--no-media', action='store_true', help='skip the media services (keyframes, thumbnails, summary)')
     p.add_argument('--no-preview', action='store_true',
                    help='skip the shot preview (view_synthesis) of %s and its "preview vs flown" strip' % PREVIEW_SHOT)
+    p.add_argument('--no-lead', action='store_true',
+                   help='skip the forecast shot (a car and a person filmed with and without leading by the forecast)')
     p.add_argument('--no-progress', action='store_true')
     p.add_argument('--live', action='store_true', help='serve the topics to Foxglove while the demo runs')
     p.add_argument('--live-port', type=int, default=8765)

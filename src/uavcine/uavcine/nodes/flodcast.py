@@ -1,14 +1,24 @@
 """FLODCAST node: the next K depth maps and optical flows of the camera, from its last T = 3.
 
 Subscribes ``truth/depth`` (32FC1, metres, +inf sky) and ``truth/flow`` (32FC2, pixels, from this image
-to the next) as the simulator (and the AirSim bridge) publish them: one pair per image, paired by equal
-stamps. Each pair is resized to the model's resolution (nearest neighbour: no depth mixed across an
+to the next) as the embedded simulator publishes them (``publish_depth``, ``publish_flow``; the AirSim bridge
+publishes neither yet): one pair per image, paired by equal stamps. Each pair is resized to the model's resolution (nearest neighbour: no depth mixed across an
 edge; flow scaled with the image), depths beyond the model's range and the sky set to its far end, NaN
 flow to 0. With T consecutive pairs it forecasts K steps at once and publishes, for k = 1..K,
 ``forecast/flodcast/depth_k`` (32FC1, m) and ``forecast/flodcast/flow_k`` (32FC2, px), stamped at
 ``t_T + k * step`` (step: the mean interval of the pairs it saw; the model was trained at its ``dt_s``),
 in the input's frame and, by default, the input's size. A model of one modality (the ablations) reads
 and publishes only that one.
+
+Flow convention. The flow stamped with image t maps image t's pixels to image t+1 (forward, t -> t+1;
+tests/test_flodcast_node.py pins it), in the inputs, in the training data (train/flodcast_data.py) and in
+the forecasts (flow_k, stamped t_T + k step: from that time to one step later). The paper's X_t = OF_t (+) D_t
+does not say which pair OF_t comes from (the seed's text); its causal reading, the flow that has arrived
+with image t, is t-1 -> t. So the simulator's flow stamped t is that reading's OF_{t+1}: known to the
+simulator at t, to a real flow estimator (two images) only when image t+1 arrives (and with depth D_t it
+nearly fixes D_{t+1}: the model card says what that means for its depth numbers). A real source keeps this
+node's convention by stamping the flow it computes from images t-1 and t with image t-1's stamp (and pairing
+it with that image's depth); the forecasts are then one frame later than the simulator's, the same quantities.
 
 Bad input (unknown encodings, depth and flow of different sizes, time going backwards, a gap of more
 than ``max_gap_steps`` model steps) drops the pair or restarts the history, with the reason in

@@ -102,6 +102,10 @@ class ShotCfg:
     waypoints: List[List[float]] = field(default_factory=list)  # WAYPOINTS: [x, y] or [x, y, alt]
     yaw: str = 'auto'                     # auto | travel | target: body heading policy
     tilt_gain_deg_per_mps: float = 0.6    # body pitch (nose down) per m/s of forward speed
+    tilt_window_s: float = 0.05           # the tilt follows the nominal path's acceleration over +-this (0.05: a
+                                          # second difference as fine as the velocity's; an airframe's attitude
+                                          # loop takes 0.2-0.3 s, and the nominal path's heading-rate steps give
+                                          # tens of degrees for a few hundredths of a second at 0.05)
     wobble_deg: float = 0.4               # smooth attitude disturbance (wind), 1 sigma
     position_wobble_m: float = 0.3        # smooth position disturbance, 1 sigma
     start_on_command: bool = False        # hover at the shot's start point until a START ShotCommand
@@ -213,6 +217,8 @@ class Scenario:
             raise ScenarioError('world.terrain.type must be flat or hills, not %r' % self.world.terrain.type)
         if self.camera.rate_hz <= 0:
             raise ScenarioError('camera.rate_hz must be positive')
+        if self.shot.tilt_window_s <= 0:
+            raise ScenarioError('shot.tilt_window_s must be positive')
         e = self.world.extent_m
         if len(e) != 4 or e[1] <= e[0] or e[3] <= e[2]:
             raise ScenarioError('world.extent_m must be [xmin, xmax, ymin, ymax] with max > min')

@@ -24,8 +24,13 @@ Body attitude (FLU in ENU, positive pitch = nose down) follows the multirotor's 
 grows with forward speed and acceleration, roll with lateral acceleration, plus a smooth wind
 wobble. Gimbal: ``fixed`` holds the camera at ``pitch_deg`` down and the body's heading (+yaw_deg)
 whatever the body's tilt (a stabilised gimbal); ``lock`` points the camera's axis at the target's
-centre; ``mount`` is a rigid camera mount (the camera tilts with the body). Gimbal angles reported
-are relative to the body (FLU), as /vehicle/gimbal carries them.
+centre; ``mount`` is a rigid camera mount (the camera tilts with the body); ``command`` follows
+/gimbal/command, (pitch, yaw) relative to the body: a stabilised gimbal that turns the command into a
+direction in the world with the body's attitude when it arrives and holds it, horizon level, until the
+next (between commands the camera does not swing with the body's tilt and yaw, as a rigid pan-tilt
+would: the tilt of the nominal path's acceleration has brief spikes of tens of degrees, where a
+shot's reference heading changes). Gimbal angles reported are relative to the body (FLU), as
+/vehicle/gimbal carries them.
 """
 from __future__ import annotations
 
@@ -186,11 +191,23 @@ class Shot:
 
     # -- full state --------------------------------------------------------------------
     def state(self, t: float) -> DroneState:
+        p0, vel, body, yaw = self._body(t)
+        gimbal = self._gimbal(t, p0, body, yaw)
+        R = camera_rotation(body, gimbal)
+        agl = float(p0[2] - self.world.ground.height_at(p0[0], p0[1]))
+        return DroneState(float(t), p0, vel, body, gimbal, R, agl)
+
+    def _body(self, t: float):
+        """(position, velocity, body attitude (roll, pitch, yaw), heading) at t: the drone without its gimbal."""
         c = self.cfg
         h = 0.05
         p_m, p0, p_p = self.position(t - h), self.position(t), self.position(t + h)
         vel = (p_p - p_m) / (2 * h)   # of the nominal path: heading and tilt do not follow the wind wobble
-        acc = (p_p - 2 * p0 + p_m) / (h * h)
+        ha = c.tilt_window_s
+        if ha == h:
+            acc = (p_p - 2 * p0 + p_m) / (h * h)
+        else:   # the acceleration the attitude loop follows: over +-tilt_window_s
+            acc = (self.position(t + ha) - 2 * p0 + self.position(t - ha)) / (ha * ha)
         p0 = p0 + self.wob_pos(t)
         # body heading
         mode = c.yaw
@@ -213,20 +230,17 @@ class Shot:
         pitch = math.radians(c.tilt_gain_deg_per_mps) * v_f + math.atan(a_f / G) + wob[1]
         roll = math.atan(-a_l / G) + wob[0]
         yaw_b = yaw + 0.5 * wob[2]
-        body = (roll, pitch, yaw_b)
-        gimbal = self._gimbal(t, p0, body, yaw)
-        R = camera_rotation(body, gimbal)
-        agl = float(p0[2] - self.world.ground.height_at(p0[0], p0[1]))
-        return DroneState(float(t), p0, vel, body, gimbal, R, agl)
+        return p0, vel, (roll, pitch, yaw_b), yaw
 
     def command(self, t: float, pitch: float, yaw: float):
         """Gimbal mode 'command': from time t the head points at (pitch, yaw) relative to the body, rad."""
         self.commands.append((float(t), float(pitch), float(yaw)))
 
     def _commanded(self, t):
+        """(time, pitch, yaw) of the command in force at t, or None."""
         for tc, pitch, yaw in reversed(self.commands):
             if tc <= t + 1e-9:
-                return pitch, yaw
+                return tc, pitch, yaw
         return None
 
     def _ended(self, t):
@@ -239,12 +253,15 @@ class Shot:
         g = self.gimbal
         if self._ended(t):  # END: the camera back to its rest, ahead and pitch_deg down
             return (0.0, math.radians(g.pitch_deg), 0.0)
-        if g.mode == 'command' and self._commanded(t) is not None:
-            pitch, yaw = self._commanded(t)
-            return (0.0, pitch, yaw)
+        cmd = self._commanded(t) if g.mode == 'command' else None
         if g.mode == 'mount':
             return (0.0, math.radians(g.pitch_deg), math.radians(g.yaw_deg))
-        if g.mode == 'lock' and (self.lock is not None or self.cfg.point is not None):
+        if cmd is not None:  # the commanded direction on the body as it was then, held in the world since
+            tc, pitch, yaw = cmd
+            axis = rot_flu(*self._body(tc)[2]) @ rot_flu(0.0, pitch, yaw) @ np.array([1.0, 0.0, 0.0])
+            cam_yaw = math.atan2(axis[1], axis[0])
+            cam_pitch = math.atan2(-axis[2], math.hypot(axis[0], axis[1]))
+        elif g.mode == 'lock' and (self.lock is not None or self.cfg.point is not None):
             if self.lock is not None:
                 tp, _, _ = self.world.pose(self.lock, t)
                 tp = tp + np.array([0, 0, self.lock.model.size[2] / 2])
