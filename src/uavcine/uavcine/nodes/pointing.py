@@ -45,7 +45,8 @@ class PointingParams:
     max_telemetry_age_s: float = param(0.5, 'Ignore vehicle fix/attitude older than this', min=0.0)
     max_range_m: float = param(300.0, 'Never point at estimates farther than this', min=1.0)
     aim_height_m: float = param(1.0, 'Aim this far above the target ground point', min=0.0)
-    max_rate_dps: float = param(60.0, 'Gimbal slew-rate limit per axis', min=1.0)
+    max_rate_dps: float = param(60.0, "Slew-rate limit of the camera's direction in the world, per axis (pitch, "
+                                "yaw), deg/s: the body's own turns are made up at any rate", min=1.0)
     min_pitch_deg: float = param(-30.0, 'Gimbal pitch limit (up; positive is down)', min=-90.0, max=90.0)
     max_pitch_deg: float = param(90.0, 'Gimbal pitch limit (down)', min=0.0, max=90.0)
     heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
@@ -57,9 +58,9 @@ class PointingParams:
                        "time (the estimate's age made up along it), not at the estimate itself; without a fresh "
                        'forecast it aims at the estimate (docs/lead_eval.md measures both: less error on the cars, '
                        'none gained on the walking person)')
-    lead_s: float = param(0.05, 'With lead: how far past the command time to aim, s: the gimbal reaches the '
-                          'command at once and holds it until the next one, so half the command period '
-                          '(0.05 s at 10 Hz) centres the hold', min=0.0, max=5.0)
+    lead_s: float = param(0.05, 'With lead: how far past the command time to aim, s: a command holds until the '
+                          'next one, so half the command period (0.05 s at 10 Hz) centres the hold; add the '
+                          "gimbal's own response time (the simulator's is none)", min=0.0, max=5.0)
     max_forecast_age_s: float = param(1.5, 'Lead only with a forecast whose present is at most this old', min=0.0)
 
 
