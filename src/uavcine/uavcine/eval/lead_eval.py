@@ -323,13 +323,13 @@ attitude, the target's estimate; an exploration script, not kept):
    without the frames after a jump (JUMP_DEG) shows what is left of them.
 
 What is left: on the walking person leading removes the lag along its motion (that column goes to about 0) but the
-error does not fall, though the person's motion while the estimate ages is about as many pixels as the cars' (the
-motion column): SMEMO's most likely path, from geolocated positions a metre noisy, must then be off across the
-motion by about as much as the lag it makes up (an inference from these columns, not measured apart); constant
-velocity on a car at a steady speed is not. The Kalman velocity (bottom row) lags the car's braking and is noisy for
-the person; the forecasts use the positions, not it. Both are the geo node's, left as they are here. Leading is the
-pointing node's: vehicles steered by gimbal angles (the simulator, AirSim). The MAVLink bridge points an autopilot
-at the GeoTarget itself (ROI) and does not lead.
+error does not fall. A forecast made from geolocated positions a metre or two noisy has a velocity error of the
+order of a metre per second (the Kalman column is one such estimate), as much as the person walks (1.2-1.6 m/s): the
+lead it adds is as wrong as the lag it removes. A car at 12 m/s is well above that error; leading pays for it. The
+Kalman velocity (bottom row) lags the car's braking and is noisy for the person; the forecasts use the positions,
+not it. Both are the geo node's, left as they are here. Leading is the pointing node's: vehicles steered by gimbal
+angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget itself (ROI) and does not
+lead.
 """
 
 
