@@ -202,6 +202,27 @@ def test_frame_centred_features_ignore_the_body_drifting_in_the_image():
     assert skeleton_dim(True, True) == 49 and skeleton_dim(False, False) == 14
 
 
+def test_arm_pose_gives_limb_directions_elbow_angles_and_the_head_offset():
+    """--angles (skeleton.arm_pose): a right arm bent at 90 deg (upper arm out sideways, forearm up), a straight
+    left arm hanging down, the head 0.1 shoulder widths to the right of the shoulder midpoint and 0.8 above it."""
+    p = np.zeros((1, 7, 2), np.float32)
+    p[0, K.R_SHOULDER], p[0, K.L_SHOULDER] = (-0.5, 0.0), (0.5, 0.0)
+    p[0, K.R_ELBOW], p[0, K.R_WRIST] = (-1.5, 0.0), (-1.5, -1.0)
+    p[0, K.L_ELBOW], p[0, K.L_WRIST] = (0.5, 1.0), (0.5, 2.0)
+    p[0, K.HEAD] = (-0.1, -0.8)
+    f = K.arm_pose(p)[0]
+    assert f.shape == (K.ARM_POSE_DIM,)
+    assert np.allclose(f[0:5], [-1, 0, 0, -1, 0], atol=1e-6)      # right: upper arm out (-x), forearm up (-y), 90 deg
+    assert np.allclose(f[5:10], [0, 1, 0, 1, -1], atol=1e-6)      # left: both down, straight (cos 180 deg = -1)
+    assert np.allclose(f[10:], [-0.1, -0.8], atol=1e-6)
+    scaled = K.arm_pose(3.0 * p + 7.0)[0]                          # limb directions and angles do not see size or place
+    assert np.allclose(scaled[:10], f[:10], atol=1e-6)
+    p[0, K.R_WRIST] = p[0, K.R_ELBOW]                              # a forearm of zero length: a zero vector, no NaN
+    g = K.arm_pose(p)[0]
+    assert np.all(np.isfinite(g)) and np.allclose(g[2:5], 0.0)
+    assert skeleton_dim(True, False, True) == 28 + K.ARM_POSE_DIM
+
+
 def test_an_ensemble_checkpoint_averages_its_members_probabilities():
     torch.manual_seed(0)
     cfg = MMGRConfig(velocity=True, skeleton_dim=28, pool='mean')
@@ -219,10 +240,12 @@ def test_an_ensemble_checkpoint_averages_its_members_probabilities():
     assert p.shape == (13,) and abs(p.sum() - 1) < 1e-5
 
 
-@pytest.mark.parametrize('velocity,distances,centre', [(False, False, False), (True, False, False),
-                                                       (True, True, True), (False, True, False)])
-def test_mirrored_features_are_a_fixed_permutation_and_sign(velocity, distances, centre):
-    cfg = MMGRConfig(velocity=velocity, distances=distances, frame_centre=centre, skeleton_dim=skeleton_dim(velocity, distances))
+@pytest.mark.parametrize('velocity,distances,centre,angles', [(False, False, False, False), (True, False, False, False),
+                                                              (True, True, True, False), (False, True, False, False),
+                                                              (True, False, False, True), (True, True, True, True)])
+def test_mirrored_features_are_a_fixed_permutation_and_sign(velocity, distances, centre, angles):
+    cfg = MMGRConfig(velocity=velocity, distances=distances, frame_centre=centre, angles=angles,
+                     skeleton_dim=skeleton_dim(velocity, distances, angles))
     p7, _ = K.joint_proc(waving(T=60))
     idx, t = K.sample_indices(60, 32), np.arange(60) / 25.0
     index, sign = mirrored_features(cfg)

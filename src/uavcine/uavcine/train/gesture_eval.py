@@ -139,11 +139,15 @@ def ensemble_eval(run_dirs: list[Path], data: Path, mirror_tta: bool = False) ->
         acc = [res['splits'][k][proto]['accuracy'] for k in (1, 2, 3)]
         merged = [res['splits'][k][proto]['accuracy_thumb_merged'] for k in (1, 2, 3)]
         mem = np.mean([res['splits'][k]['members'][proto] for k in (1, 2, 3)], axis=0)
+        pair = [(p == t) for k in (1, 2, 3) for p, t in zip(res['splits'][k][proto]['pred'], res['splits'][k][proto]['true'])
+                if t in THUMB_PAIR]
         res[proto] = {'ensemble_mean': float(np.mean(acc)), 'per_split': acc, 'member_means': mem.tolist(),
-                      'ensemble_mean_thumb_merged': float(np.mean(merged))}
-        print('%s: ensemble %s mean %.1f %% (all_clear/not_clear merged: %.1f %%); members alone: %s (mean %%)' % (
-            proto, ' / '.join('%.1f' % (100 * a) for a in acc), 100 * np.mean(acc), 100 * np.mean(merged),
-            ' / '.join('%.1f' % (100 * m) for m in mem)))
+                      'ensemble_mean_thumb_merged': float(np.mean(merged)),
+                      'thumb_pair_right': int(sum(pair)), 'thumb_pair_videos': len(pair)}
+        print('%s: ensemble %s mean %.1f %% (all_clear/not_clear merged: %.1f %%; of their %d videos %d right); '
+              'members alone: %s (mean %%)' % (
+                  proto, ' / '.join('%.1f' % (100 * a) for a in acc), 100 * np.mean(acc), 100 * np.mean(merged),
+                  len(pair), sum(pair), ' / '.join('%.1f' % (100 * m) for m in mem)))
     return res
 
 

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -40,6 +41,7 @@ from tqdm import tqdm
 from ..core import siamfc as S
 from ..core.box_ops import iou
 from ..eval.sequences import Seq, read_otb, sim_sequences
+from .siamfc_augment import AugmentConfig, Augmenter
 
 BANK_SZ = 263  # 255 + 8: room for the random shift of the search crop (siamfc-pytorch's RandomCrop)
 
@@ -74,13 +76,17 @@ class PairSampler:
 
     Augmentation as siamfc-pytorch's SiamFCTransforms: a random stretch (+-5%) and a random
     shift of up to 4 px of the search crop; the exemplar is the bank crop's central 127 px.
+    ``augment``: domain randomisation on top (``siamfc_augment``: photometric, geometric, distractors).
+    ``seq_weight``: sequence index -> sampling weight (e.g. real sequences half of the pairs); default equal.
     """
 
-    def __init__(self, bank: dict, cfg: S.SiamFCConfig, max_gap: int = 60, seed: int = 0):
+    def __init__(self, bank: dict, cfg: S.SiamFCConfig, max_gap: int = 60, seed: int = 0,
+                 augment: AugmentConfig | None = None, seq_weight: dict | None = None):
         self.crops, self.seq, self.frame = bank['crops'], bank['seq'], bank['frame']
         self.cfg = cfg
         self.max_gap = max_gap
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
         self.by_seq = {}
         for idx, s in enumerate(self.seq):
             self.by_seq.setdefault(int(s), []).append(idx)
@@ -88,6 +94,8 @@ class PairSampler:
         if not self.by_seq:
             raise ValueError('the crop bank has no sequence with two usable frames')
         self.keys = sorted(self.by_seq)
+        w = np.array([float((seq_weight or {}).get(k, 1.0)) for k in self.keys])
+        self.p = None if seq_weight is None else w / w.sum()  # None: uniform, the original recipe's random stream
 
     def _stretch_crop(self, img: np.ndarray, out: int, max_shift: int) -> np.ndarray:
         s = 1.0 + self.rng.uniform(-0.05, 0.05)
@@ -97,15 +105,45 @@ class PairSampler:
 
     def sample(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         zs, xs = [], []
+        aug = Augmenter(self.augment, self.rng) if self.augment is not None else None
         for _ in range(batch):
-            idx = self.by_seq[self.keys[self.rng.integers(len(self.keys))]]
+            key = self.keys[self.rng.integers(len(self.keys)) if self.p is None else self.rng.choice(len(self.keys), p=self.p)]
+            idx = self.by_seq[key]
             i = self.rng.integers(len(idx))
             frames = self.frame[idx]
             near = np.flatnonzero((np.abs(frames - frames[i]) <= self.max_gap) & (np.arange(len(idx)) != i))
             j = near[self.rng.integers(len(near))] if len(near) else i
-            zs.append(self._stretch_crop(self.crops[idx[i]], self.cfg.exemplar_sz, 0))
-            xs.append(self._stretch_crop(self.crops[idx[j]], self.cfg.instance_sz, 4))
+            z = self._stretch_crop(self.crops[idx[i]], self.cfg.exemplar_sz, 0)
+            x = self._stretch_crop(self.crops[idx[j]], self.cfg.instance_sz, 4)
+            if aug is not None:
+                other_key = self.keys[self.rng.integers(len(self.keys))]
+                other = None
+                if other_key != key:
+                    o = self.by_seq[other_key]
+                    other = self._stretch_crop(self.crops[o[self.rng.integers(len(o))]], self.cfg.instance_sz, 0)
+                z, x = aug.pair(z, x, other)
+            zs.append(z)
+            xs.append(x)
         return S.to_tensor(np.stack(zs)), S.to_tensor(np.stack(xs))
+
+
+def merge_banks(banks: Sequence[dict]) -> dict:
+    """One bank from several (sequence indices renumbered, names concatenated)."""
+    out = {'crops': [], 'seq': [], 'frame': [], 'names': []}
+    for b in banks:
+        out['seq'].append(np.asarray(b['seq']) + len(out['names']))
+        out['crops'].append(b['crops'])
+        out['frame'].append(b['frame'])
+        out['names'] += [str(n) for n in b['names']]
+    return {'crops': np.concatenate(out['crops']), 'seq': np.concatenate(out['seq']),
+            'frame': np.concatenate(out['frame']), 'names': np.array(out['names'])}
+
+
+def drop_sequences(bank: dict, names: Sequence[str]) -> dict:
+    """The bank without the crops of the named sequences (k-fold: a fold's held-out sequences)."""
+    bad = [k for k, n in enumerate(bank['names']) if str(n) in set(names)]
+    keep = ~np.isin(bank['seq'], bad)
+    return dict(bank, crops=bank['crops'][keep], seq=bank['seq'][keep], frame=bank['frame'][keep])
 
 
 # ----------------------------------------------------------------------------
@@ -128,40 +166,58 @@ def balanced_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels, weight, reduction='sum')
 
 
-def lr_at(step: int, steps: int, lr: float, warmup: int = 100) -> float:
-    """Linear warm-up, then cosine decay to 1% (a function of the step: resuming with other --steps works)."""
+def lr_at(step: int, steps: int, lr: float, warmup: int = 100, frac: float | None = None) -> float:
+    """Linear warm-up, then cosine decay to 1% (a function of the step: resuming with other --steps works).
+    ``frac``: the share of the budget spent (steps or minutes, whichever runs out first) instead of step / steps."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    f = min(1.0, (step - warmup) / max(1, steps - warmup))
+    f = min(1.0, (step - warmup) / max(1, steps - warmup)) if frac is None else min(1.0, frac)
     return lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * f)))
 
 
 def train(bank: dict, out: Path, cfg: S.SiamFCConfig, steps: int, batch: int, lr: float, seed: int,
-          resume: bool, threads: int, save_every: int = 100, max_gap: int = 60) -> Path:
+          resume: bool, threads: int, save_every: int = 100, max_gap: int = 60, init: str = '',
+          augment: AugmentConfig | None = None, seq_weight: dict | None = None, max_minutes: float = 0.0,
+          warmup: int = 100) -> Path:
+    """Train (or, with ``init``, fine-tune from a model file's weights) on pairs of ``bank``. ``max_minutes`` > 0:
+    stop when the wall-clock budget is spent; the learning rate then decays over the budget (minutes or steps,
+    whichever runs out first)."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     out.mkdir(parents=True, exist_ok=True)
     net = S.SiamFCNet(cfg.width, cfg.out_scale)
     S.init_weights(net)
+    if init:
+        net0, cfg0, _ = load_net(init)
+        if cfg0.width != cfg.width:
+            raise SystemExit('error: --init %s has width %g, not --width %g' % (init, cfg0.width, cfg.width))
+        net.load_state_dict(net0.state_dict())
     # Adam instead of the paper's SGD (1e-2 -> 1e-5 over 50 epochs): converges in the few thousand
     # steps a shared 2-core CPU allows.
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
-    sampler = PairSampler(bank, cfg, max_gap=max_gap, seed=seed)
-    start, history = 0, []
+    sampler = PairSampler(bank, cfg, max_gap=max_gap, seed=seed, augment=augment, seq_weight=seq_weight)
+    start, history, spent = 0, [], 0.0
     last = out / 'last.pt'
     if resume and last.is_file():
         ck = torch.load(last, map_location='cpu', weights_only=False)
         net.load_state_dict(ck['net'])
         opt.load_state_dict(ck['opt'])
-        start, history = ck['step'], ck['history']
+        start, history, spent = ck['step'], ck['history'], ck.get('seconds', 0.0)
         sampler.rng = np.random.default_rng(seed + start)
         print('resumed at step %d' % start)
     labels = None
     net.train()
+    t0 = time.monotonic() - spent
+    budget = max_minutes * 60.0
     bar = tqdm(range(start, steps), initial=start, total=steps, desc='train', unit='step')
     for step in bar:
+        elapsed = time.monotonic() - t0
+        frac = max(step / max(1, steps), elapsed / budget) if budget > 0 else None
+        if frac is not None and frac >= 1.0:
+            print('time budget of %.0f min spent at step %d' % (max_minutes, step))
+            break
         for g in opt.param_groups:
-            g['lr'] = lr_at(step, steps, lr)
+            g['lr'] = lr_at(step, steps, lr, warmup, frac)
         z, x = sampler.sample(batch)
         logits = net(z, x)
         if labels is None:
@@ -170,14 +226,20 @@ def train(bank: dict, out: Path, cfg: S.SiamFCConfig, steps: int, batch: int, lr
         opt.zero_grad()
         loss.backward()
         opt.step()
-        history.append(float(loss))
+        history.append(loss.item())
         bar.set_postfix(loss='%.4f' % np.mean(history[-50:]))
         if (step + 1) % save_every == 0 or step + 1 == steps:
-            tmp = out / 'last.pt.tmp'
-            torch.save({'net': net.state_dict(), 'opt': opt.state_dict(), 'step': step + 1, 'history': history, 'config': asdict(cfg)}, tmp)
-            os.replace(tmp, last)
+            _save(out, net, opt, step + 1, history, cfg, time.monotonic() - t0)
+    _save(out, net, opt, len(history), history, cfg, time.monotonic() - t0)
     net.eval()
     return last
+
+
+def _save(out: Path, net, opt, step: int, history: list, cfg: S.SiamFCConfig, seconds: float) -> None:
+    tmp = out / 'last.pt.tmp'
+    torch.save({'net': net.state_dict(), 'opt': opt.state_dict(), 'step': step, 'history': history,
+                'config': asdict(cfg), 'seconds': seconds}, tmp)
+    os.replace(tmp, out / 'last.pt')
 
 
 # ----------------------------------------------------------------------------
@@ -335,7 +397,17 @@ def main(argv=None) -> int:
     b.add_argument('--out', default='data/siamfc/bank_train.npz')
     b.add_argument('--every', type=int, default=1)
     t = sub.add_parser('train', help='train on a crop bank (resumable)')
-    t.add_argument('--bank', default='data/siamfc/bank_train.npz')
+    t.add_argument('--bank', default='data/siamfc/bank_train.npz', help='crop bank(s), comma-separated')
+    t.add_argument('--bank-share', default='', help='share of the pairs from each bank (comma-separated, e.g. '
+                   '0.5,0.5; default: every sequence equally likely)')
+    t.add_argument('--exclude', default='', help='sequence names to leave out of the banks (k-fold: the fold held '
+                   'out), comma-separated')
+    t.add_argument('--init', default='', help='fine-tune from this model file or training checkpoint')
+    t.add_argument('--augment', type=float, default=0.0, help='domain randomisation strength (siamfc_augment; '
+                   '0 = the plain siamfc-pytorch pairs, 1 = the full ranges)')
+    t.add_argument('--max-minutes', type=float, default=0.0, help='wall-clock budget (0 = none); the learning '
+                   'rate decays over it')
+    t.add_argument('--warmup', type=int, default=100, help='warm-up steps')
     t.add_argument('--out', default='runs/siamfc')
     t.add_argument('--width', type=float, default=0.5)
     t.add_argument('--steps', type=int, default=3000)
@@ -374,13 +446,42 @@ def main(argv=None) -> int:
         print('%d crops from %d sequences -> %s' % (len(bank['crops']), len(seqs), a.out))
         return 0
     if a.cmd == 'train':
-        if not Path(a.bank).is_file():
-            print('error: crop bank not found: %s (make it with the bank subcommand)' % a.bank, file=sys.stderr)
+        files = [f for f in a.bank.split(',') if f]
+        for f in files:
+            if not Path(f).is_file():
+                print('error: crop bank not found: %s (make it with the bank subcommand)' % f, file=sys.stderr)
+                return 2
+        if a.init and not Path(a.init).is_file():
+            print('error: --init model not found: %s' % a.init, file=sys.stderr)
             return 2
-        bank = dict(np.load(a.bank))
+        banks = [dict(np.load(f)) for f in files]
+        for f, b in zip(files, banks):
+            if 'names' not in b:
+                b['names'] = np.array(['%s#%d' % (Path(f).stem, i) for i in range(int(b['seq'].max()) + 1)])
+        try:
+            shares = [float(v) for v in a.bank_share.split(',')] if a.bank_share else []
+        except ValueError:
+            shares = None
+        if shares is None or (shares and (len(shares) != len(files) or min(shares) <= 0)):
+            print('error: --bank-share needs one positive number per bank (%d), got %r' % (len(files), a.bank_share),
+                  file=sys.stderr)
+            return 2
+        bank = drop_sequences(merge_banks(banks), [n for n in a.exclude.split(',') if n])
+        weight = None
+        if shares:  # each bank's sequences share its part of the pairs equally
+            weight, start = {}, 0
+            for b, sh in zip(banks, shares):
+                n = len(b['names'])
+                present = [k for k in range(start, start + n) if np.any(bank['seq'] == k)]
+                weight.update({k: sh / max(1, len(present)) for k in present})
+                start += n
         cfg = S.SiamFCConfig(width=a.width)
-        last = train(bank, Path(a.out), cfg, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads)
-        print('checkpoint: %s' % last)
+        aug = AugmentConfig(strength=a.augment) if a.augment > 0 else None
+        last = train(bank, Path(a.out), cfg, a.steps, a.batch, a.lr, a.seed, a.resume, a.threads, init=a.init,
+                     augment=aug, seq_weight=weight, max_minutes=a.max_minutes, warmup=a.warmup)
+        print('checkpoint: %s (%d sequences: %s)' % (last, len(np.unique(bank['seq'])),
+                                                      ', '.join(sorted({str(bank['names'][k]) for k in np.unique(bank['seq'])
+                                                                        if not str(bank['names'][k]).startswith('sim_')}))))
         return 0
     if a.cmd in ('collect', 'calibrate'):
         torch.set_num_threads(a.threads)

@@ -9,7 +9,7 @@ last hidden state (or its mean over the window, ``pool``) goes through FC -> ReL
 
 Skeleton features per frame (``window_features``): the 7 joints (optionally centred on each frame's
 shoulder midpoint, ``frame_centre``), their full-rate velocities (``velocity``) and DD-Net's joint
-distances (``distances``); ``mirror_tta`` also classifies the mirrored window. ``GestureEnsemble``
+distances (``distances``) and the arms' angles and head offset (``angles``); ``mirror_tta`` also classifies the mirrored window. ``GestureEnsemble``
 averages the class probabilities of a few such recognisers trained with different seeds (one file, one
 forward pass for the node).
 
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from .ddnet import DDNet, DDNetConfig
-from .skeleton import (M, MIRROR7, UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity, mirror_label,
-                       sample_indices, skeleton_features)
+from .skeleton import (ARM_POSE_DIM, M, MIRROR7, UAV_GESTURE_LABELS, frame_centred, joint_proc, local_velocity,
+                       mirror_label, sample_indices, skeleton_features)
 
 
 
@@ -35,9 +35,10 @@ from .skeleton import (M, MIRROR7, UAV_GESTURE_LABELS, frame_centred, joint_proc
 class MMGRConfig:
     labels: Tuple[str, ...] = UAV_GESTURE_LABELS
     frames: int = 32              # frames sampled evenly over a window (the LSTM's sequence length)
-    skeleton_dim: int = 14        # M = 7 joints x (x, y); + 14 with their velocities; + 21 with the distances
+    skeleton_dim: int = 14        # M = 7 joints x (x, y); + 14 with their velocities; + 21 with the distances; + 12 angles
     velocity: bool = False        # per-frame features also hold each joint's full-rate velocity
     distances: bool = False       # ... and the 21 joint-pair distances (DD-Net's JCD)
+    angles: bool = False          # ... and the arms' limb directions, elbow angles and head offset (skeleton.arm_pose)
     frame_centre: bool = False    # joints (and velocities) relative to each frame's shoulder midpoint
     mirror_tta: bool = False      # also classify the mirrored window and average (lateral labels swapped back)
     appearance_dim: int = 0       # hand-patch feature size per frame (0: skeleton only, MMGR_D~)
@@ -72,6 +73,14 @@ def mirrored_features(cfg: 'MMGRConfig') -> Tuple[np.ndarray, np.ndarray]:
             ma, mb = sorted((MIRROR7[a], MIRROR7[b]))
             index.append(14 * blocks + pair[(ma, mb)])
             sign.append(1.0)
+    if cfg.angles:  # arm_pose: the two arms' blocks of 5 swap, x components negated; the head's x negated
+        base = 14 * blocks + 21 * int(cfg.distances)
+        for arm in (1, 0):
+            for i, s in enumerate((-1.0, 1.0, -1.0, 1.0, 1.0)):
+                index.append(base + 5 * arm + i)
+                sign.append(s)
+        index += [base + 10, base + 11]
+        sign += [-1.0, 1.0]
     return np.array(index), np.array(sign, np.float32)
 
 
@@ -115,9 +124,9 @@ class GestureLSTM(nn.Module):
         return torch.log((0.5 * (p + pm)).clamp_min(1e-12))
 
 
-def skeleton_dim(velocity: bool, distances: bool) -> int:
+def skeleton_dim(velocity: bool, distances: bool, angles: bool = False) -> int:
     """Per-frame skeleton feature size for these options."""
-    return 14 + 14 * bool(velocity) + 21 * bool(distances)
+    return 14 + 14 * bool(velocity) + 21 * bool(distances) + ARM_POSE_DIM * bool(angles)
 
 
 class GestureEnsemble(nn.Module):
@@ -161,7 +170,7 @@ def window_features(cfg: MMGRConfig, p7, times_s, idx):
     if cfg.frame_centre:
         p7 = frame_centred(p7)
     return skeleton_features(p7[idx], local_velocity(p7, times_s, idx) if cfg.velocity else None,
-                             cfg.distances)
+                             cfg.distances, cfg.angles)
 
 
 def window_probs(model, p7, times_s, idx) -> np.ndarray:

@@ -176,16 +176,50 @@ def joint_distances(points7: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p[:, i] - p[:, j], axis=-1).astype(np.float32)
 
 
+#: Size of ``arm_pose``'s per-frame features: per arm (right, left) the upper arm's and the forearm's unit
+#: vectors and the cosine of the elbow angle (5 each), then the head's offset from the shoulder midpoint (2).
+ARM_POSE_DIM = 12
+
+
+def arm_pose(points7: np.ndarray) -> np.ndarray:
+    """(T, 7, 2) normalised joints -> (T, 12): how each arm is held, independent of its length and of where the
+    body is, and where the head points, frame by frame.
+
+    Per arm (right, then left): the upper arm's direction (unit vector shoulder -> elbow), the forearm's
+    (elbow -> wrist), and the cosine of the elbow's inner angle; then the head (nose) relative to that frame's
+    shoulder midpoint, in that frame's shoulder widths (at least 0.25 of the sequence's), a proxy for the head
+    turning toward the signalling hand. All are functions of the paper's 7 joints (issue #16's feature aimed at
+    all_clear vs not_clear: the same raised right arm, told apart by the thumb, which COCO-18 has no joint for;
+    the elbow's bend, the forearm's tilt at the top of the motion and the head's turn are what the joints
+    keep of it). A limb of zero length gives a zero vector."""
+    p = np.asarray(points7, dtype=np.float32)
+
+    def unit(v):
+        n = np.linalg.norm(v, axis=-1, keepdims=True)
+        return np.where(n > 1e-6, v / np.maximum(n, 1e-6), 0.0)
+
+    parts = []
+    for sh, el, wr in ((R_SHOULDER, R_ELBOW, R_WRIST), (L_SHOULDER, L_ELBOW, L_WRIST)):
+        upper, fore = unit(p[:, el] - p[:, sh]), unit(p[:, wr] - p[:, el])
+        parts += [upper, fore, -(upper * fore).sum(-1, keepdims=True)]   # cos of the inner angle at the elbow
+    mid = 0.5 * (p[:, R_SHOULDER] + p[:, L_SHOULDER])
+    width = np.maximum(np.linalg.norm(p[:, R_SHOULDER] - p[:, L_SHOULDER], axis=-1, keepdims=True), 0.25)
+    parts.append((p[:, HEAD] - mid) / width)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def skeleton_features(points7: np.ndarray, velocity: Optional[np.ndarray] = None,
-                      distances: bool = False) -> np.ndarray:
-    """(T, 7, 2) normalised joints [, their (T, 7, 2) velocities] [, their pairwise distances]
-    -> (T, 14 [+ 14] [+ 21]) per-frame features."""
+                      distances: bool = False, angles: bool = False) -> np.ndarray:
+    """(T, 7, 2) normalised joints [, their (T, 7, 2) velocities] [, their pairwise distances] [, ``arm_pose``]
+    -> (T, 14 [+ 14] [+ 21] [+ 12]) per-frame features."""
     p = np.asarray(points7, dtype=np.float32)
     parts = [p.reshape(len(p), -1)]
     if velocity is not None:
         parts.append(np.asarray(velocity, np.float32).reshape(len(p), -1))
     if distances:
         parts.append(joint_distances(p))
+    if angles:
+        parts.append(arm_pose(p))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
