@@ -294,9 +294,8 @@ FINDINGS = """## Why leading did not help before, and what changed
 
 Before (commit 4b35807, the same command then: `lead_s` after the estimate's image stamp) leading by the measured
 latency left every shot's error as it was (its docs/lead_eval.md). Three things in the pointing path and one in
-the simulator, found by
-replaying each command with the simulator's truth put in for one of its inputs at a time (the drone's position, its
-attitude, the target's estimate; an exploration script, not kept):
+the simulator, found by replaying each command with the simulator's truth put in for one of its inputs at a time
+(the drone's position, its attitude, the target's estimate; an exploration script, not kept):
 
 1. **The drone's own position was as late as the target's.** Pointing aimed from the newest GPS fix, 0.1-0.3 s old
    (latency, 5 Hz) with its 1 m white noise. In a CHASE or a LATERAL the drone moves with the target, so a stale
@@ -314,7 +313,6 @@ attitude, the target's estimate; an exploration script, not kept):
    camera with it at up to the limit; it is now on the camera's direction in the world (`core.pointing.slew_in_world`).
    The simulator's commanded gimbal is stabilised the same way (it holds the commanded direction in the world between
    commands, as a 3-axis gimbal does, instead of riding the body's tilt).
-
 4. **The simulated body's attitude jumped**, tens of degrees within 0.05 s where the nominal path's heading rate
    steps (its tilt followed a second difference of the path over 0.05 s), and made most of the mean and the p90,
    with and without leading alike: a command computed from the IMU just before a jump is off for the 0.1 s it
