@@ -145,3 +145,20 @@ def test_the_drone_position_is_carried_to_the_command_time(window_s):
     assert angles(cmd) == pytest.approx(want, abs=2e-3)
     if window_s == 0:   # what the stale fix costs here: 10 m/s x 0.2-0.4 s late at 40 m
         assert abs(angles(cmd)[1] - look_at((40.0, 20.0 - north_now, -30.0), (0.0, 0.0, 0.0))[1]) > math.radians(2.0)
+
+
+def test_the_line_fitted_at_the_estimates_stamp_is_carried_to_the_command_time():
+    """TelemetryBuffer.fit(t, window, at_ns=now): the line of the samples around t, evaluated at now; the same
+    noisy fixes give the same line whichever time it is evaluated at, so the GPS error geo's fit put into a
+    GeoTarget is the one pointing subtracts."""
+    import numpy as np
+    from uavcine.core.telemetry_buffer import TelemetryBuffer
+    rng = np.random.default_rng(1)
+    b = TelemetryBuffer()
+    for k in range(12):   # 5 Hz fixes at 6 m/s with 1 m of white noise
+        b.add(k * 200_000_000, np.array([1.2 * k + rng.normal(0.0, 1.0)]))
+    t, now = 1_000_000_000, 1_400_000_000
+    at_t, at_now = b.fit(t, 1_000_000_000)[1][0], b.fit(t, 1_000_000_000, at_ns=now)[1][0]
+    slope = (b.fit(t, 1_000_000_000, at_ns=t + 10**9)[1][0] - at_t)
+    assert at_now == pytest.approx(at_t + 0.4 * slope, abs=1e-9)
+    assert b.fit(now, 1_000_000_000)[1][0] != pytest.approx(at_now, abs=1e-3)   # another window, another line

@@ -162,11 +162,12 @@ def test_appearance_prefers_the_target(net):
     assert t.appearance(np.zeros((0, 0, 3), np.uint8), boxes[2]) == 0.0
 
 
-SHIPPED = Path(__file__).resolve().parents[1] / 'models' / 'siamfc_sim.pt'
+MODELS = Path(__file__).resolve().parents[1] / 'models'
 
 
-def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish():
-    net, cfg, q = S.load_checkpoint(str(SHIPPED))
+@pytest.mark.parametrize('name', ['siamfc_sim.pt', 'siamfc_real.pt'])  # the default and the real-footage fine-tune
+def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish(name):
+    net, cfg, q = S.load_checkpoint(str(MODELS / name))
     assert cfg.width == 0.5 and len(q.coef) == len(S.QUALITY_FEATURES) + 1
     assert net.state_dict()['backbone.conv1.0.weight'].dtype == torch.float32  # fp16 file, fp32 model
     frames, boxes = synthetic_sequence()

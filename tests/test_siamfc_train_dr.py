@@ -110,3 +110,40 @@ def test_grid_and_leave_one_sequence_out_selection():
     choice, held = track_tune.loso_select(auc)
     assert choice == [0, 0, 1]
     assert held[2] == 0.0  # not the 0.9 it would get if it could choose on itself
+
+
+def _tiny_model(tmp_path):
+    torch.manual_seed(0)
+    net = S.SiamFCNet(0.25)
+    S.init_weights(net)
+    path = tmp_path / 'm.pt'
+    torch.save(S.save_checkpoint(net, S.SiamFCConfig(width=0.25)), path)
+    return path
+
+
+def test_tune_cli_scores_every_setting_and_the_held_out_choice(tmp_path, capsys):
+    from test_track_eval_otb import write_otb
+    write_otb(tmp_path / 'seqs' / 'a', n=6)
+    write_otb(tmp_path / 'seqs' / 'b', n=6)
+    out = tmp_path / 'tune.md'
+    rc = track_tune.main(['--otb', str(tmp_path / 'seqs'), '--model', str(_tiny_model(tmp_path)), '--max-frames', '0',
+                          '--grid', 'window_influence=0.176,0.4', '--out', str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert '| window_influence=0.176 |' in text and '| window_influence=0.4 |' in text
+    assert '| a | window_influence=' in text and 'Held-out mean AUC' in text
+    rc = track_tune.main(['--otb', str(tmp_path / 'seqs'), '--grid', 'exemplar_sz=100', '--out', str(out)])
+    assert rc == 2 and 'unknown hyper-parameter' in capsys.readouterr().err
+
+
+def test_diag_cli_renders_one_sheet_per_sequence(tmp_path):
+    from uavcine.eval import track_diag
+    from test_track_eval_otb import write_otb
+    write_otb(tmp_path / 's', n=6)
+    rc = track_diag.main(['--otb', str(tmp_path / 's'), '--model', str(_tiny_model(tmp_path)), '--frames', '1,3',
+                          '--out', str(tmp_path / 'd')])
+    assert rc == 0
+    import cv2
+    sheet = cv2.imread(str(tmp_path / 'd' / 's.png'))
+    assert sheet is not None and sheet.shape[0] == 2 * 360  # two frames, one row each
+    assert track_diag.main(['--otb', str(tmp_path / 'nope'), '--out', str(tmp_path / 'd')]) == 2

@@ -30,22 +30,26 @@ class TelemetryBuffer:
             return None
         return min(self.items, key=lambda e: abs(e[0] - t_ns))
 
-    def fit(self, t_ns: int, window_ns: int, key=lambda v: v) -> Optional[Tuple[int, np.ndarray]]:
+    def fit(self, t_ns: int, window_ns: int, key=lambda v: v,
+            at_ns: Optional[int] = None) -> Optional[Tuple[int, np.ndarray]]:
         """(stamp of the nearest sample, value at t_ns) from a straight line fitted (least squares) to
         the samples within window_ns of t_ns. GPS fixes come late (latency) and seldom (5 Hz), so the
         image's stamp is usually past the newest one; extrapolating from the last two alone would
-        double their white noise (2.2x at 0.15 s past 5 Hz fixes), a line through five keeps it ~1x."""
+        double their white noise (2.2x at 0.15 s past 5 Hz fixes), a line through five keeps it ~1x.
+        ``at_ns``: the same line (the samples around t_ns) evaluated there instead (camera pointing
+        carries the fixes geo fitted at an image's stamp to its command time)."""
         got = self.nearest(t_ns)
         if got is None:
             return None
+        at = t_ns if at_ns is None else at_ns
         near = [(t, np.asarray(key(v), dtype=float)) for t, v in self.items if abs(t - t_ns) <= window_ns]
         if len(near) < 3:
-            return self.interpolate(t_ns, key)
+            return self.interpolate(at, key)
         ts = np.array([(t - t_ns) * 1e-9 for t, _ in near])
         vs = np.array([v for _, v in near])
         A = np.stack([np.ones_like(ts), ts], axis=1)
         coef, *_ = np.linalg.lstsq(A, vs, rcond=None)
-        return got[0], coef[0]
+        return got[0], coef[0] + coef[1] * ((at - t_ns) * 1e-9)
 
     def interpolate(self, t_ns: int, key=lambda v: v, extrapolate: bool = True,
                     angles: bool = False) -> Optional[Tuple[int, np.ndarray]]:

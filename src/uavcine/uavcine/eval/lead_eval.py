@@ -294,16 +294,16 @@ FINDINGS = """## Why leading did not help before, and what changed
 
 Before (commit 4b35807, the same command then: `lead_s` after the estimate's image stamp) leading by the measured
 latency left every shot's error as it was (its docs/lead_eval.md). Three things in the pointing path and one in
-the simulator, found by
-replaying each command with the simulator's truth put in for one of its inputs at a time (the drone's position, its
-attitude, the target's estimate; an exploration script, not kept):
+the simulator, found by replaying each command with the simulator's truth put in for one of its inputs at a time
+(the drone's position, its attitude, the target's estimate; an exploration script, not kept):
 
 1. **The drone's own position was as late as the target's.** Pointing aimed from the newest GPS fix, 0.1-0.3 s old
    (latency, 5 Hz) with its 1 m white noise. In a CHASE or a LATERAL the drone moves with the target, so a stale
    drone position partly cancels a stale target position: leading the target alone moved the error to the other side
-   instead of removing it. Now the position is a line fitted to the fixes of the last second and carried to the command
-   time (`fix_fit_window_s`, as geo carries it to an image stamp). The rows "newest fix as is" fly the old way: less
-   lag without leading, and leading swings it past the target (the column along the motion) for no gain.
+   instead of removing it. Now the position is the line geo fits to the fixes around the estimate's image stamp
+   (`fix_fit_window_s`), carried to the command time: the GPS error it shares with the GeoTarget cancels as well.
+   The rows "newest fix as is" fly the old way: less lag without leading, and leading swings it past the target
+   (the column along the motion) for no gain.
 2. **The estimate's age varies, a fixed lead does not.** The aim time is now the command time + `lead_s`, the
    estimate moved along the forecast from its own stamp: the age (detector, tracker, geo, queueing; the column above)
    is made up exactly, command by command. The simulated gimbal takes a command at once (no actuation delay of its
@@ -313,7 +313,6 @@ attitude, the target's estimate; an exploration script, not kept):
    camera with it at up to the limit; it is now on the camera's direction in the world (`core.pointing.slew_in_world`).
    The simulator's commanded gimbal is stabilised the same way (it holds the commanded direction in the world between
    commands, as a 3-axis gimbal does, instead of riding the body's tilt).
-
 4. **The simulated body's attitude jumped**, tens of degrees within 0.05 s where the nominal path's heading rate
    steps (its tilt followed a second difference of the path over 0.05 s), and made most of the mean and the p90,
    with and without leading alike: a command computed from the IMU just before a jump is off for the 0.1 s it
@@ -321,12 +320,14 @@ attitude, the target's estimate; an exploration script, not kept):
    acceleration over some 0.2-0.3 s); the simulator's default stays 0.05 s for every other scenario. The column
    without the frames after a jump (JUMP_DEG) shows what is left of them.
 
-What is left: the person's error is the estimate's own (median estimate error column, the geo of a 1.75 m person at
-15-20 m) much more than its motion while the estimate ages (about 1 m/s x 0.35 s): leading has little to make up
-there. The Kalman velocity (bottom row) lags the car's braking and is noisy for the person; the
-forecasts use the positions, not it. Both are the geo node's, left as they are here. Leading is the pointing node's:
-vehicles steered by gimbal angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget
-itself (ROI) and does not lead.
+What is left: on the walking person leading removes the lag along its motion (that column goes to about 0) but the
+error does not fall. A forecast made from geolocated positions a metre or two noisy has a velocity error of the
+order of a metre per second (the Kalman column is one such estimate), as much as the person walks (1.2-1.6 m/s): the
+lead it adds is as wrong as the lag it removes. A car at 12 m/s is well above that error; leading pays for it. The
+Kalman velocity (bottom row) lags the car's braking and is noisy for the person; the forecasts use the positions,
+not it. Both are the geo node's, left as they are here. Leading is the pointing node's: vehicles steered by gimbal
+angles (the simulator, AirSim). The MAVLink bridge points an autopilot at the GeoTarget itself (ROI) and does not
+lead.
 """
 
 

@@ -5,11 +5,13 @@ an ArduPilot vehicle gets MAV_CMD_DO_SET_ROI_LOCATION from the MAVLink bridge in
 Commands only from fresh estimates and fresh telemetry, inside a range limit; otherwise
 the gimbal holds where it is.
 
-The drone's own position is a line fitted to the recent fixes, carried to the command time
-(``fix_fit_window_s``, as the geo node carries it to an image's stamp): a raw fix comes late and
-seldom (the simulator's: 0.1 s latency, 5 Hz) with its white noise, metres at a chase's speed, and in a
-CHASE or a LATERAL a stale drone position cancels part of the stale target's lag, so leading the target
-alone only moves the error to its other side. The slew-rate limit is on the camera's turn in the world (core.pointing.slew_in_world).
+The drone's own position is the line the geo node fits to the fixes around the estimate's image stamp
+(``fix_fit_window_s``), carried to the command time: a raw fix comes late and seldom (the simulator's:
+0.1 s latency, 5 Hz) with its white noise, metres at a chase's speed, and in a CHASE or a LATERAL a
+stale drone position cancels part of the stale target's lag, so leading the target alone only moves the
+error to its other side; and the GeoTarget is that line's position plus the camera's ray, so the GPS
+error they share cancels in the aim (a line fitted around the command time would have other noise).
+The slew-rate limit is on the camera's turn in the world (core.pointing.slew_in_world).
 
 Leading: with ``lead`` on and a fresh forecast of the target (``forecast/path``, nav_msgs/Path from
 the forecast node, in the same local ENU frame as the GeoTarget), the camera aims where the forecast
@@ -45,21 +47,23 @@ class PointingParams:
     max_telemetry_age_s: float = param(0.5, 'Ignore vehicle fix/attitude older than this', min=0.0)
     max_range_m: float = param(300.0, 'Never point at estimates farther than this', min=1.0)
     aim_height_m: float = param(1.0, 'Aim this far above the target ground point', min=0.0)
-    max_rate_dps: float = param(60.0, 'Gimbal slew-rate limit per axis', min=1.0)
+    max_rate_dps: float = param(60.0, "Slew-rate limit of the camera's direction in the world, per axis (pitch, "
+                                "yaw), deg/s: the body's own turns are made up at any rate", min=1.0)
     min_pitch_deg: float = param(-30.0, 'Gimbal pitch limit (up; positive is down)', min=-90.0, max=90.0)
     max_pitch_deg: float = param(90.0, 'Gimbal pitch limit (down)', min=0.0, max=90.0)
     heading_is_magnetic: bool = param(False, 'The IMU yaw is against magnetic north (declination applied)')
     declination_deg: float = param(0.0, 'Magnetic declination, deg east positive', min=-180.0, max=180.0)
     fix_fit_window_s: float = param(1.0, "The drone's position at the command time: a line fitted to its fixes "
-                                    'within this of it (fewer than 3: extrapolated from the last two; 0: the newest '
-                                    'fix as it is), s', min=0.0, max=10.0)
+                                    "within this of the estimate's image stamp (as geo's fix_fit_window_s: the "
+                                    'GPS error cancels), carried to the command time (fewer than 3: extrapolated '
+                                    'from the last two; 0: the newest fix as it is), s', min=0.0, max=10.0)
     lead: bool = param(True, 'Aim where the forecast (forecast/path) puts the target lead_s after the command '
                        "time (the estimate's age made up along it), not at the estimate itself; without a fresh "
                        'forecast it aims at the estimate (docs/lead_eval.md measures both: less error on the cars, '
                        'none gained on the walking person)')
-    lead_s: float = param(0.05, 'With lead: how far past the command time to aim, s: the gimbal reaches the '
-                          'command at once and holds it until the next one, so half the command period '
-                          '(0.05 s at 10 Hz) centres the hold', min=0.0, max=5.0)
+    lead_s: float = param(0.05, 'With lead: how far past the command time to aim, s: a command holds until the '
+                          'next one, so half the command period (0.05 s at 10 Hz) centres the hold; add the '
+                          "gimbal's own response time (the simulator's is none)", min=0.0, max=5.0)
     max_forecast_age_s: float = param(1.5, 'Lead only with a forecast whose present is at most this old', min=0.0)
 
 
@@ -143,10 +147,11 @@ class PointingNode(Node):
         return (float(np.interp(t1, t, e) - np.interp(t0, t, e)), float(np.interp(t1, t, n) - np.interp(t0, t, n)))
 
     def vehicle_at(self, now_ns: int):
-        """(lat, lon, alt) of the drone at ``now_ns``: fitted to the fixes within fix_fit_window_s."""
+        """(lat, lon, alt) of the drone at ``now_ns``: the line fitted to the fixes within fix_fit_window_s of the
+        estimate's stamp (those geo fitted for it), carried to ``now_ns``."""
         if self.p.fix_fit_window_s <= 0:
             return self.fix
-        got = self.fixes.fit(now_ns, int(self.p.fix_fit_window_s * 1e9))
+        got = self.fixes.fit(self.geo_ns, int(self.p.fix_fit_window_s * 1e9), at_ns=now_ns)
         return self.fix if got is None else tuple(float(v) for v in got[1])
 
     def on_gimbal(self, msg):
