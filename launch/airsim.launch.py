@@ -13,33 +13,17 @@ bridge flies that shot through the API around shot_target_object.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
+from uavcine_ros.launch_common import detector_node, graph_arguments, uavcine_node as node
 
 
 def generate_launch_description():
-    params = LaunchConfiguration('params')
-    sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
     airsim = {'host': LaunchConfiguration('airsim_host'), 'port': LaunchConfiguration('airsim_port'),
               'shot': LaunchConfiguration('shot'), 'shot_target_object': LaunchConfiguration('shot_target_object'),
               'target_object': LaunchConfiguration('target_object')}
 
-    def node(executable, *extra):
-        return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
-                    parameters=[params, sim_time, *extra])
-
     return LaunchDescription([
-        DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
-                              default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
-                                                                  'onboard.yaml'])),
-        # launch's own setting, read by every process it starts: time to exit cleanly after Ctrl-C before SIGTERM
-        # (the default 5 s is too short for four processes unloading torch and onnxruntime on a busy 2-core PC)
-        DeclareLaunchArgument('sigterm_timeout', default_value='20',
-                              description='s a node has to exit after SIGINT before it gets SIGTERM'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime',
-                              description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
-        DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
+        *graph_arguments(),
         DeclareLaunchArgument('airsim_host', default_value='127.0.0.1', description='machine running Unreal/AirSim'),
         DeclareLaunchArgument('airsim_port', default_value='41451', description='AirSim RPC port'),
         DeclareLaunchArgument('shot', default_value='none', description='none | orbit | flyby | flyover'),
@@ -47,7 +31,7 @@ def generate_launch_description():
         DeclareLaunchArgument('target_object', default_value='',
                               description='Unreal object published as /truth/target/fix (evaluation)'),
         node('airsim', airsim),
-        node('detector', {'backend': LaunchConfiguration('backend')}),
+        detector_node(),
         node('tracker'),
         node('geo'),
         node('forecast'),

@@ -11,34 +11,19 @@ simulator renders in real time on the CPU: a lower camera rate keeps a small PC 
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
+from uavcine_ros.launch_common import detector_node, graph_arguments, uavcine_node as node
 
 
 def generate_launch_description():
-    params = LaunchConfiguration('params')
-    sim_time = {'use_sim_time': LaunchConfiguration('use_sim_time')}
     sim = {'scenario': LaunchConfiguration('scenario'), 'camera_rate_hz': LaunchConfiguration('camera_rate_hz'),
            'duration_s': LaunchConfiguration('duration_s'), 'publish_depth': True, 'publish_flow': True}
     # FLODCAST was trained at 10 fps; a simulator rendering depth and flow in real time on a CPU runs slower and
     # late at times: its pairs may come several model steps apart (the forecasts are stamped at their real step)
     flodcast = {'max_gap_steps': 20.0}
 
-    def node(executable, *extra):
-        return Node(package='uavcine_ros', executable=executable, name=executable, output='screen',
-                    parameters=[params, sim_time, *extra])
-
     return LaunchDescription([
-        DeclareLaunchArgument('params', description='ROS 2 parameter file for all uavcine nodes',
-                              default_value=PathJoinSubstitution([FindPackageShare('uavcine_ros'), 'config',
-                                                                  'onboard.yaml'])),
-        # launch's own setting, read by every process it starts: time to exit cleanly after Ctrl-C before SIGTERM
-        DeclareLaunchArgument('sigterm_timeout', default_value='20',
-                              description='s a node has to exit after SIGINT before it gets SIGTERM'),
-        DeclareLaunchArgument('backend', default_value='onnxruntime',
-                              description='detector inference: onnxruntime (a PC), tensorrt (the Jetson), torch'),
-        DeclareLaunchArgument('use_sim_time', default_value='false', description='true when replaying a bag'),
+        *graph_arguments(),
         DeclareLaunchArgument('scenario', default_value='sim/chase_car_turn_brake.yaml',
                               description='simulator scenario YAML (relative: the working directory, then '
                                           'share/uavcine)'),
@@ -47,7 +32,7 @@ def generate_launch_description():
         DeclareLaunchArgument('duration_s', default_value='0.0',
                               description='simulated seconds before the simulator stops (0: the scenario\'s)'),
         node('sim', sim),
-        node('detector', {'backend': LaunchConfiguration('backend')}),
+        detector_node(),
         node('tracker'),
         node('geo'),
         node('forecast'),

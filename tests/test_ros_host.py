@@ -43,7 +43,7 @@ def test_launch_files_run_only_existing_executables():
     for path in launch:
         text = path.read_text()
         ast.parse(text)  # valid Python
-        for exe in re.findall(r"executable\s*=\s*'([^']+)'", text):
+        for exe in re.findall(r"(?:executable\s*=\s*|\bnode\()'([^']+)'", text):  # Node(...) or launch_common's
             assert exe in names, '%s runs unknown executable %s' % (path.name, exe)
         for pkg in re.findall(r"package\s*=\s*'([^']+)'", text):
             assert pkg in ('uavcine_ros',), '%s uses package %s' % (path.name, pkg)
@@ -204,9 +204,13 @@ def test_replay_graph_declares_its_inputs_and_outputs():
 def test_launch_files_default_to_onnxruntime_and_take_a_backend():
     """A PC by default (onnxruntime), the Jetson with backend:=tensorrt; the installed parameter file agrees."""
     from uavcine.offline.graph import load_params_file
-    for name in ('onboard', 'airsim', 'replay'):
+    backend = r"DeclareLaunchArgument\('backend', default_value='onnxruntime'"
+    common = (REPO / 'src' / 'uavcine_ros' / 'uavcine_ros' / 'launch_common.py').read_text()
+    assert re.search(backend, common)
+    for name in ('onboard', 'airsim', 'sim', 'replay'):
         text = (REPO / 'launch' / ('%s.launch.py' % name)).read_text()
-        assert re.search(r"DeclareLaunchArgument\('backend', default_value='onnxruntime'", text), name
+        # replay declares its own; the camera graphs take launch_common's arguments and start the detector on them
+        assert re.search(backend, text) or ('*graph_arguments()' in text and 'detector_node()' in text), name
     assert load_params_file(REPO / 'config' / 'onboard.yaml')['detector']['backend'] == 'onnxruntime'
 
 
