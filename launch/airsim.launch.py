@@ -14,7 +14,7 @@ bridge flies that shot through the API around shot_target_object.
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
-from uavcine_ros.launch_common import detector_node, graph_arguments, uavcine_node as node
+from uavcine_ros.launch_common import graph_arguments, uavcine_node as node
 
 
 def generate_launch_description():
@@ -31,7 +31,7 @@ def generate_launch_description():
         DeclareLaunchArgument('target_object', default_value='',
                               description='Unreal object published as /truth/target/fix (evaluation)'),
         node('airsim', airsim),
-        detector_node(),
+        node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
         node('forecast'),

@@ -9,7 +9,7 @@ The camera driver is the user's (any node publishing /camera/image_raw + /camera
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
-from uavcine_ros.launch_common import detector_node, graph_arguments, uavcine_node as node
+from uavcine_ros.launch_common import graph_arguments, uavcine_node as node
 
 
 def generate_launch_description():
@@ -17,7 +17,7 @@ def generate_launch_description():
         *graph_arguments(),
         DeclareLaunchArgument('mavlink_url', default_value='udpin:0.0.0.0:14550',
                               description='pymavlink connection to the autopilot'),
-        detector_node(),
+        node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
         node('forecast'),

@@ -12,7 +12,7 @@ simulator renders in real time on the CPU: a lower camera rate keeps a small PC 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
-from uavcine_ros.launch_common import detector_node, graph_arguments, uavcine_node as node
+from uavcine_ros.launch_common import graph_arguments, uavcine_node as node
 
 
 def generate_launch_description():
@@ -32,7 +32,7 @@ def generate_launch_description():
         DeclareLaunchArgument('duration_s', default_value='0.0',
                               description='simulated seconds before the simulator stops (0: the scenario\'s)'),
         node('sim', sim),
-        detector_node(),
+        node('detector', {'backend': LaunchConfiguration('backend')}),
         node('tracker'),
         node('geo'),
         node('forecast'),

@@ -210,7 +210,8 @@ def test_launch_files_default_to_onnxruntime_and_take_a_backend():
     for name in ('onboard', 'airsim', 'sim', 'replay'):
         text = (REPO / 'launch' / ('%s.launch.py' % name)).read_text()
         # replay declares its own; the camera graphs take launch_common's arguments and start the detector on them
-        assert re.search(backend, text) or ('*graph_arguments()' in text and 'detector_node()' in text), name
+        assert re.search(backend, text) or ('*graph_arguments()' in text and
+                                            "node('detector', {'backend': LaunchConfiguration('backend')})" in text), name
     assert load_params_file(REPO / 'config' / 'onboard.yaml')['detector']['backend'] == 'onnxruntime'
 
 

@@ -28,7 +28,3 @@ def uavcine_node(executable, *extra):
                 parameters=[LaunchConfiguration('params'), {'use_sim_time': LaunchConfiguration('use_sim_time')},
                             *extra])
 
-
-def detector_node():
-    """The detector on the inference backend the `backend` argument names."""
-    return uavcine_node('detector', {'backend': LaunchConfiguration('backend')})
