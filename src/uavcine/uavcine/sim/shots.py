@@ -41,6 +41,7 @@ import numpy as np
 from transforms3d.euler import mat2euler
 
 from ..core.camera import camera_rotation, rot_flu
+from ..core.pointing import world_angles
 from ..core.shot_geometry import SHOT_TYPES, shot_xy
 from .scenario import ShotCfg, TargetCfg
 from .world import PathMotion
@@ -203,11 +204,9 @@ class Shot:
         h = 0.05
         p_m, p0, p_p = self.position(t - h), self.position(t), self.position(t + h)
         vel = (p_p - p_m) / (2 * h)   # of the nominal path: heading and tilt do not follow the wind wobble
-        ha = c.tilt_window_s
-        if ha == h:
-            acc = (p_p - 2 * p0 + p_m) / (h * h)
-        else:   # the acceleration the attitude loop follows: over +-tilt_window_s
-            acc = (self.position(t + ha) - 2 * p0 + self.position(t - ha)) / (ha * ha)
+        ha = c.tilt_window_s   # the acceleration the attitude loop follows: over +-tilt_window_s
+        a_m, a_p = (p_m, p_p) if ha == h else (self.position(t - ha), self.position(t + ha))
+        acc = (a_p - 2 * p0 + a_m) / (ha * ha)
         p0 = p0 + self.wob_pos(t)
         # body heading
         mode = c.yaw
@@ -258,9 +257,7 @@ class Shot:
             return (0.0, math.radians(g.pitch_deg), math.radians(g.yaw_deg))
         if cmd is not None:  # the commanded direction on the body as it was then, held in the world since
             tc, pitch, yaw = cmd
-            axis = rot_flu(*self._body(tc)[2]) @ rot_flu(0.0, pitch, yaw) @ np.array([1.0, 0.0, 0.0])
-            cam_yaw = math.atan2(axis[1], axis[0])
-            cam_pitch = math.atan2(-axis[2], math.hypot(axis[0], axis[1]))
+            cam_pitch, cam_yaw = world_angles((pitch, yaw), self._body(tc)[2])
         elif g.mode == 'lock' and (self.lock is not None or self.cfg.point is not None):
             if self.lock is not None:
                 tp, _, _ = self.world.pose(self.lock, t)
