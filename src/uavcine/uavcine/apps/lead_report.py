@@ -14,10 +14,10 @@ import os
 import time
 from pathlib import Path
 
-from ..eval.lead_eval import HEADER, cells, fly_all, line, plot
+from ..eval.lead_eval import HEADER, LEADS as EVAL_LEADS, cells, fly_all, line, plot
 
 SHOTS = ('chase_car_turn_brake', 'walk_person')
-LEADS = [('off', False, 0.0, 1.0), ('on', True, 0.05, 1.0)]
+LEADS = [run for run in EVAL_LEADS if run[0] in ('off', 'on')]   # lead_eval's own runs, leading off and on
 
 
 def section_html(run_dir: Path, repo: Path, duration_s: float = 0.0, shots=SHOTS) -> tuple:

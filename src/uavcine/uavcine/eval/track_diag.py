@@ -25,6 +25,8 @@ from .sequences import REPO, OTBError, otb_folders, read_otb
 from .track_eval import opencv_tracker
 
 GREEN, RED, BLUE = (0, 200, 0), (230, 30, 30), (40, 90, 255)
+#: ``SiamFCConfig`` fields the command line can override (--context, --window-influence, ...)
+OVERRIDABLE = ('context', 'window_influence', 'scale_step', 'scale_lr', 'scale_penalty')
 
 
 def _rect(img, box, colour, t=2):
@@ -89,7 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument('--frames', default='1,5,10,20,40,80')
     ap.add_argument('--model', default=str(REPO / 'models' / 'siamfc_sim.pt'))
     ap.add_argument('--out', default='runs/diag')
-    for name in ('context', 'window_influence', 'scale_step', 'scale_lr', 'scale_penalty'):
+    for name in OVERRIDABLE:
         ap.add_argument('--' + name.replace('_', '-'), type=float, default=None)
     a = ap.parse_args(argv)
     try:
@@ -105,8 +107,7 @@ def main(argv=None) -> int:
         print('error: model not found: %s' % a.model, file=sys.stderr)
         return 2
     net, cfg, quality = S.load_checkpoint(a.model)
-    over = {k: getattr(a, k) for k in ('context', 'window_influence', 'scale_step', 'scale_lr', 'scale_penalty')
-            if getattr(a, k) is not None}
+    over = {k: getattr(a, k) for k in OVERRIDABLE if getattr(a, k) is not None}
     cfg = replace(cfg, **over)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
