@@ -12,7 +12,8 @@ A pair gets one *domain* (shared by the exemplar and the search crop: one camera
 - distractors: with ``p_distractor`` a target-sized patch of *another* sequence's crop is pasted into the search crop
   away from the centre (DaSiamRPN's semantic negatives: the network must not answer to any object).
 
-Written with OpenCV/numpy calls (one call per effect) rather than a new augmentation dependency; offline tool
+Written with OpenCV/numpy calls (one call per effect; motion blur and the JPEG round trip are transfer_aug's, which
+the detector's training uses) rather than a new augmentation dependency; offline tool
 (train/), Python >= 3.10.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .transfer_aug import jpeg_roundtrip, motion_blur
 
 
 @dataclass
@@ -100,19 +103,14 @@ class Augmenter:
         if self._p(c.p_blur):
             f = cv2.GaussianBlur(f, (0, 0), float(self.rng.uniform(0.3, c.blur_sigma)))
         if self._p(c.p_motion):
-            n = int(self.rng.integers(3, c.motion_len + 1))
-            k = np.zeros((n, n), np.float32)
-            k[n // 2, :] = 1.0 / n
-            rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(self.rng.uniform(0, 180)), 1.0)
-            k = cv2.warpAffine(k, rot, (n, n))
-            f = cv2.filter2D(f, -1, k / max(k.sum(), 1e-6))
+            f = motion_blur(f, int(self.rng.integers(3, c.motion_len + 1)), float(self.rng.uniform(0, 180)))
         if 'noise' in d:
             f += self.rng.normal(0, d['noise'], f.shape).astype(np.float32)
         out = np.clip(f, 0, 255).astype(np.uint8)
         if 'jpeg' in d:
-            ok, buf = cv2.imencode('.jpg', out, [cv2.IMWRITE_JPEG_QUALITY, d['jpeg']])
-            if ok:
-                out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).reshape(out.shape)
+            coded = jpeg_roundtrip(out, d['jpeg'])
+            if coded is not None:
+                out = coded.reshape(out.shape)
         return out
 
     def geometry(self, x: np.ndarray) -> np.ndarray:

@@ -37,16 +37,20 @@ def haze(img: np.ndarray, rng: np.random.Generator, cfg: TransferAugConfig) -> n
     return img * t + airlight * (1 - t)
 
 
+def motion_blur(img: np.ndarray, n: int, angle_deg: float) -> np.ndarray:
+    """Motion blur (camera shake): a line kernel of ``n`` pixels at ``angle_deg``, normalised."""
+    k = np.zeros((n, n), np.float32)
+    k[n // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), angle_deg, 1.0)
+    k = cv2.warpAffine(k, rot, (n, n))
+    return cv2.filter2D(img, -1, k / max(float(k.sum()), 1e-6))
+
+
 def blur(img: np.ndarray, rng: np.random.Generator, cfg: TransferAugConfig) -> np.ndarray:
     """Defocus (Gaussian) or motion blur (a line kernel at a random angle)."""
     if rng.random() < 0.5:
         return cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, cfg.blur_sigma_max))
-    n = int(rng.integers(3, cfg.motion_len_max + 1))
-    k = np.zeros((n, n), np.float32)
-    k[n // 2, :] = 1.0
-    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(rng.uniform(0, 180)), 1.0)
-    k = cv2.warpAffine(k, rot, (n, n))
-    return cv2.filter2D(img, -1, k / max(float(k.sum()), 1e-6))
+    return motion_blur(img, int(rng.integers(3, cfg.motion_len_max + 1)), float(rng.uniform(0, 180)))
 
 
 def colour(img: np.ndarray, rng: np.random.Generator, cfg: TransferAugConfig) -> np.ndarray:
@@ -63,11 +67,17 @@ def noise(img: np.ndarray, rng: np.random.Generator, cfg: TransferAugConfig) -> 
     return img + rng.normal(0, rng.uniform(1.0, cfg.noise_sigma_max), img.shape).astype(np.float32)
 
 
+def jpeg_roundtrip(img_u8: np.ndarray, quality: int):
+    """The uint8 image encoded as JPEG at ``quality`` and decoded again, or None if OpenCV's encoder refuses it."""
+    ok, buf = cv2.imencode('.jpg', img_u8, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+
+
 def jpeg(img: np.ndarray, rng: np.random.Generator, cfg: TransferAugConfig) -> np.ndarray:
     """Re-encode with the video-like quality of a random JPEG (blocking, ringing, chroma loss)."""
     q = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    ok, buf = cv2.imencode('.jpg', np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) if ok else img
+    out = jpeg_roundtrip(np.clip(img, 0, 255).astype(np.uint8), q)
+    return img if out is None else out.astype(np.float32)
 
 
 STEPS = (haze, blur, colour, noise, jpeg)
