@@ -125,3 +125,11 @@ def test_time_schedule_decays_over_the_wall_clock_budget():
     assert detr_train.lr_at(60, 100, 1e-3, warmup=50, frac=0.5) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
     assert detr_train.lr_at(60, 100, 1e-3, warmup=50, frac=1.0) == pytest.approx(5e-5)
     assert detr_train.lr_at(60, 100, 1e-3, warmup=50) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * 0.2))))
+
+
+def test_join_batches_marks_only_the_real_frames_partial():
+    sim = (torch.zeros(2, 3, 4, 4), targets([False, False]))
+    real = (torch.ones(1, 3, 4, 4), [{'labels': torch.tensor([1]), 'boxes': torch.tensor([TARGET])}])
+    x, t = det_real.join_batches(sim, real)
+    assert x.shape[0] == 3 and float(x[2].min()) == 1.0
+    assert [bool(u.get('partial', False)) for u in t] == [False, False, True]

@@ -175,15 +175,11 @@ class RealFrames:
         return len(self.images)
 
 
-def mixed_batch(sim, sim_idx, real, real_idx, cfg, rng, aug_scale: float, transfer_aug: float = 0.0):
-    """One training batch: the simulator images (fully labelled) then the real ones (marked ``partial``); the
-    same augmentation for both (``detr_train.make_batch``)."""
-    from uavcine.train.detr_train import make_batch  # lazy: detr_train imports this module's users
-    x_s, t_s = make_batch(sim, sim_idx, cfg, rng, aug_scale, True, transfer_aug)
-    x_r, t_r = make_batch(real, real_idx, cfg, rng, aug_scale, True, transfer_aug)
-    for t in t_r:
-        t['partial'] = True
-    return torch.cat([x_s, x_r]), t_s + t_r
+def join_batches(sim_batch: tuple, real_batch: tuple) -> tuple:
+    """One training batch from ``detr_train.make_batch``'s (images, targets) of simulator frames (fully labelled)
+    and of real frames, whose targets are marked ``partial`` (one annotated object, the rest unlabelled)."""
+    (x_s, t_s), (x_r, t_r) = sim_batch, real_batch
+    return torch.cat([x_s, x_r]), t_s + [dict(t, partial=True) for t in t_r]
 
 
 def real_indices(n: int, rng: np.random.Generator):

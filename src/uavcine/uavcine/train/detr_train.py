@@ -272,7 +272,9 @@ def train(a) -> int:
                 x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug)
             else:
                 ridx = [next(real_stream) for _ in range(n_real)]
-                x, targets = det_real.mixed_batch(ds, idx, real, ridx, cfg, rng, a.aug_scale, a.transfer_aug)
+                x, targets = det_real.join_batches(
+                    make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug),
+                    make_batch(real, ridx, cfg, rng, a.aug_scale, True, a.transfer_aug))
             for g in opt.param_groups:
                 g['lr'] = lr_at(step, total, a.lr, a.warmup,
                                 (time.time() - t_start) / (a.max_minutes * 60) if a.time_schedule else None)
