@@ -133,3 +133,20 @@ def test_join_batches_marks_only_the_real_frames_partial():
     x, t = det_real.join_batches(sim, real)
     assert x.shape[0] == 3 and float(x[2].min()) == 1.0
     assert [bool(u.get('partial', False)) for u in t] == [False, False, True]
+
+
+def test_background_weight_one_is_detrs_loss_and_between_pushes_weakly():
+    t = targets([True, False])
+    a = criterion()(outputs(), t)
+    b = det_real.PartialLabelCriterion.like(criterion(), bg_weight=1.0)(outputs(), t)
+    for k in a:
+        assert torch.allclose(a[k], b[k]), k
+    out = outputs()
+    with torch.no_grad():
+        out['pred_logits'][1] = out['pred_logits'][0]  # the same predictions on a real and a simulator frame
+    loss = det_real.PartialLabelCriterion.like(criterion(), bg_weight=0.25)(out, t)['loss_ce']
+    loss.backward()
+    g = out['pred_logits'].grad.abs().sum(-1)
+    # the far and the neighbouring query of the real frame are pushed to no-object 4x less; the matched and the
+    # duplicate queries as on the simulator frame
+    assert torch.allclose(g[0, 2:], 0.25 * g[1, 2:]) and torch.allclose(g[0, :2], g[1, :2]) and (g > 0).all()

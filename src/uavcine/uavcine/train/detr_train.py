@@ -244,9 +244,10 @@ def train(a) -> int:
     real, n_real = None, 0
     if a.real_otb:  # masked real supervision (train/det_real.py): part of every batch is real frames
         from uavcine.train import det_real  # lazy: start-up time: importing it loads torch, cv2
-        rcfg = det_real.RealConfig(a.real_otb, a.real_holdout, a.real_every, a.real_fraction, a.real_dup_iou)
+        rcfg = det_real.RealConfig(a.real_otb, a.real_holdout, a.real_every, a.real_fraction, a.real_dup_iou,
+                                   a.real_bg_weight)
         real = det_real.RealFrames(rcfg, cfg)
-        criterion = det_real.PartialLabelCriterion.like(criterion, rcfg.dup_iou)
+        criterion = det_real.PartialLabelCriterion.like(criterion, rcfg.dup_iou, rcfg.bg_weight)
         n_real = int(round(a.batch_size * a.real_fraction))
         if not 0 < n_real < a.batch_size:
             raise ValueError('--real-fraction %.2f leaves no real or no simulator image in a batch of %d'
@@ -445,6 +446,9 @@ def main(argv=None) -> int:
     t.add_argument('--real-dup-iou', type=float, default=0.5,
                    help='on real frames an unmatched box overlapping the annotated target this much still gets '
                         'the no-object loss (a duplicate); other unmatched boxes get none')
+    t.add_argument('--real-bg-weight', type=float, default=0.0,
+                   help='on real frames the other unmatched boxes get the no-object loss at this fraction of its '
+                        'weight (0: none, the mask; 1: as if the frame were fully labelled)')
     t.add_argument('--attention', choices=['standard', 'whitened'], default='standard')
     t.add_argument('--queries', type=int, default=30)
     t.add_argument('--groups', type=int, default=4)
