@@ -49,4 +49,6 @@ def test_cli_scores_each_fold_model_on_its_own_held_out_sequences(tmp_path):
     assert d['fold models']['per_class'] == d[str(model)]['per_class']
     assert '| DTB70_BMX3 | A | 4 |' in (tmp_path / 'f.md').read_text()
     assert det_folds.main(['--otb', str(dev), '--fold', 'C=%s' % model]) == 2
+    assert det_folds.main(['--otb', str(dev), '--fold', 'x:A=%s' % model, '--fold', 'y:A=%s' % model,
+                           '--fold', 'y:B=%s' % model]) == 2  # recipe x lacks fold B
     assert det_folds.main(['--otb', str(dev), '--fold', 'A=%s' % (tmp_path / 'missing.pt')]) == 2

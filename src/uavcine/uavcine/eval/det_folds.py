@@ -6,9 +6,10 @@ pooled over the held-out sequences of both folds) and precision on the exhaustiv
 held-out sequences (matched and total detections summed). A control (the shipped weights) is judged on exactly
 the same rows.
 
-    python -m uavcine.eval.det_folds --otb /work/shared/data/aerial_tracking \\
-        --fold A=runs/real_A/detr.onnx --fold B=runs/real_B/detr.onnx --control models/detr_small.onnx \\
-        --out docs/det_eval_folds.md
+    python -m uavcine.eval.det_folds --otb /work/shared/data/aerial_tracking --control models/detr_small.onnx \\
+        --fold masked:A=runs/real_A/detr.onnx --fold masked:B=runs/real_B/detr.onnx --out docs/det_eval_folds.md
+
+(``LABEL:`` groups the fold models of one recipe into one row; several recipes, several rows.)
 
 Offline tool (Python 3.10+).
 """
@@ -102,8 +103,9 @@ def markdown(pooled: dict, command: str, folds: dict) -> list:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m uavcine.eval.det_folds', description=__doc__.split('\n')[0])
     ap.add_argument('--otb', action='append', required=True, metavar='DIR', help='the development sequences')
-    ap.add_argument('--fold', action='append', required=True, metavar='FOLD=MODEL',
-                    help='the model trained with that fold held out (one per fold)')
+    ap.add_argument('--fold', action='append', required=True, metavar='[LABEL:]FOLD=MODEL',
+                    help='the model trained with that fold held out (one per fold; LABEL groups several recipes, '
+                         'each a row)')
     ap.add_argument('--control', action='append', default=[], metavar='MODEL',
                     help='weights judged on the same held-out rows (e.g. the shipped model)')
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'])
@@ -112,22 +114,31 @@ def main(argv=None) -> int:
     ap.add_argument('--out', default=None, help='markdown table')
     ap.add_argument('--json-out', default=None)
     a = ap.parse_args(argv)
-    folds = {}
+    recipes = {}
     for kv in a.fold:
-        k, _, m = kv.partition('=')
+        head, _, m = kv.partition('=')
+        label, _, k = head.rpartition(':')
         if k not in FOLDS or not m:
-            print('error: --fold %r: expected FOLD=MODEL with FOLD one of %s' % (kv, ', '.join(FOLDS)),
+            print('error: --fold %r: expected [LABEL:]FOLD=MODEL with FOLD one of %s' % (kv, ', '.join(FOLDS)),
                   file=sys.stderr)
             return 2
-        folds[k] = m
-    for m in list(folds.values()) + a.control:
+        recipes.setdefault(label or 'fold models', {})[k] = m
+    folds = sorted({k for r in recipes.values() for k in r})
+    for label, r in recipes.items():
+        if sorted(r) != folds:
+            print('error: %s has models for folds %s, the others for %s' % (label, ', '.join(sorted(r)),
+                                                                         ', '.join(folds)), file=sys.stderr)
+            return 2
+    for m in [m for r in recipes.values() for m in r.values()] + a.control:
         if not Path(m).is_file():
             print('error: no model file %s' % m, file=sys.stderr)
             return 2
     extra = ['--step', str(a.step)] + (['--labels', a.labels] if a.labels else [])
-    pooled = {'fold models': pool([evaluate_fold(a.otb, m, k, a.backend, extra) for k, m in folds.items()])}
+    pooled = {}
     for c in a.control:
         pooled[c] = pool([evaluate_fold(a.otb, c, k, a.backend, extra) for k in folds])
+    for label, r in recipes.items():
+        pooled[label] = pool([evaluate_fold(a.otb, m, k, a.backend, extra) for k, m in sorted(r.items())])
     for k, p in pooled.items():
         print(row(k, p))
     command = 'python -m uavcine.eval.det_folds ' + ' '.join(argv if argv is not None else sys.argv[1:])
