@@ -44,10 +44,17 @@ from ..sim.scenario import load_scenario
 SHOTS = [('chase_car_turn_brake', 'CHASE, car brakes and turns'),
          ('lateral_car_turn_brake', 'LATERAL, car brakes and turns'),
          ('walk_person', 'LATERAL, walking person')]
-#: (label, lead, lead_s, the pointing node's fix_fit_window_s) of the runs of each shot; the last two aim from the
-#: drone's newest fix as it is, as the pointing node did before (the docs' findings, 1)
-LEADS = [('off', False, 0.0, 1.0), ('on', True, 0.05, 1.0), ('on, lead_s 1 s', True, 1.0, 1.0),
-         ('off, newest fix as is', False, 0.0, 0.0), ('on, newest fix as is', True, 0.05, 0.0)]
+#: (label, lead, lead_s, the pointing node's fix_fit_window_s, lead_source, lead_certainty) of the runs of each
+#: shot: the pointing node's defaults ('on'), its parts (the forecast path instead of the velocity, as before; no
+#: certainty shrink), over-leading; the last two aim from the drone's newest fix as it is, as the pointing node did
+#: before (the docs' findings, 1)
+LEADS = [('off', False, 0.0, 1.0, 'velocity', True), ('on', True, 0.05, 1.0, 'velocity', True),
+         ('on, not shrunk', True, 0.05, 1.0, 'velocity', False),
+         ('on, forecast path', True, 0.05, 1.0, 'forecast', True),
+         ('on, forecast path, not shrunk', True, 0.05, 1.0, 'forecast', False),
+         ('on, lead_s 1 s', True, 1.0, 1.0, 'velocity', True),
+         ('off, newest fix as is', False, 0.0, 0.0, 'velocity', True),
+         ('on, newest fix as is', True, 0.05, 0.0, 'velocity', True)]
 WARMUP_S = 4.0
 #: A frame "after an attitude jump": the simulated body's roll or pitch changed by more than JUMP_DEG within
 #: 0.05 s in the JUMP_WINDOW_S before it (the commands and the IMU the frame depends on). The simulator's tilt
@@ -88,7 +95,8 @@ def _xyz(p) -> np.ndarray:
 
 
 def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, label: str = '',
-        duration_s: float = 0.0, fix_fit_window_s: float = 1.0) -> dict:
+        duration_s: float = 0.0, fix_fit_window_s: float = 1.0, lead_source: str = 'velocity',
+        lead_certainty: bool = True) -> dict:
     """One closed-loop run: per-frame errors and their parts, the estimate's age and velocity against the truth,
     the truth and forecast paths for the map. ``duration_s`` > 0 cuts the scenario short."""
     scen = repo / 'sim' / ('%s.yaml' % shot)
@@ -102,6 +110,7 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
     host.add_node(ForecastNode)
     pointing = host.add_node(PointingNode, {'lead': bool(lead), 'lead_s': float(lead_s),
                                             'fix_fit_window_s': float(fix_fit_window_s),
+                                            'lead_source': lead_source, 'lead_certainty': bool(lead_certainty),
                                             'aim_height_m': AIM_HEIGHT_M})
     truth = host.capture('/truth/targets')
     poses = host.capture('/truth/camera_pose')
@@ -131,8 +140,8 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
         c = x.bbox_full.center.position
         err = np.array([float(c.x) - cam.width / 2.0, float(c.y) - cam.height / 2.0])
         inside = bool(x.in_view) and 0 <= float(c.x) <= cam.width and 0 <= float(c.y) <= cam.height
-        row = {'t': (t - t0) / 1e9, 'err': err, 'inside': inside, 'along': math.nan, 'motion': math.nan,
-               'est': math.nan}
+        row = {'t': (t - t0) / 1e9, 'err': err, 'inside': inside, 'along': math.nan, 'across': math.nan,
+               'motion': math.nan, 'est': math.nan}
         C, R = pose_at.get(s, (None, None))
         if C is not None:
             def px(p):
@@ -142,6 +151,7 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
             d = px(pos + up + 0.1 * vel) - here
             if np.linalg.norm(d) > 1e-3:          # a moving target: the error along its image motion
                 row['along'] = float((err @ d) / np.linalg.norm(d))   # +: the target ahead, the camera lagging
+                row['across'] = abs(float((err[0] * d[1] - err[1] * d[0]) / np.linalg.norm(d)))
             i = np.searchsorted(gt, s, side='right') - 1   # the newest estimate received by the frame's time
             if i >= 0 and int(gs[i]) in truth_at:
                 then = truth_at[int(gs[i])][0]
@@ -162,7 +172,8 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
         if s in truth_at and (t - t0) / 1e9 >= WARMUP_S:
             vel.append(((s - t0) / 1e9, float(np.linalg.norm(truth_at[s][1][:2])),
                         float(np.linalg.norm(_xyz(g.velocity_enu)[:2])),
-                        float(np.linalg.norm(_xyz(g.velocity_enu)[:2] - truth_at[s][1][:2]))))
+                        float(np.linalg.norm(_xyz(g.velocity_enu)[:2] - truth_at[s][1][:2])),
+                        float(np.trace(np.reshape(g.velocity_covariance_enu_xy, (2, 2))))))
     paths = []
     for t, m in fc:
         if m.agent_id == 'target' and (t - t0) / 1e9 >= WARMUP_S:
@@ -184,27 +195,30 @@ def fly(shot: str, lead: bool, lead_s: float, repo: Path, delay_s: float = 0.3, 
 
     def med(key):
         return stat([r[key] for r, k in zip(rows, keep) if k], np.median)
-    vel = np.array(vel) if vel else np.zeros((0, 4))
+    vel = np.array(vel) if vel else np.zeros((0, 5))
     calm = keep & ~np.array([r['jump'] for r in rows])
     return {'shot': shot, 'label': label or ('on' if lead else 'off'), 'lead': bool(lead), 'lead_s': lead_s,
             'fix_fit_window_s': fix_fit_window_s, 't': te,
             'err': np.where(ins, e, np.nan), 'mean': stat(e[keep], np.mean), 'median': stat(e[keep], np.median),
-            'p90': stat(e[keep], lambda v: np.percentile(v, 90)), 'along': med('along'), 'motion': med('motion'),
+            'p90': stat(e[keep], lambda v: np.percentile(v, 90)), 'along': med('along'), 'across': med('across'),
+            'motion': med('motion'),
             'est': med('est'), 'in_view': stat(ins[after], np.mean),
             'calm_mean': stat(e[calm], np.mean), 'calm_share': float(calm.sum() / max(keep.sum(), 1)),
             'latency_s': float(np.mean(lat)) if lat else float('nan'), 'velocity': vel,
             'vel_rms': float(np.sqrt(np.mean(vel[:, 3] ** 2))) if len(vel) else math.nan,
+            'vel_sigma': float(np.sqrt(np.mean(vel[:, 4]))) if len(vel) else math.nan,
             'led': pointing.led, 'commands': pointing.commands, 'target': np.array(tgt), 'others': others,
             'paths': paths, 'cls': sc.targets[0].cls}
 
 
 def fly_all(shots: list[str], repo: Path, delay_s: float = 0.3, leads=LEADS, progress=None,
             duration_s: float = 0.0) -> list[dict]:
-    """Every shot with every (label, lead, lead_s, fix_fit_window_s) of ``leads``; ``progress(run)`` after each."""
+    """Every shot with every (label, lead, lead_s, fix_fit_window_s, lead_source, lead_certainty) of ``leads``;
+    ``progress(run)`` after each."""
     runs = []
     for shot in shots:
-        for label, lead, lead_s, window in leads:
-            runs.append(fly(shot, lead, lead_s, repo, delay_s, label, duration_s, window))
+        for label, lead, lead_s, window, source, shrink in leads:
+            runs.append(fly(shot, lead, lead_s, repo, delay_s, label, duration_s, window, source, shrink))
             if progress:
                 progress(runs[-1])
     return runs
@@ -217,19 +231,20 @@ def line(r: dict) -> str:
 
 
 HEADER = ['shot', 'leading', 'mean px', 'median px', 'p90 px', 'median along the motion px (+: lags)',
+          'median across the motion px (abs)',
           'median target motion while the estimate aged px', 'median estimate error px',
           'mean px, frames after no attitude jump (their share)', 'frames with the target in the image',
           'commands led by the forecast', 'estimate age at a command s',
-          'Kalman velocity error rms m/s']
+          'Kalman velocity error rms m/s', "Kalman's own velocity sigma m/s (sqrt mean tr P_v)"]
 
 
 def cells(r: dict) -> list[str]:
     desc = dict(SHOTS)
     return ['%s (%s)' % (r['shot'], desc.get(r['shot'], '')), r['label'], '%.1f' % r['mean'], '%.1f' % r['median'],
-            '%.1f' % r['p90'], '%+.1f' % r['along'], '%.1f' % r['motion'], '%.1f' % r['est'],
+            '%.1f' % r['p90'], '%+.1f' % r['along'], '%.1f' % r['across'], '%.1f' % r['motion'], '%.1f' % r['est'],
             '%.1f (%.0f%%)' % (r['calm_mean'], 100 * r['calm_share']), '%.0f%%' % (100 * r['in_view']),
             '%d / %d' % (r['led'], r['commands']), '%.3f' % r['latency_s'],
-            '%.2f' % r['vel_rms']]
+            '%.2f' % r['vel_rms'], '%.2f' % r['vel_sigma']]
 
 
 def markdown_table(runs: list[dict]) -> str:
