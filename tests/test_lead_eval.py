@@ -1,7 +1,8 @@
 """The closed loop of eval/lead_eval on the first 10 s of the LATERAL car (steady 12 m/s after the warm-up): without
-leading the image centre lags the car along its motion; leading by the forecast (the estimate's age made up, the
-drone's own position carried to the command time) removes that lag and most of the error. Measured: median
-43.8 -> 14.3 px, along the motion +42.0 -> -8.8 px."""
+leading the image centre lags the car along its motion; leading (the pointing node's defaults: the
+GeoTarget's velocity, shrunk by its certainty; the estimate's age made up, the drone's own position carried to the
+command time) removes that lag and most of the error. Measured: median 43.8 -> 13.0 px, along the motion
++42.0 -> -7.0 px."""
 from pathlib import Path
 
 import pytest
