@@ -17,8 +17,9 @@ from mavlink_vehicle import LoopbackVehicle, VehicleDriver
 from uavcine.core.ned_enu import R_from_ned_euler
 from uavcine.nodes import msgs
 from uavcine.nodes.base import RELIABLE, Node, ParamError
-from uavcine.nodes.mavlink_bridge import MavlinkBridgeNode, inside_polygon, parse_geofence
+from uavcine.nodes.mavlink_bridge import MavlinkBridgeNode
 from uavcine.nodes.mavlink_common import load_signing_key, parse_url
+from uavcine.nodes.mavlink_pointing import inside_polygon, parse_geofence
 from uavcine.offline.host import DEFAULT_START_NS, OfflineHost
 
 T0 = DEFAULT_START_NS
