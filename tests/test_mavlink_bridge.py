@@ -27,13 +27,14 @@ TOPICS = ['/vehicle/fix', '/vehicle/imu', '/vehicle/gimbal', '/vehicle/agl', '/d
 
 
 class TargetSource(Node):
-    """Publishes a GeoTarget every 0.1 s (stamp = now - age_s)."""
+    """Publishes a GeoTarget every 0.1 s (stamp = now - age_s), with ENU ``velocity`` and its covariance."""
 
     NAME = 'target_source'
 
     def setup(self):
         self.lat = self.lon = self.alt = None
         self.age_s, self.flags, self.cov = 0.0, 0, (4.0, 0.0, 0.0, 4.0)
+        self.velocity, self.velocity_cov = (0.0, 0.0), (0.0, 0.0, 0.0, 0.0)
         self.sent = 0
         self.until_s = None  # stop publishing this long after the start (the target is lost)
         self.t0 = self.now_ns()
@@ -48,7 +49,9 @@ class TargetSource(Node):
             'uavcine_interfaces/msg/GeoTarget', header=msgs.header(self, stamp, 'map'),
             geodetic={'header': msgs.header(self, stamp, 'map'), 'latitude': self.lat, 'longitude': self.lon,
                       'altitude': self.alt},
-            covariance_enu_xy=np.array(self.cov, dtype=float), flags=self.flags))
+            covariance_enu_xy=np.array(self.cov, dtype=float), flags=self.flags,
+            velocity_enu={'x': self.velocity[0], 'y': self.velocity[1]},
+            velocity_covariance_enu_xy=np.array(self.velocity_cov, dtype=float)))
         self.sent += 1
 
 

@@ -18,7 +18,9 @@ only when: the link is up, the vehicle's position and attitude arrived within
 not flagged stale, it lies within ``max_range_m`` of the vehicle and inside the
 ``geofence`` polygon, its horizontal sigma is below ``max_target_sigma_m``, and no GPS jump
 nor autopilot clock jump (time_boot_ms back or leaping ahead) came within ``plausibility_hold_s``.
-Each refusal is counted by reason and shown in /diagnostics.
+Each refusal is counted by reason and shown in /diagnostics. With ``roi_lead_s`` the location
+sent leads the target along its velocity, shrunk by that velocity's certainty (core.lead, as the
+pointing node leads gimbal angles): an autopilot in ROI mode otherwise lags it by the estimate's age.
 
 The link is read without blocking from a timer (``poll_period_s``), so the node
 runs in the offline host (pace it with ``realtime``: the vehicle lives on the
@@ -418,6 +420,7 @@ class MavlinkBridgeNode(MavlinkPointing, Node):
             ('agl_source', tel.agl_used),
             ('gimbal_manager', str(tel.gimbal_manager_seen and not self.gimbal_manager_refused)),
             ('roi_sent', str(self.stats['roi_sent'])),
+            ('roi_led', str(self.stats['roi_led'])),
             ('roi_released', str(self.stats['roi_released'])),
             ('pitchyaw_sent', str(self.stats['pitchyaw_sent'])),
         ]

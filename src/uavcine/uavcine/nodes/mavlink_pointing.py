@@ -1,9 +1,15 @@
 """The MAVLink bridge's pointing: the latest GeoTarget -> MAV_CMD_DO_SET_ROI_LOCATION and/or
-MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, the checks that refuse it and the ROI's release.
+MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW, the checks that refuse it, the ROI's release and its lead.
 
 ``MavlinkPointing`` is a part of ``nodes.mavlink_bridge.MavlinkBridgeNode`` (split out of it, no behaviour of its
 own): its methods use the bridge's link (``conn``, ``mav``, ``tel``), counters (``stats``, ``skipped``, ``acks``),
 plausibility checks and the parameters of ``MavlinkPointingParams`` (which the bridge's parameters include).
+
+Leading the ROI: an autopilot in ROI mode points the camera at the location as sent, so it lags the target by
+the estimate's age (detector, tracker, geo) and then by its hold until the next ROI. With ``roi_lead_s`` > 0 the
+location is moved along the GeoTarget's (Kalman) velocity over the estimate's age + ``roi_lead_s``, shrunk by how
+certain that velocity is (``core.lead``, the rule the pointing node leads gimbal angles by), and converted back
+to latitude/longitude with pymap3d. The refusals (range, geofence) look at the estimate itself, as before.
 
 Python 3.8.
 """
@@ -15,6 +21,7 @@ import numpy as np
 import pymap3d
 
 from ..core.geofence import inside_polygon, parse_polygon
+from ..core.lead import lead_displacement
 from . import msgs
 from .base import ParamError, param
 
@@ -56,6 +63,15 @@ class MavlinkPointingParams:
     release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
                                             'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
                                             'looking at the last position, s; 0 = never', min=0.0)
+    roi_lead_s: float = param(0.25, "Lead the ROI: move it at the GeoTarget's velocity, shrunk by how certain that "
+                              'velocity is (core.lead, as the pointing node), to where the target will be this long '
+                              'after the command is sent, the estimate\'s age (send time - image stamp) made up as '
+                              'well; the autopilot holds an ROI until the next one, 1/roi_rate_hz later, so half '
+                              "that period (0.25 s at 2 Hz) centres the hold; add the mount's own response time. "
+                              "0 = no lead: the GeoTarget's position as it is", min=0.0, max=5.0)
+    roi_lead_certainty: bool = param(True, 'With roi_lead_s: shrink the lead by |v|^2 / (|v|^2 + tr(P_v)) (the '
+                                     'GeoTarget velocity covariance; core.lead.certainty)')
+
 
 def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
     try:
@@ -112,6 +128,26 @@ class MavlinkPointing:
                     return 'uncertain_target'
         return ''
 
+    def roi_location(self, now: int) -> Tuple[float, float]:
+        """(lat, lon) of the ROI for the GeoTarget at host time ``now``: its position, led (roi_lead_s > 0) along
+        its velocity over its age + roi_lead_s (core.lead.lead_displacement, shrunk with roi_lead_certainty)."""
+        tgt, p = self.target, self.p
+        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
+        if p.roi_lead_s <= 0:
+            return lat, lon
+        ahead_s = (now - msgs.stamp_ns(tgt.header.stamp)) / 1e9 + p.roi_lead_s
+        d = lead_displacement((float(tgt.velocity_enu.x), float(tgt.velocity_enu.y)),
+                              tuple(float(c) for c in tgt.velocity_covariance_enu_xy), ahead_s,
+                              shrink=p.roi_lead_certainty)
+        if not np.any(d):
+            return lat, lon
+        # the GeoTarget's velocity is in its local ENU frame: its axes at the target agree with that frame's to
+        # ~range / 6371 km, nothing at a lead of metres
+        led_lat, led_lon, _ = pymap3d.enu2geodetic(float(d[0]), float(d[1]), 0.0, lat, lon,
+                                                   float(tgt.geodetic.altitude))
+        self.stats['roi_led'] += 1
+        return float(led_lat), float(led_lon)
+
     def _point(self, now: int) -> bool:
         """Send a pointing command for a new GeoTarget if allowed; True if one was sent."""
         if self.target is None or not self.target_new:
@@ -123,7 +159,7 @@ class MavlinkPointing:
             self.warn_throttled('refuse_' + why, 'not pointing the camera: %s' % why.replace('_', ' '))
             return False
         tgt, pos, p, mav = self.target, self.tel.position, self.p, self.mav
-        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
+        lat, lon = self.roi_location(now)
         # ROI altitude relative to home: the vehicle's height above home plus the target's height below the
         # vehicle (both ellipsoid heights from the same fix, so the geoid cancels)
         alt_rel = pos['relative_alt'] + float(tgt.geodetic.altitude) - pos['alt']
