@@ -80,6 +80,25 @@ def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
         raise ParamError('parameter geofence: %s' % exc) from None
 
 
+def led_roi(target, now_ns: int, lead_s: float, certain: bool = True) -> Tuple[float, float, bool]:
+    """(lat, lon, led) of the ROI for a GeoTarget at host time ``now_ns``: its position, led (lead_s > 0) along its
+    velocity over its age + lead_s (core.lead.lead_displacement, shrunk by the velocity's certainty with
+    ``certain``). eval/lead_eval emulates the bridge's ROI with it."""
+    lat, lon = float(target.geodetic.latitude), float(target.geodetic.longitude)
+    if lead_s <= 0:
+        return lat, lon, False
+    ahead_s = (now_ns - msgs.stamp_ns(target.header.stamp)) / 1e9 + lead_s
+    d = lead_displacement((float(target.velocity_enu.x), float(target.velocity_enu.y)),
+                          tuple(float(c) for c in target.velocity_covariance_enu_xy), ahead_s, shrink=certain)
+    if not np.any(d):
+        return lat, lon, False
+    # the GeoTarget's velocity is in its local ENU frame: its axes at the target agree with that frame's to
+    # ~range / 6371 km, nothing at a lead of metres
+    led_lat, led_lon, _ = pymap3d.enu2geodetic(float(d[0]), float(d[1]), 0.0, lat, lon,
+                                               float(target.geodetic.altitude))
+    return float(led_lat), float(led_lon), True
+
+
 class MavlinkPointing:
     """The MAVLink bridge's pointing methods (see the module's docstring)."""
 
@@ -129,24 +148,11 @@ class MavlinkPointing:
         return ''
 
     def roi_location(self, now: int) -> Tuple[float, float]:
-        """(lat, lon) of the ROI for the GeoTarget at host time ``now``: its position, led (roi_lead_s > 0) along
-        its velocity over its age + roi_lead_s (core.lead.lead_displacement, shrunk with roi_lead_certainty)."""
-        tgt, p = self.target, self.p
-        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
-        if p.roi_lead_s <= 0:
-            return lat, lon
-        ahead_s = (now - msgs.stamp_ns(tgt.header.stamp)) / 1e9 + p.roi_lead_s
-        d = lead_displacement((float(tgt.velocity_enu.x), float(tgt.velocity_enu.y)),
-                              tuple(float(c) for c in tgt.velocity_covariance_enu_xy), ahead_s,
-                              shrink=p.roi_lead_certainty)
-        if not np.any(d):
-            return lat, lon
-        # the GeoTarget's velocity is in its local ENU frame: its axes at the target agree with that frame's to
-        # ~range / 6371 km, nothing at a lead of metres
-        led_lat, led_lon, _ = pymap3d.enu2geodetic(float(d[0]), float(d[1]), 0.0, lat, lon,
-                                                   float(tgt.geodetic.altitude))
-        self.stats['roi_led'] += 1
-        return float(led_lat), float(led_lon)
+        """(lat, lon) of the ROI for the latest GeoTarget at host time ``now`` (``led_roi``)."""
+        lat, lon, led = led_roi(self.target, now, self.p.roi_lead_s, self.p.roi_lead_certainty)
+        if led:
+            self.stats['roi_led'] += 1
+        return lat, lon
 
     def _point(self, now: int) -> bool:
         """Send a pointing command for a new GeoTarget if allowed; True if one was sent."""
