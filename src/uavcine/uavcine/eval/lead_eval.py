@@ -467,7 +467,7 @@ comes with every estimate. The pointing node now leads at the GeoTarget's own ve
 the forecast stays an option), shrunk by how certain that velocity is: k = |v|^2 / (|v|^2 + tr P_v), the Wiener
 gain of a displacement seen through the filter's velocity noise (the GeoTarget now carries that covariance), in
 `core/lead.py`, the function the MAVLink bridge leads its ROI with too. A person standing still, whose velocity is
-only noise, gets k of about one half or less; a car at 12 m/s keeps k ~ 1. Leading on is now no worse than off on
+only noise, gets k of about one half (where P_v is right); a car at 12 m/s keeps k ~ 1. Leading on is now no worse than off on
 every shot: chase car median 31.7 -> 18.7 px (mean 32.3 -> 21.9), lateral car 34.3 -> 16.6 (31.6 -> 19.6), walking
 person 21.2 -> 20.9 (25.5 -> 25.4): the cars gain more than with the forecast path (19.6, 17.9), the person no
 longer loses, but gains next to nothing.
@@ -489,11 +489,14 @@ timing. On the cars the true velocity gains a little more than the Kalman one (i
 bottom row of the figure); the rest of their error is the estimate's (about 20 px) and the attitude jumps (the
 column without them).
 
-The ROI (below): leading it makes up most of the cars' lag, but the walking person's ROI gets worse (the table
-there): the location is held for 0.5 s and led over the estimate's age + `roi_lead_s` (about 0.6 s, against the
-pointing node's 0.4 s), so the person's velocity noise, about its speed, moves the ROI across its motion as much as
-the lead removes along it. `roi_lead_s` stays 0.25 s (half the hold: the cars' gain); 0 sends the estimate as
-before.
+The ROI (the table above): leading it by `roi_lead_s` 0.25 s makes up most of the cars' lag (chase median 29.0 ->
+18.6 px, mean 43.8 -> 20.4; lateral 25.7 -> 16.0, 42.5 -> 18.2), but the walking person's ROI gets worse (19.3 ->
+21.6 px, mean 22.0 -> 23.5): the target of "never worse" is missed there. The location is held for 0.5 s and led
+over the estimate's age + `roi_lead_s` (about 0.6 s, against the pointing node's 0.4 s): its lag along the
+person's motion goes (+0.75 -> +0.04 m), but the velocity's noise, about the person's speed, moves it about as much
+(median distance 0.89 -> 1.02 m); the certainty shrink takes back only a little of it (not shrunk: 22.5 px), the
+filter being too sure of its velocity (above). `roi_lead_s` stays 0.25 s (half the hold: the cars' gain); 0 sends
+the estimate as before.
 
 ## Earlier: why leading did not help at first, and what changed
 
