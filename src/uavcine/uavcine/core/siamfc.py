@@ -306,45 +306,86 @@ def psr(r: np.ndarray, exclude: int = 2) -> float:
     return (float(r.max()) - float(side.mean())) / sd if sd > 1e-12 else 0.0
 
 
+def second_peak(r: np.ndarray, exclude: int = 2) -> float:
+    """The highest response outside the (2e+1)^2 cells around the peak (the strongest distractor), as ``psr``'s
+    sidelobe; the peak itself when the map has no sidelobe."""
+    i, j = np.unravel_index(int(np.argmax(r)), r.shape)
+    mask = np.ones(r.shape, dtype=bool)
+    mask[max(0, i - exclude):i + exclude + 1, max(0, j - exclude):j + exclude + 1] = False
+    return float(r[mask].max()) if mask.any() else float(r.max())
+
+
+def peak_spread(r: np.ndarray, level: float = 0.5) -> float:
+    """Width of the response's main mode in cells: sqrt of the number of cells above ``level`` of the way from the
+    map's minimum to its peak (a broad plateau localises the box poorly)."""
+    lo, hi = float(r.min()), float(r.max())
+    if hi - lo < 1e-12:
+        return float(math.sqrt(r.size))
+    return float(math.sqrt(np.count_nonzero(r >= lo + level * (hi - lo))))
+
+
 def _sigmoid(v: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
 
 
-#: Features of the quality head (issue #14, round three). Each means the same on real and simulated video:
-#: the response peak relative to the running median of this track's peaks (``peak_med_ratio``); the weakest PSR of
-#: the last RECENT_FRAMES frames and the slow running average of APCE relative to the first frame (consistency of
-#: the response over time); the appearance agreement of the new box with the first and the recent template (cosine
-#: of backbone features: the search features of the box's response cell, computed anyway); the box's consistency
-#: over time (``scale_change``: |log| of its size relative to the first box's; ``jump``: centre move in target
-#: sizes; SiamFC keeps the aspect ratio, so there is no aspect change to measure); the share of the box inside the
-#: image (``inside``: a box sliding off the frame edge follows background); and the track's age (``age`` =
-#: log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely on its
-#: target at the same response; the manager's detector restarts it). No absolute peak: its scale differs between
-#: scenes and domains. Chosen on the real development set by leave-one-sequence-out Spearman (MODEL_CARD_siamfc_sim.md).
-QUALITY_FEATURES = ('peak_med_ratio', 'psr_min_recent', 'apce_ratio_recent', 'app_init', 'app_recent',
-                    'scale_change', 'jump', 'inside', 'age')
+#: Features of the quality head (issue #14, round five). Each means the same on real and simulated video (a head
+#: fitted on the simulator alone ranks the real IoUs as well as one fitted on both: MODEL_CARD_siamfc_real.md):
+#: the width of the response's main mode in cells (``peak_spread``: a broad plateau localises the box poorly, and
+#: a lost track answers with one); the PSR relative to the first frame's (``psr_ratio``); the appearance drift of the
+#: recent template from the first one (``template_drift`` = 1 - cosine of their backbone features: the target has
+#: turned, deformed or been replaced); the box's size relative to the first box's (``scale_change``, |log|); the
+#: share of the box inside the image (``inside``: a box sliding off the frame edge follows background); and the
+#: track's age (``age`` = log(1 + frames since the tracker was (re)started): a template drifts, so an old track is
+#: less likely on its target at the same response; the manager's detector restarts it). No absolute peak: its scale
+#: differs between scenes and domains. Chosen on the real development set by the leave-one-sequence-out Spearman of
+#: ``eval/quality_diag.py`` (MODEL_CARD_siamfc_real.md).
+QUALITY_FEATURES = ('peak_spread', 'psr_ratio', 'template_drift', 'scale_change', 'inside', 'age')
+
+#: Round three's features (the heads of models calibrated before round five; their files name them in ``meta``).
+ROUND3_FEATURES = ('peak_med_ratio', 'psr_min_recent', 'apce_ratio_recent', 'app_init', 'app_recent',
+                   'scale_change', 'jump', 'inside', 'age')
+
+#: Every statistic ``SiamFCTracker.update`` puts in a result's ``stats`` (a head may use any of them); ``APPZ_STATS``
+#: only when the tracker runs the exemplar branch on the new box (``exemplar_pass``, or a head that uses them).
+TRACK_STATS = ('peak', 'peak_logit', 'peak_prob', 'peak_ratio', 'peak_run_ratio', 'peak_med_ratio', 'apce',
+               'apce_ratio', 'apce_run_ratio', 'apce_ratio_recent', 'psr', 'psr_ratio', 'psr_run_ratio',
+               'psr_min_recent', 'app_init', 'app_recent', 'app_slow', 'template_drift', 'scale_jump',
+               'scale_change', 'jump', 'inside', 'age', 'second_ratio', 'peak_margin', 'peak_spread', 'size_px',
+               'aspect', 'scale_rate', 'jump_rel')
+APPZ_STATS = ('appz_init', 'appz_recent')
+
+
+def _prior() -> List[float]:
+    # uncalibrated: quality falls with a broad response and with the template's drift, rises with the PSR
+    return [1.5, -0.3, 1.0, -3.0, 0.0, 0.0, 0.0]
 
 
 @dataclass
 class QualityHead:
-    """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
+    """q = sigmoid(b + sum_i w_i f_i) over the tracker statistics ``keys`` (default ``QUALITY_FEATURES``).
 
     ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target iou``) by fitting q to the
     box's IoU with the truth (logistic regression on a soft target) on real and simulated sequences: the quality is
-    the predicted IoU. The default is an uncalibrated prior: quality rises with the peak relative to the track's
-    running median and with the appearance agreement with the first template.
+    the predicted IoU. The default is an uncalibrated prior: quality falls with the width of the response's main
+    mode and with the drift of the recent template from the first, and rises with the PSR relative to the first
+    frame's. A model file names its head's keys, so files calibrated on other features keep loading.
     """
 
-    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 0.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    coef: List[float] = field(default_factory=_prior)
+    keys: Tuple[str, ...] = QUALITY_FEATURES
 
     def features(self, stats: Dict[str, float]) -> np.ndarray:
-        return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
+        return np.array([stats[k] for k in self.keys], dtype=np.float64)
 
     def __call__(self, stats: Dict[str, float]) -> float:
         c = np.asarray(self.coef, dtype=np.float64)
-        if c.shape != (len(QUALITY_FEATURES) + 1,):
-            raise ValueError('QualityHead needs %d coefficients, got %d' % (len(QUALITY_FEATURES) + 1, c.size))
+        if c.shape != (len(self.keys) + 1,):
+            raise ValueError('QualityHead needs %d coefficients, got %d' % (len(self.keys) + 1, c.size))
         return _sigmoid(float(c[0] + c[1:] @ self.features(stats)))
+
+    @property
+    def needs_exemplar_pass(self) -> bool:
+        return any(k in APPZ_STATS for k in self.keys)
 
 
 def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0,
@@ -385,6 +426,26 @@ def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, ju
         'jump': min(jump, 3.0),
         'inside': inside,
         'age': math.log1p(max(0, frames)),
+    }
+
+
+def shape_stats(raw: np.ndarray, size: float, aspect: float, size_before: float, jump: float,
+                jump_avg: float) -> Dict[str, float]:
+    """Candidate features of the response's shape and the box's consistency (issue #14, round five diagnosis):
+    the strongest distractor relative to the peak (``second_ratio``, probabilities; ``peak_margin``, logits), the
+    main mode's width in cells (``peak_spread``), the box's size in pixels (``size_px``, log) and aspect
+    (``aspect``, |log w/h|), its size change over the last RECENT_FRAMES frames (``scale_rate``, |log|) and its
+    move relative to the track's running move (``jump_rel``)."""
+    peak = float(raw.max())
+    sec = second_peak(raw)
+    return {
+        'second_ratio': _sigmoid(sec) / max(_sigmoid(peak), 1e-6),
+        'peak_margin': min(max(peak - sec, 0.0), 10.0),
+        'peak_spread': peak_spread(raw),
+        'size_px': math.log(max(size, 1.0)),
+        'aspect': abs(math.log(max(aspect, 1e-3))),
+        'scale_rate': min(abs(math.log(max(size, 1e-6) / max(size_before, 1e-6))), 3.0),
+        'jump_rel': min(jump / max(jump_avg, 0.02), 10.0),
     }
 
 
@@ -507,6 +568,7 @@ class SiamFCTracker:
         self.net = net.float().eval()
         self.quality = quality or QualityHead()
         self.backend = backend
+        self.exemplar_pass = False  # also embed each new box with the exemplar branch (appz_* features)
         self._fused = fuse_backbone(self.net.backbone)
         self._search = SearchModel(self._fused, self.net.out_scale, with_features=True).eval()
         self._ort = None
@@ -555,6 +617,9 @@ class SiamFCTracker:
         self.psrs = []  # type: List[float]  # PSR of the last RECENT_FRAMES tracked frames
         self.apce_avg = None  # type: Optional[float]  # running average of apce_ratio (rate 1 / SLOW_FRAMES)
         self.size0 = 1.0  # the first box's size sqrt(w h)
+        self.kernel_slow = None  # type: Optional[np.ndarray]  # the recent boxes' features averaged at 1 / SLOW_FRAMES
+        self.sizes = []  # type: List[float]  # box sizes sqrt(w h) of the last RECENT_FRAMES frames
+        self.jump_avg = 0.0  # running average (RUNNING_LR) of ``jump``
         self.frames = 0
         self._before = None  # type: Optional[Tuple[Any, ...]]  # for hold(): the state before the last update
 
@@ -620,7 +685,9 @@ class SiamFCTracker:
         self.run = {k: self.ref[k] for k in ('peak_prob', 'apce', 'psr')}
         self.kernel0 = self.kernel.numpy()[0]
         self.kernel_recent = self.kernel0.copy()
+        self.kernel_slow = self.kernel0.copy()
         self.peaks = [float(r0.max())]
+        self.sizes = [math.sqrt(w * h)]
         self.size0 = math.sqrt(w * h)
         return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
@@ -675,9 +742,20 @@ class SiamFCTracker:
         stats['psr_min_recent'] = min(self.psrs[-(RECENT_FRAMES - 1):] + [stats['psr']])
         a = stats['apce_ratio']
         stats['apce_ratio_recent'] = a if self.apce_avg is None else (1 - 1.0 / SLOW_FRAMES) * self.apce_avg + a / SLOW_FRAMES
+        size = math.sqrt(float(cand_sz[0] * cand_sz[1]))
+        stats.update(shape_stats(raw[scale_id], size, float(cand_sz[0] / cand_sz[1]), self.sizes[0],
+                                 stats['jump'], self.jump_avg))
+        stats['app_slow'] = _cosine(emb, self.kernel_slow)
+        stats['template_drift'] = 1.0 - _cosine(self.kernel_recent, self.kernel0)
+        if self.exemplar_pass or getattr(self.quality, 'needs_exemplar_pass', False):  # the new box through the exemplar branch (one more forward of a 127 px crop)
+            e = self.embed(crop_and_resize(img, cand_center, self.z_sz * scale, cfg.exemplar_sz, self.avg_color))
+            e = e.numpy()[0]
+            stats['appz_init'] = _cosine(e, self.kernel0)
+            stats['appz_recent'] = _cosine(e, self.kernel_recent)
         q = self.quality(stats)
         self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent,
-                        list(self.peaks), list(self.psrs), self.apce_avg)
+                        list(self.peaks), list(self.psrs), self.apce_avg, self.kernel_slow, list(self.sizes),
+                        self.jump_avg)
         self.center = cand_center
         self.target_sz = cand_sz
         self.z_sz *= scale
@@ -686,6 +764,9 @@ class SiamFCTracker:
         for k in self.run:
             self.run[k] = (1 - lr) * self.run[k] + lr * stats[k]
         self.kernel_recent = (1 - lr) * self.kernel_recent + lr * emb
+        self.kernel_slow = (1 - 1.0 / SLOW_FRAMES) * self.kernel_slow + emb / SLOW_FRAMES
+        self.sizes = (self.sizes + [size])[-RECENT_FRAMES:]
+        self.jump_avg = (1 - lr) * self.jump_avg + lr * stats['jump']
         self.peaks = (self.peaks + [stats['peak']])[-PEAK_HISTORY:]
         self.psrs = (self.psrs + [stats['psr']])[-RECENT_FRAMES:]
         self.apce_avg = stats['apce_ratio_recent']
@@ -698,7 +779,7 @@ class SiamFCTracker:
         onto an occluder, and the next update searches around the last trusted position."""
         if self._before is not None:  # the weak frame does not teach the running reference either
             (self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent,
-             self.peaks, self.psrs, self.apce_avg) = self._before
+             self.peaks, self.psrs, self.apce_avg, self.kernel_slow, self.sizes, self.jump_avg) = self._before
             self._before = None
         return self.box
 
@@ -787,7 +868,8 @@ def save_checkpoint(net: SiamFCNet, cfg: SiamFCConfig, quality: Optional[Quality
     """A checkpoint dict (torch.save it): config, fp16 (or fp32) state dict, quality calibration, metadata."""
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     return {'format': CHECKPOINT_FORMAT, 'config': asdict(cfg), 'state_dict': sd,
-            'quality': list(quality.coef) if quality is not None else None, 'meta': dict(meta or {})}
+            'quality': list(quality.coef) if quality is not None else None,
+            'quality_keys': list(quality.keys) if quality is not None else None, 'meta': dict(meta or {})}
 
 
 def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityHead]:
@@ -807,11 +889,18 @@ def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityH
         known = set(SiamFCConfig.__dataclass_fields__)
         cfg = SiamFCConfig(**{k: v for k, v in obj['config'].items() if k in known})
         net = load_official_checkpoint(obj['state_dict'], SiamFCNet(cfg.width, cfg.out_scale))
-        q = QualityHead(list(obj['quality'])) if obj.get('quality') else QualityHead()
-        if len(q.coef) != len(QUALITY_FEATURES) + 1:
-            raise ValueError('SiamFC model %s: its quality head has %d coefficients, this version needs %d '
-                             '(calibrate it again)' % (path_or_obj if isinstance(path_or_obj, str) else '<dict>',
-                                                       len(q.coef), len(QUALITY_FEATURES) + 1))
-        return net, cfg, q
+        name = path_or_obj if isinstance(path_or_obj, str) else '<dict>'
+        if not obj.get('quality'):
+            return net, cfg, QualityHead()
+        # the head's features: named by the file (round five on), by its calibration metadata, or round three's
+        keys = tuple(obj.get('quality_keys') or (obj.get('meta') or {}).get('features') or ROUND3_FEATURES)
+        unknown = [k for k in keys if k not in TRACK_STATS + APPZ_STATS]
+        if unknown:
+            raise ValueError('SiamFC model %s: its quality head uses %s, which this version does not compute '
+                             '(calibrate it again)' % (name, ', '.join(unknown)))
+        if len(obj['quality']) != len(keys) + 1:
+            raise ValueError('SiamFC model %s: its quality head has %d coefficients for %d features (calibrate it '
+                             'again)' % (name, len(obj['quality']), len(keys)))
+        return net, cfg, QualityHead([float(v) for v in obj['quality']], keys)
     net = load_official_checkpoint(obj)
     return net, SiamFCConfig(), QualityHead()
