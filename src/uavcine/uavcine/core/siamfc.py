@@ -357,7 +357,7 @@ APPZ_STATS = ('appz_init', 'appz_recent')
 
 def _prior() -> List[float]:
     # uncalibrated: quality falls with a broad response and with the template's drift, rises with the PSR
-    return [1.5, -0.3, 1.0, -3.0, 0.0, 0.0, 0.0]
+    return [2.0, -0.2, 1.0, -3.0, 0.0, 0.0, 0.0]
 
 
 @dataclass

@@ -146,7 +146,7 @@ def scatter_sheet(real: dict, keys, path: str) -> None:
     fig.supylabel('IoU (real development set)', fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=70)
+    fig.savefig(path, dpi=50)
     plt.close(fig)
 
 
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
         print('| %s | %.2f | %.2f | %.2f |' % (row['feature'], row['within_median'], row['pooled'], row['across']))
     sets = [[k.strip() for k in st.split(',') if k.strip()] for st in a.sets.split(';') if st.strip()]
     alias = {'head': list(S.QUALITY_FEATURES), 'round3': list(S.ROUND3_FEATURES)}
-    sets = [alias.get(st[0], st) if len(st) == 1 else st for st in sets]
+    sets = [[k for tok in st for k in alias.get(tok, [tok])] for st in sets]  # 'head,second_ratio' = head + one
     for st in sets:
         sc = loso_score(real, sim, st, a.target)
         print('LOSO real %.3f sim %.3f | %s | per seq %s' % (sc['real'], sc['sim'], ','.join(st),
