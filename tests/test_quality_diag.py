@@ -37,4 +37,5 @@ def test_report_cli_writes_the_scatter_and_refuses_unknown_features(tmp_path, ca
     assert (tmp_path / 'q.png').stat().st_size > 1000
     with pytest.raises(SystemExit, match='lacks psr'):
         Q.main(['report', '--real', r, '--sets', 'psr'])
-    assert Q.main(['collect', 'otb:nowhere', '--ckpt', str(tmp_path / 'none.pt'), '--out', str(tmp_path / 'x.npz')]) == 2
+    missing = str(tmp_path / 'none.pt')
+    assert Q.main(['collect', 'otb:nowhere', '--ckpt', missing, '--out', str(tmp_path / 'x.npz')]) == 2

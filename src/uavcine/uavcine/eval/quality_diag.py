@@ -94,7 +94,8 @@ def loso_score(real: dict, sim: dict | None, keys, target: str = 'iou', l2: floa
     f, y, s = np.concatenate(fs), np.concatenate(ys), np.concatenate(ss)
     lo = T.loso(f, y, s, names, target, l2)
     nr = len(real['y'])
-    out = {'real': _rho(lo['q'][:nr], y[:nr]), 'per_seq': {n: lo['per_seq'].get(n, float('nan')) for n in real['names']}}
+    out = {'real': _rho(lo['q'][:nr], y[:nr]),
+           'per_seq': {n: lo['per_seq'].get(n, float('nan')) for n in real['names']}}
     out['sim'] = _rho(lo['q'][nr:], y[nr:]) if sim is not None else float('nan')
     return out
 
