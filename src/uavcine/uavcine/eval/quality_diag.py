@@ -69,16 +69,23 @@ def _rho(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+LOST_IOU, ON_IOU = 0.05, 0.3  # the feature table's lost frames (IoU below) and on-target frames (IoU above)
+
+
 def feature_table(real: dict, keys) -> list[dict]:
-    """Per feature: median within-sequence Spearman, pooled Spearman and across-sequence Spearman of the means."""
+    """Per feature: median within-sequence Spearman, pooled Spearman and across-sequence Spearman of the means; its
+    10th-90th percentiles on the lost frames and on the on-target frames."""
     rows = []
     for k in keys:
         x = columns(real, [k])[:, 0]
         seqs = np.unique(real['s'])
         within = [_rho(x[real['s'] == q], real['y'][real['s'] == q]) for q in seqs]
         means = [(x[real['s'] == q].mean(), real['y'][real['s'] == q].mean()) for q in seqs]
+        lost, on = x[real['y'] < LOST_IOU], x[real['y'] > ON_IOU]
         rows.append({'feature': k, 'within_median': float(np.nanmedian(within)), 'within': within,
-                     'pooled': _rho(x, real['y']), 'across': _rho(*zip(*means))})
+                     'pooled': _rho(x, real['y']), 'across': _rho(*zip(*means)),
+                     'lost_p10_90': np.percentile(lost, [10, 90]) if len(lost) else np.full(2, np.nan),
+                     'on_p10_90': np.percentile(on, [10, 90]) if len(on) else np.full(2, np.nan)})
     return rows
 
 
@@ -191,11 +198,13 @@ def main(argv=None) -> int:
         real = first_frames(real, a.max_frames)
     sim = load(a.sim) if a.sim else None
     keys = [k for k in CANDIDATES if k in real['keys']]
-    print('| feature | within-sequence rho (median of %d) | pooled rho | across-sequence rho (means) |'
-          % len(np.unique(real['s'])))
-    print('|---|---|---|---|')
+    print('| feature | within-sequence rho (median of %d) | pooled rho | across-sequence rho (means) | p10-p90, '
+          'IoU < %.2f (%d frames) | p10-p90, IoU > %.1f |' % (len(np.unique(real['s'])), LOST_IOU,
+                                                            int(np.sum(real['y'] < LOST_IOU)), ON_IOU))
+    print('|---|---|---|---|---|---|')
     for row in feature_table(real, keys):
-        print('| %s | %.2f | %.2f | %.2f |' % (row['feature'], row['within_median'], row['pooled'], row['across']))
+        print('| %s | %.2f | %.2f | %.2f | %.3g-%.3g | %.3g-%.3g |' % (
+            row['feature'], row['within_median'], row['pooled'], row['across'], *row['lost_p10_90'], *row['on_p10_90']))
     sets = [[k.strip() for k in st.split(',') if k.strip()] for st in a.sets.split(';') if st.strip()]
     alias = {'head': list(S.QUALITY_FEATURES), 'round3': list(S.ROUND3_FEATURES)}
     sets = [[k for tok in st for k in alias.get(tok, [tok])] for st in sets]  # 'head,second_ratio' = head + one
