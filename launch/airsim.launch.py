@@ -6,9 +6,9 @@
 Start Unreal with the AirSim plugin first, with sim/airsim/settings.json copied to
 ~/Documents/AirSim/settings.json (640x480, 92 deg diagonal FOV = FOV_Degrees 79.278
 horizontal, camera 'cinecam' 15 deg down). The bridge publishes /camera/* and
-/vehicle/*; the detector, tracker and geo nodes run as on the drone; the forecast
-node's path of the target lets the pointing node lead it, and the pointing
-node's /gimbal/command turns the AirSim camera; with shot:=orbit|flyby|flyover the
+/vehicle/*; the detector, tracker and geo nodes run as on the drone; the pointing
+node leads the target along its velocity (or the forecast node's path, with
+lead_source forecast), and its /gimbal/command turns the AirSim camera; with shot:=orbit|flyby|flyover the
 bridge flies that shot through the API around shot_target_object.
 """
 from launch import LaunchDescription

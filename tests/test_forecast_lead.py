@@ -1,6 +1,8 @@
-"""Pointing leads the target along the forecast path to lead_s after each command's time (the estimate's age made
-up by stamp arithmetic); without a forecast or with leading off it aims at the estimate. The drone's position is
-carried to the command time from its (late) fixes, and the slew limit is on the camera's turn in the world."""
+"""Pointing leads the target to lead_s after each command's time (the estimate's age made up by stamp arithmetic):
+at the GeoTarget's velocity (lead_source 'velocity', the default) or along the forecast path ('forecast'), shrunk
+by the velocity's certainty (core.lead); without a velocity or a forecast, or with leading off, it aims at the
+estimate. The drone's position is carried to the command time from its (late) fixes, and the slew limit is on the
+camera's turn in the world."""
 import math
 
 import pymap3d
@@ -17,9 +19,12 @@ ORIGIN = (45.0, 7.0, 300.0)
 
 
 class Feeder(Node):
-    """A hovering drone, a GeoTarget at (60, 20) every 0.2 s, and a forecast: 5 m/s north from there."""
+    """A hovering drone, a GeoTarget at (60, 20) every 0.2 s, and a forecast: 5 m/s north from there. The
+    GeoTarget's velocity and its covariance ([ee, en, ne, nn]) are ``velocity``, ``velocity_cov``."""
     NAME = 'feeder'
     send_forecast = True
+    velocity = (0.0, 0.0)
+    velocity_cov = (0.0, 0.0, 0.0, 0.0)
 
     def setup(self):
         self.fix = self.create_publisher('sensor_msgs/msg/NavSatFix', 'vehicle/fix', SENSOR_DATA)
@@ -41,7 +46,9 @@ class Feeder(Node):
         if self.k % 4 == 0:
             self.geo.publish(self.new('uavcine_interfaces/msg/GeoTarget', header=h, position_enu={'x': 60.0, 'y': 20.0},
                                       geodetic={'latitude': self.target[0], 'longitude': self.target[1],
-                                                'altitude': self.target[2]}))
+                                                'altitude': self.target[2]},
+                                      velocity_enu={'x': self.velocity[0], 'y': self.velocity[1]},
+                                      velocity_covariance_enu_xy=list(self.velocity_cov)))
             if self.send_forecast:
                 poses = [{'header': msgs.header(self, now + int(j * 0.4e9), 'map'),
                           'pose': {'position': {'x': 60.0, 'y': 20.0 + 5.0 * 0.4 * j}}} for j in range(13)]
@@ -54,10 +61,23 @@ class NoForecast(Feeder):
     send_forecast = False
 
 
-def run(feeder, lead, lead_s=0.05):
+class Walking(NoForecast):
+    """A GeoTarget walking 1.5 m/s east with a velocity sigma of 0.3 m/s per axis, and no forecast."""
+    velocity = (1.5, 0.0)
+    velocity_cov = (0.09, 0.0, 0.0, 0.09)
+
+
+class Standing(NoForecast):
+    """A GeoTarget standing still whose Kalman velocity is its noise: 0.3 m/s, sigma 0.4 m/s per axis."""
+    velocity = (0.3, 0.0)
+    velocity_cov = (0.16, 0.0, 0.0, 0.16)
+
+
+def run(feeder, lead, lead_s=0.05, **params):
     host = OfflineHost()
     host.add_node(feeder)
-    node = host.add_node(PointingNode, {'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'lead': lead, 'lead_s': lead_s})
+    node = host.add_node(PointingNode, dict({'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'lead': lead,
+                                             'lead_s': lead_s, 'lead_source': 'forecast'}, **params))
     cmds = host.capture('/gimbal/command')
     geo = host.capture('/target/geo')
     host.run()
@@ -88,6 +108,53 @@ def test_no_lead_without_a_forecast_or_with_leading_off():
         cmds, _, node = run(feeder, lead, lead_s=1.0)
         assert angles(cmds[-1][1]) == pytest.approx(plain, abs=2e-3)
         assert node.led == 0
+
+
+def _ahead(t, geo, lead_s):
+    stamp = max(msgs.stamp_ns(g.header.stamp) for tg, g in geo if tg < t)   # the feeder's tick runs first
+    return (t - stamp) / 1e9 + lead_s
+
+
+@pytest.mark.parametrize('certain', [True, False])
+def test_velocity_lead_moves_the_estimate_by_its_shrunk_velocity(certain):
+    """lead_source 'velocity': the GeoTarget moved at its own velocity over its age + lead_s, times
+    k = |v|^2 / (|v|^2 + tr P_v) = 2.25 / (2.25 + 0.18) with lead_certainty, 1 without."""
+    cmds, geo, node = run(Walking, True, lead_s=1.0, lead_source='velocity', lead_certainty=certain)
+    k = 2.25 / (2.25 + 0.18) if certain else 1.0
+    assert node.led > 0
+    for t, cmd in cmds[-8:]:
+        want = look_at((60.0 + k * 1.5 * _ahead(t, geo, 1.0), 20.0, -30.0), (0.0, 0.0, 0.0))
+        assert angles(cmd) == pytest.approx(want, abs=2e-3)
+
+
+def test_a_target_whose_velocity_is_mostly_noise_is_hardly_led():
+    """k = 0.09 / (0.09 + 0.32) = 0.22: 0.3 m/s of velocity under 0.4 m/s of noise per axis moves the aim a fifth
+    as far as the velocity alone would; a forecast path is shrunk by the same rule (its own velocity there: 5 m/s
+    north, k = 25 / 25.32)."""
+    cmds, geo, node = run(Standing, True, lead_s=1.0, lead_source='velocity')
+    t, cmd = cmds[-1]
+    k = 0.09 / (0.09 + 0.32)
+    assert angles(cmd) == pytest.approx(look_at((60.0 + k * 0.3 * _ahead(t, geo, 1.0), 20.0, -30.0),
+                                                (0.0, 0.0, 0.0)), abs=2e-3)
+
+    class StandingWithForecast(Standing):
+        send_forecast = True
+    cmds, geo, node = run(StandingWithForecast, True, lead_s=1.0)
+    t, cmd = cmds[-1]
+    k = 25.0 / 25.32
+    assert angles(cmd) == pytest.approx(look_at((60.0, 20.0 + k * 5.0 * _ahead(t, geo, 1.0), -30.0),
+                                                (0.0, 0.0, 0.0)), abs=2e-3)
+
+
+def test_lead_source_changes_at_run_time():
+    host = OfflineHost()
+    host.add_node(Walking)
+    node = host.add_node(PointingNode, {'max_rate_dps': 360.0, 'aim_height_m': 0.0, 'lead_s': 1.0,
+                                        'lead_source': 'forecast'})
+    host.run()
+    assert node.led == 0                                   # no forecast came
+    assert node.set_parameters({'lead_source': 'velocity'})[0]
+    assert node.lead_offset(node.geo_ns)[0] > 1.0          # led along the velocity now
 
 
 def test_lead_beyond_the_forecast_horizon_is_not_used():

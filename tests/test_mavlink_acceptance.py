@@ -77,8 +77,10 @@ def test_loopback_vehicle_and_simulator_images_point_the_camera_only_on_fresh_te
         drv = host.add_node(SimStateVehicle)
         drv.vehicle, drv.sim_node = vehicle, sim
         drv.events = [(STOP_S, lambda v: v.streams.discard('position'))]
+        # roi_lead_s 0: the ROI is the estimate's own coordinates, checked below (the led ROI:
+        # tests/test_mavlink_roi_lead.py)
         bridge = host.add_node(MavlinkBridgeNode, params={'url': 'udpout:127.0.0.1:%d' % vehicle.port,
-                                                           'stream_rate_hz': 20.0})
+                                                           'stream_rate_hz': 20.0, 'roi_lead_s': 0.0})
         host.add_node(TruthBoxes)
         geo = host.add_node(GeoNode, params=geo_params)
         geos, truth = host.capture('/target/geo'), host.capture('/truth/targets')

@@ -17,8 +17,9 @@ from mavlink_vehicle import LoopbackVehicle, VehicleDriver
 from uavcine.core.ned_enu import R_from_ned_euler
 from uavcine.nodes import msgs
 from uavcine.nodes.base import RELIABLE, Node, ParamError
-from uavcine.nodes.mavlink_bridge import MavlinkBridgeNode, inside_polygon, parse_geofence
+from uavcine.nodes.mavlink_bridge import MavlinkBridgeNode
 from uavcine.nodes.mavlink_common import load_signing_key, parse_url
+from uavcine.nodes.mavlink_pointing import inside_polygon, parse_geofence
 from uavcine.offline.host import DEFAULT_START_NS, OfflineHost
 
 T0 = DEFAULT_START_NS
@@ -26,13 +27,14 @@ TOPICS = ['/vehicle/fix', '/vehicle/imu', '/vehicle/gimbal', '/vehicle/agl', '/d
 
 
 class TargetSource(Node):
-    """Publishes a GeoTarget every 0.1 s (stamp = now - age_s)."""
+    """Publishes a GeoTarget every 0.1 s (stamp = now - age_s), with ENU ``velocity`` and its covariance."""
 
     NAME = 'target_source'
 
     def setup(self):
         self.lat = self.lon = self.alt = None
         self.age_s, self.flags, self.cov = 0.0, 0, (4.0, 0.0, 0.0, 4.0)
+        self.velocity, self.velocity_cov = (0.0, 0.0), (0.0, 0.0, 0.0, 0.0)
         self.sent = 0
         self.until_s = None  # stop publishing this long after the start (the target is lost)
         self.t0 = self.now_ns()
@@ -47,7 +49,9 @@ class TargetSource(Node):
             'uavcine_interfaces/msg/GeoTarget', header=msgs.header(self, stamp, 'map'),
             geodetic={'header': msgs.header(self, stamp, 'map'), 'latitude': self.lat, 'longitude': self.lon,
                       'altitude': self.alt},
-            covariance_enu_xy=np.array(self.cov, dtype=float), flags=self.flags))
+            covariance_enu_xy=np.array(self.cov, dtype=float), flags=self.flags,
+            velocity_enu={'x': self.velocity[0], 'y': self.velocity[1]},
+            velocity_covariance_enu_xy=np.array(self.velocity_cov, dtype=float)))
         self.sent += 1
 
 

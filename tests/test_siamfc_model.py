@@ -137,8 +137,11 @@ def test_onnxruntime_matches_torch():
     # the exemplar branch runs on onnxruntime too (kernel, appearance features): the same features
     ka, kb = a.kernel.numpy(), b.kernel.numpy()
     assert ka.shape == kb.shape and np.allclose(ka, kb, rtol=1e-3, atol=1e-3 * np.abs(ka).max())
+    a.exemplar_pass = b.exemplar_pass = True  # the exemplar-branch appearance (appz_*) on both backends
     qa, qb = a.update(img), b.update(img)
     assert np.allclose(qa.box, qb.box, atol=1e-3) and abs(qa.stats['app_init'] - qb.stats['app_init']) < 1e-3
+    for k in S.QUALITY_FEATURES + S.APPZ_STATS:
+        assert abs(qa.stats[k] - qb.stats[k]) < 1e-3 * max(1.0, abs(qa.stats[k])), k
 
 
 def test_checkpoint_round_trip_fp16():

@@ -84,14 +84,63 @@ def test_the_tracker_keeps_no_track_state_and_hold_undoes_a_move(net):
 
 def test_quality_head_is_in_unit_range():
     q = S.QualityHead()
-    def stats(p, jump):
-        return {'peak_med_ratio': 2 * p, 'psr_min_recent': 10 * p, 'apce_ratio_recent': 2 * p, 'app_init': p,
-                'app_recent': p, 'scale_change': 0.0, 'jump': jump, 'inside': 1.0, 'age': 0.0}
+    def stats(p, spread):
+        return {'peak_spread': spread, 'psr_ratio': 2 * p, 'template_drift': 1 - p, 'scale_change': 0.0,
+                'inside': 1.0, 'age': 0.0}
     for p in (0.0, 0.5, 1.0):
-        assert 0.0 <= q(stats(p, 0.0)) <= 1.0
-    assert q(stats(0.1, 2.0)) < q(stats(1.0, 0.0))
+        assert 0.0 <= q(stats(p, 5.0)) <= 1.0
+    assert q(stats(0.1, 12.0)) < q(stats(1.0, 4.0))
     with pytest.raises(ValueError, match='coefficients'):
-        S.QualityHead([1.0, 2.0])(stats(0.5, 0.0))
+        S.QualityHead([1.0, 2.0])(stats(0.5, 5.0))
+
+
+def test_second_peak_and_spread_of_a_response():
+    r = np.zeros((17, 17), np.float32)
+    r[8, 8] = 4.0
+    r[8, 9] = 3.0  # inside the peak's neighbourhood: not a distractor
+    r[2, 14] = 2.5  # the distractor
+    assert S.second_peak(r) == 2.5
+    assert S.peak_spread(r) == pytest.approx(np.sqrt(3))  # 4, 3 and 2.5 are above half way from 0 to 4
+    broad = np.ones((17, 17), np.float32)  # a plateau: every cell but the minimum is near the peak
+    broad[0, 0], broad[8, 8] = 0.0, 1.5
+    assert S.peak_spread(broad) == pytest.approx(np.sqrt(17 * 17 - 1)) and S.peak_spread(np.zeros((17, 17))) == 17.0
+
+
+def test_every_stat_is_declared_and_the_exemplar_pass_equals_the_feature_window(net):
+    """``TRACK_STATS`` lists what update() computes (a head may name any); the exemplar-branch appearance
+    (``appz_*``, one more forward) agrees with the search-feature window's (``app_*``, free)."""
+    frames, boxes = synthetic_sequence(6)
+    t = tracker(net)
+    t.exemplar_pass = True
+    t.init(frames[0], boxes[0])
+    for f in frames[1:]:
+        r = t.update(f)
+        assert set(r.stats) == set(S.TRACK_STATS) | set(S.APPZ_STATS)
+        assert all(np.isfinite(v) for v in r.stats.values())
+        assert abs(r.stats['appz_init'] - r.stats['app_init']) < 0.15
+    t2 = tracker(net)
+    t2.quality = S.QualityHead([0.0, 1.0], ('appz_init',))  # a head that needs it turns the pass on
+    t2.init(frames[0], boxes[0])
+    assert 'appz_init' in t2.update(frames[1]).stats
+
+
+def test_a_model_file_of_round_three_features_keeps_loading(net, tmp_path):
+    cfg = S.SiamFCConfig(width=0.25)
+    old = S.save_checkpoint(net, cfg, None, {'features': list(S.ROUND3_FEATURES)})
+    old['quality'] = [0.5] + [0.1] * len(S.ROUND3_FEATURES)
+    del old['quality_keys']  # files written before round five have none
+    _, _, q = S.load_checkpoint(old)
+    assert q.keys == S.ROUND3_FEATURES and len(q.coef) == len(S.ROUND3_FEATURES) + 1
+    frames, boxes = synthetic_sequence(3)
+    t = S.SiamFCTracker(net, cfg, q)
+    t.init(frames[0], boxes[0])
+    assert 0.0 < t.update(frames[1]).quality < 1.0
+    new = S.save_checkpoint(net, cfg, S.QualityHead())
+    assert S.load_checkpoint(new)[2].keys == S.QUALITY_FEATURES
+    with pytest.raises(ValueError, match='does not compute'):
+        S.load_checkpoint(dict(new, quality_keys=['no_such_stat'], quality=[0.0, 1.0]))
+    with pytest.raises(ValueError, match='coefficients'):
+        S.load_checkpoint(dict(new, quality=[0.0, 1.0]))
 
 
 @pytest.mark.parametrize('box, why', [
@@ -165,10 +214,11 @@ def test_appearance_prefers_the_target(net):
 MODELS = Path(__file__).resolve().parents[1] / 'models'
 
 
-@pytest.mark.parametrize('name', ['siamfc_sim.pt', 'siamfc_real.pt'])  # the default and the real-footage fine-tune
-def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish(name):
+@pytest.mark.parametrize('name, keys', [('siamfc_sim.pt', S.ROUND3_FEATURES),  # the default (round three's head)
+                                        ('siamfc_real.pt', S.QUALITY_FEATURES)])  # the real-footage fine-tune
+def test_shipped_model_tracks_and_its_quality_sees_the_target_vanish(name, keys):
     net, cfg, q = S.load_checkpoint(str(MODELS / name))
-    assert cfg.width == 0.5 and len(q.coef) == len(S.QUALITY_FEATURES) + 1
+    assert cfg.width == 0.5 and q.keys == keys and len(q.coef) == len(keys) + 1
     assert net.state_dict()['backbone.conv1.0.weight'].dtype == torch.float32  # fp16 file, fp32 model
     frames, boxes = synthetic_sequence()
     t = S.SiamFCTracker(net, cfg, q)

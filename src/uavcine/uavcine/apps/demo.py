@@ -12,7 +12,7 @@ rendered with overlays and the run is scored from its bags:
     runs/<name>/preview_vs_flown.png the shot preview of view_synthesis at the start of the ORBIT, beside the
                                      frames flown then (skip with --no-preview)
     runs/<name>/lead.png             the forecast shot (apps/lead_report.py): a braking, turning car and a walking
-                                     person filmed with and without leading the target by its forecast: the forecast
+                                     person filmed with and without leading the target (its velocity): the forecast
                                      paths on the map and the pointing error (skip with --no-lead)
 """
 from __future__ import annotations

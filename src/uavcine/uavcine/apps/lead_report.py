@@ -17,7 +17,7 @@ from pathlib import Path
 from ..eval.lead_eval import HEADER, LEADS as EVAL_LEADS, cells, fly_all, line, plot
 
 SHOTS = ('chase_car_turn_brake', 'walk_person')
-LEADS = [run for run in EVAL_LEADS if run[0] in ('off', 'on')]   # lead_eval's own runs, leading off and on
+LEADS = [run for run in EVAL_LEADS if run.label in ('off', 'on')]   # lead_eval's own runs, leading off and on
 
 
 def section_html(run_dir: Path, repo: Path, duration_s: float = 0.0, shots=SHOTS) -> tuple:
@@ -33,8 +33,9 @@ def section_html(run_dir: Path, repo: Path, duration_s: float = 0.0, shots=SHOTS
     head = ('<h2>Forecast shot: leading the target</h2><p>The closed loop of <code>python -m uavcine.eval.lead_eval'
             '</code> (its <code>docs/lead_eval.md</code> explains every column): simulator with a commanded gimbal, '
             'the target\'s truth box as the track 0.3 s after its image (a stand-in for detector + tracker), geo, '
-            'forecast (constant velocity for the car, SMEMO for the person), pointing. Leading on: the camera aims '
-            'where the forecast puts the target just after each command, the estimate\'s age made up from its stamp. '
+            'forecast (constant velocity for the car, SMEMO for the person: the paths on the map), pointing. '
+            'Leading on: the camera aims where the GeoTarget\'s Kalman velocity puts the target just after each command, the '
+            'estimate\'s age made up from its stamp, the lead shrunk by how certain that velocity is. '
             'Top: the forecast paths on the map (red: the most likely, orange: all K); middle: the target\'s distance '
             'from the image centre; bottom: the geo Kalman\'s speed against the truth.</p>')
     body = '<img src="%s" style="max-width:100%%">%s' % (esc(os.path.relpath(png, run_dir)), ''.join(rows))

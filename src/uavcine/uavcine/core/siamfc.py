@@ -30,8 +30,9 @@ Boxes are (x_min, y_min, width, height) in continuous pixel coordinates (the
 image spans [0, W] x [0, H]). Python 3.8.
 
 Longer than ~600 lines on purpose: the reference (siamfc-pytorch ``siamfc.py``) is one file with the
-network, the tracker and its hyper-parameters; a reader finds the whole method, its quality score and
-its two inference backends (torch, ONNX Runtime) and checkpoint formats in one place.
+network, the tracker and its hyper-parameters; a reader finds the whole method, its two inference backends
+(torch, ONNX Runtime) and checkpoint formats in one place. The quality score's statistics and head, which are not
+the paper's, are in ``core/siamfc_quality.py``.
 """
 import io
 import math
@@ -44,6 +45,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The quality score lives in its own module (not part of the SiamFC paper); re-exported so that callers
+# keep using ``siamfc.QualityHead``, ``siamfc.response_stats`` and the rest.
+from .siamfc_quality import (  # noqa: F401
+    apce, psr, second_peak, peak_spread, _sigmoid, QUALITY_FEATURES, ROUND3_FEATURES, TRACK_STATS, APPZ_STATS,
+    _prior, QualityHead, response_stats, shape_stats, inside_share, RUNNING_LR, PEAK_HISTORY, RECENT_FRAMES,
+    SLOW_FRAMES, _cosine, feature_window,
+)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -285,142 +294,6 @@ def to_tensor(crops: np.ndarray) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------
-# Response-map statistics and the quality head
-# ----------------------------------------------------------------------------
-
-
-def apce(r: np.ndarray) -> float:
-    """Average peak-to-correlation energy: |Fmax - Fmin|^2 / mean((F - Fmin)^2)."""
-    lo, hi = float(r.min()), float(r.max())
-    den = float(np.mean((r - lo) ** 2))
-    return (hi - lo) ** 2 / den if den > 1e-12 else 0.0
-
-
-def psr(r: np.ndarray, exclude: int = 2) -> float:
-    """Peak-to-sidelobe ratio: (peak - mean(sidelobe)) / std(sidelobe), sidelobe = all but (2e+1)^2 around the peak."""
-    i, j = np.unravel_index(int(np.argmax(r)), r.shape)
-    mask = np.ones(r.shape, dtype=bool)
-    mask[max(0, i - exclude):i + exclude + 1, max(0, j - exclude):j + exclude + 1] = False
-    side = r[mask]
-    sd = float(side.std())
-    return (float(r.max()) - float(side.mean())) / sd if sd > 1e-12 else 0.0
-
-
-def _sigmoid(v: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, v))))
-
-
-#: Features of the quality head (issue #14, round three). Each means the same on real and simulated video:
-#: the response peak relative to the running median of this track's peaks (``peak_med_ratio``); the weakest PSR of
-#: the last RECENT_FRAMES frames and the slow running average of APCE relative to the first frame (consistency of
-#: the response over time); the appearance agreement of the new box with the first and the recent template (cosine
-#: of backbone features: the search features of the box's response cell, computed anyway); the box's consistency
-#: over time (``scale_change``: |log| of its size relative to the first box's; ``jump``: centre move in target
-#: sizes; SiamFC keeps the aspect ratio, so there is no aspect change to measure); the share of the box inside the
-#: image (``inside``: a box sliding off the frame edge follows background); and the track's age (``age`` =
-#: log(1 + frames since the tracker was (re)started): a template drifts, so an old track is less likely on its
-#: target at the same response; the manager's detector restarts it). No absolute peak: its scale differs between
-#: scenes and domains. Chosen on the real development set by leave-one-sequence-out Spearman (MODEL_CARD_siamfc_sim.md).
-QUALITY_FEATURES = ('peak_med_ratio', 'psr_min_recent', 'apce_ratio_recent', 'app_init', 'app_recent',
-                    'scale_change', 'jump', 'inside', 'age')
-
-
-@dataclass
-class QualityHead:
-    """q = sigmoid(b + sum_i w_i f_i) over the response features ``QUALITY_FEATURES``.
-
-    ``coef`` = [b, w_1 .. w_n]; calibrated (train/siamfc_train.py ``calibrate --target iou``) by fitting q to the
-    box's IoU with the truth (logistic regression on a soft target) on real and simulated sequences: the quality is
-    the predicted IoU. The default is an uncalibrated prior: quality rises with the peak relative to the track's
-    running median and with the appearance agreement with the first template.
-    """
-
-    coef: List[float] = field(default_factory=lambda: [-4.0, 3.0, 0.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-
-    def features(self, stats: Dict[str, float]) -> np.ndarray:
-        return np.array([stats[k] for k in QUALITY_FEATURES], dtype=np.float64)
-
-    def __call__(self, stats: Dict[str, float]) -> float:
-        c = np.asarray(self.coef, dtype=np.float64)
-        if c.shape != (len(QUALITY_FEATURES) + 1,):
-            raise ValueError('QualityHead needs %d coefficients, got %d' % (len(QUALITY_FEATURES) + 1, c.size))
-        return _sigmoid(float(c[0] + c[1:] @ self.features(stats)))
-
-
-def response_stats(raw: np.ndarray, ref: Dict[str, float], scale_jump: float, jump: float = 0.0,
-                   run: Optional[Dict[str, float]] = None, app_init: float = 1.0,
-                   app_recent: float = 1.0, inside: float = 1.0, frames: int = 0,
-                   peak_median: Optional[float] = None, scale_change: float = 0.0) -> Dict[str, float]:
-    """Features of the chosen scale's raw (17x17, logit) response, relative to the first frame's ``ref`` and to the
-    running reference ``run`` (``RUNNING_LR`` average of the frames tracked since).
-
-    ``scale_jump``: 1 if a non-unit scale won; ``jump``: the box centre's move in units of the target size;
-    ``app_init``, ``app_recent``: cosine of the new box's features with the first and the recent template;
-    ``inside``: share of the box's area inside the image; ``frames``: updates since the tracker was (re)started;
-    ``peak_median``: the running median of this track's response peaks (logits; None: this frame's);
-    ``scale_change``: |log| of the box's size relative to the first box's.
-    """
-    peak = float(raw.max())
-    p = _sigmoid(peak)
-    a, s = apce(raw), psr(raw)
-    run = ref if run is None else run
-    med = peak if peak_median is None else float(peak_median)
-    return {
-        'peak': peak,
-        'peak_logit': max(-10.0, min(10.0, peak)),
-        'peak_prob': p,
-        'peak_ratio': min(p / max(ref.get('peak_prob', p), 1e-6), 2.0),
-        'peak_run_ratio': min(p / max(run.get('peak_prob', p), 1e-6), 2.0),
-        'peak_med_ratio': min(p / max(_sigmoid(med), 1e-6), 2.0),
-        'apce': a,
-        'apce_ratio': min(a / max(ref.get('apce', a), 1e-6), 3.0),
-        'apce_run_ratio': min(a / max(run.get('apce', a), 1e-6), 3.0),
-        'psr': s,
-        'psr_ratio': min(s / max(ref.get('psr', s), 1e-6), 3.0),
-        'psr_run_ratio': min(s / max(run.get('psr', s), 1e-6), 3.0),
-        'app_init': app_init,
-        'app_recent': app_recent,
-        'scale_jump': scale_jump,
-        'scale_change': min(abs(scale_change), 3.0),
-        'jump': min(jump, 3.0),
-        'inside': inside,
-        'age': math.log1p(max(0, frames)),
-    }
-
-
-def inside_share(box: Sequence[float], width: int, height: int) -> float:
-    """Share of the (x, y, w, h) box's area inside the width x height image."""
-    x, y, w, h = (float(v) for v in box)
-    ix = max(0.0, min(x + w, width) - max(x, 0.0))
-    iy = max(0.0, min(y + h, height) - max(y, 0.0))
-    return ix * iy / max(w * h, 1e-9)
-
-
-#: Learning rate of the running reference (response statistics and the recent template): ~10 frames of memory.
-RUNNING_LR = 0.1
-
-
-#: Peaks kept for the running median of the response peak (``peak_med_ratio``): the last ~10 s at 10 Hz.
-PEAK_HISTORY = 100
-#: Frames of the recent-consistency features: ``psr_min_recent`` is the weakest PSR of the last RECENT_FRAMES (a
-#: track that has just been weak is not yet trusted again); ``apce_ratio_recent`` averages ``apce_ratio`` at rate
-#: 1 / SLOW_FRAMES. Bounded memories, not the whole track: after an occlusion the features recover with the track.
-RECENT_FRAMES = 10
-SLOW_FRAMES = 30
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    return max(0.0, float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) + 1e-12))
-
-
-def feature_window(feats: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
-    """The exemplar-sized window (C, size, size) of search features (C, H, W) whose correlation with the exemplar
-    gave response cell (row, col): the features of the box that cell stands for, computed once for the search."""
-    return feats[:, row:row + size, col:col + size]
-
-
-# ----------------------------------------------------------------------------
 # Tracker
 # ----------------------------------------------------------------------------
 
@@ -507,6 +380,7 @@ class SiamFCTracker:
         self.net = net.float().eval()
         self.quality = quality or QualityHead()
         self.backend = backend
+        self.exemplar_pass = False  # also embed each new box with the exemplar branch (appz_* features)
         self._fused = fuse_backbone(self.net.backbone)
         self._search = SearchModel(self._fused, self.net.out_scale, with_features=True).eval()
         self._ort = None
@@ -555,6 +429,9 @@ class SiamFCTracker:
         self.psrs = []  # type: List[float]  # PSR of the last RECENT_FRAMES tracked frames
         self.apce_avg = None  # type: Optional[float]  # running average of apce_ratio (rate 1 / SLOW_FRAMES)
         self.size0 = 1.0  # the first box's size sqrt(w h)
+        self.kernel_slow = None  # type: Optional[np.ndarray]  # the recent boxes' features averaged at 1 / SLOW_FRAMES
+        self.sizes = []  # type: List[float]  # box sizes sqrt(w h) of the last RECENT_FRAMES frames
+        self.jump_avg = 0.0  # running average (RUNNING_LR) of ``jump``
         self.frames = 0
         self._before = None  # type: Optional[Tuple[Any, ...]]  # for hold(): the state before the last update
 
@@ -620,7 +497,9 @@ class SiamFCTracker:
         self.run = {k: self.ref[k] for k in ('peak_prob', 'apce', 'psr')}
         self.kernel0 = self.kernel.numpy()[0]
         self.kernel_recent = self.kernel0.copy()
+        self.kernel_slow = self.kernel0.copy()
         self.peaks = [float(r0.max())]
+        self.sizes = [math.sqrt(w * h)]
         self.size0 = math.sqrt(w * h)
         return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
@@ -675,9 +554,21 @@ class SiamFCTracker:
         stats['psr_min_recent'] = min(self.psrs[-(RECENT_FRAMES - 1):] + [stats['psr']])
         a = stats['apce_ratio']
         stats['apce_ratio_recent'] = a if self.apce_avg is None else (1 - 1.0 / SLOW_FRAMES) * self.apce_avg + a / SLOW_FRAMES
+        size = math.sqrt(float(cand_sz[0] * cand_sz[1]))
+        stats.update(shape_stats(raw[scale_id], size, float(cand_sz[0] / cand_sz[1]), self.sizes[0],
+                                 stats['jump'], self.jump_avg))
+        stats['app_slow'] = _cosine(emb, self.kernel_slow)
+        stats['template_drift'] = 1.0 - _cosine(self.kernel_recent, self.kernel0)
+        if self.exemplar_pass or getattr(self.quality, 'needs_exemplar_pass', False):
+            # the new box through the exemplar branch: one more forward of a 127 px crop (+4 ms at 720p, 1 thread)
+            e = self.embed(crop_and_resize(img, cand_center, self.z_sz * scale, cfg.exemplar_sz, self.avg_color))
+            e = e.numpy()[0]
+            stats['appz_init'] = _cosine(e, self.kernel0)
+            stats['appz_recent'] = _cosine(e, self.kernel_recent)
         q = self.quality(stats)
         self._before = (self.center, self.target_sz, self.z_sz, self.x_sz, dict(self.run), self.kernel_recent,
-                        list(self.peaks), list(self.psrs), self.apce_avg)
+                        list(self.peaks), list(self.psrs), self.apce_avg, self.kernel_slow, list(self.sizes),
+                        self.jump_avg)
         self.center = cand_center
         self.target_sz = cand_sz
         self.z_sz *= scale
@@ -686,6 +577,9 @@ class SiamFCTracker:
         for k in self.run:
             self.run[k] = (1 - lr) * self.run[k] + lr * stats[k]
         self.kernel_recent = (1 - lr) * self.kernel_recent + lr * emb
+        self.kernel_slow = (1 - 1.0 / SLOW_FRAMES) * self.kernel_slow + emb / SLOW_FRAMES
+        self.sizes = (self.sizes + [size])[-RECENT_FRAMES:]
+        self.jump_avg = (1 - lr) * self.jump_avg + lr * stats['jump']
         self.peaks = (self.peaks + [stats['peak']])[-PEAK_HISTORY:]
         self.psrs = (self.psrs + [stats['psr']])[-RECENT_FRAMES:]
         self.apce_avg = stats['apce_ratio_recent']
@@ -698,7 +592,7 @@ class SiamFCTracker:
         onto an occluder, and the next update searches around the last trusted position."""
         if self._before is not None:  # the weak frame does not teach the running reference either
             (self.center, self.target_sz, self.z_sz, self.x_sz, self.run, self.kernel_recent,
-             self.peaks, self.psrs, self.apce_avg) = self._before
+             self.peaks, self.psrs, self.apce_avg, self.kernel_slow, self.sizes, self.jump_avg) = self._before
             self._before = None
         return self.box
 
@@ -787,7 +681,8 @@ def save_checkpoint(net: SiamFCNet, cfg: SiamFCConfig, quality: Optional[Quality
     """A checkpoint dict (torch.save it): config, fp16 (or fp32) state dict, quality calibration, metadata."""
     sd = {k: (v.half() if half and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     return {'format': CHECKPOINT_FORMAT, 'config': asdict(cfg), 'state_dict': sd,
-            'quality': list(quality.coef) if quality is not None else None, 'meta': dict(meta or {})}
+            'quality': list(quality.coef) if quality is not None else None,
+            'quality_keys': list(quality.keys) if quality is not None else None, 'meta': dict(meta or {})}
 
 
 def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityHead]:
@@ -807,11 +702,18 @@ def load_checkpoint(path_or_obj: Any) -> Tuple[SiamFCNet, SiamFCConfig, QualityH
         known = set(SiamFCConfig.__dataclass_fields__)
         cfg = SiamFCConfig(**{k: v for k, v in obj['config'].items() if k in known})
         net = load_official_checkpoint(obj['state_dict'], SiamFCNet(cfg.width, cfg.out_scale))
-        q = QualityHead(list(obj['quality'])) if obj.get('quality') else QualityHead()
-        if len(q.coef) != len(QUALITY_FEATURES) + 1:
-            raise ValueError('SiamFC model %s: its quality head has %d coefficients, this version needs %d '
-                             '(calibrate it again)' % (path_or_obj if isinstance(path_or_obj, str) else '<dict>',
-                                                       len(q.coef), len(QUALITY_FEATURES) + 1))
-        return net, cfg, q
+        name = path_or_obj if isinstance(path_or_obj, str) else '<dict>'
+        if not obj.get('quality'):
+            return net, cfg, QualityHead()
+        # the head's features: named by the file (round five on), by its calibration metadata, or round three's
+        keys = tuple(obj.get('quality_keys') or (obj.get('meta') or {}).get('features') or ROUND3_FEATURES)
+        unknown = [k for k in keys if k not in TRACK_STATS + APPZ_STATS]
+        if unknown:
+            raise ValueError('SiamFC model %s: its quality head uses %s, which this version does not compute '
+                             '(calibrate it again)' % (name, ', '.join(unknown)))
+        if len(obj['quality']) != len(keys) + 1:
+            raise ValueError('SiamFC model %s: its quality head has %d coefficients for %d features (calibrate it '
+                             'again)' % (name, len(obj['quality']), len(keys)))
+        return net, cfg, QualityHead([float(v) for v in obj['quality']], keys)
     net = load_official_checkpoint(obj)
     return net, SiamFCConfig(), QualityHead()

@@ -31,6 +31,7 @@ class FilteredTarget:
     mahalanobis2: float
     restarted: bool
     skipped: bool = False             # a weak truncated-box bound the filter already knows better: not fused
+    cov_velocity_xy: Optional[np.ndarray] = None  # 2x2: the filter's velocity covariance (bias sources add none to it)
 
     @property
     def cov_xy(self) -> np.ndarray:
@@ -135,4 +136,4 @@ class TargetFilter:
                               cov_enu=cov, range_m=r, range_sigma_m=r_sig,
                               bearing_rad=compass_bearing(d[0], d[1]), bearing_sigma_rad=b_sig,
                               accepted=up.accepted, mahalanobis2=up.mahalanobis2, restarted=up.restarted,
-                              skipped=skipped)
+                              skipped=skipped, cov_velocity_xy=self.kf.P_velocity.copy())

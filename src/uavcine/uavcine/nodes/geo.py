@@ -353,7 +353,7 @@ class GeoNode(Node):
     def publish(self, track, t_ns: int, est: GeoEstimate) -> None:
         flags = est.flags
         pos, cov = est.point_enu, est.cov_enu
-        vel = np.zeros(3)
+        vel, cov_v = np.zeros(3), np.zeros((2, 2))
         rng, rng_s, brg, brg_s = est.range_m, est.range_sigma_m, est.bearing_rad, est.bearing_sigma_rad
         if self.p.kalman:
             if self.filter is None:
@@ -361,7 +361,7 @@ class GeoNode(Node):
                 self.t0_ns = t_ns
             f = self.filter.update((t_ns - self.t0_ns) * 1e-9, est)
             flags |= FLAG_FILTERED | (0 if f.accepted or f.skipped else FLAG_OUTLIER)
-            pos, cov, vel = f.position_enu, f.cov_enu, f.velocity_enu
+            pos, cov, vel, cov_v = f.position_enu, f.cov_enu, f.velocity_enu, f.cov_velocity_xy
             rng, rng_s, brg, brg_s = f.range_m, f.range_sigma_m, f.bearing_rad, f.bearing_sigma_rad
         lat, lon, alt = self.frame.to_geodetic(pos)
         hdr = msgs.header(self, t_ns, self.p.frame_id)
@@ -375,6 +375,7 @@ class GeoNode(Node):
             position_enu={'x': float(pos[0]), 'y': float(pos[1]), 'z': float(pos[2])},
             velocity_enu={'x': float(vel[0]), 'y': float(vel[1]), 'z': float(vel[2])},
             covariance_enu_xy=cov[:2, :2].reshape(-1).astype(np.float64),
+            velocity_covariance_enu_xy=np.asarray(cov_v, dtype=np.float64).reshape(-1),
             range_m=float(rng), range_sigma_m=float(rng_s), bearing_rad=float(brg), bearing_sigma_rad=float(brg_s),
             flags=int(flags)))
         self.pub_fix.publish(self.new('sensor_msgs/msg/NavSatFix', **fix))

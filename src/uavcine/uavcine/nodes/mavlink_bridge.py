@@ -7,7 +7,7 @@ mavlink_telemetry for what comes from where and how time is mapped), and
 /diagnostics (link state, heartbeat age, garbage and rejected signatures, what
 the pointing did and why it held back).
 
-Out: the camera is pointed at the latest /target/geo GeoTarget with
+Out (nodes/mavlink_pointing.py): the camera is pointed at the latest /target/geo GeoTarget with
 MAV_CMD_DO_SET_ROI_LOCATION (COMMAND_INT: latitude/longitude as 1e-7 degrees,
 altitude relative to home; or COMMAND_LONG, whose float32 parameters round
 latitude to about 0.5 m) and/or MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW where the
@@ -18,7 +18,9 @@ only when: the link is up, the vehicle's position and attitude arrived within
 not flagged stale, it lies within ``max_range_m`` of the vehicle and inside the
 ``geofence`` polygon, its horizontal sigma is below ``max_target_sigma_m``, and no GPS jump
 nor autopilot clock jump (time_boot_ms back or leaping ahead) came within ``plausibility_hold_s``.
-Each refusal is counted by reason and shown in /diagnostics.
+Each refusal is counted by reason and shown in /diagnostics. With ``roi_lead_s`` the location
+sent leads the target along its velocity, shrunk by that velocity's certainty (core.lead, as the
+pointing node leads gimbal angles): an autopilot in ROI mode otherwise lags it by the estimate's age.
 
 The link is read without blocking from a timer (``poll_period_s``), so the node
 runs in the offline host (pace it with ``realtime``: the vehicle lives on the
@@ -30,17 +32,12 @@ a passphrase); unsigned or wrongly signed messages are then dropped and counted.
 
 Python 3.8.
 """
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
-
-import numpy as np
-import pymap3d
+from typing import List, Tuple
 
 from . import msgs, vehicle
-from ..core.geofence import inside_polygon, parse_polygon
 from ..core.plausibility import PlausibilityConfig, TelemetryPlausibility
 from .base import RELIABLE, Node, ParamError, param
 from .diagnostics import ERROR as DIAG_ERROR
@@ -49,16 +46,15 @@ from .diagnostics import WARN as DIAG_WARN
 from .diagnostics import diagnostic_array, diagnostic_status
 from ..core.mavlink_telemetry import MavlinkTelemetry, Output
 from .mavlink_common import TelemetryParams, load_mavutil, load_signing_key, parse_url, telemetry_config
+from .mavlink_pointing import ENDPOINTS, MavlinkPointing, MavlinkPointingParams, parse_geofence
 
-GEO_FLAG_STALE = 2  # uavcine_interfaces/GeoTarget.FLAG_STALE
 
 
 _LINK = 'the link (address, MAVLink identity, signing) is opened when the node starts'
-_ENDPOINTS = 'the poll timer and the GeoTarget subscription are created when the node starts'
 
 
 @dataclass
-class MavlinkBridgeParams(TelemetryParams):
+class MavlinkBridgeParams(MavlinkPointingParams, TelemetryParams):
     url: str = param('udpin:0.0.0.0:14550', 'MAVLink connection: udpin:HOST:PORT (listen), udpout:HOST:PORT '
                                             '(send to), tcp:HOST:PORT (connect), tcpin:HOST:PORT (listen), '
                                             'serial:DEVICE[:BAUD]',
@@ -73,7 +69,7 @@ class MavlinkBridgeParams(TelemetryParams):
         read_only=_LINK)
     target_component: int = param(1, 'Component that receives our commands (1 = the autopilot)', min=0, max=255)
     poll_period_s: float = param(0.01, 'Read the link every this many seconds (host time)', min=0.001, max=1.0,
-        read_only=_ENDPOINTS)
+        read_only=ENDPOINTS)
     max_messages_per_poll: int = param(2000, 'Read at most this many messages per poll', min=1)
     heartbeat_timeout_s: float = param(3.0, 'Link is lost after this long without a vehicle HEARTBEAT, s', min=0.1)
     send_heartbeat: bool = param(True, 'Send a HEARTBEAT each second (MAV_TYPE_ONBOARD_CONTROLLER)')
@@ -89,49 +85,9 @@ class MavlinkBridgeParams(TelemetryParams):
     signing_link_id: int = param(0, 'MAVLink 2 signing link id of this connection', min=0, max=255,
         read_only=_LINK)
     diagnostics_period_s: float = param(1.0, 'Publish /diagnostics this often, s', min=0.05)
-    # ---- pointing
-    point_camera: bool = param(True, 'Point the camera at /target/geo',
-        read_only=_ENDPOINTS)
-    pointing_command: str = param('roi', "'roi' = MAV_CMD_DO_SET_ROI_LOCATION (the autopilot keeps the camera on "
-                                         "the point; ArduCopter in Auto/Guided also turns the nose to it), "
-                                         "'gimbal_manager' = MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW (vehicle heading "
-                                         "untouched; falls back to roi without a gimbal manager), 'both'",
-                                  choices=['roi', 'gimbal_manager', 'both'])
-    roi_command: str = param('command_int', 'Send the ROI as COMMAND_INT (exact lat/lon, frame given) or '
-                                            'COMMAND_LONG (float32 lat/lon)', choices=['command_int', 'command_long'])
-    roi_rate_hz: float = param(2.0, 'At most this many pointing commands per second', min=0.01, max=50.0)
-    target_max_age_s: float = param(1.0, 'Only GeoTargets younger than this (stamp vs host time) are used, s',
-                                    min=0.0)
-    telemetry_timeout_s: float = param(1.0, 'No command unless position and attitude arrived within this, s',
-                                       min=0.0)
-    max_range_m: float = param(300.0, 'No command for targets farther than this from the vehicle (horizontal), m',
-                               min=1.0)
-    geofence: str = param('', "Polygon the target must lie in: 'lat,lon;lat,lon;lat,lon;...' (deg, >= 3 "
-                              "vertices); empty = none")
-    max_target_sigma_m: float = param(30.0, 'No command when the GeoTarget horizontal sigma (sqrt of the largest '
-                                            'covariance eigenvalue) exceeds this, m; 0 = no check', min=0.0)
-    reject_flagged_stale: bool = param(True, 'No command for GeoTargets flagged FLAG_STALE')
-    gimbal_device_id: int = param(0, 'Gimbal device id in the commands (0 = all/primary)', min=0, max=255)
-    max_vehicle_speed_mps: float = param(60.0, 'A position that moved faster than this since the last one is a GPS '
-                                               'jump: no pointing command for plausibility_hold_s, m/s; 0 = no '
-                                               'check', min=0.0)
-    frozen_telemetry_s: float = param(5.0, 'Position and attitude bit-for-bit unchanged for this long while their '
-                                           'stamps advance = frozen telemetry: no pointing command, s; 0 = no '
-                                           'check', min=0.0)
-    plausibility_hold_s: float = param(2.0, 'After a GPS or autopilot clock jump refuse pointing this long, s', min=0.0)
-    release_roi_after_s: float = param(3.0, 'After this long without a pointing command (target lost, stale or '
-                                            'refused), send MAV_CMD_DO_SET_ROI_NONE once so the autopilot stops '
-                                            'looking at the last position, s; 0 = never', min=0.0)
 
 
-def parse_geofence(text: str) -> Optional[List[Tuple[float, float]]]:
-    try:
-        return parse_polygon(text)
-    except ValueError as exc:
-        raise ParamError('parameter geofence: %s' % exc) from None
-
-
-class MavlinkBridgeNode(Node):
+class MavlinkBridgeNode(MavlinkPointing, Node):
     NAME = 'mavlink'
     Params = MavlinkBridgeParams
 
@@ -427,133 +383,6 @@ class MavlinkBridgeNode(Node):
         except OSError as exc:
             self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
 
-    # ------------------------------------------------------------------ pointing
-    def on_geo(self, msg):
-        lat, lon, alt = float(msg.geodetic.latitude), float(msg.geodetic.longitude), float(msg.geodetic.altitude)
-        if not all(math.isfinite(v) for v in (lat, lon, alt)) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            self.warn_throttled('bad_geo', 'dropping a GeoTarget without a valid position')
-            self.skipped['invalid_target'] += 1
-            return
-        self.target = msg
-        self.target_new = True
-
-    def pointing_refusal(self, now: int) -> str:
-        """Why no command may be sent now ('' = go)."""
-        p, tel, tgt = self.p, self.tel, self.target
-        if self.conn is None or not self.link_up:
-            return 'link_down'
-        if tel.position is None or tel.R_enu_base is None:
-            return 'no_telemetry'
-        if max(now - tel.position_ns, now - tel.attitude_ns) > p.telemetry_timeout_s * 1e9:
-            return 'stale_telemetry'
-        if tel.position['status'] < 0:
-            return 'no_gps_fix'
-        implausible = self.plausible.refusal(now) or ('clock_jump' if now < self.clock_jump_until else '')
-        if implausible:
-            return implausible
-        age = now - msgs.stamp_ns(tgt.header.stamp)
-        if age > p.target_max_age_s * 1e9:
-            return 'stale_target'
-        if age < -p.target_max_age_s * 1e9:
-            return 'target_from_the_future'
-        if p.reject_flagged_stale and int(tgt.flags) & GEO_FLAG_STALE:
-            return 'target_flagged_stale'
-        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
-        pos = tel.position
-        e, n, _ = pymap3d.geodetic2enu(lat, lon, pos['alt'], pos['lat'], pos['lon'], pos['alt'])
-        if math.hypot(e, n) > p.max_range_m:
-            return 'out_of_range'
-        if self.geofence is not None and not inside_polygon(lat, lon, self.geofence):
-            return 'outside_geofence'
-        if p.max_target_sigma_m > 0:
-            cov = np.asarray(tgt.covariance_enu_xy, dtype=float).reshape(-1)
-            if cov.size == 4 and np.all(np.isfinite(cov)):
-                sigma = math.sqrt(max(0.0, float(np.linalg.eigvalsh(cov.reshape(2, 2)).max())))
-                if sigma > p.max_target_sigma_m:
-                    return 'uncertain_target'
-        return ''
-
-    def _point(self, now: int) -> bool:
-        """Send a pointing command for a new GeoTarget if allowed; True if one was sent."""
-        if self.target is None or not self.target_new:
-            return False
-        self.target_new = False
-        why = self.pointing_refusal(now)
-        if why:
-            self.skipped[why] += 1
-            self.warn_throttled('refuse_' + why, 'not pointing the camera: %s' % why.replace('_', ' '))
-            return False
-        tgt, pos, p, mav = self.target, self.tel.position, self.p, self.mav
-        lat, lon = float(tgt.geodetic.latitude), float(tgt.geodetic.longitude)
-        # ROI altitude relative to home: the vehicle's height above home plus the target's height below the
-        # vehicle (both ellipsoid heights from the same fix, so the geoid cancels)
-        alt_rel = pos['relative_alt'] + float(tgt.geodetic.altitude) - pos['alt']
-        use_gm = p.pointing_command in ('gimbal_manager', 'both') and self.tel.gimbal_manager_seen \
-            and not self.gimbal_manager_refused
-        use_roi = p.pointing_command in ('roi', 'both') or not use_gm
-        if p.pointing_command != 'roi' and not use_gm:
-            self.warn_throttled('no_gimbal_manager', 'the vehicle has no gimbal manager: pointing with ROI')
-        try:
-            if use_roi:
-                if p.roi_command == 'command_int':
-                    self.conn.mav.command_int_send(self.tel.sysid, p.target_component,
-                                                   mav.MAV_FRAME_GLOBAL_RELATIVE_ALT, mav.MAV_CMD_DO_SET_ROI_LOCATION,
-                                                   0, 0, float(p.gimbal_device_id), 0, 0, 0,
-                                                   int(round(lat * 1e7)), int(round(lon * 1e7)), float(alt_rel))
-                else:
-                    self._send_command_long(mav.MAV_CMD_DO_SET_ROI_LOCATION,
-                                            [float(p.gimbal_device_id), 0, 0, 0, lat, lon, float(alt_rel)])
-                self.stats['roi_sent'] += 1
-            if use_gm:
-                if not self.configured_gimbal_manager:  # ask for primary control (PX4 needs it; harmless elsewhere)
-                    self._send_command_long(mav.MAV_CMD_DO_GIMBAL_MANAGER_CONFIGURE,
-                                            [p.source_system, p.source_component, -1, -1, 0, 0,
-                                             float(p.gimbal_device_id)])
-                    self.configured_gimbal_manager = True
-                az, el, _ = pymap3d.geodetic2aer(lat, lon, float(tgt.geodetic.altitude), pos['lat'], pos['lon'],
-                                                 pos['alt'])
-                yaw = (az + 180.0) % 360.0 - 180.0  # deg from north, clockwise
-                flags = mav.GIMBAL_MANAGER_FLAGS_YAW_LOCK | mav.GIMBAL_MANAGER_FLAGS_YAW_IN_EARTH_FRAME
-                self._send_command_long(mav.MAV_CMD_DO_GIMBAL_MANAGER_PITCHYAW,
-                                        [float(el), float(yaw), float('nan'), float('nan'), float(flags), 0,
-                                         float(p.gimbal_device_id)])
-                self.stats['pitchyaw_sent'] += 1
-        except OSError as exc:
-            self.stats['write_errors'] += 1
-            self.warn_throttled('write_error', 'cannot send on %s: %s' % (p.url, exc))
-            return False
-        self.last_command = (now, lat, lon, alt_rel)
-        self.roi_released = False
-        return True
-
-    def _release(self, now: int) -> None:
-        """Hand the camera back (MAV_CMD_DO_SET_ROI_NONE) once no pointing command went out for
-        release_roi_after_s: otherwise the autopilot keeps staring at where the target was last seen."""
-        if self.last_command is None or self.roi_released or self.conn is None or not self.link_up:
-            return
-        quiet_s = (now - self.last_command[0]) / 1e9
-        if quiet_s <= self.p.release_roi_after_s:
-            return
-        try:
-            self._send_command_long(self.mav.MAV_CMD_DO_SET_ROI_NONE,
-                                    [float(self.p.gimbal_device_id), 0, 0, 0, 0, 0, 0])
-            if self.stats['pitchyaw_sent'] > self.pitchyaw_at_release:
-                # ROI_NONE does not end gimbal-manager pointing: ArduPilot kept the mount where the last
-                # PITCHYAW put it (SITL, issue 19); its default mode (MNT1_DEFLT_MODE, RC targeting if unknown)
-                # hands it back
-                mode = self.tel.mount_params.get('MNT1_DEFLT_MODE', self.mav.MAV_MOUNT_MODE_RC_TARGETING)
-                self._send_command_long(self.mav.MAV_CMD_DO_MOUNT_CONFIGURE, [float(mode), 0, 0, 0, 0, 0, 0])
-                self.pitchyaw_at_release = self.stats['pitchyaw_sent']
-                self.stats['mount_mode_restored'] += 1
-        except OSError as exc:
-            self.stats['write_errors'] += 1
-            self.warn_throttled('write_error', 'cannot send on %s: %s' % (self.p.url, exc))
-            return
-        self.roi_released = True
-        self.stats['roi_released'] += 1
-        self.warn('no pointing command for %.1f s (target lost, stale or refused): released the camera '
-                  '(MAV_CMD_DO_SET_ROI_NONE)' % quiet_s)
-
     # ------------------------------------------------------------------ diagnostics
     def diagnostic_state(self, now: int) -> Tuple[int, str]:
         if self.conn is None:
@@ -591,6 +420,7 @@ class MavlinkBridgeNode(Node):
             ('agl_source', tel.agl_used),
             ('gimbal_manager', str(tel.gimbal_manager_seen and not self.gimbal_manager_refused)),
             ('roi_sent', str(self.stats['roi_sent'])),
+            ('roi_led', str(self.stats['roi_led'])),
             ('roi_released', str(self.stats['roi_released'])),
             ('pitchyaw_sent', str(self.stats['pitchyaw_sent'])),
         ]

@@ -259,14 +259,16 @@ def run_sequence(tracker: S.SiamFCTracker, seq: Seq, start: int = 0, end: int | 
 
 
 def collect_quality_data(net: S.SiamFCNet, cfg: S.SiamFCConfig, seqs: Sequence[Seq], backend: str = 'torch',
-                         threads: int = 1, max_frames: int = 0, keys: Sequence[str] = ()):
+                         threads: int = 1, max_frames: int = 0, keys: Sequence[str] = (), exemplar_pass: bool = False):
     """Features of every tracked frame and the IoU of the candidate box with the truth (0 when out of view).
+    ``keys``: the stats to keep (default the head's features); ``exemplar_pass``: compute the ``appz_*`` features.
 
     The tracker never holds here (the ungated run): its trajectory, hence the data, does not depend on the head."""
     head = S.QualityHead()
     feats, target, seq_of = [], [], []
     for k, seq in enumerate(tqdm(seqs, desc='calibrate', unit='seq')):
         t = S.SiamFCTracker(net, cfg, head, backend=backend, num_threads=threads)
+        t.exemplar_pass = exemplar_pass
         first = next((i for i in range(len(seq)) if usable(seq, i)), None)
         if first is None:
             continue
@@ -367,8 +369,7 @@ def load_net(path: str):
         net = S.SiamFCNet(cfg.width, cfg.out_scale)
         net.load_state_dict(ck['net'])
         return net.eval(), cfg, {'trained_steps': ck['step'], 'final_loss': float(np.mean(ck['history'][-100:]))}
-    net, cfg, _ = S.load_checkpoint(ck) if ck.get('quality') is None or len(ck['quality']) == len(
-        S.QUALITY_FEATURES) + 1 else S.load_checkpoint(dict(ck, quality=None))
+    net, cfg, _ = S.load_checkpoint(dict(ck, quality=None))  # the network only: its head is refitted
     meta = {k: v for k, v in dict(ck.get('meta') or {}).items() if k in ('trained_steps', 'final_loss')}
     return net.eval(), cfg, meta
 
