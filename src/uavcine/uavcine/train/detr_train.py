@@ -31,6 +31,10 @@ hours, documented with its measured curve in models/MODEL_CARD_detr_small.md):
   weight decay 1e-4, gradient clipping 0.1, linear warm-up then cosine decay, batch 8;
 - preloaded, letterboxed images; flips, photometric jitter and random scale/translation.
 
+Real footage (issue #21): ``--real-otb DIR --real-holdout A|B|none`` mixes real frames of the development
+sequences into every batch, their one annotated target a positive and the rest masked out of the class loss
+(train/det_real.py; the fold models and their held-out table: models/MODEL_CARD_detr_small.md).
+
 Offline tool (Python 3.10+).
 """
 from __future__ import annotations
