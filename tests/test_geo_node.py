@@ -127,15 +127,31 @@ def test_origin_from_first_fix():
 
 def test_filter_reduces_white_attitude_noise_and_stays_consistent():
     raw_node, raw = run({'noise': True, 'frames': 60}, {'kalman': False})
-    _, filt = run({'noise': True, 'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})  # a static target
+    # a static target; this flight's GPS is exact and its attitude noise white: GPS all bias, attitude all white
+    _, filt = run({'noise': True, 'frames': 60}, {'kalman': True, 'accel_sigma': 0.05, 'correlated_fractions': [1.0],
+                                                  'correlated_sources': ['gps', 'box_shape']})
     err = lambda cap: [math.hypot(m.position_enu.x - TARGET[0], m.position_enu.y - TARGET[1]) for _, m in cap[-20:]]
     assert np.median(err(filt['/target/geo'])) < 0.5 * np.median(err(raw['/target/geo']))
     _, last = filt['/target/geo'][-1]
     assert last.flags & FLAG_FILTERED
     cov = np.asarray(last.covariance_enu_xy).reshape(2, 2)
-    # GPS (1.5 m) is a bias by default: the filter does not average it away
+    # GPS (1.5 m) is a bias here: the filter does not average it away
     assert np.all(np.linalg.eigvalsh(cov) >= 1.5 ** 2 * 0.99)
     assert mahalanobis2_xy(TARGET, [last.position_enu.x, last.position_enu.y], cov) <= CHI2_2DOF_95
+
+
+def test_default_white_shares_half_of_gps_and_attitude_are_averaged():
+    """The defaults (the simulator's sensors: half of the GPS's and the IMU's variance white) fuse that half and
+    keep the other half of the GPS's variance as a bias on the output: less than the whole GPS, more than half."""
+    node, _ = run({'frames': 3}, {'kalman': True})
+    assert node.correlated == {'gps': 0.5, 'attitude': 0.5, 'box_shape': 1.0, 'class_height': 1.0,
+                               'class_depth': 1.0}
+    assert node.filter.correlated == node.correlated
+    _, bias = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05, 'correlated_fractions': [1.0]})
+    _, half = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})
+    eig = lambda cap: np.linalg.eigvalsh(np.asarray(cap['/target/geo'][-1][1].covariance_enu_xy).reshape(2, 2))
+    assert np.all(eig(half) >= 0.5 * 1.5 ** 2 * 0.99)      # the drifting half stays
+    assert np.all(eig(half) < eig(bias))                    # the white half is averaged down
 
 
 def test_stale_and_missing_telemetry_give_no_estimate():

@@ -107,14 +107,17 @@ class GeoParams:
     max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
                                           min=1)
     max_gap_s: float = param(10.0, 'Restart the filter after this long without an update, s', min=0.0)
-    correlated_sources: list = param(['gps', 'box_shape', 'class_height', 'class_depth'],
+    correlated_sources: list = param(['gps', 'attitude', 'box_shape', 'class_height', 'class_depth'],
                                      'Noise sources that drift slowly or repeat every frame (biases): kept out of '
                                      "the filter's averaging, added to its covariance (of: %s)" % ', '.join(SOURCES))
     publish_camera_pose: bool = param(True, 'Publish /camera/pose_enu (the camera in the local ENU frame) at each '
                                             "track's stamp whose telemetry pairs")
-    correlated_fractions: list = param([1.0], "Share of each correlated source's variance that drifts (the rest "
-                                              'is white and averaged); one value for all or one per source '
-                                              '([0.0]: treat every source as white)')
+    correlated_fractions: list = param([0.5, 0.5, 1.0, 1.0, 1.0],
+                                       "Share of each correlated source's variance that drifts (the rest is white "
+                                       'and averaged); one value for all or one per source ([0.0]: treat every '
+                                       'source as white). Default: the simulator\'s sensors (GPS 1.0 m white + 1.0 m '
+                                       'drift, IMU 0.3 + 0.3 deg: half of each drifts; docs/kalman_consistency.md); '
+                                       "set a real receiver's from its noise")
 
 
 class GeoNode(Node):

@@ -1,0 +1,220 @@
+"""Is the geo node's Kalman filter as sure of itself as it should be? NEES and NIS against the simulator's truth.
+
+    python -m uavcine.eval.kalman_consistency --out docs/kalman_consistency.md --png docs/kalman_consistency.png
+
+Each calibration scenario (by default sim/orbit_car.yaml, sim/person_occlusion.yaml, sim/gesture_orbit.yaml,
+sim/hilly.yaml: NOT the three shots of docs/lead_eval.md, which judge the lead) runs on the embedded simulator
+with its own gimbal (no pointing node) for ``--seeds`` sensor-noise seeds: sim -> the shot target's truth box as
+the track (the test double of eval.lead_eval, no delay: the filter sees what it would) -> the geo node, whose
+per-frame estimates (``core.geoposition.GeoEstimate``, with their covariance per noise source) are recorded with
+the target's true position and velocity at the image stamp. The estimates are then replayed through
+``core.target_filter.TargetFilter`` under each filter model (accel_sigma, the white share of the correlated
+sources) and the filter is scored (Bar-Shalom, "Estimation with Applications to Tracking and Navigation", 5.4):
+
+- position NEES: e^T P^-1 e of the GeoTarget position (the filter's covariance + the bias sources' added back, as
+  published) against the truth; 2 on average when the covariance is right (2-D);
+- velocity NEES: the same for the velocity and its covariance P_v (what ``core.lead`` shrinks the lead with);
+- NIS: nu^T S^-1 nu of each accepted innovation (the white measurement noise R and the prediction P), 2 on average
+  when R and Q are right; a NIS above 2 with a velocity NEES above 2 says the process noise Q is too small (the
+  motion changes more than it allows); a NIS below 2 with a NEES above 2 says R is too large or the errors are not
+  white.
+
+The first ``WARMUP_S`` of each track (the filter's start) are left out. Offline tool (Python 3.10+).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..core.kalman import KalmanConfig
+from ..core.target_filter import TargetFilter
+from ..nodes import msgs
+from ..nodes.geo import GeoNode, GeoParams
+from ..offline.host import OfflineHost
+from ..sim.node import SimNode
+from ..sim.scenario import load_scenario
+from .lead_eval import _truth_tracker
+
+CALIBRATION = ('orbit_car', 'person_occlusion', 'gesture_orbit')
+WARMUP_S = 2.0
+
+
+@dataclass
+class Model:
+    """A filter model to score: the white-acceleration sigma per class (``accel``: class -> m/s^2, '' for the
+    rest) and the correlated sources with the share of each one's variance that drifts (the rest is white)."""
+    label: str
+    accel: dict
+    correlated: dict
+
+    def accel_for(self, cls: str) -> float:
+        return float(self.accel.get(cls, self.accel['']))
+
+
+class RecordingGeo(GeoNode):
+    """The geo node, recording each estimate it filters (image stamp, GeoEstimate, class)."""
+    NAME = 'geo'
+
+    def setup(self):
+        self.recorded = []
+        super().setup()
+
+    def publish(self, track, t_ns, est):
+        self.recorded.append((int(t_ns), est, str(track.class_id)))
+        super().publish(track, t_ns, est)
+
+
+def record(scenario: str, repo: Path, seed: int, duration_s: float = 0.0) -> list:
+    """[(t_s, GeoEstimate, class, true position (3,), true velocity (3,))] of one run of a scenario."""
+    path = repo / 'sim' / ('%s.yaml' % scenario)
+    sc = load_scenario(path)
+    host = OfflineHost()
+    host.add_node(SimNode, {'scenario': str(path), 'seed': int(seed), 'duration_s': float(duration_s)})
+    host.add_node(_truth_tracker(0.0))
+    geo = host.add_node(RecordingGeo, {'origin_from_first_fix': False, 'origin_lat': sc.origin.lat,
+                                       'origin_lon': sc.origin.lon, 'origin_alt': sc.origin.alt})
+    truth = host.capture('/truth/targets')
+    host.run()
+    at = {}
+    for _, m in truth:
+        for x in m.targets:
+            if not x.distractor:
+                p, v = x.position_enu, x.velocity_enu
+                at[msgs.stamp_ns(m.header.stamp)] = (np.array([p.x, p.y, p.z], float), np.array([v.x, v.y, v.z], float))
+    t0 = min((t for t, _, _ in geo.recorded), default=0)
+    return [((t - t0) * 1e-9, est, cls) + at[t] for t, est, cls in geo.recorded if t in at]
+
+
+def replay(rec: list, model: Model) -> dict:
+    """One filter model over one recording: per-update arrays of NEES (position, velocity), NIS, errors."""
+    out = {k: [] for k in ('t', 'nees_p', 'nees_v', 'nis', 'err_p', 'err_v', 'sig_v', 'speed')}
+    filt, t_start = None, None
+    for t, est, cls, p_true, v_true in rec:
+        if filt is None:
+            filt = TargetFilter(KalmanConfig(accel_sigma=model.accel_for(cls)), model.correlated)
+            t_start = t
+        f = filt.update(t, est)
+        if f.restarted:
+            t_start = t
+        if t - t_start < WARMUP_S or f.skipped:
+            continue
+        e_p = f.position_enu[:2] - p_true[:2]
+        e_v = f.velocity_enu[:2] - v_true[:2]
+        Pv = f.cov_velocity_xy
+        out['t'].append(t)
+        out['nees_p'].append(float(e_p @ np.linalg.solve(f.cov_xy, e_p)))
+        out['nees_v'].append(float(e_v @ np.linalg.solve(Pv, e_v)))
+        out['nis'].append(f.mahalanobis2 if f.accepted and not f.restarted else math.nan)
+        out['err_p'].append(float(np.linalg.norm(e_p)))
+        out['err_v'].append(float(np.linalg.norm(e_v)))
+        out['sig_v'].append(float(math.sqrt(np.trace(Pv))))
+        out['speed'].append(float(np.linalg.norm(v_true[:2])))
+    return {k: np.asarray(v, float) for k, v in out.items()}
+
+
+def summary(reps: list) -> dict:
+    """Pooled over runs: mean NEES/NIS (2 when consistent), the share inside the 95 % chi2(2) ellipse, rms errors."""
+    cat = {k: np.concatenate([r[k] for r in reps]) for k in reps[0]}
+
+    def m(v):
+        v = v[np.isfinite(v)]
+        return float(np.mean(v)) if v.size else math.nan
+    return {'n': int(cat['t'].size), 'nees_p': m(cat['nees_p']), 'nees_v': m(cat['nees_v']), 'nis': m(cat['nis']),
+            'in95_v': m((cat['nees_v'] <= 5.991).astype(float)),
+            'in95_p': m((cat['nees_p'] <= 5.991).astype(float)),
+            'rms_p': float(np.sqrt(m(cat['err_p'] ** 2))), 'rms_v': float(np.sqrt(m(cat['err_v'] ** 2))),
+            'sig_v': float(np.sqrt(m(cat['sig_v'] ** 2)))}
+
+
+def models() -> list:
+    """The filter models scored: before (GPS all drift, attitude all white), the geo node's defaults now, and
+    process-noise variants of each (accel_sigma 0.5 -> 1, 2: what more process noise alone would do)."""
+    p = GeoParams()
+    fr = list(p.correlated_fractions)
+    now = dict(zip(p.correlated_sources, fr * len(p.correlated_sources) if len(fr) == 1 else fr))
+    before = {'gps': 1.0, 'box_shape': 1.0, 'class_height': 1.0, 'class_depth': 1.0}
+    out = [Model('before: accel 0.5, GPS all drift, attitude white', {'': 0.5}, before)]
+    out += [Model('before, accel %.0f' % a, {'': a}, before) for a in (1.0, 2.0)]
+    out += [Model('now (node defaults): accel %.1f, GPS and attitude half drift' % p.accel_sigma,
+                  {'': p.accel_sigma}, now)]
+    out += [Model('now, accel %.0f' % a, {'': a}, now) for a in (1.0, 2.0)]
+    return out
+
+
+def markdown(results: dict, command: str, seeds: int) -> str:
+    lines = ['# Is the geo Kalman filter as sure as it should be? NEES and NIS against the simulator', '',
+             'Written by `%s` (simulator, %d sensor-noise seeds per scenario, pooled; the first %.0f s of each '
+             'track left out). See the module\'s docstring (eval/kalman_consistency.py) for the set-up. '
+             'Consistent: mean NEES and NIS 2 (2-D), 95 %% of the NEES inside chi2(2) 5.99.' % (command, seeds,
+                                                                                              WARMUP_S), '',
+             '| scenario | target | filter model | n | position NEES | velocity NEES | NIS | velocity NEES in 95 % '
+             '| rms position error m | rms velocity error m/s | velocity sigma (sqrt tr P_v) m/s |',
+             '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+    for sc, (cls, rows) in results.items():
+        for label, s in rows:
+            lines.append('| %s | %s | %s | %d | %.2f | %.2f | %.2f | %.0f %% | %.2f | %.2f | %.2f |' % (
+                sc, cls, label, s['n'], s['nees_p'], s['nees_v'], s['nis'], 100 * s['in95_v'], s['rms_p'],
+                s['rms_v'], s['sig_v']))
+    return '\n'.join(lines) + '\n'
+
+
+def plot(series: dict, png: Path) -> None:
+    """Velocity NEES over time (a 1 s running mean) per scenario, first seed, before and now."""
+    import matplotlib  # only when the figure is drawn (start-up time)
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # after choosing the Agg backend
+    fig, axes = plt.subplots(len(series), 1, figsize=(8, 2.2 * len(series)), sharex=False)
+    for ax, (sc, reps) in zip(np.atleast_1d(axes), series.items()):
+        for label, r in reps:
+            n = max(1, min(10, r['t'].size))
+            ax.plot(r['t'], np.convolve(r['nees_v'], np.ones(n) / n, mode='same'), lw=0.8, label=label)
+        ax.axhline(2.0, color='k', lw=0.6, ls='--')
+        ax.set_yscale('log')
+        ax.set_ylabel('velocity NEES')
+        ax.set_title(sc, fontsize=9)
+        ax.legend(fontsize=7)
+    np.atleast_1d(axes)[-1].set_xlabel('time s')
+    fig.tight_layout()
+    fig.savefig(png, dpi=70)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--scenarios', nargs='+', default=list(CALIBRATION))
+    ap.add_argument('--seeds', type=int, default=3)
+    ap.add_argument('--duration-s', type=float, default=0.0, help='cut each scenario short (0: its own length)')
+    ap.add_argument('--out', default='docs/kalman_consistency.md')
+    ap.add_argument('--png', default='docs/kalman_consistency.png')
+    args = ap.parse_args(argv)
+    repo = Path(__file__).resolve().parents[4]
+    for sc in args.scenarios:
+        if not (repo / 'sim' / ('%s.yaml' % sc)).is_file():
+            print('kalman_consistency: no scenario sim/%s.yaml' % sc, file=sys.stderr)
+            return 2
+    ms = models()
+    results, series = {}, {}
+    for sc in tqdm(args.scenarios, desc='scenarios'):
+        recs = [record(sc, repo, s, args.duration_s) for s in range(args.seeds)]
+        recs = [r for r in recs if r]
+        if not recs:
+            continue
+        reps = {m.label: [replay(r, m) for r in recs] for m in ms}
+        results[sc] = (recs[0][0][2], [(m.label, summary(reps[m.label])) for m in ms])
+        series[sc] = [(ms[0].label, reps[ms[0].label][0]), (ms[3].label, reps[ms[3].label][0])]
+    command = 'python -m uavcine.eval.kalman_consistency --out %s --png %s' % (args.out, args.png)
+    if args.seeds != 3:
+        command += ' --seeds %d' % args.seeds
+    Path(args.out).write_text(markdown(results, command, args.seeds))
+    plot(series, Path(args.png))
+    print('wrote %s and %s' % (args.out, args.png))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
