@@ -167,7 +167,7 @@ def test_process_noise_is_picked_by_the_tracks_class():
         cov_v[cls] = np.trace(np.reshape(caps['/target/geo'][-1][1].velocity_covariance_enu_xy, (2, 2)))
     assert cov_v['thing'] < cov_v['person'] < cov_v['car']
     node, _ = run({'class_id': 'car', 'frames': 3}, {'kalman': True})
-    assert node.filter.kf.cfg.accel_sigma == 0.5     # the defaults: one value (docs/kalman_consistency.md)
+    assert node.filter.kf.cfg.accel_sigma == 1.0     # the default for a car (docs/kalman_consistency.md)
     host = OfflineHost()
     with pytest.raises(ParamError, match='class_accel_sigmas'):
         host.add_node(GeoNode, dict(FIXED_ORIGIN, class_accel_sigmas=[0.5]))

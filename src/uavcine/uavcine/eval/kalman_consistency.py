@@ -3,7 +3,8 @@
     python -m uavcine.eval.kalman_consistency --out docs/kalman_consistency.md --png docs/kalman_consistency.png
 
 Each calibration scenario (by default sim/orbit_car.yaml, the same with its car braking and accelerating at up to
-4 m/s^2 instead of 2 (``orbit_car@4``: a hard-braking car), sim/person_occlusion.yaml, sim/gesture_orbit.yaml: NOT
+4 m/s^2 instead of 2 (``orbit_car@4``: a hard-braking car), six random scenes of a car at 4-14 m/s on random
+roads (``random_car``, RANDOM_CAR_SEEDS, one sensor seed each), sim/person_occlusion.yaml, sim/gesture_orbit.yaml: NOT
 the three shots of docs/lead_eval.md, which judge the lead; sim/hilly.yaml has several targets and needs its
 terrain, left out) runs on the embedded simulator
 with its own gimbal (no pointing node) for ``--seeds`` sensor-noise seeds: sim -> the shot target's truth box as
@@ -26,6 +27,7 @@ The first ``WARMUP_S`` of each track (the filter's start) are left out. Offline 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -42,10 +44,10 @@ from ..nodes import msgs
 from ..nodes.geo import GeoNode, GeoParams
 from ..offline.host import OfflineHost
 from ..sim.node import SimNode
-from ..sim.scenario import load_scenario
+from ..sim.scenario import load_scenario, random_scenario
 from .lead_eval import _truth_tracker
 
-CALIBRATION = ('orbit_car', 'orbit_car@4', 'person_occlusion', 'gesture_orbit')
+CALIBRATION = ('orbit_car', 'orbit_car@4', 'random_car', 'person_occlusion', 'gesture_orbit')
 WARMUP_S = 2.0
 
 
@@ -85,6 +87,26 @@ def scenario_path(scenario: str, repo: Path, tmp: Path) -> Path:
     doc['targets'][0]['max_accel'] = float(accel)
     out = tmp / ('%s_accel%s.yaml' % (name, accel))
     out.write_text(yaml.safe_dump(doc))
+    return out
+
+
+#: Random scenes (``sim.scenario.random_scenario(seed, classes=('car',))``) whose car moves: 4-14 m/s along random
+#: roads, turning where they bend, under ORBIT, CHASE, FLYBY and LATERAL shots; pooled as one row ``random_car``
+RANDOM_CAR_SEEDS = (100, 101, 103, 104, 105, 107)
+
+
+def recordings(spec: str, repo: Path, seeds: int, duration_s: float = 0.0) -> list:
+    """The recordings of one calibration row: a scenario ('name', 'name@max_accel') under ``seeds`` sensor seeds,
+    or 'random_car': each RANDOM_CAR_SEEDS scene once (sensor seed 0)."""
+    if spec != 'random_car':
+        return [record(spec, repo, s, duration_s) for s in range(seeds)]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in RANDOM_CAR_SEEDS:
+            doc = json.loads(json.dumps(random_scenario(seed, classes=('car',)).to_dict(), default=float))
+            path = Path(tmp) / ('random_car_%d.yaml' % seed)
+            path.write_text(yaml.safe_dump(doc))
+            out.append(_record(path, 0, duration_s, {}, {}))
     return out
 
 
@@ -160,8 +182,9 @@ def summary(reps: list) -> dict:
 
 
 def models() -> list:
-    """The filter models scored: before (GPS all drift, attitude all white), the geo node's defaults now, and
-    process-noise variants of each (accel_sigma 0.5 -> 1, 2: what more process noise alone would do)."""
+    """The filter models scored: before (GPS all drift, attitude all white; accel_sigma 0.5, and 1, 2: what more
+    process noise alone would do), the geo node's defaults now, and now's noise split with one accel_sigma for
+    every class (0.5, 1, 2)."""
     p = GeoParams()
     fr = list(p.correlated_fractions)
     now = dict(zip(p.correlated_sources, fr * len(p.correlated_sources) if len(fr) == 1 else fr))
@@ -172,7 +195,7 @@ def models() -> list:
     out += [Model('now (node defaults): accel %s, GPS and attitude half drift'
                   % ', '.join('%s %.1f' % (c, a) for c, a in zip(p.class_names, p.class_accel_sigmas)
                               if c != 'tower'), accel, now)]
-    out += [Model('now, accel %.0f' % a, {'': a}, now) for a in (1.0, 2.0)]
+    out += [Model('now, accel %.1f for all' % a, {'': a}, now) for a in (0.5, 1.0, 2.0)]
     return out
 
 
@@ -223,13 +246,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     repo = Path(__file__).resolve().parents[4]
     for sc in args.scenarios:
-        if not (repo / 'sim' / ('%s.yaml' % sc.partition('@')[0])).is_file():
+        if sc != 'random_car' and not (repo / 'sim' / ('%s.yaml' % sc.partition('@')[0])).is_file():
             print('kalman_consistency: no scenario sim/%s.yaml' % sc, file=sys.stderr)
             return 2
     ms = models()
     results, series = {}, {}
     for sc in tqdm(args.scenarios, desc='scenarios'):
-        recs = [record(sc, repo, s, args.duration_s) for s in range(args.seeds)]
+        recs = recordings(sc, repo, args.seeds, args.duration_s)
         recs = [r for r in recs if r]
         if not recs:
             continue

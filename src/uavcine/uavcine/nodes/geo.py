@@ -104,9 +104,10 @@ class GeoParams:
     kalman: bool = param(True, 'Filter the estimates with a constant-velocity Kalman filter')
     accel_sigma: float = param(0.5, 'Kalman process noise: white acceleration, m/s^2 (classes not in class_names)',
                                min=0.0)
-    class_accel_sigmas: list = param([0.5, 0.5, 0.5], 'Kalman process noise of each class in class_names, '
-                                                      'm/s^2 (0.5: velocity NEES ~2 for a walking person and a '
-                                                      'car, docs/kalman_consistency.md)')
+    class_accel_sigmas: list = param([0.5, 1.0, 0.5], 'Kalman process noise of each class in class_names, '
+                                                      "m/s^2: a person's walk, a car's braking and cornering "
+                                                      '(velocity NEES nearest 2 on the calibration scenes, '
+                                                      'docs/kalman_consistency.md)')
     gate_chi2: float = param(CHI2_2DOF_999, 'Kalman gate on the squared Mahalanobis distance (0 = off)', min=0.0)
     max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
                                           min=1)
