@@ -139,9 +139,18 @@ def _record(path: Path, seed: int, duration_s: float, sim_params: dict, geo_para
 
 def replay(rec: list, model: Model) -> dict:
     """One filter model over one recording: per-update arrays of NEES (position, velocity), NIS, errors."""
-    out = {k: [] for k in ('t', 'nees_p', 'nees_v', 'nis', 'err_p', 'err_v', 'sig_v', 'speed', 'restart')}
-    filt, t_start = None, None
+    out = {k: [] for k in ('t', 'nees_p', 'nees_v', 'nis', 'err_p', 'err_v', 'sig_v', 'speed', 'restart', 'white')}
+    filt, t_start, prev = None, None, None
     for t, est, cls, p_true, v_true in rec:
+        # the white split on its own: consecutive estimates' error change d against the sum of their white
+        # covariances R (what the filter fuses): E[d^T (R_k + R_k-1)^-1 d] = 2 when the white share is right (the
+        # drifting part hardly changes in 0.1-0.2 s); far above 2, errors that change every frame are taken for bias
+        e_raw = est.point_enu[:2] - p_true[:2]
+        R_w = est.cov_enu[:2, :2] - est.cov_of(model.correlated)[:2, :2]
+        if prev is not None and t - prev[0] <= 0.25:
+            d = e_raw - prev[1]
+            out['white'].append(float(d @ np.linalg.solve(R_w + prev[2] + np.eye(2) * 1e-6, d)))
+        prev = (t, e_raw, R_w)
         if filt is None:
             filt = TargetFilter(KalmanConfig(accel_sigma=model.accel_for(cls)), model.correlated)
             t_start = t
@@ -174,7 +183,7 @@ def summary(reps: list) -> dict:
         return float(np.mean(v)) if v.size else math.nan
     # restarts: each run's start is one, the rest a run of gated measurements (or a gap)
     return {'n': int(cat['t'].size), 'restarts': int(cat['restart'].size) - len(reps),
-            'nees_p': m(cat['nees_p']), 'nees_v': m(cat['nees_v']), 'nis': m(cat['nis']),
+            'nees_p': m(cat['nees_p']), 'nees_v': m(cat['nees_v']), 'nis': m(cat['nis']), 'white': m(cat['white']),
             'in95_v': m((cat['nees_v'] <= 5.991).astype(float)),
             'in95_p': m((cat['nees_p'] <= 5.991).astype(float)),
             'rms_p': float(np.sqrt(m(cat['err_p'] ** 2))), 'rms_v': float(np.sqrt(m(cat['err_v'] ** 2))),
@@ -202,18 +211,65 @@ def models() -> list:
 def markdown(results: dict, command: str, seeds: int) -> str:
     lines = ['# Is the geo Kalman filter as sure as it should be? NEES and NIS against the simulator', '',
              'Written by `%s` (simulator, %d sensor-noise seeds per scenario, pooled; the first %.0f s of each '
-             'track left out). See the module\'s docstring (eval/kalman_consistency.py) for the set-up. '
+             'track left out; random_car: six scenes, one seed each). See the module\'s docstring '
+             '(eval/kalman_consistency.py) for the set-up. '
              'Consistent: mean NEES and NIS 2 (2-D), 95 %% of the NEES inside chi2(2) 5.99.' % (command, seeds,
                                                                                               WARMUP_S), '',
-             '| scenario | target | filter model | n | restarts (gated away) | position NEES | velocity NEES | NIS | velocity NEES in 95 % '
+             '| scenario | target | filter model | n | restarts (gated away) | position NEES | velocity NEES | NIS '
+             '| frame-to-frame error change against the white covariance (2) | velocity NEES in 95 % '
              '| rms position error m | rms velocity error m/s | velocity sigma (sqrt tr P_v) m/s |',
-             '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+             '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
     for sc, (cls, rows) in results.items():
         for label, s in rows:
-            lines.append('| %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.0f %% | %.2f | %.2f | %.2f |' % (
-                sc, cls, label, s['n'], s['restarts'], s['nees_p'], s['nees_v'], s['nis'], 100 * s['in95_v'], s['rms_p'],
-                s['rms_v'], s['sig_v']))
+            lines.append('| %s | %s | %s | %d | %d | %.2f | %.2f | %.2f | %.1f | %.0f %% | %.2f | %.2f | %.2f |' % (
+                sc, cls, label, s['n'], s['restarts'], s['nees_p'], s['nees_v'], s['nis'], s['white'],
+                100 * s['in95_v'], s['rms_p'], s['rms_v'], s['sig_v']))
     return '\n'.join(lines) + '\n'
+
+
+FINDINGS = """
+![velocity NEES over time](kalman_consistency.png)
+
+## What was mis-modelled
+
+**The GPS's white noise was taken for a bias.** The simulator's GPS (sim/scenario.py, SensorsCfg) has 1.0 m of white
+noise and 1.0 m of slow drift per axis, and its fix reports the sum; the geo node left the whole GPS variance out of
+the filter's measurement noise R (``correlated_sources`` gps, fraction 1). The column "frame-to-frame error change
+against the white covariance" measures that split on its own: consecutive estimates' error change against the sum
+of their white covariances, 2 when the white part is right. Before: 20.0 on gesture_orbit (a standing person 7 m
+away, where the GPS is nearly all of the error), 7.2 on the random cars: errors that change every frame, which the
+filter, told they were slow, took for the target's motion. Velocity NEES 3.1 to 15.2 (2 when right), NIS above 2,
+and on gesture_orbit 64 restarts (runs of gated measurements) in 3 runs. More process noise alone does not fix it:
+accel_sigma 2 leaves gesture_orbit at NEES 7.4 and NIS 4.0 (rows "before, accel 2").
+
+**Now** the node's defaults fuse the white half of the GPS's and of the IMU attitude's variance (``correlated_sources``
+gps, attitude, box_shape, class_height, class_depth with ``correlated_fractions`` 0.5, 0.5, 1, 1, 1: the simulator's
+sensors, white = drift for both, the rule eval.geo_eval's ``sim_geo_config`` already applied), and the process noise
+is set per class (``class_accel_sigmas``): the person keeps 0.5 m/s^2 (velocity NEES 1.32 on person_occlusion and
+1.35 on gesture_orbit, rms velocity error 0.83 -> 0.63 and 1.11 -> 0.62 m/s, no restarts); the car gets 1.0 m/s^2,
+because the random cars (4-14 m/s, cornering) are overconfident at 0.5 even with the new split (NEES 14.7) while the
+slow orbit_car is consistent there (2.20): 1.0 is the value whose worst ratio to 2 over the car rows is smallest
+(random_car 3.48, orbit_car 1.17, orbit_car@4 1.09; 2.0 would put the random cars at 1.22 and the orbit car at 0.88
+with 1.43 m/s of velocity error instead of 1.00). The car's velocity error: 2.28 -> 1.89 m/s on the random cars,
+0.91 -> 1.00 on orbit_car (more process noise: a noisier, less lagging velocity). Position: rms error no worse
+anywhere (2.06 -> 2.03 m orbit_car, 1.85 -> 1.82 person_occlusion, 1.95 -> 1.79 gesture_orbit, 2.37 -> 2.08
+random_car).
+
+## What is left
+
+- One white-acceleration sigma cannot fit every car: slow orbit driving is under-confident (NEES 1.1), fast
+  cornering over-confident (3.5). A manoeuvre-adaptive filter (an IMM of a quiet and a manoeuvring model) would
+  fit both; not done.
+- On the scripted scenes the white part is now too large rather than too small (frame-to-frame column 0.4-0.5,
+  NIS about 1.0, position NEES 2.4-2.6; the random cars, imaged at 5 Hz, 2.6, 1.9 and 2.25): the geo node fits a line to the fixes within ``fix_fit_window_s`` (1 s) of each image, which
+  smooths the GPS's white noise into an error that is neither white nor a bias (correlated over the window). A
+  shaping state for it (or the fit's own variance as R) would make NIS and position NEES 2; the split here is the
+  sensors', not fitted to these numbers.
+- A real receiver's split differs (its fix is filtered inside: mostly drift): ``correlated_fractions`` is the
+  parameter to set per vehicle; the default follows the simulator, where the stack is evaluated.
+- eval.geo_eval (docs/geo_eval.md) sets its own noise model and correlated fractions and its own accel_sigma, not
+  the node's defaults: its numbers do not move with this change (its command, re-run, reproduces them).
+"""
 
 
 def plot(series: dict, png: Path) -> None:
@@ -262,7 +318,7 @@ def main(argv=None) -> int:
     command = 'python -m uavcine.eval.kalman_consistency --out %s --png %s' % (args.out, args.png)
     if args.seeds != 3:
         command += ' --seeds %d' % args.seeds
-    Path(args.out).write_text(markdown(results, command, args.seeds))
+    Path(args.out).write_text(markdown(results, command, args.seeds) + FINDINGS)
     plot(series, Path(args.png))
     print('wrote %s and %s' % (args.out, args.png))
     return 0
