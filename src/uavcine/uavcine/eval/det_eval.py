@@ -53,6 +53,15 @@ SEQUENCE_CLASSES = {
     'UAVDT_S0601': 'car',              # a car in traffic
 }
 
+#: Two folds by sequence for masked real supervision (train/det_real.py): a fold's model never trains on the
+#: sequences listed here and is judged only on them. Balanced by class and by kind: each fold holds out two
+#: aerial person sequences (one small target on water: Surfing06 / wakeboard4), one ground-level OTB person and
+#: one vehicle sequence. The two folds together cover every scored development sequence once.
+FOLDS = {
+    'A': ('DTB70_BMX3', 'DTB70_Surfing06', 'OTB_Crossing', 'UAV123_10fps_truck2'),
+    'B': ('DTB70_MountainBike6', 'UAV123_10fps_wakeboard4', 'OTB_Couple', 'UAVDT_S0601'),
+}
+
 #: Sequences not in the table: the first pattern found in the lower-cased name wins (no match: not scored).
 NAME_PATTERNS = [
     (r'gull|bird|eagle|animal|horse|dog|boat|ship|drone|uav\d*$|building|wire', None),
@@ -336,6 +345,9 @@ def main(argv=None) -> int:
     ap.add_argument('--out', default=None, help='markdown table (e.g. docs/det_eval_real.md)')
     ap.add_argument('--json-out', default=None)
     ap.add_argument('--labels-png', default=None, help='also draw the labelled frames with the detections')
+    ap.add_argument('--holdout', choices=sorted(FOLDS), default=None,
+                    help="score only this fold's held-out sequences (FOLDS; recall and precision), as a model "
+                         "trained with detr_train --real-holdout FOLD must be judged")
     a = ap.parse_args(argv)
     if a.step < 1:
         print('error: --step must be >= 1', file=sys.stderr)
@@ -349,6 +361,10 @@ def main(argv=None) -> int:
         overrides[name] = None if cls == 'none' else cls
     try:
         folders = otb_folders(a.otb)
+        if a.holdout:
+            folders = [f for f in folders if f.name in FOLDS[a.holdout]]
+            if not folders:
+                raise OTBError('none of fold %s\'s sequences (%s) is under --otb' % (a.holdout, ', '.join(FOLDS[a.holdout])))
         seqs = [read_otb(f) for f in folders]
         labels = None if a.labels == 'none' else load_labels(a.labels)
     except OTBError as e:

@@ -158,10 +158,12 @@ def make_batch(ds: CocoDetection, idx, cfg, rng, aug_scale: float, train: bool, 
 # ----------------------------------------------------------------------------
 
 
-def lr_at(step: int, total: int, base: float, warmup: int) -> float:
+def lr_at(step: int, total: int, base: float, warmup: int, frac: float | None = None) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 5 % over the remaining steps, or, given
+    ``frac`` (the fraction of a wall-clock budget spent), over the budget."""
     if step < warmup:
         return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
+    t = frac if frac is not None else (step - warmup) / max(1, total - warmup)
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
@@ -201,6 +203,8 @@ def train(a) -> int:
     import torch  # lazy: torch takes seconds to import; only this path needs it
 
     from uavcine.core.detr import DETR, DETRConfig, build_criterion, detr_small_config  # lazy: start-up time: importing it loads torch
+    if a.time_schedule and not a.max_minutes > 0:
+        raise ValueError('--time-schedule needs --max-minutes')
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     out = Path(a.out)
@@ -237,9 +241,24 @@ def train(a) -> int:
            cfg.feature_size[0], cfg.encoder_attention, cfg.num_queries, cfg.num_groups))
     ds = CocoDetection(a.train, a.train_images, cfg)
     log('train: %d images, %d boxes' % (len(ds), sum(len(b) for b in ds.boxes)))
-    steps_per_epoch = len(ds) // a.batch_size
+    real, n_real = None, 0
+    if a.real_otb:  # masked real supervision (train/det_real.py): part of every batch is real frames
+        from uavcine.train import det_real  # lazy: start-up time: importing it loads torch, cv2
+        rcfg = det_real.RealConfig(a.real_otb, a.real_holdout, a.real_every, a.real_fraction, a.real_dup_iou,
+                                   a.real_bg_weight)
+        real = det_real.RealFrames(rcfg, cfg)
+        criterion = det_real.PartialLabelCriterion.like(criterion, rcfg.dup_iou, rcfg.bg_weight)
+        n_real = int(round(a.batch_size * a.real_fraction))
+        if not 0 < n_real < a.batch_size:
+            raise ValueError('--real-fraction %.2f leaves no real or no simulator image in a batch of %d'
+                             % (a.real_fraction, a.batch_size))
+        log('real (holdout %s, one annotated target per frame, the rest masked): %d frames: %s; %d of %d per batch'
+            % (a.real_holdout, len(real), det_real.summary(real), n_real, a.batch_size))
+    n_sim = a.batch_size - n_real
+    steps_per_epoch = len(ds) // n_sim
     total = steps_per_epoch * a.epochs
     rng = np.random.default_rng(a.seed + epoch0)
+    real_stream = det_real.real_indices(len(real), rng) if real is not None else None
     t_start = time.time()
     stop = False
     for epoch in range(epoch0, a.epochs):
@@ -249,10 +268,17 @@ def train(a) -> int:
         bar = tqdm(range(steps_per_epoch), desc='epoch %d/%d' % (epoch + 1, a.epochs), leave=False)
         t_epoch = time.time()
         for it in bar:
-            idx = order[it * a.batch_size:(it + 1) * a.batch_size]
-            x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug)
+            idx = order[it * n_sim:(it + 1) * n_sim]
+            if real is None:
+                x, targets = make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug)
+            else:
+                ridx = [next(real_stream) for _ in range(n_real)]
+                x, targets = det_real.join_batches(
+                    make_batch(ds, idx, cfg, rng, a.aug_scale, True, a.transfer_aug),
+                    make_batch(real, ridx, cfg, rng, a.aug_scale, True, a.transfer_aug))
             for g in opt.param_groups:
-                g['lr'] = lr_at(step, total, a.lr, a.warmup)
+                g['lr'] = lr_at(step, total, a.lr, a.warmup,
+                                (time.time() - t_start) / (a.max_minutes * 60) if a.time_schedule else None)
             outputs = model(x)
             losses = criterion(outputs, targets)
             loss = sum(losses[k] * criterion.weight_dict[k] for k in losses if k in criterion.weight_dict)
@@ -411,6 +437,18 @@ def main(argv=None) -> int:
     t.add_argument('--aug-scale', type=float, default=0.25, help='log-scale jitter (0 = none)')
     t.add_argument('--transfer-aug', type=float, default=0.0,
                    help='probability of each real-video degradation (haze, blur, colour, noise, JPEG; 0 = none)')
+    t.add_argument('--real-otb', default=None, metavar='DIR',
+                   help='masked real supervision (train/det_real.py): the development sequences (OTB layout)')
+    t.add_argument('--real-holdout', default='none',
+                   help="leave this fold's sequences out (uavcine.eval.det_eval.FOLDS: A, B) or none")
+    t.add_argument('--real-every', type=int, default=2, help='every K-th annotated frame of each real sequence')
+    t.add_argument('--real-fraction', type=float, default=0.5, help='share of each batch that is real frames')
+    t.add_argument('--real-dup-iou', type=float, default=0.5,
+                   help='on real frames an unmatched box overlapping the annotated target this much still gets '
+                        'the no-object loss (a duplicate); other unmatched boxes get none')
+    t.add_argument('--real-bg-weight', type=float, default=0.0,
+                   help='on real frames the other unmatched boxes get the no-object loss at this fraction of its '
+                        'weight (0: none, the mask; 1: as if the frame were fully labelled)')
     t.add_argument('--attention', choices=['standard', 'whitened'], default='standard')
     t.add_argument('--queries', type=int, default=30)
     t.add_argument('--groups', type=int, default=4)
@@ -427,6 +465,9 @@ def main(argv=None) -> int:
     t.add_argument('--eval-every', type=int, default=5)
     t.add_argument('--eval-limit', type=int, default=200, help='validation images per evaluation')
     t.add_argument('--max-minutes', type=float, default=0, help='stop (resumably) after this long')
+    t.add_argument('--time-schedule', action='store_true',
+                   help='cosine decay over --max-minutes of wall time instead of over --epochs (on a shared CPU '
+                        'the steps that fit in a budget are not known in advance; a resumed run restarts the clock)')
     t.add_argument('--threads', type=int, default=1)
     t.add_argument('--seed', type=int, default=0)
     d = sub.add_parser('data', help='export train/val/test COCO splits from disjoint random simulator scenes')
