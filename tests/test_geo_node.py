@@ -27,6 +27,7 @@ class FlightParams:
     nan_fix_at: int = param(-1, 'Frame whose fix is NaN')
     speed: float = param(6.0, 'Drone speed north, m/s')
     noise: bool = param(False, 'Add white attitude noise')
+    class_id: str = param('thing', 'Class of the tracked box')
 
 
 class Flight(Node):
@@ -72,7 +73,7 @@ class Flight(Node):
         foot, head = CAM.project(world_to_camera(np.array([TARGET, TARGET + [0, 0, 1.75]]), veh, R))
         box = (min(foot[0], head[0]) - 5, head[1], abs(foot[0] - head[0]) + 10, foot[1] - head[1])
         self.track.publish(self.new('uavcine_interfaces/msg/Track', header=msgs.header(self, t, 'camera_optical'),
-                                    track_id=1, class_id='thing', bbox=msgs.bbox_fields(*box), state=2, quality=0.9))
+                                    track_id=1, class_id=self.p.class_id, bbox=msgs.bbox_fields(*box), state=2, quality=0.9))
         if self.n == self.p.frames:
             self.request_shutdown('done')
 
@@ -127,15 +128,49 @@ def test_origin_from_first_fix():
 
 def test_filter_reduces_white_attitude_noise_and_stays_consistent():
     raw_node, raw = run({'noise': True, 'frames': 60}, {'kalman': False})
-    _, filt = run({'noise': True, 'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})  # a static target
+    # a static target; this flight's GPS is exact and its attitude noise white: GPS all bias, attitude all white
+    _, filt = run({'noise': True, 'frames': 60}, {'kalman': True, 'accel_sigma': 0.05, 'correlated_fractions': [1.0],
+                                                  'correlated_sources': ['gps', 'box_shape']})
     err = lambda cap: [math.hypot(m.position_enu.x - TARGET[0], m.position_enu.y - TARGET[1]) for _, m in cap[-20:]]
     assert np.median(err(filt['/target/geo'])) < 0.5 * np.median(err(raw['/target/geo']))
     _, last = filt['/target/geo'][-1]
     assert last.flags & FLAG_FILTERED
     cov = np.asarray(last.covariance_enu_xy).reshape(2, 2)
-    # GPS (1.5 m) is a bias by default: the filter does not average it away
+    # GPS (1.5 m) is a bias here: the filter does not average it away
     assert np.all(np.linalg.eigvalsh(cov) >= 1.5 ** 2 * 0.99)
     assert mahalanobis2_xy(TARGET, [last.position_enu.x, last.position_enu.y], cov) <= CHI2_2DOF_95
+
+
+def test_default_white_shares_half_of_gps_and_attitude_are_averaged():
+    """The defaults (the simulator's sensors: half of the GPS's and the IMU's variance white) fuse that half and
+    keep the other half of the GPS's variance as a bias on the output: less than the whole GPS, more than half."""
+    node, _ = run({'frames': 3}, {'kalman': True})
+    assert node.correlated == {'gps': 0.5, 'attitude': 0.5, 'box_shape': 1.0, 'class_height': 1.0,
+                               'class_depth': 1.0}
+    assert node.filter.correlated == node.correlated
+    _, bias = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05, 'correlated_fractions': [1.0]})
+    _, half = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})
+    eig = lambda cap: np.linalg.eigvalsh(np.asarray(cap['/target/geo'][-1][1].covariance_enu_xy).reshape(2, 2))
+    assert np.all(eig(half) >= 0.5 * 1.5 ** 2 * 0.99)      # the drifting half stays
+    assert np.all(eig(half) < eig(bias))                    # the white half is averaged down
+
+
+def test_process_noise_is_picked_by_the_tracks_class():
+    """class_accel_sigmas per class of class_names (a car brakes harder than a person walks), accel_sigma for the
+    rest; the filter of a car's track lets its velocity move more (a larger velocity covariance)."""
+    cov_v = {}
+    for cls, want in (('person', 0.5), ('car', 1.0), ('thing', 0.3)):
+        node, caps = run({'class_id': cls, 'frames': 20}, {'kalman': True, 'accel_sigma': 0.3,
+                                                            'class_accel_sigmas': [0.5, 1.0, 0.5]})
+        assert node.accel_sigma_of(cls) == want
+        assert node.filter.kf.cfg.accel_sigma == want
+        cov_v[cls] = np.trace(np.reshape(caps['/target/geo'][-1][1].velocity_covariance_enu_xy, (2, 2)))
+    assert cov_v['thing'] < cov_v['person'] < cov_v['car']
+    node, _ = run({'class_id': 'car', 'frames': 3}, {'kalman': True})
+    assert node.filter.kf.cfg.accel_sigma == 1.0     # the default for a car (docs/kalman_consistency.md)
+    host = OfflineHost()
+    with pytest.raises(ParamError, match='class_accel_sigmas'):
+        host.add_node(GeoNode, dict(FIXED_ORIGIN, class_accel_sigmas=[0.5]))
 
 
 def test_stale_and_missing_telemetry_give_no_estimate():

@@ -107,6 +107,8 @@ def new_value(spec):
     if spec.type == 'int_array':
         return [x + 1 for x in v]
     if spec.type == 'str_array':
+        if spec.name == 'correlated_sources':   # one fraction per source by default: same sources, reordered
+            return v[::-1]
         return v[:-1] + [v[-1] + 'x'] if spec.name == 'class_names' else v[:1]
     return v
 

@@ -102,19 +102,27 @@ class GeoParams:
                                       "point), not straight below the box centre")
     accept_occluded: bool = param(False, 'Also geoposition boxes the tracker only predicts (state OCCLUDED)')
     kalman: bool = param(True, 'Filter the estimates with a constant-velocity Kalman filter')
-    accel_sigma: float = param(0.5, 'Kalman process noise: white acceleration, m/s^2', min=0.0)
+    accel_sigma: float = param(0.5, 'Kalman process noise: white acceleration, m/s^2 (classes not in class_names)',
+                               min=0.0)
+    class_accel_sigmas: list = param([0.5, 1.0, 0.5], 'Kalman process noise of each class in class_names, '
+                                                      "m/s^2: a person's walk, a car's braking and cornering "
+                                                      '(velocity NEES nearest 2 on the calibration scenes, '
+                                                      'docs/kalman_consistency.md)')
     gate_chi2: float = param(CHI2_2DOF_999, 'Kalman gate on the squared Mahalanobis distance (0 = off)', min=0.0)
     max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
                                           min=1)
     max_gap_s: float = param(10.0, 'Restart the filter after this long without an update, s', min=0.0)
-    correlated_sources: list = param(['gps', 'box_shape', 'class_height', 'class_depth'],
+    correlated_sources: list = param(['gps', 'attitude', 'box_shape', 'class_height', 'class_depth'],
                                      'Noise sources that drift slowly or repeat every frame (biases): kept out of '
                                      "the filter's averaging, added to its covariance (of: %s)" % ', '.join(SOURCES))
     publish_camera_pose: bool = param(True, 'Publish /camera/pose_enu (the camera in the local ENU frame) at each '
                                             "track's stamp whose telemetry pairs")
-    correlated_fractions: list = param([1.0], "Share of each correlated source's variance that drifts (the rest "
-                                              'is white and averaged); one value for all or one per source '
-                                              '([0.0]: treat every source as white)')
+    correlated_fractions: list = param([0.5, 0.5, 1.0, 1.0, 1.0],
+                                       "Share of each correlated source's variance that drifts (the rest is white "
+                                       'and averaged); one value for all or one per source ([0.0]: treat every '
+                                       'source as white). Default: the simulator\'s sensors (GPS 1.0 m white + 1.0 m '
+                                       'drift, IMU 0.3 + 0.3 deg: half of each drifts; docs/kalman_consistency.md); '
+                                       "set a real receiver's from its noise")
 
 
 class GeoNode(Node):
@@ -151,9 +159,11 @@ class GeoNode(Node):
         """Core configurations from the parameters (setup, and every change at run time)."""
         p = self.p
         if len({len(p.class_names), len(p.class_heights_m), len(p.class_height_sigmas_m), len(p.class_depths_m),
-                len(p.class_depth_sigmas_m)}) != 1:
-            raise ParamError('class_names, class_heights_m, class_height_sigmas_m, class_depths_m and '
-                             'class_depth_sigmas_m must have the same length')
+                len(p.class_depth_sigmas_m), len(p.class_accel_sigmas)}) != 1:
+            raise ParamError('class_names, class_heights_m, class_height_sigmas_m, class_depths_m, '
+                             'class_depth_sigmas_m and class_accel_sigmas must have the same length')
+        if any(not a >= 0.0 for a in p.class_accel_sigmas):
+            raise ParamError('class_accel_sigmas must be >= 0')
         unknown = sorted(set(p.correlated_sources) - set(SOURCES))
         if unknown:
             raise ParamError('correlated_sources: unknown %s (known: %s)' % (', '.join(unknown), ', '.join(SOURCES)))
@@ -177,6 +187,7 @@ class GeoNode(Node):
             vertical_axis=p.vertical_axis)
         self.kcfg = KalmanConfig(accel_sigma=p.accel_sigma, gate_chi2=p.gate_chi2,
                                  max_consecutive_outliers=p.max_consecutive_outliers, max_gap_s=p.max_gap_s)
+        self.class_accel = dict(zip(p.class_names, p.class_accel_sigmas))
         self.filter = None  # a changed filter config or correlation model starts a new filter
         if p.camera_source == 'dfov':
             self._set_camera(PinholeCamera.from_dfov(p.image_width, p.image_height, p.dfov_deg))
@@ -350,6 +361,10 @@ class GeoNode(Node):
             self.filter = None
         self.publish(msg, t_ns, est)
 
+    def accel_sigma_of(self, class_id: str) -> float:
+        """The Kalman process noise of a class: its class_accel_sigmas entry, else accel_sigma."""
+        return float(self.class_accel.get(class_id, self.p.accel_sigma))
+
     def publish(self, track, t_ns: int, est: GeoEstimate) -> None:
         flags = est.flags
         pos, cov = est.point_enu, est.cov_enu
@@ -357,7 +372,8 @@ class GeoNode(Node):
         rng, rng_s, brg, brg_s = est.range_m, est.range_sigma_m, est.bearing_rad, est.bearing_sigma_rad
         if self.p.kalman:
             if self.filter is None:
-                self.filter = TargetFilter(self.kcfg, self.correlated, self.geo.terrain_height)
+                kcfg = dataclasses.replace(self.kcfg, accel_sigma=self.accel_sigma_of(str(track.class_id)))
+                self.filter = TargetFilter(kcfg, self.correlated, self.geo.terrain_height)
                 self.t0_ns = t_ns
             f = self.filter.update((t_ns - self.t0_ns) * 1e-9, est)
             flags |= FLAG_FILTERED | (0 if f.accepted or f.skipped else FLAG_OUTLIER)
