@@ -100,17 +100,11 @@ class PartialLabelCriterion(SetCriterion):
 
     def forward(self, outputs, targets):
         # SetCriterion rebuilds the target dicts for the encoder's one-to-many matching (labels and boxes only),
-        # so the per-image flag is kept here, by batch index, for loss_labels
+        # so the per-image flag is kept here, by batch index, for class_loss
         self._partial = [bool(t.get('partial', False)) for t in targets]
         return super().forward(outputs, targets)
 
-    def loss_labels(self, outputs, targets, indices, num_boxes, log=True):
-        src_logits = outputs['pred_logits']
-        idx = self._get_src_permutation_idx(indices)
-        target_classes_o = torch.cat([t['labels'][J] for t, (_, J) in zip(targets, indices)])
-        target_classes = torch.full(src_logits.shape[:2], self.num_classes, dtype=torch.int64,
-                                    device=src_logits.device)
-        target_classes[idx] = target_classes_o
+    def class_loss(self, src_logits, target_classes, outputs, targets, indices):
         flagged = [dict(t, partial=p) for t, p in zip(targets, getattr(self, '_partial', [False] * len(targets)))]
         masked = ignored_queries(outputs['pred_boxes'], flagged, indices, self.dup_iou)
         # DETR's class loss is cross-entropy weighted by class (eos_coef for no-object), normalised by the summed
@@ -118,17 +112,9 @@ class PartialLabelCriterion(SetCriterion):
         w = self.empty_weight[target_classes] * torch.where(masked, self.bg_weight, 1.0)
         if float(w.sum()) > 0:
             ce = F.cross_entropy(src_logits.transpose(1, 2), target_classes, reduction='none')
-            loss_ce = (ce * w).sum() / w.sum()
-        else:  # every query of the batch ignored (real frames whose target the augmentation cropped away)
-            loss_ce = src_logits.sum() * 0.0
-        losses = {'loss_ce': loss_ce}
-        if log:
-            if target_classes_o.numel():
-                acc = (src_logits[idx].argmax(-1) == target_classes_o).float().mean() * 100
-            else:
-                acc = torch.tensor(100.0)
-            losses['class_error'] = 100 - acc
-        return losses
+            return (ce * w).sum() / w.sum()
+        # every query of the batch ignored (real frames whose target the augmentation cropped away)
+        return src_logits.sum() * 0.0
 
 
 # ----------------------------------------------------------------------------

@@ -296,8 +296,7 @@ class SetCriterion(nn.Module):
         target_classes = torch.full(src_logits.shape[:2], self.num_classes, dtype=torch.int64,
                                     device=src_logits.device)
         target_classes[idx] = target_classes_o
-        loss_ce = F.cross_entropy(src_logits.transpose(1, 2), target_classes, self.empty_weight)
-        losses = {'loss_ce': loss_ce}
+        losses = {'loss_ce': self.class_loss(src_logits, target_classes, outputs, targets, indices)}
         if log:
             if target_classes_o.numel():
                 acc = (src_logits[idx].argmax(-1) == target_classes_o).float().mean() * 100
@@ -305,6 +304,11 @@ class SetCriterion(nn.Module):
                 acc = torch.tensor(100.0)
             losses['class_error'] = 100 - acc
         return losses
+
+    def class_loss(self, src_logits, target_classes, outputs, targets, indices):
+        """DETR's classification term: cross-entropy weighted by class (``eos_coef`` for no-object). A hook for
+        criteria that weight queries differently (``train/det_real.PartialLabelCriterion``)."""
+        return F.cross_entropy(src_logits.transpose(1, 2), target_classes, self.empty_weight)
 
     @torch.no_grad()
     def loss_cardinality(self, outputs, targets, indices, num_boxes):
