@@ -265,6 +265,16 @@ random_car).
   smooths the GPS's white noise into an error that is neither white nor a bias (correlated over the window). A
   shaping state for it (or the fit's own variance as R) would make NIS and position NEES 2; the split here is the
   sensors', not fitted to these numbers.
+  Tried (branch i15c-fitsplit, not taken): the filter given the fit's own split, from the line's weights w at
+  the image stamp (h = w.w, c = w.w' with the fit one fix period earlier; here h 0.83, c 0.41 for 5 Hz fixes
+  0.1 s late): drift f + c (1 - f), white (h - c)(1 - f) of one fix's variance. Position NEES 2.52 -> 2.14
+  orbit_car, 2.54 -> 2.15 orbit_car@4, 2.25 -> 1.99 random_car, 2.39 -> 1.94 person_occlusion, 2.61 -> 2.01
+  gesture_orbit; NIS 0.97 -> 1.47, 0.95 -> 1.47, 1.89 -> 2.42, 1.09 -> 1.81, 1.08 -> 2.01; velocity NEES 1.17 ->
+  1.68, 1.09 -> 1.62, 3.48 -> 3.47, 1.32 -> 2.03, 1.35 -> 2.33; rms velocity error 1.00 -> 1.11 m/s orbit_car,
+  0.63 -> 0.73 person_occlusion; the orbit_car demo's 95 % ellipse 87.9 -> 93.0 % of estimates. Not taken
+  because eval.lead_eval's medians moved both ways: lead on 18.2 -> 18.5 px chase, 16.7 -> 17.3 lateral,
+  21.4 -> 21.0 walk_person; forecast ROI 18.8 -> 17.2, 16.3 -> 16.0, 17.8 -> 19.9 px (the walking person's
+  Kalman velocity NEES there 1.1 -> 2.7).
 - A real receiver's split differs (its fix is filtered inside: mostly drift): ``correlated_fractions`` is the
   parameter to set per vehicle; the default follows the simulator, where the stack is evaluated.
 - eval.geo_eval (docs/geo_eval.md) sets its own noise model, correlated fractions and accel_sigma, not the node's
