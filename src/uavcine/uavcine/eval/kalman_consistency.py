@@ -265,7 +265,8 @@ random_car).
   smooths the GPS's white noise into an error that is neither white nor a bias (correlated over the window). A
   shaping state for it (or the fit's own variance as R) would make NIS and position NEES 2; the split here is the
   sensors', not fitted to these numbers.
-  Tried (branch i15c-fitsplit, not taken): the filter given the fit's own split, from the line's weights w at
+  Tried and not taken (the code is not in the repository, so these numbers cannot be re-run from it): the
+  filter given the fit's own split, from the line's weights w at
   the image stamp (h = w.w, c = w.w' with the fit one fix period earlier; here h 0.83, c 0.41 for 5 Hz fixes
   0.1 s late): drift f + c (1 - f), white (h - c)(1 - f) of one fix's variance. Position NEES 2.52 -> 2.14
   orbit_car, 2.54 -> 2.15 orbit_car@4, 2.25 -> 1.99 random_car, 2.39 -> 1.94 person_occlusion, 2.61 -> 2.01
