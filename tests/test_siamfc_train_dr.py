@@ -136,7 +136,7 @@ def test_tune_cli_scores_every_setting_and_the_held_out_choice(tmp_path, capsys)
     assert rc == 2 and 'unknown hyper-parameter' in capsys.readouterr().err
 
 
-def test_diag_cli_renders_one_sheet_per_sequence(tmp_path):
+def test_diag_cli_renders_one_sheet_per_sequence(tmp_path, capsys):
     from uavcine.eval import track_diag
     from test_track_eval_otb import write_otb
     write_otb(tmp_path / 's', n=6)
@@ -147,3 +147,10 @@ def test_diag_cli_renders_one_sheet_per_sequence(tmp_path):
     sheet = cv2.imread(str(tmp_path / 'd' / 's.png'))
     assert sheet is not None and sheet.shape[0] == 2 * 360  # two frames, one row each
     assert track_diag.main(['--otb', str(tmp_path / 'nope'), '--out', str(tmp_path / 'd')]) == 2
+    # a missing or unreadable model: one line and status 2 (the message of S.load_checkpoint), in both tools
+    (tmp_path / 'bad.pt').write_bytes(b'not a model')
+    for model in (tmp_path / 'missing.pt', tmp_path / 'bad.pt'):
+        assert track_diag.main(['--otb', str(tmp_path / 's'), '--model', str(model), '--out', str(tmp_path / 'd')]) == 2
+        assert track_tune.main(['--otb', str(tmp_path / 's'), '--model', str(model)]) == 2
+    err = capsys.readouterr().err
+    assert 'SiamFC model not found' in err and 'cannot read SiamFC model' in err

@@ -103,10 +103,11 @@ def main(argv=None) -> int:
     except OTBError as e:
         print('error: %s' % e, file=sys.stderr)
         return 2
-    if not Path(a.model).is_file():
-        print('error: model not found: %s' % a.model, file=sys.stderr)
+    try:
+        net, cfg, quality = S.load_checkpoint(a.model)
+    except ValueError as e:  # a missing or unreadable file, in one line
+        print('error: %s' % e, file=sys.stderr)
         return 2
-    net, cfg, quality = S.load_checkpoint(a.model)
     over = {k: getattr(a, k) for k in OVERRIDABLE if getattr(a, k) is not None}
     cfg = replace(cfg, **over)
     out = Path(a.out)

@@ -97,10 +97,11 @@ def main(argv=None) -> int:
     except (ValueError, OTBError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 2
-    if not Path(a.model).is_file():
-        print('error: model not found: %s' % a.model, file=sys.stderr)
+    try:
+        net, cfg, quality = S.load_checkpoint(a.model)
+    except ValueError as e:  # a missing or unreadable file, in one line
+        print('error: %s' % e, file=sys.stderr)
         return 2
-    net, cfg, quality = S.load_checkpoint(a.model)
     names = [f.name for f in folders]
     try:
         auc = run_grid((read_otb(f, a.max_frames) for f in folders), net, cfg, quality, grid)
