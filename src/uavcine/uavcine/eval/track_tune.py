@@ -94,12 +94,8 @@ def main(argv=None) -> int:
     try:
         grid = parse_grid(a.grid)
         folders = otb_folders(a.otb)
+        net, cfg, quality = S.load_checkpoint(a.model)  # ValueError: a missing or unreadable file, in one line
     except (ValueError, OTBError) as e:
-        print('error: %s' % e, file=sys.stderr)
-        return 2
-    try:
-        net, cfg, quality = S.load_checkpoint(a.model)
-    except ValueError as e:  # a missing or unreadable file, in one line
         print('error: %s' % e, file=sys.stderr)
         return 2
     names = [f.name for f in folders]
