@@ -133,27 +133,48 @@ def save_model(model: SMEMO, cfg: SMEMOConfig, split: str, best: dict, path: Pat
                 'split': split, 'best': best}, path)
 
 
-def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int) -> None:
-    """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on)."""
+def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int, before: list[dict] | None = None) -> None:
+    """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on).
+
+    ``before``: the curve of the ``--init`` file's own run, drawn faded up to its best point (the weights this
+    run started from), this run's curve after it.
+    """
     import matplotlib  # only when a curve is drawn (start-up time)
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # after choosing the Agg backend
-    ep = [c['agents_seen'] / n_agents for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ep, [c['train_loss'] for c in curve], label='train best-of-20 ADE (augmented)')
-    ax.plot(ep, [c['val_ade'] for c in curve], label='val best-of-20 ADE')
-    ax.plot(ep, [c['val_fde'] for c in curve], label='val best-of-20 FDE')
+    x0 = 0.0
+    if before:
+        b = before[:before.index(min(before, key=lambda c: c['val_ade'])) + 1]
+        eb = [c['agents_seen'] / n_agents for c in b]
+        for key, col in (('train_loss', 'C0'), ('val_ade', 'C1'), ('val_fde', 'C2')):
+            ax.plot(eb, [c[key] for c in b], color=col, alpha=0.35, lw=1)
+        x0 = eb[-1]
+        ax.axvline(x0, color='k', lw=0.8, ls='--', label='start of this run (--init): before it, faded, the init\'s run')
+    ep = [x0 + c['agents_seen'] / n_agents for c in curve]
+    ax.plot(ep, [c['train_loss'] for c in curve], color='C0', label='train best-of-20 ADE (augmented)')
+    ax.plot(ep, [c['val_ade'] for c in curve], color='C1', label='val best-of-20 ADE')
+    ax.plot(ep, [c['val_fde'] for c in curve], color='C2', label='val best-of-20 FDE')
     if curve and curve[0].get('init'):
         ax.axhline(curve[0]['val_ade'], color='C1', ls=':', lw=1, label='val ADE of the init file (%s)'
                    % Path(curve[0]['init']).name)
     ax.set_xlabel('epoch (passes over the train windows)')
     ax.set_ylabel('metres')
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def curve_title(split: str, curve: list[dict], best: dict, n_agents: int, init: dict | None) -> str:
+    t = 'SMEMO %s (best val ADE %.3f at epoch %.2f%s, %.0f min)' % (
+        split, best['val_ade'], best['agents_seen'] / n_agents, ' of this run' if init else '', curve[-1]['minutes'])
+    if init:
+        t += '\nfine-tuned from %s (val ADE %.3f), after the run that made it' % (
+            Path(init['path']).name, init['val_ade'])
+    return t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,11 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_val_scenes:
         val = [val[i] for i in sorted(np.random.default_rng(1234).permutation(len(val))[:args.max_val_scenes])]
     if args.plot_only:
-        curve = torch.load(out / 'last.pt', weights_only=False)['curve']
+        ck = torch.load(out / 'last.pt', weights_only=False)
+        curve, init = ck['curve'], ck.get('init') or {}
+        before = init.get('curve')
+        if args.init and before is None:   # a run that did not keep its init's curve: take it from the file
+            before = torch.load(args.init, map_location='cpu', weights_only=False).get('curve')
         n_agents = sum(len(s) for s in train)
         best = min(curve, key=lambda c: c['val_ade'])
-        plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
-            args.split, best['val_ade'], best['agents_seen'] / n_agents, curve[-1]['minutes']), n_agents)
+        plot_curve(curve, out / 'curve.png', curve_title(args.split, curve, best, n_agents, init), n_agents, before)
         return 0
     cfg = SMEMOConfig()
     init = None
@@ -227,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init['model'].items()})
         v = validate(model, val, args.max_agents * 2, args.device)
         init = {'path': str(args.init), 'val_ade': v['ade'], 'val_fde': v['fde'], 'recorded_best': init.get('best'),
-                'command': init.get('command')}
+                'command': init.get('command'), 'curve': init.get('curve')}
         curve = [{'epoch': 0.0, 'agents_seen': 0, 'windows_seen': 0, 'windows_per_s': 0.0, 'train_loss': float('nan'),
                   'val_ade': v['ade'], 'val_fde': v['fde'], 'modes_used': sum(f > 0.01 for f in v['mode_freq']),
                   'lr': args.lr, 'minutes': 0.0, 'init': str(args.init)}]
@@ -298,9 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     final['command'] = 'python -m uavcine.train.smemo_train ' + ' '.join(argv if argv is not None else sys.argv[1:])
     torch.save(final, out / ('smemo_%s.pt' % args.split))
     n_agents = sum(len(s) for s in train)
-    best_ep = min(curve, key=lambda c: c['val_ade'])['agents_seen'] / n_agents
-    plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
-        args.split, best['val_ade'], best_ep, curve[-1]['minutes']), n_agents)
+    plot_curve(curve, out / 'curve.png', curve_title(args.split, curve, min(curve, key=lambda c: c['val_ade']),
+                                                     n_agents, init), n_agents, (init or {}).get('curve'))
     print('best val ADE/FDE %.3f/%.3f at epoch %.2f -> %s' % (best['val_ade'], best['val_fde'], best['epoch'],
                                                             out / ('smemo_%s.pt' % args.split)))
     if init is not None:
