@@ -357,4 +357,15 @@ def test_eval_nvs_command_writes_the_gap_study_and_refuses_a_missing_file(model_
     assert set(summary['gaps']) == {'1', '10'}
     row = summary['gaps']['1']
     assert row['copy']['psnr'] < 100 and len(row['model']['psnr_per_view']) == 5 and 0 <= row['holes'] <= 1
+    assert 'copy through the tokenizer' in (out / 'gap_study.md').read_text()
+    # the tokenized-copy peer is the source encoded and decoded, for every view
+    from uavcine.core.views.synthesis import to_images, to_tensor
+    from uavcine.eval.nvs_gap import evaluate
+    with np.load(data) as z:
+        d = {k: z[k] for k in z.files}
+    preds = evaluate(torch.load(model_path, weights_only=False), d)[0]
+    vq, _ = from_checkpoint(torch.load(model_path, weights_only=False))
+    with torch.no_grad():
+        want = to_images(vq.decode(vq.encode(to_tensor(d['images'][:, 0]))))
+    np.testing.assert_array_equal(preds['copy_tokenized'], np.repeat(want[:, None], 5, axis=1))
     assert (out / 'gap_study.png').exists() and (out / 'samples.png').exists()
