@@ -369,3 +369,18 @@ def test_eval_nvs_command_writes_the_gap_study_and_refuses_a_missing_file(model_
         want = to_images(vq.decode(vq.encode(to_tensor(d['images'][:, 0]))))
     np.testing.assert_array_equal(preds['copy_tokenized'], np.repeat(want[:, None], 5, axis=1))
     assert (out / 'gap_study.png').exists() and (out / 'samples.png').exists()
+
+
+def test_nvs_data_refuses_train_scenes_outside_the_train_split(tmp_path, capsys):
+    from uavcine.train import nvs_data
+    assert nvs_data.main(['--split', 'dev', '--train-scenes', '5', '--out', str(tmp_path / 'x.npz')]) == 2
+    assert nvs_data.main(['--split', 'train', '--train-scenes', '100001', '--out', str(tmp_path / 'x.npz')]) == 2
+    assert 'train-scenes' in capsys.readouterr().err and not (tmp_path / 'x.npz').exists()
+
+
+def test_stage_two_can_take_the_tokenizer_of_a_packed_model(model_path, tmp_path):
+    from uavcine.train.nvs_train import load_vq, vq_from_model
+    vq_from_model(model_path, tmp_path)
+    got = load_vq(tmp_path / 'vq.pt').state_dict()
+    want = from_checkpoint(torch.load(model_path, weights_only=False))[0].state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
