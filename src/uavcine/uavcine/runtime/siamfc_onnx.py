@@ -23,13 +23,13 @@ def file_sha256(path: Union[str, Path]) -> str:
 def load_search_onnx(onnx_path: Union[str, Path], model_path: Union[str, Path]) -> bytes:
     """The ONNX bytes of ``onnx_path`` after checking that it was made from ``model_path``; ValueError (one line)
     for a missing or unreadable file or a graph made from other weights."""
-    import onnx  # lazy: only this optional path reads ONNX metadata
+    import onnxruntime as ort  # lazy: optional dependency (the onnxruntime backend), which reads the metadata
     try:
         data = Path(onnx_path).read_bytes()
-        meta = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+        meta = ort.InferenceSession(data, providers=['CPUExecutionProvider']).get_modelmeta().custom_metadata_map
     except FileNotFoundError:
         raise ValueError('SiamFC search graph not found: %s' % onnx_path) from None
-    except Exception as e:  # a truncated or non-ONNX file: onnx raises DecodeError and others
+    except Exception as e:  # a truncated or non-ONNX file: onnxruntime raises its own exception types
         raise ValueError('cannot read SiamFC search graph %s: %s' % (onnx_path, str(e).splitlines()[0])) from e
     want = meta.get(SOURCE_SHA256)
     if want is None:

@@ -57,7 +57,7 @@ def calibration_feeds(seqs, net, cfg, frames: int, every: int) -> list:
     return feeds
 
 
-def quantize(model_path: Path, feeds: list, out: Path, method: str = 'minmax', skip_first: bool = False) -> dict:
+def quantize(model_path: Path, feeds: list, out: Path, method: str = 'percentile', skip_first: bool = False) -> dict:
     """Write the int8 search graph of ``model_path`` to ``out``; returns its agreement with the float graph.
     ``method``: how activation ranges are fitted ('minmax', 'percentile', 'entropy': onnxruntime's calibrators);
     ``skip_first``: keep the first convolution (raw 0-255 RGB in) in float."""
@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     ap.add_argument('--sim', action='store_true', help="also the simulator suite's calibration split")
     ap.add_argument('--frames', type=int, default=40, help='first N frames of each sequence')
     ap.add_argument('--every', type=int, default=4, help='crops of every N-th frame')
-    ap.add_argument('--method', default='minmax', choices=['minmax', 'percentile', 'entropy'],
+    ap.add_argument('--method', default='percentile', choices=['minmax', 'percentile', 'entropy'],
                     help="how activation ranges are fitted (onnxruntime's calibrators)")
     ap.add_argument('--skip-first', action='store_true', help='keep the first convolution in float')
     ap.add_argument('--out', required=True, help='the int8 ONNX file to write')
