@@ -7,17 +7,14 @@ that says which.
 
 Python 3.8 (runs onboard).
 """
-import hashlib
 from pathlib import Path
 from typing import Union
+
+from .base import file_sha256
 
 #: ONNX metadata keys written by train/siamfc_int8.py
 SOURCE_SHA256 = 'uavcine.siamfc.source_sha256'
 SOURCE_NAME = 'uavcine.siamfc.source'
-
-
-def file_sha256(path: Union[str, Path]) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_search_onnx(onnx_path: Union[str, Path], model_path: Union[str, Path]) -> bytes:

@@ -32,7 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core import siamfc as S
-from ..runtime.siamfc_onnx import SOURCE_NAME, SOURCE_SHA256, file_sha256
+from ..runtime.base import file_sha256
+from ..runtime.siamfc_onnx import SOURCE_NAME, SOURCE_SHA256
 
 
 def calibration_feeds(seqs, net, cfg, frames: int, every: int) -> list:
