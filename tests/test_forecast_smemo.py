@@ -120,6 +120,49 @@ def test_trainer_runs_resumes_and_writes_the_model(shared_data, tmp_path):
     assert smemo_train.main(['--split', 'univ', '--data', str(shared_data / 'eth_ucy'), '--out', str(tmp_path)]) == 2
 
 
+def test_trainer_init_starts_from_a_model_file_and_refuses_bad_ones(shared_data, repo, tmp_path, capsys):
+    from uavcine.core.forecasting.smemo import from_checkpoint
+    from uavcine.train import eth_ucy, smemo_train
+    shipped = repo / 'models' / 'smemo_hotel.pt'
+    if not shipped.is_file():
+        pytest.skip('no shipped SMEMO weights at %s' % shipped)
+    data = str(shared_data / 'eth_ucy')
+    tiny = ['--split', 'hotel', '--data', data, '--epochs', '1', '--max-train-scenes', '8', '--max-val-scenes', '4',
+            '--max-agents', '16']
+    # --lr 0: the weights cannot move, so the init file stays the best and is what the run writes
+    assert smemo_train.main(tiny + ['--out', str(tmp_path / 'a'), '--init', str(shipped), '--lr', '0']) == 0
+    ck = torch.load(tmp_path / 'a' / 'smemo_hotel.pt', weights_only=False)
+    init = torch.load(shipped, weights_only=False)
+    val = eth_ucy.load(shared_data / 'eth_ucy', 'hotel', 'val')
+    val = [val[i] for i in sorted(np.random.default_rng(1234).permutation(len(val))[:4])]   # the trainer's subset
+    own = smemo_train.validate(from_checkpoint(init), val, 32, 'cpu')['ade']
+    assert ck['curve'][0]['minutes'] == 0 and ck['curve'][0]['init'] == str(shipped)
+    assert ck['init']['val_ade'] == pytest.approx(own, abs=1e-6) == ck['curve'][0]['val_ade']
+    assert ck['best']['init'] and len(ck['curve']) == 2
+    for k, v in init['model'].items():
+        if k != 'mode_prior':
+            assert torch.equal(ck['model'][k], v), k
+    # a run that trains: its best is the init unless a later val ADE is lower
+    assert smemo_train.main(tiny + ['--out', str(tmp_path / 'c'), '--init', str(shipped), '--lr', '1e-3']) == 0
+    ck = torch.load(tmp_path / 'c' / 'smemo_hotel.pt', weights_only=False)
+    assert ck['best']['val_ade'] == min(c['val_ade'] for c in ck['curve'])
+    assert bool(ck['best'].get('init')) == (ck['curve'][1]['val_ade'] >= ck['curve'][0]['val_ade'])
+    # refused in one line with status 2: missing, unreadable, another split's model, another config
+    bad = dict(init, config=dict(init['config'], write_merge='max'))
+    torch.save(bad, tmp_path / 'bad_config.pt')
+    (tmp_path / 'junk.pt').write_text('not a model')
+    capsys.readouterr()
+    for path, why in ((tmp_path / 'none.pt', 'no such file'), (tmp_path / 'junk.pt', 'unreadable'),
+                      (repo / 'models' / 'smemo_eth.pt', "a model of split 'eth'"),
+                      (tmp_path / 'bad_config.pt', 'config differs from the trainer\'s in write_merge')):
+        assert smemo_train.main(tiny + ['--out', str(tmp_path / 'd'), '--init', str(path)]) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.count('\n') == 1, err
+    with pytest.raises(SystemExit) as e:
+        smemo_train.main(tiny + ['--out', str(tmp_path / 'a'), '--init', str(shipped), '--resume'])
+    assert e.value.code == 2
+
+
 def test_best_of_k_loss_trains_the_best_mode_only():
     pred = torch.zeros(1, 1, 3, 12, 2, requires_grad=True)
     fut = torch.zeros(1, 1, 12, 2)

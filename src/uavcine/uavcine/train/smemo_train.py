@@ -2,6 +2,11 @@
 
     python -m uavcine.train.smemo_train --split zara1 --out runs/smemo/zara1 --budget-min 20
     python -m uavcine.train.smemo_train --split zara1 --out runs/smemo/zara1 --resume   # goes on
+    python -m uavcine.train.smemo_train --split zara1 --out runs/smemo/zara1-ft --init models/smemo_zara1.pt --lr 5e-4
+
+``--init`` fine-tunes a shipped model file (its weights and config, a fresh optimiser at ``--lr``): the
+file's val ADE, measured by this trainer's ``validate`` on the same val subset, is the curve's first point
+and the best to beat, so the run's model is the init file itself unless training beats it on val.
 
 Training data: the split's ``train`` windows (8 + 12 steps, >= 2 agents), augmented as the released
 implementation does (a random rotation of the whole scene, a random time reversal), scene-centred on
@@ -27,6 +32,39 @@ from ..core.forecasting.smemo import SMEMO, SMEMOConfig, count_parameters, winne
 from . import eth_ucy
 
 OBS, PRED = 8, 12
+
+
+class InitError(Exception):
+    """An ``--init`` model file that cannot start this run (one line, for the command's error)."""
+
+
+def load_init(path: str | Path, split: str, cfg: SMEMOConfig) -> dict:
+    """The checkpoint dict of a shipped ``smemo_<split>.pt`` to start from, checked against this run.
+
+    Refused (``InitError``): a missing or unreadable file, one without config/model entries, a config other
+    than ``cfg`` (the trainer's), weights that do not fit the model, or another split's model (another
+    split's training files include this split's test scene).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InitError('--init %s: no such file' % path)
+    try:
+        ck = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as exc:  # torch raises many types for a bad file (pickle, zip, EOF)
+        raise InitError('--init %s: unreadable (%s)' % (path, str(exc).splitlines()[0] if str(exc) else
+                                                        type(exc).__name__)) from exc
+    if not isinstance(ck, dict) or 'config' not in ck or 'model' not in ck:
+        raise InitError('--init %s: not a SMEMO model file (needs config and model entries)' % path)
+    if ck['config'] != cfg.__dict__:
+        diff = sorted(k for k in set(ck['config']) | set(cfg.__dict__) if ck['config'].get(k) != cfg.__dict__.get(k))
+        raise InitError('--init %s: its config differs from the trainer\'s in %s' % (path, ', '.join(diff)))
+    if ck.get('split') != split:
+        raise InitError('--init %s: a model of split %r, not %r' % (path, ck.get('split'), split))
+    try:
+        SMEMO(cfg).load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck['model'].items()})
+    except (RuntimeError, AttributeError) as exc:
+        raise InitError('--init %s: weights do not fit the model (%s)' % (path, str(exc).splitlines()[0])) from exc
+    return ck
 
 
 def batches(scenes: list[np.ndarray], order: np.ndarray, max_agents: int) -> list[list[int]]:
@@ -88,24 +126,55 @@ def validate(model: SMEMO, scenes: list[np.ndarray], max_agents: int, device: st
             'mode_freq': (counts / counts.sum()).tolist()}
 
 
-def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int) -> None:
-    """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on)."""
+def save_model(model: SMEMO, cfg: SMEMOConfig, split: str, best: dict, path: Path) -> None:
+    """The shipped form: fp16 weights, config, split, best val."""
+    torch.save({'config': cfg.__dict__, 'model': {k: t.half() if t.is_floating_point() else t
+                                                  for k, t in model.state_dict().items()},
+                'split': split, 'best': best}, path)
+
+
+def plot_curve(curve: list[dict], path: Path, title: str, n_agents: int, before: list[dict] | None = None) -> None:
+    """Train/val curves against epochs counted as agents seen / train agents (a resumed run goes on).
+
+    ``before``: the curve of the ``--init`` file's own run, drawn faded up to its best point (the weights this
+    run started from), this run's curve after it.
+    """
     import matplotlib  # only when a curve is drawn (start-up time)
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # after choosing the Agg backend
-    ep = [c['agents_seen'] / n_agents for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(ep, [c['train_loss'] for c in curve], label='train best-of-20 ADE (augmented)')
-    ax.plot(ep, [c['val_ade'] for c in curve], label='val best-of-20 ADE')
-    ax.plot(ep, [c['val_fde'] for c in curve], label='val best-of-20 FDE')
+    x0 = 0.0
+    if before:
+        b = before[:before.index(min(before, key=lambda c: c['val_ade'])) + 1]
+        eb = [c['agents_seen'] / n_agents for c in b]
+        for key, col in (('train_loss', 'C0'), ('val_ade', 'C1'), ('val_fde', 'C2')):
+            ax.plot(eb, [c[key] for c in b], color=col, alpha=0.35, lw=1)
+        x0 = eb[-1]
+        ax.axvline(x0, color='k', lw=0.8, ls='--', label='start of this run (--init): before it, faded, the init\'s run')
+    ep = [x0 + c['agents_seen'] / n_agents for c in curve]
+    ax.plot(ep, [c['train_loss'] for c in curve], color='C0', label='train best-of-20 ADE (augmented)')
+    ax.plot(ep, [c['val_ade'] for c in curve], color='C1', label='val best-of-20 ADE')
+    ax.plot(ep, [c['val_fde'] for c in curve], color='C2', label='val best-of-20 FDE')
+    if curve and curve[0].get('init'):
+        ax.axhline(curve[0]['val_ade'], color='C1', ls=':', lw=1, label='val ADE of the init file (%s)'
+                   % Path(curve[0]['init']).name)
     ax.set_xlabel('epoch (passes over the train windows)')
     ax.set_ylabel('metres')
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def curve_title(split: str, curve: list[dict], best: dict, n_agents: int, init: dict | None) -> str:
+    t = 'SMEMO %s (best val ADE %.3f at epoch %.2f%s, %.0f min)' % (
+        split, best['val_ade'], best['agents_seen'] / n_agents, ' of this run' if init else '', curve[-1]['minutes'])
+    if init:
+        t += '\nfine-tuned from %s (val ADE %.3f), after the run that made it' % (
+            Path(init['path']).name, init['val_ade'])
+    return t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument('--device', default='cpu')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--resume', action='store_true', help='go on from <out>/last.pt')
+    ap.add_argument('--init', default=None, metavar='MODEL',
+                    help='start from this shipped smemo_<split>.pt (weights, config; fresh optimiser at --lr)')
     ap.add_argument('--plot-only', action='store_true', help='redraw <out>/curve.png from <out>/last.pt and stop')
     args = ap.parse_args(argv)
+    if args.init and args.resume:
+        ap.error('--init starts a new run and --resume goes on with one: give one of them')
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     out = Path(args.out)
@@ -143,13 +216,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_val_scenes:
         val = [val[i] for i in sorted(np.random.default_rng(1234).permutation(len(val))[:args.max_val_scenes])]
     if args.plot_only:
-        curve = torch.load(out / 'last.pt', weights_only=False)['curve']
+        ck = torch.load(out / 'last.pt', weights_only=False)
+        curve, init = ck['curve'], ck.get('init') or {}
+        before = init.get('curve')
+        if args.init and before is None:   # a run that did not keep its init's curve: take it from the file
+            before = torch.load(args.init, map_location='cpu', weights_only=False).get('curve')
         n_agents = sum(len(s) for s in train)
         best = min(curve, key=lambda c: c['val_ade'])
-        plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
-            args.split, best['val_ade'], best['agents_seen'] / n_agents, curve[-1]['minutes']), n_agents)
+        plot_curve(curve, out / 'curve.png', curve_title(args.split, curve, best, n_agents, init), n_agents, before)
         return 0
     cfg = SMEMOConfig()
+    init = None
+    if args.init:
+        try:
+            init = load_init(args.init, args.split, cfg)
+        except InitError as exc:
+            print('error: %s' % exc, file=sys.stderr)
+            return 2
     model = SMEMO(cfg).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=4)
@@ -162,7 +245,21 @@ def main(argv: list[str] | None = None) -> int:
         sched.load_state_dict(ck['sched'])
         start_epoch, curve, best, spent = ck['epoch'], ck['curve'], ck['best'], ck['spent_s']
         rng = np.random.default_rng(args.seed + start_epoch)
+        init = ck.get('init')
         print('resumed at epoch %d (%.1f min spent)' % (start_epoch, spent / 60))
+    elif init is not None:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init['model'].items()})
+        v = validate(model, val, args.max_agents * 2, args.device)
+        init = {'path': str(args.init), 'val_ade': v['ade'], 'val_fde': v['fde'], 'recorded_best': init.get('best'),
+                'command': init.get('command'), 'curve': init.get('curve')}
+        curve = [{'epoch': 0.0, 'agents_seen': 0, 'windows_seen': 0, 'windows_per_s': 0.0, 'train_loss': float('nan'),
+                  'val_ade': v['ade'], 'val_fde': v['fde'], 'modes_used': sum(f > 0.01 for f in v['mode_freq']),
+                  'lr': args.lr, 'minutes': 0.0, 'init': str(args.init)}]
+        best = {'epoch': 0.0, 'val_ade': v['ade'], 'val_fde': v['fde'], 'init': True}
+        model.mode_prior.copy_(torch.tensor(v['mode_freq']))
+        save_model(model, cfg, args.split, best, out / 'best.pt')
+        print('init %s: val ADE/FDE %.3f/%.3f (recorded in the file: %s)' % (
+            args.init, v['ade'], v['fde'], init['recorded_best']), flush=True)
     print('SMEMO %d parameters; %s: %d train scenes (%d agents), %d val scenes' % (
         count_parameters(model), args.split, len(train), sum(len(s) for s in train), len(val)), flush=True)
     t0 = time.time() - spent
@@ -208,12 +305,10 @@ def main(argv: list[str] | None = None) -> int:
             if best is None or v['ade'] < best['val_ade']:
                 best = {'epoch': curve[-1]['epoch'], 'val_ade': v['ade'], 'val_fde': v['fde']}
                 model.mode_prior.copy_(torch.tensor(v['mode_freq']))
-                torch.save({'config': cfg.__dict__, 'model': {k: t.half() if t.is_floating_point() else t
-                                                              for k, t in model.state_dict().items()},
-                            'split': args.split, 'best': best}, out / 'best.pt')
+                save_model(model, cfg, args.split, best, out / 'best.pt')
             torch.save({'model': model.state_dict(), 'opt': opt.state_dict(), 'sched': sched.state_dict(),
                         'epoch': epoch + 1 if last_batch else epoch, 'curve': curve, 'best': best,
-                        'spent_s': time.time() - t0}, last)
+                        'spent_s': time.time() - t0, 'init': init}, last)
             if over:
                 print('time budget of %.1f min reached' % args.budget_min)
                 done = True
@@ -222,14 +317,18 @@ def main(argv: list[str] | None = None) -> int:
             break
     final = torch.load(out / 'best.pt', weights_only=False)
     final['curve'] = curve
+    if init is not None:
+        final['init'] = init
     final['command'] = 'python -m uavcine.train.smemo_train ' + ' '.join(argv if argv is not None else sys.argv[1:])
     torch.save(final, out / ('smemo_%s.pt' % args.split))
     n_agents = sum(len(s) for s in train)
-    best_ep = min(curve, key=lambda c: c['val_ade'])['agents_seen'] / n_agents
-    plot_curve(curve, out / 'curve.png', 'SMEMO %s (best val ADE %.3f at epoch %.2f, %.0f min)' % (
-        args.split, best['val_ade'], best_ep, curve[-1]['minutes']), n_agents)
+    plot_curve(curve, out / 'curve.png', curve_title(args.split, curve, min(curve, key=lambda c: c['val_ade']),
+                                                     n_agents, init), n_agents, (init or {}).get('curve'))
     print('best val ADE/FDE %.3f/%.3f at epoch %.2f -> %s' % (best['val_ade'], best['val_fde'], best['epoch'],
                                                             out / ('smemo_%s.pt' % args.split)))
+    if init is not None:
+        print('init %s val ADE %.3f: %s' % (init['path'], init['val_ade'], 'beaten' if not best.get('init') else
+                                            'not beaten (the run\'s model is the init file\'s weights)'))
     return 0
 
 
