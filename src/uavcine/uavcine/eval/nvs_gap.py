@@ -122,7 +122,8 @@ def table(summary: dict) -> str:
         d = r['disoccluded']
         lines.append('| %s | %.1f %% | %.2f | %.2f |' % (g, 100 * d['holes'], d['model_psnr'], d['reprojection_psnr']))
     lines += ['', 'PSNR (dB) per shot type, all gaps:', '',
-              '| shot | model | no camera | copy | copy through the tokenizer | reprojection |', '|---|---|---|---|---|---|']
+              '| shot | model | no camera | copy | copy through the tokenizer | reprojection |',
+              '|---|---|---|---|---|---|']
     for s, r in summary['shots'].items():
         lines.append('| %s | %.2f | %.2f | %.2f | %.2f | %.2f |' % (s, r['model'], r['no_camera'], r['copy'],
                                                                    r['copy_tokenized'], r['reprojection']))

@@ -15,8 +15,9 @@ it, the seed's generation of N views along a trajectory. Loss: cross-entropy of 
 
 **The copy prior (ours, not GeoGPT's; ``copy_prior=True``).** GeoGPT predicts every token of a target
 view from nothing but attention over the source; an undertrained one falls back to the most frequent
-tokens (flat green). Along a trajectory, consecutive views share most of their tokens: at 1 s between
-views the token at the same (row, column) of the previous view is usually the right one. So each input
+tokens (flat green). Along a trajectory, consecutive views share many of their tokens at the same (row,
+column): on the dev split 74 % at 1 s between views, 51 % at 5 s, 34 % at 50 s (the model card says how
+that is measured). So each input
 slot also gets a separate embedding ``prev`` of the previous view's token at the position that slot
 predicts: the slot predicting token j of view k (view k's camera slot for j = 0, token j-1's slot
 otherwise) adds ``prev(tokens[k-1, j])``; view 0 (the source) is the previous view of view 1, the
