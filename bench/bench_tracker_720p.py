@@ -9,12 +9,15 @@ Timed per update, everything the tracker does with the decoded RGB frame: SiamFC
 crops (one warpAffine per scale, only the search region is read: no image pyramid), the conversion to
 the network's input, the network (one forward of the three scales; it also returns the search features that
 the appearance features read), the response upsampling and the quality features; CSRT's update on the BGR
-frame (the RGB->BGR conversion excluded).
-The trackers run in lockstep (each frame: the three updates back to back, their order rotating) so load
-changes on this shared machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC (> 1: SiamFC
-is faster). A breakdown of SiamFC's update (crop, network, rest) is printed for the onnxruntime backend.
+frame (the RGB->BGR conversion excluded). SiamFC rows: torch; onnxruntime float; with ``--search-onnx`` the int8
+search graph (train/siamfc_int8.py); on more than one thread also the scales split over the threads
+(runtime/split_batch.py) instead of each operator.
+The trackers run in lockstep (each frame: every tracker's update back to back, their order rotating) so load
+changes on this shared machine hit them alike; the median over all updates is printed with the ratio CSRT / SiamFC
+(> 1: SiamFC is faster), and the onnxruntime float update's crop and network times.
 
 Run: python bench/bench_tracker_720p.py [--threads 1,2] [--frames 30] [--rounds 3]
+     python bench/bench_tracker_720p.py --model models/siamfc_real.pt --search-onnx models/siamfc_real_int8.onnx
 """
 import argparse
 import os
@@ -28,6 +31,8 @@ import numpy as np
 import torch
 
 from uavcine.core import siamfc as S
+from uavcine.runtime.siamfc_onnx import load_search_onnx
+from uavcine.runtime.split_batch import SplitBatch
 
 REPO = Path(__file__).resolve().parents[1]
 SEQ = Path('/work/shared/data/aerial_tracking/DTB70_BMX3')
@@ -72,22 +77,23 @@ def run_siamfc(tracker, frames, box, times, parts=None):
         parts['net'].append(t2 - t1)
 
 
-def lockstep(trk_t, trk_o, frames, box, tt, to, tc):
-    """The three trackers follow the sequence frame by frame, each frame's updates back to back (their order rotates),
-    so a load change on this shared machine hits all three alike."""
+def lockstep(trackers, frames, box, times):
+    """The SiamFC trackers and CSRT follow the sequence frame by frame, each frame's updates back to back (their
+    order rotates), so a load change on this shared machine hits all of them alike. ``times``: one list per SiamFC
+    tracker, then CSRT's."""
     tr = csrt()
     bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
     tr.init(bgr[0], tuple(int(round(v)) for v in box))
-    trk_t.init(frames[0], box)
-    trk_o.init(frames[0], box)
-    steps = [(lambda i: trk_t.update(frames[i]), tt), (lambda i: trk_o.update(frames[i]), to),
-             (lambda i: tr.update(bgr[i]), tc)]
+    for t in trackers:
+        t.init(frames[0], box)
+    steps = [(lambda i, t=t: t.update(frames[i])) for t in trackers] + [lambda i: tr.update(bgr[i])]
+    n = len(steps)
     for i in range(1, len(frames)):
-        for k in range(3):
-            fn, times = steps[(i + k) % 3]
+        for k in range(n):
+            j = (i + k) % n
             t0 = time.perf_counter()
-            fn(i)
-            times.append(time.perf_counter() - t0)
+            steps[j](i)
+            times[j].append(time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
@@ -96,6 +102,8 @@ def main(argv=None) -> int:
     ap.add_argument('--frames', type=int, default=30)
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--model', default=str(REPO / 'models' / 'siamfc_sim.pt'))
+    ap.add_argument('--search-onnx', default='', help='also time this search graph made from --model (the int8 one: '
+                    'python -m uavcine.train.siamfc_int8)')
     a = ap.parse_args(argv)
     frames, box, what = load_frames(a.frames)
     h, w = frames[0].shape[:2]
@@ -103,25 +111,37 @@ def main(argv=None) -> int:
           'load average %.1f' % (what, w, h, len(frames) - 1, a.rounds, os.cpu_count(), os.getloadavg()[0]))
     net, cfg, q = S.load_checkpoint(a.model)
     print('SiamFC model: %s (width %.2f)' % (Path(a.model).name, cfg.width))
-    print('| threads | SiamFC torch ms | SiamFC onnxruntime ms | CSRT ms | CSRT / SiamFC torch | CSRT / SiamFC ort |'
-          ' ort crop ms | ort network ms |')
-    print('|---|---|---|---|---|---|---|---|')
+    search_int8 = load_search_onnx(a.search_onnx, a.model) if a.search_onnx else None
+    print('| threads | tracker | ms per update | CSRT ms (same frames) | CSRT / tracker |')
+    print('|---|---|---|---|---|')
     for th in [int(v) for v in a.threads.split(',')]:
         torch.set_num_threads(th)
         cv2.setNumThreads(th)
-        trk_t = S.SiamFCTracker(net, cfg, q, backend='torch')
-        trk_o = S.SiamFCTracker(net, cfg, q, backend='onnxruntime', num_threads=th)
-        tt, to, tc = [], [], []
+        variants = [('SiamFC torch', S.SiamFCTracker(net, cfg, q, backend='torch')),
+                    ('SiamFC onnxruntime', S.SiamFCTracker(net, cfg, q, backend='onnxruntime', num_threads=th))]
+        if search_int8 is not None:
+            variants.append(('SiamFC onnxruntime int8', S.SiamFCTracker(net, cfg, q, backend='onnxruntime',
+                                                                       num_threads=th, search_onnx=search_int8)))
+        if th > 1:  # the scales split over the threads, one-thread sessions (runtime/split_batch.py)
+            for name, graph in [('SiamFC onnxruntime', None), ('SiamFC onnxruntime int8', search_int8)]:
+                if name.endswith('int8') and graph is None:
+                    continue
+                trk = S.SiamFCTracker(net, cfg, q, backend='onnxruntime', num_threads=1, search_onnx=graph)
+                trk.search_session = SplitBatch(trk.search_session, th, 'x')
+                variants.append((name + ', scales split', trk))
+        trackers = [t for _, t in variants]
+        times = [[] for _ in range(len(trackers) + 1)]
         parts = {'crop': [], 'net': []}
-        run_siamfc(trk_o, frames[:4], box, [])  # warm-up
-        run_siamfc(trk_t, frames[:4], box, [])
+        for t in trackers:  # warm-up
+            run_siamfc(t, frames[:4], box, [])
         for _ in range(a.rounds):
-            lockstep(trk_t, trk_o, frames, box, tt, to, tc)
-            run_siamfc(trk_o, frames[:2], box, [], parts)
-        mt, mo, mc = (1000 * statistics.median(v) for v in (tt, to, tc))
-        print('| %d | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f |' % (
-            th, mt, mo, mc, mc / mt, mc / mo, 1000 * statistics.median(parts['crop']),
-            1000 * statistics.median(parts['net'])))
+            lockstep(trackers, frames, box, times)
+            run_siamfc(variants[1][1], frames[:2], box, [], parts)
+        ms = [1000 * statistics.median(v) for v in times]
+        for (name, _), m in zip(variants, ms):
+            print('| %d | %s | %.1f | %.1f | **%.2f** |' % (th, name, m, ms[-1], ms[-1] / m))
+        print('| %d | (onnxruntime float: crop %.1f ms, network %.1f ms) | | | |' % (
+            th, 1000 * statistics.median(parts['crop']), 1000 * statistics.median(parts['net'])))
     print('load average at the end: %.1f' % os.getloadavg()[0])
     return 0
 

@@ -22,17 +22,28 @@ REPO = Path(__file__).resolve().parents[1]
 K64 = PinholeCamera.from_dfov(64, 48, 92.0).K
 
 
-def tiny_checkpoint(path):
+def tiny_checkpoint(path, copy_prior=False):
     torch.manual_seed(0)
     vq = VQModel(VQConfig(width=8, code_dim=8, n_codes=16))
-    gpt = GeoGPT(GeoGPTConfig(n_layer=2, n_embd=16, n_head=2, vocab=16))
-    torch.save(to_checkpoint(vars(vq.cfg), vq.state_dict(), vars(gpt.cfg), gpt.state_dict()), path)
+    gpt = GeoGPT(GeoGPTConfig(n_layer=2, n_embd=16, n_head=2, vocab=16, copy_prior=copy_prior))
+    if copy_prior:   # a prior strong enough to change the greedy tokens (a fresh one is 0.02-small)
+        with torch.no_grad():
+            gpt.prev.weight[:16].normal_(0.0, 2.0)
+    gpt_cfg = vars(gpt.cfg).copy()
+    if not copy_prior:
+        del gpt_cfg['copy_prior']    # as the files written before the copy prior existed
+    torch.save(to_checkpoint(vars(vq.cfg), vq.state_dict(), gpt_cfg, gpt.state_dict()), path)
     return path
 
 
 @pytest.fixture(scope='module')
 def model_path(tmp_path_factory):
     return tiny_checkpoint(tmp_path_factory.mktemp('nvs') / 'tiny.pt')
+
+
+@pytest.fixture(scope='module')
+def prior_model_path(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp('nvs') / 'tiny_prior.pt', copy_prior=True)
 
 
 # --- the shot generator -------------------------------------------------------------------------------
@@ -106,10 +117,14 @@ def test_vq_codebook_restarts_unused_codes_and_round_trips_shapes():
     assert vq.decode(vq.encode(x)).shape == x.shape
 
 
-def test_kv_cache_generation_equals_the_teacher_forced_forward():
+@pytest.mark.parametrize('copy_prior', [False, True])
+def test_kv_cache_generation_equals_the_teacher_forced_forward(copy_prior):
     torch.manual_seed(1)
-    cfg = GeoGPTConfig(n_layer=2, n_embd=32, n_head=4, vocab=40, tokens_per_view=6, max_views=3)
+    cfg = GeoGPTConfig(n_layer=2, n_embd=32, n_head=4, vocab=40, tokens_per_view=6, max_views=3, copy_prior=copy_prior)
     gpt = GeoGPT(cfg).eval()
+    if copy_prior:
+        with torch.no_grad():
+            gpt.prev.weight[:40].normal_(0.0, 1.0)
     toks = torch.randint(0, 40, (2, 3, 6))
     cams = torch.randn(2, 3, 16)
     with torch.no_grad():
@@ -117,10 +132,29 @@ def test_kv_cache_generation_equals_the_teacher_forced_forward():
         cam_e = gpt.camera_embedding(cams)
         _, cache = gpt.step(gpt.embed(toks[:, :1], cam_e[:, :1]), None)
         for k in (1, 2):
-            logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k), cache)
+            logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k, toks[:, k - 1]), cache)
             for j in range(6):
                 torch.testing.assert_close(logits[:, -1], full[:, k - 1, j], atol=1e-5, rtol=1e-4)
-                logits, cache = gpt.step(gpt.token_input(toks[:, k, j], cam_e[:, k], k, j), cache)
+                logits, cache = gpt.step(gpt.token_input(toks[:, k, j], cam_e[:, k], k, j, toks[:, k - 1]), cache)
+
+
+def test_the_copy_prior_adds_the_previous_views_token_where_it_is_predicted_and_is_off_by_default():
+    torch.manual_seed(5)
+    base = GeoGPTConfig(n_layer=1, n_embd=16, n_head=2, vocab=12, tokens_per_view=4, max_views=3)
+    plain = GeoGPT(base).eval()
+    assert base.copy_prior is False and plain.prev is None and not any('prev' in k for k in plain.state_dict())
+    prior = GeoGPT(GeoGPTConfig(**{**vars(base), 'copy_prior': True})).eval()
+    prior.load_state_dict(plain.state_dict(), strict=False)          # everything but ``prev`` shared
+    toks = torch.randint(0, 12, (2, 3, 4))
+    cams = torch.randn(2, 3, 16)
+    # slot j of view k predicts token j of view k and gets token j of view k-1; the source's and last slots: none
+    p = prior.prior_tokens(toks)
+    assert torch.equal(p[:, 1:, :4], toks[:, :2]) and (p[:, 0] == 12).all() and (p[:, :, 4] == 12).all()
+    assert prior.prev.weight[12].abs().sum() == 0
+    with torch.no_grad():
+        assert not torch.allclose(prior(toks, cams), plain(toks, cams))    # the prior changes the logits...
+        prior.prev.weight.zero_()
+        torch.testing.assert_close(prior(toks, cams), plain(toks, cams))   # ...only through the prior
 
 
 def test_the_null_camera_removes_the_conditioning():
@@ -150,6 +184,32 @@ def test_reprojection_identity_and_a_sideways_step():
     np.testing.assert_array_equal(out[20:, :64 - shift - 1], img[20:, shift:63])
     np.testing.assert_array_equal(out[:10], img[:10])
     assert holes == pytest.approx(38 * shift / (48 * 64), abs=0.02)
+
+
+def test_generation_feeds_each_generated_view_as_the_next_ones_copy_prior():
+    """A GPT that only reads the prior and answers 'previous token + 1': view k must be the source + k, which
+    it is only if view k's prior is the generated view k-1 (the source would give + 1 every time)."""
+    V = 6
+    gpt = GeoGPT(GeoGPTConfig(n_layer=1, n_embd=V, n_head=1, vocab=V, tokens_per_view=6, max_views=4,
+                              copy_prior=True)).eval()
+    with torch.no_grad():
+        for p in gpt.parameters():
+            p.zero_()
+        gpt.ln_f.weight.fill_(1.0)
+        gpt.prev.weight[:V] = 10 * torch.eye(V)
+        gpt.head.weight.copy_(torch.roll(torch.eye(V), 1, dims=0))     # logit of t + 1 = embedding of t
+
+    class Tokens:   # a tokenizer whose tokens are the pixels (2 x 3 images)
+        def encode(self, x):
+            return ((x[:, 0] + 1.0) * 127.5).round().long()
+
+        def decode(self, t):
+            return (t.float() / 127.5 - 1.0)[:, None].expand(-1, 3, -1, -1)
+    src = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)[..., None].repeat(3, -1)
+    poses, _ = plan_shot(ShotPlan(type='ORBIT'), [0, 0, 0], [0, 0, 0], [0, 1, 2, 3])
+    views = synthesize(Tokens(), gpt, src, poses, K64)[..., 0]
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(views[k - 1], (src[..., 0] + k) % V)
 
 
 def test_synthesize_gives_n_views_deterministically(model_path):
@@ -257,11 +317,13 @@ def test_missing_or_foreign_model_gets_a_reason_and_a_new_path_takes_effect(mode
     assert res.success, res.message
 
 
-def test_onnx_export_uses_tensorrt_ops_and_matches_torch(model_path, tmp_path):
+@pytest.mark.parametrize('copy_prior', [False, True])
+def test_onnx_export_uses_tensorrt_ops_and_matches_torch(model_path, prior_model_path, tmp_path, copy_prior):
     pytest.importorskip('onnxruntime')
     pytest.importorskip('onnx')
     from uavcine.runtime.nvs_onnx import NvsOnnx, export
-    vq, gpt = from_checkpoint(torch.load(model_path, weights_only=False))
+    vq, gpt = from_checkpoint(torch.load(prior_model_path if copy_prior else model_path, weights_only=False))
+    assert gpt.cfg.copy_prior is copy_prior
     ops = export(vq, gpt, str(tmp_path))   # raises if a graph uses an operator TensorRT 8.5 cannot import
     assert set(ops) == {'nvs_encoder.onnx', 'nvs_step.onnx', 'nvs_decoder.onnx'}
     assert 'ArgMin' in ops['nvs_encoder.onnx'] and 'Softmax' in ops['nvs_step.onnx']
@@ -270,7 +332,9 @@ def test_onnx_export_uses_tensorrt_ops_and_matches_torch(model_path, tmp_path):
     src = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
     poses, _ = plan_shot(ShotPlan(type='FLYBY', distance_m=20.0), [0, 0, 0], [0.5, 0, 0], [0, 2, 4])
     want = synthesize(vq, gpt, src, poses, K64)
-    got = NvsOnnx(str(tmp_path)).synthesize(src, poses, K64)
+    onnx_model = NvsOnnx(str(tmp_path))
+    assert ('prev' in [i.name for i in onnx_model.sess[1].get_inputs()]) is copy_prior
+    got = onnx_model.synthesize(src, poses, K64)
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
 
@@ -293,4 +357,30 @@ def test_eval_nvs_command_writes_the_gap_study_and_refuses_a_missing_file(model_
     assert set(summary['gaps']) == {'1', '10'}
     row = summary['gaps']['1']
     assert row['copy']['psnr'] < 100 and len(row['model']['psnr_per_view']) == 5 and 0 <= row['holes'] <= 1
+    assert 'copy through the tokenizer' in (out / 'gap_study.md').read_text()
+    # the tokenized-copy peer is the source encoded and decoded, for every view
+    from uavcine.core.views.synthesis import to_images, to_tensor
+    from uavcine.eval.nvs_gap import evaluate
+    with np.load(data) as z:
+        d = {k: z[k] for k in z.files}
+    preds = evaluate(torch.load(model_path, weights_only=False), d)[0]
+    vq, _ = from_checkpoint(torch.load(model_path, weights_only=False))
+    with torch.no_grad():
+        want = to_images(vq.decode(vq.encode(to_tensor(d['images'][:, 0]))))
+    np.testing.assert_array_equal(preds['copy_tokenized'], np.repeat(want[:, None], 5, axis=1))
     assert (out / 'gap_study.png').exists() and (out / 'samples.png').exists()
+
+
+def test_nvs_data_refuses_train_scenes_outside_the_train_split(tmp_path, capsys):
+    from uavcine.train import nvs_data
+    assert nvs_data.main(['--split', 'dev', '--train-scenes', '5', '--out', str(tmp_path / 'x.npz')]) == 2
+    assert nvs_data.main(['--split', 'train', '--train-scenes', '100001', '--out', str(tmp_path / 'x.npz')]) == 2
+    assert 'train-scenes' in capsys.readouterr().err and not (tmp_path / 'x.npz').exists()
+
+
+def test_stage_two_can_take_the_tokenizer_of_a_packed_model(model_path, tmp_path):
+    from uavcine.train.nvs_train import load_vq, vq_from_model
+    vq_from_model(model_path, tmp_path)
+    got = load_vq(tmp_path / 'vq.pt').state_dict()
+    want = from_checkpoint(torch.load(model_path, weights_only=False))[0].state_dict()
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -369,10 +369,14 @@ class SiamFCTracker:
     the last update's move (the caller judged the frame weak: no drift onto occluders).
 
     ``backend`` 'torch' or 'onnxruntime' (the same fused graph exported in memory; scales batched).
+    ``search_onnx``: with onnxruntime, these ONNX bytes for the search forward instead of the graph exported from
+    ``net`` (the int8 graph of ``train/siamfc_int8.py``, made from the same weights; the exemplar branch stays
+    ``net``'s): inputs 'x', 'kernel', outputs 'response', 'features'.
     """
 
     def __init__(self, net: Optional[SiamFCNet] = None, cfg: Optional[SiamFCConfig] = None,
-                 quality: Optional[QualityHead] = None, backend: str = 'torch', num_threads: int = 0):
+                 quality: Optional[QualityHead] = None, backend: str = 'torch', num_threads: int = 0,
+                 search_onnx: Optional[bytes] = None):
         self.cfg = cfg or SiamFCConfig()
         if net is None:
             net = SiamFCNet(self.cfg.width, self.cfg.out_scale)
@@ -386,9 +390,11 @@ class SiamFCTracker:
         self._ort = None
         self._ort_z = None
         if backend == 'onnxruntime':
-            self._ort = _ort_session(self._search, self.cfg, num_threads)
+            self._ort = _ort_session(self._search, self.cfg, num_threads, onnx=search_onnx)
             # the exemplar branch too (init, appearance features): torch's thread pool stalls on a busy CPU
             self._ort_z = _ort_session(self._fused, self.cfg, num_threads, exemplar=True)
+        elif search_onnx is not None:
+            raise ValueError("search_onnx needs backend='onnxruntime', not %r" % (backend,))
         elif backend == 'torch':
             self._fused.to(memory_format=torch.channels_last)  # NHWC convolutions: ~10% faster on CPU
         else:
@@ -463,6 +469,21 @@ class SiamFCTracker:
         else:
             out, feats = (v.numpy() for v in self._search(to_tensor(crops), self.kernel))
         return out[:, 0], feats
+
+    @property
+    def search_session(self) -> Any:
+        """The onnxruntime session of the search forward (None with the torch backend)."""
+        return self._ort
+
+    @search_session.setter
+    def search_session(self, session: Any) -> None:
+        """Run the search forward through ``session``: any object with onnxruntime's ``run(output_names, feeds)``
+        over the same graph, e.g. ``runtime.split_batch.SplitBatch``, which splits the scales over threads (threads
+        live outside core)."""
+        if self._ort is None:
+            raise ValueError("a search session replaces the onnxruntime one: make the tracker with "
+                             "backend='onnxruntime'")
+        self._ort = session
 
     def responses(self, crops: np.ndarray) -> np.ndarray:
         """Raw responses (S, 17, 17) of the S search crops against the exemplar, one forward."""
@@ -659,7 +680,8 @@ def export_exemplar_onnx(fused: nn.Module, cfg: SiamFCConfig) -> bytes:
     return buf.getvalue()
 
 
-def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exemplar: bool = False):
+def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exemplar: bool = False,
+                 onnx: Optional[bytes] = None):
     import onnxruntime as ort  # lazy: optional dependency (onnxruntime backend)
     so = ort.SessionOptions()
     if num_threads > 0:
@@ -669,8 +691,17 @@ def _ort_session(model: nn.Module, cfg: SiamFCConfig, num_threads: int = 0, exem
     # other jobs) a spinning worker burns the time slice the other worker needs (bench_tracker_720p.py: 2 threads
     # were slower than 1 with spinning on).
     so.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    onnx = export_exemplar_onnx(model, cfg) if exemplar else export_onnx(model, cfg)
-    return ort.InferenceSession(onnx, so, providers=['CPUExecutionProvider'])
+    if onnx is None:
+        onnx = export_exemplar_onnx(model, cfg) if exemplar else export_onnx(model, cfg)
+    try:
+        sess = ort.InferenceSession(onnx, so, providers=['CPUExecutionProvider'])
+    except Exception as e:  # onnxruntime raises its own exception types for a bad graph
+        raise ValueError('cannot load the SiamFC search graph: %s' % str(e).splitlines()[0]) from e
+    want = (['z'], ['kernel']) if exemplar else (['x', 'kernel'], ['response', 'features'])
+    got = ([i.name for i in sess.get_inputs()], [o.name for o in sess.get_outputs()])
+    if got != want:
+        raise ValueError('SiamFC search graph has inputs %s and outputs %s, not %s and %s' % (got + want))
+    return sess
 
 
 CHECKPOINT_FORMAT = 'uavcine-siamfc-1'

@@ -47,9 +47,11 @@ from ..core import box_ops
 from ..core import manager as M
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
+from ..runtime.siamfc_onnx import load_search_onnx
 from ..train import siamfc_train
 from . import metrics
 from .track_plots import plot, plot_real
+from .track_tables import attributes, real_table, sim_table
 from .sequences import RATE_HZ, REPO, SPLITS, OTBError, otb_folders, read_otb, sim_sequences
 
 # ----------------------------------------------------------------------------
@@ -111,9 +113,9 @@ def _read(seq, i, res: RunResult):
 
 
 def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None = None, backend: str = 'torch',
-               threads: int = 1) -> RunResult:
+               threads: int = 1, search_onnx: bytes | None = None) -> RunResult:
     """SiamFC alone; with ``hold`` it keeps its previous box on the frames the manager would judge weak."""
-    t = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads)
+    t = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads, search_onnx=search_onnx)
     # the manager judges each frame (its weak count decides the hold); no detector here, so it never gives up
     judge = M.Manager(replace(mcfg or M.ManagerConfig(), max_lost_s=float('inf')))
     n = len(seq)
@@ -136,8 +138,9 @@ def run_siamfc(seq, net, cfg, quality, hold: bool, mcfg: M.ManagerConfig | None 
 
 
 def run_loop(seq, net, cfg, quality, detector, mcfg: M.ManagerConfig, backend: str = 'torch',
-             threads: int = 1) -> RunResult:
-    loop = DetectTrackLoop(S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads), M.Manager(mcfg))
+             threads: int = 1, search_onnx: bytes | None = None) -> RunResult:
+    trk = S.SiamFCTracker(net, cfg, quality, backend=backend, num_threads=threads, search_onnx=search_onnx)
+    loop = DetectTrackLoop(trk, M.Manager(mcfg))
     n = len(seq)
     boxes, q = np.full((n, 4), np.nan), np.full(n, np.nan)
     res = RunResult(boxes, q)
@@ -213,30 +216,15 @@ def spearman(a, b) -> float:
     return float(spearmanr(a[ok], b[ok]).statistic) if ok.sum() >= 3 else float('nan')
 
 
-def attributes(seq) -> list:
-    """OTB-style attributes of a sequence from its truth."""
-    att = []
-    iv = np.isfinite(seq.boxes).all(axis=1)
-    if np.any(iv & (seq.visible < 0.5)):
-        att.append('OCC')
-    if np.any(~iv):
-        att.append('OV')
-    if seq.meta.get('distractors', 0):
-        att.append('DIS')
-    areas = seq.boxes[iv, 2] * seq.boxes[iv, 3]
-    if len(areas) and areas.max() / max(areas.min(), 1.0) > 2.0:
-        att.append('SV')
-    return att
-
-
 TRACKERS = ('SiamFC', 'SiamFC + hold', 'SiamFC + manager + detector', 'CSRT', 'KCF', 'MIL')
 
 
 def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.ManagerConfig | None = None,
              progress: bool = True, detr_model: str = '', backend: str = 'torch', threads: int = 1,
-             keep_stats: bool = False, heads: dict | None = None) -> dict:
+             keep_stats: bool = False, heads: dict | None = None, search_onnx: bytes | None = None) -> dict:
     """Run ``trackers`` over ``seqs``; ``heads`` (sequence name -> QualityHead) replaces the model's quality head
-    on those sequences (the leave-one-sequence-out heads of ``loso_calibrate``)."""
+    on those sequences (the leave-one-sequence-out heads of ``loso_calibrate``); ``search_onnx``: SiamFC's search
+    graph (onnxruntime), e.g. the int8 one of train/siamfc_int8.py."""
     net, cfg, quality0 = S.load_checkpoint(model)
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = mcfg or M.ManagerConfig(acquire='score')
@@ -250,6 +238,7 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
     per = {k: {'ious': [], 'errs': [], 'nerrs': [], 'seconds': [], 'decode': [], 'seq': [], 'q': [], 'qiou': [],
                'sec_seq': [], 'dec_seq': [], 'stats': [], 'boxes': [], 'calls': 0, 'frames': 0}
            for k in trackers}
+    kw = dict(backend=backend, threads=threads, search_onnx=search_onnx)
     for si, seq in enumerate(tqdm(seqs, desc='sequences', unit='seq', disable=not progress)):
         sim_det = SimulatedDetector(seed=si)
         quality = (heads or {}).get(seq.name, quality0)
@@ -265,11 +254,11 @@ def evaluate(seqs, model: str, detector: str, trackers=TRACKERS, mcfg: M.Manager
 
         for k in trackers:
             if k == 'SiamFC':
-                r = run_siamfc(seq, net, cfg, quality, hold=False, mcfg=mcfg, backend=backend, threads=threads)
+                r = run_siamfc(seq, net, cfg, quality, hold=False, mcfg=mcfg, **kw)
             elif k == 'SiamFC + hold':
-                r = run_siamfc(seq, net, cfg, quality, hold=True, mcfg=mcfg, backend=backend, threads=threads)
+                r = run_siamfc(seq, net, cfg, quality, hold=True, mcfg=mcfg, **kw)
             elif k == 'SiamFC + manager + detector':
-                r = run_loop(seq, net, cfg, quality, det_fn, mcfg, backend=backend, threads=threads)
+                r = run_loop(seq, net, cfg, quality, det_fn, mcfg, **kw)
             else:
                 r = run_opencv(seq, k)
             ious, errs = frame_scores(seq, r.boxes)
@@ -313,58 +302,6 @@ def summarise(res: dict, seqs) -> list:
             row['detector_share'] = d['calls'] / max(1, d['frames'])
         rows.append(row)
     return rows
-
-
-NOTES = '''Notes on reading the table:
-
-- *SiamFC* is the paper's tracker alone (every frame's response moves the box). *SiamFC + hold* adds
-  the quality gate and nothing else: on a weak frame whose quality is below the manager's `hold_quality`
-  the previous box is kept, for at most `max_hold_frames` weak frames in a row (then the response's box
-  again). Quality is the predicted IoU of the box with the target. *SiamFC + manager +
-  detector* is the seed's loop as the `tracker` node runs it (`core.detect_track.DetectTrackLoop`).
-- Spearman(quality, IoU) is computed over the scored frames between the reported quality and the IoU
-  of the reported box. For *SiamFC* the reported box is the response's own box, which the quality head
-  is calibrated to predict. With the hold, a weak frame reports the *held* box with the *response's*
-  (low) quality; under a locked gimbal the held box often still overlaps the hidden target, so the
-  correlation is lower there by construction.
-- The simulated detector is the ground truth of every object at least half visible, with 15% misses,
-  8% box jitter and 5% false positives: a stand-in until the project's DETR model is evaluated in
-  this loop (`--detector detr`), never a measurement of that detector.
-- OpenCV's MIL samples its training patches at random: its scores change by a few hundredths between runs.
-- Real sequences have no detector truth, so the manager + detector row is on the simulator only.
-- fps: each sequence at its own frame and target size; per frame at 1280x720 on 1 and 2 threads against CSRT:
-  `python bench/bench_tracker_720p.py --frames 20 --rounds 3` (models/MODEL_CARD_siamfc_sim.md, Speed).'''
-
-
-def sim_table(rows, res, seqs) -> list:
-    """The simulator suite's section of docs/track_eval.md (markdown lines)."""
-    occ = [s.name for s in seqs if {'OCC', 'OV'} & set(attributes(s))]
-    lines = ['## Simulator suite', '',
-             'OTB one-pass evaluation: every tracker starts on the first frame\'s true box; success AUC is the mean',
-             'of the success curve over IoU thresholds 0..1 (21 steps), precision is the share of frames with centre',
-             'error <= 20 px; frames with the target out of view are not scored, frames without a box score 0.',
-             'fps: tracker update only (frame decoding excluded), %d thread(s) of this machine\'s 2-core CPU shared'
-             ' with other jobs (compare within this table only); SiamFC runs on %s.' % (res['threads'], res['backend']),
-             '',
-             '**Detector of the manager row: %s.**' % res['detector'], '',
-             '%d sequences, %d with occlusion or out-of-view (the occlusion suite): %s.' % (
-                 len(seqs), len(occ), ', '.join(occ)), '',
-             '| tracker | AUC (all) | prec@20 (all) | AUC (occlusion suite) | prec@20 (occlusion suite) | fps | '
-             'Spearman(quality, IoU) |',
-             '|---|---|---|---|---|---|---|']
-    for r in rows:
-        sp = '%.3f' % r['spearman'] if 'spearman' in r else '-'
-        name = r['tracker']
-        if 'detector_share' in r:
-            name += ' (detector on %.0f%% of frames)' % (100 * r['detector_share'])
-        lines.append('| %s | %.3f | %.3f | %.3f | %.3f | %.1f | %s |' % (
-            name, r['auc'], r['prec20'], r['auc_occ'], r['prec20_occ'], r['fps'], sp))
-    lines += ['', 'Sequences and attributes (OCC occlusion, OV out of view, DIS same-class distractors, '
-              'SV scale change > 2x):', '']
-    lines += ['- %s: %d frames, %s' % (s.name, len(s), ' '.join(attributes(s)) or '-') for s in seqs]
-    lines += ['', 'Manager settings: `%s`' % json.dumps(res['manager']), '', 'Model: `%s`' % Path(res['model']).name]
-    lines += ['', NOTES]
-    return lines
 
 
 # ----------------------------------------------------------------------------
@@ -420,56 +357,6 @@ def summarise_real(res: dict) -> dict:
     return out
 
 
-def real_table(summ: dict, seqs, res: dict, max_frames: int, loso: bool = False) -> list:
-    """The real sequences' section of docs/track_eval.md (markdown lines)."""
-    folders = sorted({str(Path(s.meta.get('folder', s.name)).parent) for s in seqs})
-    cap = ('first %d frames of each sequence (CPU budget)' % max_frames) if max_frames > 0 else 'all frames'
-    if res.get('init_shift', '0,0') != '0,0':
-        cap += ', trackers started on the first box shifted by (%s) px' % res['init_shift']
-    lines = ['## Real sequences (OTB layout: %s)' % ', '.join('`%s`' % f for f in folders), '',
-             '%d sequences, %s, %d scored frames. Mean over sequences (each sequence weighs the same);'
-             % (len(seqs), cap, sum(r['frames'] for r in next(iter(summ.values()))['per_seq'])),
-             'Spearman(quality, IoU) of the mean row is pooled over all scored frames. Normalised precision: area',
-             'under the precision curve of the centre error in units of the true box size, thresholds 0..0.5',
-             '(TrackingNet). fps: the tracker update alone, and with the frame\'s JPEG decode; %d thread(s),'
-             % res['threads'],
-             'SiamFC on %s, this shared 2-core machine (compare within this table only).' % res['backend'],
-             ('Quality head: **leave-one-sequence-out** (`--loso-calib`): on each sequence the SiamFC rows\' quality '
-              'and the gate use a head fitted on the other sequences%s, never on the one scored.'
-              % (' and the simulator frames of `%s` (`siamfc_train collect`, e.g. `python -m uavcine.train.siamfc_train '
-                 'collect sim:calib --max-frames 150 --out %s`)' % (res['calib_extra'], res['calib_extra'])
-                 if res.get('calib_extra') else '')
-              if loso else 'Quality head: the model\'s own (`%s`).' % Path(res['model']).name),
-             'Manager: quality threshold %.2f, hold below quality %.2f, hold budget %d frames.' % (
-                 res['manager']['quality_threshold'], res['manager']['hold_quality'],
-                 res['manager']['max_hold_frames']), '',
-             '| tracker | success AUC | prec@20 | norm. prec | fps (update) | fps (with decode) | '
-             'Spearman(quality, IoU) |', '|---|---|---|---|---|---|---|']
-    for k, v in summ.items():
-        m = v['mean']
-        sp = '%.3f' % m['spearman'] if 'spearman' in m else '-'
-        lines.append('| %s | %.3f | %.3f | %.3f | %.1f | %.1f | %s |' % (
-            k, m['auc'], m['prec20'], m['nprec'], m['fps'], m['fps_decode'], sp))
-    names = list(summ)
-    gate = 'SiamFC' in summ and 'SiamFC + hold' in summ
-    lines += ['', 'Per sequence: success AUC / precision@20 (Spearman(quality, IoU) in brackets for SiamFC rows)%s.'
-              % ('; gate - no gate: the AUC the quality gate adds (SiamFC + hold minus SiamFC)' if gate else ''), '',
-              '| sequence | frames | ' + ' | '.join(names) + (' | gate - no gate |' if gate else ' |'),
-              '|---|---|' + '---|' * (len(names) + gate)]
-    for j, s in enumerate(seqs):
-        cells = []
-        for k in names:
-            r = summ[k]['per_seq'][j]
-            c = '%.3f / %.3f' % (r['auc'], r['prec20'])
-            if 'spearman' in r:
-                c += ' (%.2f)' % r['spearman']
-            cells.append(c)
-        if gate:
-            cells.append('%+.3f' % (summ['SiamFC + hold']['per_seq'][j]['auc'] - summ['SiamFC']['per_seq'][j]['auc']))
-        lines.append('| %s | %d | %s |' % (s.name, len(s), ' | '.join(cells)))
-    return lines
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m uavcine.eval.track_eval', description=__doc__.split('\n')[0])
     ap.add_argument('--suite', default='test',
@@ -502,6 +389,8 @@ def main(argv=None) -> int:
                     help="the manager's hold threshold (a weak frame holds the box only below it)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
                     help='SiamFC inference backend (same graph; onnxruntime is ~2x faster on this CPU)')
+    ap.add_argument('--search-onnx', default='', metavar='ONNX', help="SiamFC's search graph for onnxruntime, made "
+                    'from --model (e.g. the int8 one of uavcine.train.siamfc_int8)')
     a = ap.parse_args(argv)
     import torch  # lazy: torch takes seconds to import; only this path needs it
     torch.set_num_threads(a.threads)
@@ -528,6 +417,13 @@ def main(argv=None) -> int:
         return 2
     for seq in real:  # OTB's spatial robustness: start every tracker on a shifted box (frame 0 is never scored)
         seq.boxes[0, :2] += (dx, dy)
+    try:
+        search_onnx = load_search_onnx(a.search_onnx, a.model) if a.search_onnx else None
+        if search_onnx is not None and a.backend != 'onnxruntime':
+            raise ValueError('--search-onnx needs --backend onnxruntime')
+    except ValueError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
     if a.detector == 'detr' and not Path(a.detr_model).is_file():
         print('error: DETR model not found: %s' % a.detr_model, file=sys.stderr)
         return 2
@@ -549,7 +445,7 @@ def main(argv=None) -> int:
     if real:
         rtrackers = [t for t in trackers if t in REAL_TRACKERS]
         try:
-            kw = dict(mcfg=mcfg, backend=a.backend, threads=a.threads)
+            kw = dict(mcfg=mcfg, backend=a.backend, threads=a.threads, search_onnx=search_onnx)
             if a.loso_calib:  # the ungated run first: its features give each sequence a head fitted without it
                 res = evaluate(real, a.model, 'simulated', ['SiamFC'], keep_stats=True, **kw)
                 extra = siamfc_train.load_quality_data(a.calib_extra.split(','))[:2] if a.calib_extra else None
@@ -579,7 +475,7 @@ def main(argv=None) -> int:
     if a.suite != 'none':
         seqs = sim_sequences(a.suite)
         res = evaluate(seqs, a.model, a.detector, trackers, mcfg=mcfg, detr_model=a.detr_model, backend=a.backend,
-                       threads=a.threads)
+                       threads=a.threads, search_onnx=search_onnx)
         rows = summarise(res, seqs)
         lines += sim_table(rows, res, seqs)
         plot(rows, Path(a.plot), res['detector'])

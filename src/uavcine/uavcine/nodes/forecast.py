@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.forecasting.constant_velocity import constant_velocity
 from ..core.forecasting.history import Histories
+from ..runtime.smemo_onnx import SMEMOOnnx
 from . import msgs, paths
 from .base import RELIABLE, Node, param
 from .diagnostics import OK, WARN, diagnostic_array, diagnostic_status
@@ -45,8 +46,11 @@ class ForecastParams:
     max_gap_s: float = param(1.0, 'An agent not seen for this long before the present has vanished', min=0.01)
     use_truth_agents: bool = param(True, 'Also forecast the simulator truth agents (truth/targets) around the target')
     agent_classes: str = param('person,car', 'Truth classes that are agents (comma separated)')
-    num_threads: int = param(1, 'torch threads for SMEMO (0: torch default)', min=0, max=64,
-                             read_only='torch threads are set once, when the model is loaded')
+    num_threads: int = param(1, 'threads for SMEMO, torch or onnxruntime (0: the library default)', min=0, max=64,
+                             read_only='threads are set once, when the model is loaded')
+    smemo_onnx_path: str = param('', "SMEMO on onnxruntime: the graph of smemo_model_path's weights "
+                                 '(python -m uavcine.runtime.smemo_onnx; no torch needed); empty = torch',
+                                 read_only='the model is loaded once, on first use')
 
 
 class ForecastNode(Node):
@@ -75,6 +79,10 @@ class ForecastNode(Node):
     def _smemo(self):
         if self.smemo is None and self.smemo_error is None:
             try:
+                if self.p.smemo_onnx_path:
+                    self.smemo = SMEMOOnnx(paths.resolve(self.p.smemo_onnx_path), self.p.num_threads,
+                                           model_path=paths.resolve(self.p.smemo_model_path))
+                    return self.smemo
                 # torch (and the model) only once a pedestrian is forecast: start-up time, and a graph of cars
                 # only needs no torch at all
                 import torch
@@ -155,6 +163,16 @@ class ForecastNode(Node):
                 continue
             groups[model].append((agent, past))
         out = []
+        limit = getattr(self.smemo, 'max_agents', None)
+        if limit is not None and len(groups['smemo']) > limit:
+            # the ONNX graph takes a fixed number of agents: SMEMO for the nearest to the filmed target
+            for agent, _ in self._farthest(groups['smemo'])[:len(groups['smemo']) - limit]:
+                past, why = self.histories.agents[agent].resample(present, self.p.cv_fit_points, self.p.step_s,
+                                                                  self.p.max_gap_s)
+                groups['smemo'] = [g for g in groups['smemo'] if g[0] != agent]
+                if past is not None:
+                    groups['constant_velocity'].append((agent, past))
+                self.dropped[agent] = 'beyond the SMEMO graph\'s %d agents: constant velocity' % limit
         if groups['smemo']:
             out += self._forecast_smemo(groups['smemo'])
         for agent, past in groups['constant_velocity']:
@@ -168,14 +186,24 @@ class ForecastNode(Node):
         self.forecasts += 1
         self._diagnostics()
 
+    def _farthest(self, agents):
+        """``agents`` [(name, past)] from the farthest from the filmed target (the scene's centre without one)."""
+        now = {a: p[-1] for a, p in agents}
+        ref = now.get('target', np.mean(list(now.values()), axis=0))
+        return sorted(agents, key=lambda g: -float(np.hypot(*(g[1][-1] - ref))))
+
     def _forecast_smemo(self, agents):
-        import torch  # loaded already by _smemo (lazy for start-up time, see there)
         net = self.smemo
         past = np.stack([p for _, p in agents]).astype(np.float32)     # (A, 8, 2)
         centre = past[:, -1].mean(0)
-        with torch.no_grad():
-            fut = net(torch.from_numpy(past - centre)[None])[0].numpy() + centre  # (A, K, 12, 2)
-        prior = net.mode_prior.numpy().astype(float)
+        if isinstance(net, SMEMOOnnx):
+            fut = net.forecast(past - centre) + centre
+            prior = net.mode_prior
+        else:
+            import torch  # loaded already by _smemo (lazy for start-up time, see there)
+            with torch.no_grad():
+                fut = net(torch.from_numpy(past - centre)[None])[0].numpy() + centre  # (A, K, 12, 2)
+            prior = net.mode_prior.numpy().astype(float)
         prior = prior / prior.sum() if prior.sum() > 0 else np.full(len(prior), 1.0 / len(prior))
         return [(a, 'smemo', past[i, -1], fut[i], prior, net.cfg.dt_s) for i, (a, _) in enumerate(agents)]
 

@@ -31,6 +31,8 @@ import numpy as np
 from ..core import siamfc as S
 from ..core.detect_track import DetectTrackLoop
 from ..core.manager import Detection, Manager, ManagerConfig
+from ..runtime.siamfc_onnx import load_search_onnx
+from ..runtime.split_batch import SplitBatch
 from . import msgs, paths, vehicle
 from .base import LATCHED, RELIABLE, Node, param, sensor_qos
 
@@ -50,6 +52,14 @@ class TrackerParams:
                          read_only=_LOADED)
     num_threads: int = param(0, 'CPU threads for inference (0 = library default)', min=0, max=64,
                              read_only='the inference session is made with its thread pool when the node starts')
+    search_onnx: str = param('', 'onnxruntime backend: ONNX file of the search forward made from model_path (e.g. '
+                             'models/siamfc_real_int8.onnx from uavcine.train.siamfc_int8: int8, ~2x faster on a '
+                             'CPU); empty = the float graph exported from model_path', read_only=_LOADED)
+    thread_split: str = param('operators', "onnxruntime backend with num_threads > 1: 'operators' = one forward of "
+                              "all scales, each operator split over the threads; 'scales' = the search scales split "
+                              'over the threads, one forward each (fewer joins: better on a CPU busy with other '
+                              'nodes)', choices=['operators', 'scales'],
+                              read_only='the inference session is made with its thread pool when the node starts')
     # SiamFC (paper defaults)
     context: float = param(_S.context, 'Context margin around the target: p = context * (w + h)', min=0.0, max=2.0)
     scale_num: int = param(_S.scale_num, 'Number of search scales (odd)', min=1, max=9)
@@ -103,8 +113,16 @@ class TrackerNode(Node):
         if p.num_threads > 0:
             import torch  # only to size its thread pool (torch is loaded by core.siamfc anyway)
             torch.set_num_threads(p.num_threads)
-        net, self.net_cfg, quality = S.load_checkpoint(paths.resolve(p.model_path))  # ValueError: one clear line
-        tracker = S.SiamFCTracker(net, self.tracker_config(), quality, backend=p.backend, num_threads=p.num_threads)
+        model_path = paths.resolve(p.model_path)
+        net, self.net_cfg, quality = S.load_checkpoint(model_path)  # ValueError: one clear line
+        if (p.search_onnx or p.thread_split != 'operators') and p.backend != 'onnxruntime':
+            raise ValueError('search_onnx and thread_split are for backend onnxruntime, not %s' % p.backend)
+        search_onnx = load_search_onnx(paths.resolve(p.search_onnx), model_path) if p.search_onnx else None
+        by_scales = p.thread_split == 'scales' and p.num_threads > 1
+        tracker = S.SiamFCTracker(net, self.tracker_config(), quality, backend=p.backend,
+                                  num_threads=1 if by_scales else p.num_threads, search_onnx=search_onnx)
+        if by_scales:
+            tracker.search_session = SplitBatch(tracker.search_session, p.num_threads, 'x')
         self.loop = DetectTrackLoop(tracker, Manager(self.manager_config()))
         self.configure()
         self.headers = OrderedDict()  # type: OrderedDict  # stamp_ns -> (header, width, height)

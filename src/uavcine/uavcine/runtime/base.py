@@ -3,7 +3,9 @@
 Its own module so the backends (``tensorrt_engine``) and the package's ``open_runtime`` import it
 without importing each other. Python 3.8 (runs onboard).
 """
-from typing import Dict, List
+import hashlib
+from pathlib import Path
+from typing import Dict, List, Union
 
 import numpy as np
 
@@ -38,3 +40,8 @@ class Runtime:
 
     def close(self) -> None:
         pass
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """The sha256 of a file's bytes: exported graphs record the weights file they were made from."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -6,7 +6,9 @@ a numpy loop that runs them with onnxruntime.
   the input (a token or a camera token: ``slot`` 0 is the view's camera token, 1..48 its image tokens) is
   written at cache position ``pos`` (a one-hot blend, no dynamic shapes) and attends to positions <= pos;
   out come the next-token logits and the updated caches. Static shapes are what TensorRT builds best,
-  and the one-hot write keeps to Mul/Add (no ScatterND on a growing tensor);
+  and the one-hot write keeps to Mul/Add (no ScatterND on a growing tensor). A model with the copy prior
+  (core/views/geogpt.py) has one more input, ``prev``: the previous view's token at the position the step
+  predicts (``vocab`` where it predicts none: the source's steps, each view's last);
 - ``nvs_decoder.onnx``: tokens (1, 6, 8) -> image (1, 3, 48, 64).
 
 ``NvsOnnx.synthesize`` is ``core.views.synthesis.synthesize`` (greedy) on these graphs: same camera
@@ -47,12 +49,14 @@ def _modules(vq, gpt):
             return vq.decoder(F.embedding(tokens, vq.quantizer.embed).permute(0, 3, 1, 2)).clamp(-1, 1)
 
     class Step(Wrapper):
-        def forward(self, token, cam, uncond, slot, view, pos, cache_k, cache_v):
+        def forward(self, token, cam, uncond, slot, view, pos, cache_k, cache_v, prev=None):
             cfg = gpt.cfg
             T = cfg.block
             cam_e = gpt.cam(cam) * (1 - uncond) + gpt.null_cam * uncond            # (1, C)
             is_cam = (slot == 0).float()
             x = cam_e + (1 - is_cam) * gpt.tok(token) + gpt.pos[slot] + gpt.view[view]
+            if prev is not None:
+                x = x + gpt.prev(prev)                                              # the copy prior
             x = x[:, None]                                                          # (1, 1, C)
             idx = torch.arange(T)
             onehot = (idx == pos).float()[:, None]                                  # (T, 1)
@@ -90,14 +94,17 @@ def export(vq, gpt, out_dir: str, opset: int = 16) -> Dict[str, list]:
     cache = torch.zeros(cfg.n_layer, 1, cfg.n_head, cfg.block, hd)
     meta = {'model': 'nvs_geogpt', 'image_size': [64, 48], 'tokens': [6, 8], 'n_layer': cfg.n_layer,
             'n_head': cfg.n_head, 'head_dim': hd, 'block': cfg.block, 'tokens_per_view': cfg.tokens_per_view,
-            'max_views': cfg.max_views}
+            'max_views': cfg.max_views, 'vocab': cfg.vocab, 'copy_prior': bool(cfg.copy_prior)}
     ops = {}
     ops[FILES[0]] = export_onnx(enc, [torch.zeros(1, 3, 48, 64)], os.path.join(out_dir, FILES[0]), ['image'],
                                 ['tokens'], opset, meta)
     ex = [torch.zeros(1, dtype=torch.long), torch.zeros(1, 16), torch.zeros(1, 1), torch.zeros(1, dtype=torch.long),
           torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long), cache, cache]
-    ops[FILES[1]] = export_onnx(step, ex, os.path.join(out_dir, FILES[1]),
-                                ['token', 'cam', 'uncond', 'slot', 'view', 'pos', 'cache_k', 'cache_v'],
+    names = ['token', 'cam', 'uncond', 'slot', 'view', 'pos', 'cache_k', 'cache_v']
+    if cfg.copy_prior:
+        ex.append(torch.full((1,), cfg.vocab, dtype=torch.long))
+        names.append('prev')
+    ops[FILES[1]] = export_onnx(step, ex, os.path.join(out_dir, FILES[1]), names,
                                 ['logits', 'new_cache_k', 'new_cache_v'], opset, meta)
     ops[FILES[2]] = export_onnx(dec, [torch.zeros(1, 6, 8, dtype=torch.long)], os.path.join(out_dir, FILES[2]),
                                 ['tokens'], ['image'], opset, meta)
@@ -131,27 +138,32 @@ class NvsOnnx:
         ck, cv = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
         u = np.array([[0.0 if conditioned else 1.0]], np.float32)
         T = m['tokens_per_view']
+        copy_prior, none = m.get('copy_prior', False), m.get('vocab', 256)
         pos = 0
 
-        def run(token, view, slot):
+        def run(token, view, slot, prev_view=None):
             nonlocal ck, cv, pos
-            logits, ck, cv = step.run(None, {'token': np.array([token], np.int64), 'cam': cams[view][None],
-                                             'uncond': u, 'slot': np.array([slot], np.int64),
-                                             'view': np.array([view], np.int64), 'pos': np.array([pos], np.int64),
-                                             'cache_k': ck, 'cache_v': cv})
+            feed = {'token': np.array([token], np.int64), 'cam': cams[view][None], 'uncond': u,
+                    'slot': np.array([slot], np.int64), 'view': np.array([view], np.int64),
+                    'pos': np.array([pos], np.int64), 'cache_k': ck, 'cache_v': cv}
+            if copy_prior:   # this step predicts token ``slot`` of the view: the previous view's token there
+                feed['prev'] = np.array([none if prev_view is None or slot >= T else prev_view[slot]], np.int64)
+            logits, ck, cv = step.run(None, feed)
             pos += 1
             return logits[0]
         run(0, 0, 0)
         for j in range(T):
             logits = run(int(src[j]), 0, j + 1)
         views = []
+        prev = [int(t) for t in src]
         for k in range(1, n + 1):
-            logits = run(0, k, 0)
+            logits = run(0, k, 0, prev)
             toks = []
             for j in range(T):
                 t = int(np.argmax(logits))
                 toks.append(t)
-                logits = run(t, k, j + 1)
+                logits = run(t, k, j + 1, prev)
+            prev = toks
             views.append(np.asarray(toks, np.int64).reshape(1, *m['tokens']))
         out = [dec.run(None, {'tokens': v})[0][0] for v in views]
         return np.stack([((o.transpose(1, 2, 0).clip(-1, 1) + 1.0) * 127.5 + 0.5).astype(np.uint8) for o in out])

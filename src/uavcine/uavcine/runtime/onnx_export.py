@@ -39,8 +39,12 @@ METADATA_KEY = 'uavcine'
 
 def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_names: Sequence[str],
                 output_names: Sequence[str], opset: int = OPSET_DEFAULT,
-                metadata: Optional[Dict[str, Any]] = None, half_weights: bool = False) -> List[str]:
+                metadata: Optional[Dict[str, Any]] = None, half_weights: bool = False,
+                dynamic_axes: Optional[Dict[str, Dict[int, str]]] = None) -> List[str]:
     """Export ``module`` (eval mode) with static shapes; store ``metadata`` as JSON; return the op types used.
+
+    ``dynamic_axes`` (torch.onnx's form): only where a size really varies per call (SMEMO's agents of a scene);
+    TensorRT then needs an optimisation profile (min/opt/max) for those axes when it builds the engine.
 
     ``half_weights``: store large float32 weights as float16 followed by a Cast to float32 (half the file;
     exact when the weights already are float16 values, as in our float16 checkpoints).
@@ -53,6 +57,8 @@ def export_onnx(module: Any, example_inputs: Sequence[Any], path: str, input_nam
     module = module.eval()
     kwargs = dict(input_names=list(input_names), output_names=list(output_names), opset_version=opset,
                   do_constant_folding=True)
+    if dynamic_axes:
+        kwargs['dynamic_axes'] = dynamic_axes
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         kwargs['dynamo'] = False  # the TorchScript exporter: same graph as torch 2.0 on the Jetson
     with torch.no_grad(), warnings.catch_warnings():

@@ -133,8 +133,14 @@ def main(argv=None) -> int:
     ap.add_argument('--out', required=True)
     ap.add_argument('--episodes-per-shot', type=int, default=3, help='train: episodes (gaps) per scene and shot type')
     ap.add_argument('--seeds', type=int, default=None, help='only the first N seeds of the split (smoke runs)')
+    ap.add_argument('--train-scenes', type=int, default=None,
+                    help='train: scene seeds 0..N-1 instead of 0..63 (more scenes; N <= 100000, below the test seeds)')
     a = ap.parse_args(argv)
-    seeds = list(SPLITS[a.split])[:a.seeds] if a.seeds else None
+    if a.train_scenes is not None and (a.split != 'train' or not 1 <= a.train_scenes <= 100000):
+        print('error: --train-scenes is for --split train, 1..100000', file=sys.stderr)
+        return 2
+    split_seeds = range(a.train_scenes) if a.train_scenes else SPLITS[a.split]
+    seeds = list(split_seeds)[:a.seeds] if (a.seeds or a.train_scenes) else None
     d = build(a.split, a.episodes_per_shot, seeds)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.out, **d)

@@ -4,6 +4,10 @@
     python -m uavcine.train.nvs_train --stage gpt --train data/nvs/train.npz --dev data/nvs/dev.npz --out runs/nvs --max-minutes 40
     python -m uavcine.train.nvs_train --stage pack --out runs/nvs --model models/nvs_geogpt_sim.pt
 
+Stage 2 with the copy prior on the shipped tokenizer (no stage 1; the card's second round):
+
+    python -m uavcine.train.nvs_train --stage gpt --copy-prior --vq-from models/nvs_geogpt_sim.pt --out runs/nvs_cp --max-minutes 50
+
 Both stages are resumable (``--resume`` goes on from ``<out>/<stage>.pt``: weights, optimiser, step,
 elapsed minutes, curve), show progress (tqdm), stop at ``--max-minutes`` and save every few
 minutes. The learning rate follows a cosine over the time budget (warm-up 2 %), so a time-boxed run
@@ -127,14 +131,28 @@ def load_vq(path) -> VQModel:
     return vq.eval()
 
 
+def vq_from_model(model_path: Path, out: Path) -> None:
+    """Write ``<out>/vq.pt`` (stage 1's checkpoint) from a packed model's tokenizer, so stage 2 reuses a shipped
+    tokenizer (same codes, same ceiling) and ``pack`` ships it again: weights as packed (fp16 -> fp32 -> fp16 is
+    exact), its curve and minutes kept; no optimiser state (stage 1 is not resumed from it)."""
+    ck = torch.load(model_path, map_location='cpu', weights_only=False)
+    state = {'step': ck['curves']['vq'][-1]['step'] if ck.get('curves', {}).get('vq') else 0,
+             'minutes': ck.get('train_minutes', {}).get('vq', 0.0), 'curve': ck.get('curves', {}).get('vq', []),
+             'from': str(model_path)}
+    save(out / 'vq.pt', model={k: v.float() for k, v in ck['vq'].items()}, opt=None, state=state, cfg=ck['vq_cfg'])
+
+
 def train_gpt(a, out: Path) -> None:
+    if a.vq_from:
+        vq_from_model(Path(a.vq_from), out)
+        print('stage 1: the tokenizer of %s' % a.vq_from)
     vq = load_vq(out / 'vq.pt')
     tr, dv = load(a.train), load(a.dev)
     print('tokenizing %d + %d episodes' % (len(tr['gap']), len(dv['gap'])))
     tr_tok, dv_tok = tokenize(vq, tr['images']), tokenize(vq, dv['images'])
     K = tr['K']
     ck = out / 'gpt.pt'
-    cfg = GeoGPTConfig(n_layer=a.layers, n_embd=a.width, n_head=a.heads)
+    cfg = GeoGPTConfig(n_layer=a.layers, n_embd=a.width, n_head=a.heads, copy_prior=a.copy_prior)
     model = GeoGPT(cfg)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and 'pos' not in n and 'view' not in n]
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and 'pos' not in n and 'view' not in n)]
@@ -146,8 +164,8 @@ def train_gpt(a, out: Path) -> None:
         model.load_state_dict(s['model'])
         opt.load_state_dict(s['opt'])
         state = s['state']
-    print('GeoGPT: %d layers, width %d, %d parameters, sequence %d' % (cfg.n_layer, cfg.n_embd, count_parameters(model),
-                                                                       cfg.block))
+    print('GeoGPT: %d layers, width %d, %d parameters, sequence %d, copy prior %s' % (
+        cfg.n_layer, cfg.n_embd, count_parameters(model), cfg.block, 'on' if cfg.copy_prior else 'off'))
     dv_x, dv_c = episode_batch(dv_tok, dv['poses'], K, range(0, len(dv_tok), 2))   # half the dev episodes: eval stays cheap
     rng = np.random.default_rng(1000 + state['step'])
     t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
@@ -249,6 +267,10 @@ def main(argv=None) -> int:
     ap.add_argument('--heads', type=int, default=4)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--resume', action='store_true')
+    ap.add_argument('--copy-prior', action='store_true',
+                    help='stage 2: add the previous view\'s token at each predicted position (core/views/geogpt.py)')
+    ap.add_argument('--vq-from', default=None,
+                    help='stage 2: take the tokenizer from this packed model (writes <out>/vq.pt) instead of stage 1')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -258,6 +280,9 @@ def main(argv=None) -> int:
         if not Path(f).exists():
             print('error: %s not found (make it with python -m uavcine.train.nvs_data)' % f, file=sys.stderr)
             return 2
+    if a.vq_from and not Path(a.vq_from).is_file():
+        print('error: --vq-from %s: no such model file' % a.vq_from, file=sys.stderr)
+        return 2
     if a.stage == 'vq':
         a.batch, a.lr = a.batch or 32, a.lr or 1e-3
         train_vq(a, out)

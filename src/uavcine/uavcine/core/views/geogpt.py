@@ -13,6 +13,19 @@ it, the seed's generation of N views along a trajectory. Loss: cross-entropy of 
 1..V-1 (the source is given). A learned ``null`` camera replaces the camera features with probability
 ``p_uncond`` in training, so the same network also runs without camera conditioning (the ablation).
 
+**The copy prior (ours, not GeoGPT's; ``copy_prior=True``).** GeoGPT predicts every token of a target
+view from nothing but attention over the source; an undertrained one falls back to the most frequent
+tokens (flat green). Along a trajectory, consecutive views share many of their tokens at the same (row,
+column): on the dev split 74 % at 1 s between views, 51 % at 5 s, 34 % at 50 s (the model card says how
+that is measured). So each input
+slot also gets a separate embedding ``prev`` of the previous view's token at the position that slot
+predicts: the slot predicting token j of view k (view k's camera slot for j = 0, token j-1's slot
+otherwise) adds ``prev(tokens[k-1, j])``; view 0 (the source) is the previous view of view 1, the
+generated view k-1 that of view k (teacher-forced in training: the true view k-1). Copying becomes
+the easy default and the network learns corrections (what moved, what was disoccluded). Slots that
+predict no token (the source's, each view's last) get ``prev`` row ``vocab``, a zero padding row.
+With ``copy_prior=False`` the model is exactly the one before (no ``prev`` parameters).
+
 Blocks as nanoGPT's ``model.py`` (pre-norm, GELU MLP x4); attention is written out (matmul, softmax)
 rather than ``scaled_dot_product_attention`` so the ONNX export keeps TensorRT-8.5 ops, and it takes
 a key/value cache so onboard generation costs one token's work per step.
@@ -39,6 +52,7 @@ class GeoGPTConfig:
     max_views: int = 6         # source + 5 generated
     dropout: float = 0.0
     p_uncond: float = 0.1      # null camera in training (ablation without camera conditioning)
+    copy_prior: bool = False   # add the previous view's token at the predicted position (ours; docstring)
 
     @property
     def block(self) -> int:
@@ -91,6 +105,8 @@ class GeoGPT(nn.Module):
         self.tok = nn.Embedding(cfg.vocab, cfg.n_embd)
         self.cam = nn.Sequential(nn.Linear(N_FEATURES, cfg.n_embd), nn.GELU(), nn.Linear(cfg.n_embd, cfg.n_embd))
         self.null_cam = nn.Parameter(torch.zeros(cfg.n_embd))
+        # the copy prior: row ``vocab`` is "no previous token" (zeros, never trained)
+        self.prev = nn.Embedding(cfg.vocab + 1, cfg.n_embd, padding_idx=cfg.vocab) if cfg.copy_prior else None
         self.pos = nn.Parameter(torch.zeros(cfg.tokens_per_view + 1, cfg.n_embd))   # within a view (0 = camera)
         self.view = nn.Parameter(torch.zeros(cfg.max_views, cfg.n_embd))          # which view
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)])
@@ -111,6 +127,9 @@ class GeoGPT(nn.Module):
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.padding_idx is not None:
+                with torch.no_grad():
+                    m.weight[m.padding_idx].zero_()
 
     def camera_embedding(self, cams: torch.Tensor, uncond: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(B, V, 16) camera features -> (B, V, C); ``uncond`` (B,) bool picks the null camera."""
@@ -124,7 +143,18 @@ class GeoGPT(nn.Module):
         B, V, T = tokens.shape
         x = torch.cat([cam_e[:, :, None], self.tok(tokens) + cam_e[:, :, None]], dim=2)   # (B, V, T+1, C)
         x = x + self.pos[None, None] + self.view[None, :V, None]
+        if self.prev is not None:
+            x = x + self.prev(self.prior_tokens(tokens))
         return x.reshape(B, V * (T + 1), -1)
+
+    def prior_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, V, T) tokens -> (B, V, T + 1) copy-prior indices of every input slot: slot j of view k >= 1
+        predicts token j of view k and gets token j of view k-1; the source's slots and each view's last
+        slot (they predict nothing) get ``vocab``, the zero row."""
+        B, V, T = tokens.shape
+        out = torch.full((B, V, T + 1), self.cfg.vocab, dtype=tokens.dtype, device=tokens.device)
+        out[:, 1:, :T] = tokens[:, :-1]
+        return out
 
     def forward(self, tokens: torch.Tensor, cams: torch.Tensor, uncond: Optional[torch.Tensor] = None):
         """Teacher-forced logits: (B, V, T) tokens, (B, V, 16) cameras -> (B, V-1, T, vocab) for views 1..V-1."""
@@ -149,12 +179,21 @@ class GeoGPT(nn.Module):
             new.append(kv)
         return self.head(self.ln_f(x)), new
 
-    def token_input(self, token: torch.Tensor, cam_e: torch.Tensor, view: int, j: int) -> torch.Tensor:
-        """Embedding of image token j (0-based) of view ``view``: (B,) tokens, (B, C) camera -> (B, 1, C)."""
-        return (self.tok(token) + cam_e + self.pos[j + 1] + self.view[view])[:, None]
+    def token_input(self, token: torch.Tensor, cam_e: torch.Tensor, view: int, j: int,
+                    prev: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Embedding of image token j (0-based) of view ``view``: (B,) tokens, (B, C) camera -> (B, 1, C).
+        ``prev`` (B, T): the previous view's tokens (copy prior; this slot predicts token j + 1)."""
+        x = self.tok(token) + cam_e + self.pos[j + 1] + self.view[view]
+        if self.prev is not None and j + 1 < self.cfg.tokens_per_view:
+            x = x + self.prev(prev[:, j + 1])
+        return x[:, None]
 
-    def camera_input(self, cam_e: torch.Tensor, view: int) -> torch.Tensor:
-        return (cam_e + self.pos[0] + self.view[view])[:, None]
+    def camera_input(self, cam_e: torch.Tensor, view: int, prev: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The camera slot of view ``view`` (it predicts token 0; ``prev`` as in ``token_input``)."""
+        x = cam_e + self.pos[0] + self.view[view]
+        if self.prev is not None:
+            x = x + self.prev(prev[:, 0])
+        return x[:, None]
 
 
 def count_parameters(m: nn.Module) -> int:

@@ -2,7 +2,9 @@
 
 ``synthesize``: encode the source view into tokens, embed the cameras of the N poses relative to
 the source, then generate view 1's tokens autoregressively, then view 2's conditioned on the source
-and view 1, and so on (one token per step through the key/value cache), and decode each view.
+and view 1, and so on (one token per step through the key/value cache), and decode each view. A model with the
+copy prior (geogpt.py) gets the source's tokens as the previous view of view 1 and each generated view
+as that of the next.
 Greedy decoding (``temperature`` = 0) by default: it gives the most likely view, which is what a
 preview wants; ``temperature`` > 0 with ``top_k`` samples.
 Python 3.8, numpy + torch.
@@ -57,14 +59,16 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
     cam_e = gpt.camera_embedding(cams, torch.full((B,), not conditioned, dtype=torch.bool))
     _, cache = gpt.step(gpt.embed(src.reshape(B, 1, -1), cam_e[:, :1]), None)
     views = []
+    prev = src.reshape(B, -1)       # the copy prior's previous view (used only by a model with copy_prior)
     for k in range(1, n + 1):
-        logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k), cache)
+        logits, cache = gpt.step(gpt.camera_input(cam_e[:, k], k, prev), cache)
         toks = []
         for j in range(cfg.tokens_per_view):
             t = pick(logits[:, -1], temperature, top_k, generator)
             toks.append(t)
-            logits, cache = gpt.step(gpt.token_input(t, cam_e[:, k], k, j), cache)
-        views.append(torch.stack(toks, 1).view(B, h, w))
+            logits, cache = gpt.step(gpt.token_input(t, cam_e[:, k], k, j, prev), cache)
+        prev = torch.stack(toks, 1)
+        views.append(prev.view(B, h, w))
     out = to_images(vq.decode(torch.stack(views, 1).reshape(B * n, h, w))).reshape(B, n, H, W, 3)
     return out[0] if single else out
 
