@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..core.forecasting.smemo import SMEMO, SMEMOConfig, count_parameters, winner_takes_all_loss
+from ..core.forecasting.smemo import SMEMO, SMEMOConfig, count_parameters, from_checkpoint, winner_takes_all_loss
 from . import eth_ucy
 
 OBS, PRED = 8, 12
@@ -38,8 +38,9 @@ class InitError(Exception):
     """An ``--init`` model file that cannot start this run (one line, for the command's error)."""
 
 
-def load_init(path: str | Path, split: str, cfg: SMEMOConfig) -> dict:
-    """The checkpoint dict of a shipped ``smemo_<split>.pt`` to start from, checked against this run.
+def load_init(path: str | Path, split: str, cfg: SMEMOConfig) -> tuple[dict, SMEMO]:
+    """The checkpoint dict of a shipped ``smemo_<split>.pt`` to start from, checked against this run, and its
+    model (``from_checkpoint``: the weights widened to float32).
 
     Refused (``InitError``): a missing or unreadable file, one without config/model entries, a config other
     than ``cfg`` (the trainer's), weights that do not fit the model, or another split's model (another
@@ -61,10 +62,10 @@ def load_init(path: str | Path, split: str, cfg: SMEMOConfig) -> dict:
     if ck.get('split') != split:
         raise InitError('--init %s: a model of split %r, not %r' % (path, ck.get('split'), split))
     try:
-        SMEMO(cfg).load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck['model'].items()})
+        net = from_checkpoint(ck)
     except (RuntimeError, AttributeError) as exc:
         raise InitError('--init %s: weights do not fit the model (%s)' % (path, str(exc).splitlines()[0])) from exc
-    return ck
+    return ck, net
 
 
 def batches(scenes: list[np.ndarray], order: np.ndarray, max_agents: int) -> list[list[int]]:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     init = None
     if args.init:
         try:
-            init = load_init(args.init, args.split, cfg)
+            init, init_net = load_init(args.init, args.split, cfg)
         except InitError as exc:
             print('error: %s' % exc, file=sys.stderr)
             return 2
@@ -248,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         init = ck.get('init')
         print('resumed at epoch %d (%.1f min spent)' % (start_epoch, spent / 60))
     elif init is not None:
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in init['model'].items()})
+        model.load_state_dict(init_net.state_dict())
         v = validate(model, val, args.max_agents * 2, args.device)
         init = {'path': str(args.init), 'val_ade': v['ade'], 'val_fde': v['fde'], 'recorded_best': init.get('best'),
                 'command': init.get('command'), 'curve': init.get('curve')}
