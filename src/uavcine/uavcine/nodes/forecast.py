@@ -165,14 +165,17 @@ class ForecastNode(Node):
         out = []
         limit = getattr(self.smemo, 'max_agents', None)
         if limit is not None and len(groups['smemo']) > limit:
-            # the ONNX graph takes a fixed number of agents: SMEMO for the nearest to the filmed target
-            for agent, _ in self._farthest(groups['smemo'])[:len(groups['smemo']) - limit]:
+            # the ONNX graph takes at most max_agents: SMEMO for those nearest the filmed target
+            keep = {a for a, _ in self._nearest_first(groups['smemo'])[:limit]}
+            for agent, _ in groups['smemo']:
+                if agent in keep:
+                    continue
                 past, why = self.histories.agents[agent].resample(present, self.p.cv_fit_points, self.p.step_s,
                                                                   self.p.max_gap_s)
-                groups['smemo'] = [g for g in groups['smemo'] if g[0] != agent]
                 if past is not None:
                     groups['constant_velocity'].append((agent, past))
                 self.dropped[agent] = 'beyond the SMEMO graph\'s %d agents: constant velocity' % limit
+            groups['smemo'] = [g for g in groups['smemo'] if g[0] in keep]
         if groups['smemo']:
             out += self._forecast_smemo(groups['smemo'])
         for agent, past in groups['constant_velocity']:
@@ -186,11 +189,11 @@ class ForecastNode(Node):
         self.forecasts += 1
         self._diagnostics()
 
-    def _farthest(self, agents):
-        """``agents`` [(name, past)] from the farthest from the filmed target (the scene's centre without one)."""
+    def _nearest_first(self, agents):
+        """``agents`` [(name, past)] from the nearest to the filmed target (the scene's centre without one)."""
         now = {a: p[-1] for a, p in agents}
         ref = now.get('target', np.mean(list(now.values()), axis=0))
-        return sorted(agents, key=lambda g: -float(np.hypot(*(g[1][-1] - ref))))
+        return sorted(agents, key=lambda g: float(np.hypot(*(g[1][-1] - ref))))
 
     def _forecast_smemo(self, agents):
         net = self.smemo
