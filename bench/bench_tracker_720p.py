@@ -68,8 +68,7 @@ def run_siamfc(tracker, frames, box, times, parts=None):
     if parts is not None:  # breakdown on the last frame's state (crop, network, rest)
         f = frames[-1]
         t0 = time.perf_counter()
-        crops = np.stack([S.crop_and_resize(f, tracker.center, tracker.x_sz * s, tracker.cfg.instance_sz,
-                                            tracker.avg_color) for s in tracker.scale_factors])
+        crops = tracker.search_crops(f)
         t1 = time.perf_counter()
         tracker.search(crops)
         t2 = time.perf_counter()

@@ -524,6 +524,16 @@ class SiamFCTracker:
         self.size0 = math.sqrt(w * h)
         return TrackResult(box=self.box, quality=1.0, stats=dict(self.ref), response=r0)
 
+    def search_crops(self, img: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The next update's search crops (S, instance, instance, 3) around the current box, one per scale: one
+        warpAffine each, written into ``out`` when given (no frame-sized work)."""
+        cfg = self.cfg
+        if out is None:
+            out = np.empty((cfg.scale_num, cfg.instance_sz, cfg.instance_sz, 3), np.uint8)
+        for i, f in enumerate(self.scale_factors):
+            crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color, out=out[i])
+        return out
+
     def update(self, img: np.ndarray) -> TrackResult:
         """Track one frame: move to the best response. Never raises on bad input: the result's ``error``
         says what happened (a bad frame is skipped with the box kept; a new image size resets the tracker)."""
@@ -540,10 +550,7 @@ class SiamFCTracker:
             return TrackResult(error='image size changed from %dx%d to %dx%d: tracker reset' % (old + wh))
         cfg = self.cfg
         self.frames += 1
-        crops = self._crops  # one warpAffine per scale straight into the network-size buffer: no frame-sized work
-        for i, f in enumerate(self.scale_factors):
-            crop_and_resize(img, self.center, self.x_sz * f, cfg.instance_sz, self.avg_color, out=crops[i])
-        raw, feats = self.search(crops)
+        raw, feats = self.search(self.search_crops(img, self._crops))
         # upsample and penalise scale changes
         up = np.stack([cv2.resize(r, (cfg.upscale_sz, cfg.upscale_sz), interpolation=cv2.INTER_CUBIC) for r in raw])
         half = cfg.scale_num // 2

@@ -50,8 +50,7 @@ def calibration_feeds(seqs, net, cfg, frames: int, every: int) -> list:
         for i in range(1, n):
             img = seq.frame(i)
             if i % every == 0:
-                crops = np.stack([S.crop_and_resize(img, t.center, t.x_sz * s, cfg.instance_sz, t.avg_color)
-                                  for s in t.scale_factors])
+                crops = t.search_crops(img)
                 feeds.append({'x': np.ascontiguousarray(crops.transpose(0, 3, 1, 2), np.float32),
                               'kernel': t.kernel.numpy()})
             t.update(img)
