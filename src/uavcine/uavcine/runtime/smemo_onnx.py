@@ -25,7 +25,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .base import file_sha256
+from .base import check_made_from, file_sha256
 from .onnx_export import METADATA_KEY
 
 DEFAULT_MAX_AGENTS = 64
@@ -90,9 +90,8 @@ class SMEMOOnnx:
             raise ValueError('cannot load SMEMO graph %s: %s' % (onnx_path, str(e).splitlines()[0])) from e
         if meta.get('kind') != 'smemo':
             raise ValueError('%s is not a SMEMO graph (kind %r)' % (onnx_path, meta.get('kind')))
-        if model_path is not None and file_sha256(model_path) != meta['source_sha256']:
-            raise ValueError('SMEMO graph %s was made from %s, not from %s (export it again)'
-                             % (onnx_path, meta['source'], model_path))
+        if model_path is not None:
+            check_made_from(meta, model_path, onnx_path, 'SMEMO graph', 'export it again')
         self.cfg = SimpleNamespace(**meta['config'])
         self.max_agents = int(meta['max_agents'])
         self.mode_prior = np.asarray(meta['mode_prior'], dtype=np.float64)
@@ -113,7 +112,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog='python -m uavcine.runtime.smemo_onnx', description=__doc__.split('\n')[0])
     ap.add_argument('--model', default='models/smemo_eth.pt', help='SMEMO checkpoint (.pt)')
     ap.add_argument('--out', required=True, help='the ONNX file to write')
-    ap.add_argument('--max-agents', type=int, default=DEFAULT_MAX_AGENTS, help='the largest scene (agents) the forecaster takes')
+    ap.add_argument('--max-agents', type=int, default=DEFAULT_MAX_AGENTS,
+                    help='the largest scene (agents) the forecaster takes')
     a = ap.parse_args(argv)
     try:
         ops = export(a.model, a.out, a.max_agents)

@@ -24,6 +24,7 @@ engine from the float graph; this file is for CPUs.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,8 @@ from tqdm import tqdm
 
 from ..core import siamfc as S
 from ..runtime.base import file_sha256
-from ..runtime.siamfc_onnx import SOURCE_NAME, SOURCE_SHA256
+from ..runtime.onnx_export import METADATA_KEY
+from ..runtime.siamfc_onnx import KIND
 
 
 def calibration_feeds(seqs, net, cfg, frames: int, every: int) -> list:
@@ -90,11 +92,12 @@ def quantize(model_path: Path, feeds: list, out: Path, method: str = 'percentile
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_quantize=backbone,
                         calibrate_method=calib)
         qm = onnx.load(str(q))
-    for key, value in ((SOURCE_SHA256, file_sha256(model_path)), (SOURCE_NAME, Path(model_path).name),
-                       ('uavcine.siamfc.calibration', '%d crops of 3 scales, %s ranges%s' % (
-                           len(feeds), method, ', first convolution in float' if skip_first else ''))):
-        p = qm.metadata_props.add()
-        p.key, p.value = key, value
+    p = qm.metadata_props.add()   # the project's metadata entry (runtime/onnx_export.py), as the other graphs
+    p.key = METADATA_KEY
+    p.value = json.dumps({'kind': KIND, 'source': Path(model_path).name, 'source_sha256': file_sha256(model_path),
+                          'calibration': '%d crops of 3 scales, %s ranges%s' % (
+                              len(feeds), method, ', first convolution in float' if skip_first else '')},
+                         sort_keys=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(qm, str(out))
 
