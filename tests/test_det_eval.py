@@ -185,3 +185,30 @@ def test_official_detr_r50_release_runs_through_the_real_evaluation(tmp_path):
     # score 0 keeps every query of a mapped class: with 100 random queries some are person and some car/truck/bus
     assert all(0.0 <= v <= 1.0 for r_ in d['per_sequence'].values() for v in r_['best_iou'])
     assert '(input 128x96)' in (tmp_path / 'd.md').read_text()
+
+
+def test_opencv_hog_peer_finds_a_walker_in_original_pixels(shared_data):
+    """The pretrained peer (OpenCV's HOG people detector) on a ground-level development frame: a person box on
+    the annotated walker of OTB Couple's first frame, in the original image's pixels whatever the upscale; on a
+    flat grey frame nothing."""
+    seq = read_otb(shared_data / 'aerial_tracking' / 'OTB_Couple')
+    rgb = seq.frame(0)
+    gt = D.xywh_to_xyxy(seq.boxes[0])
+    for upscale in (2.0, 3.0):
+        d = D.hog_detect_fn(0.3, upscale)(rgb)
+        assert set(d.classes) == {'person'} and len(d.scores) == len(d.boxes_xyxy)
+        assert D.iou_xyxy(d.boxes_xyxy, gt).max() >= 0.3, upscale
+        assert (d.boxes_xyxy[:, 2:] <= np.array(rgb.shape[1::-1]) + 16).all()
+    assert len(D.hog_detect_fn(0.3)(np.full_like(rgb, 90)).scores) == 0
+
+
+def test_opencv_hog_cli_writes_its_table_and_refuses_a_bad_upscale(tmp_path):
+    folder = write_otb(tmp_path / 'seqs' / 'OTB_Crossing', [(1, 1, 5, 5)], size=(64, 48))
+    r = run_cli_module('--otb', folder.parent, '--model', D.HOG_MODEL, '--hog-upscale', '0', '--labels', 'none')
+    assert r.returncode == 2 and '--hog-upscale' in r.stderr and r.stderr.strip().count('\n') == 0
+    out = tmp_path / 'hog.md'
+    r = run_cli_module('--otb', folder.parent, '--model', D.HOG_MODEL, '--labels', 'none', '--out', out)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    # 64 x 48 frames (128 x 96 enlarged): no 64 x 128 window fits; no detection, and no crash (OpenCV 5 segfaults)
+    assert 'Model `opencv-hog` (the frame enlarged 2x)' in text and '| person | 1 | 1 | 0.000 | 0.000 |' in text
