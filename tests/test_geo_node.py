@@ -120,6 +120,16 @@ def test_exact_boxes_give_the_target_on_all_three_topics():
     assert pt.header.frame_id == 'map' and pt.point.y == pytest.approx(120.0, abs=1e-3)
 
 
+def test_gps_altitude_source_keeps_the_box_height():
+    """altitude_source gps over flat ground at flat_ground_alt_m: the ground's height must not replace the box's
+    (it did: the box then had the plane's height, here 0 px, and every estimate was refused)."""
+    node, caps = run(geo={'kalman': False, 'altitude_source': 'gps', 'flat_ground_alt_m': ORIGIN.alt0,
+                          'sigma_gps_v_m': 0.0})
+    assert len(caps['/target/geo']) == 30 and not node.rejected
+    _, g = caps['/target/geo'][-1]
+    np.testing.assert_allclose([g.position_enu.x, g.position_enu.y], TARGET[:2], atol=0.05)
+
+
 def test_origin_from_first_fix():
     node, caps = run(geo={'kalman': False, 'origin_from_first_fix': True})
     first = ORIGIN.to_geodetic([0.0, 6.0 / 10.0, 30.0])  # the first fix

@@ -347,9 +347,9 @@ class GeoNode(Node):
         # this frame's inputs: flat ground at flat_ground_alt_m (ellipsoid) in this ENU frame, and the fix's own
         # sigma in a per-frame copy of the config (the node's own stays as its parameters made it)
         if self.p.altitude_source == 'gps' and self.terrain is None:
-            h = self.p.flat_ground_alt_m - self.frame.alt0
-            if h != self._flat_ground_h:  # the plane is the Geopositioner's ground: a new height, a new one
-                self._flat_ground_h = h
+            ground_h = self.p.flat_ground_alt_m - self.frame.alt0  # (not ``h``: that is the box's height)
+            if ground_h != self._flat_ground_h:  # the plane is the Geopositioner's ground: a new height, a new one
+                self._flat_ground_h = ground_h
                 self._set_camera(self.camera)
         self.geo.cfg = dataclasses.replace(self.cfg, sigma_gps_h_m=sigma_h if sigma_h is not None
                                            else self.p.sigma_gps_h_m)
