@@ -245,3 +245,19 @@ def test_confirm_quality_off_keeps_the_window_rule():
     m.on_detections(0.0, [det(10, 10, w=20, h=40)])
     assert not any(m.on_tracker(0.1 * k, (10, 10, 20, 40), 0.55).request_detections for k in range(1, 40))
     assert m.on_detections(3.9, [det(10, 10, 0.9, w=24, h=50)]) is None  # confirmed only
+
+
+def test_confirm_scale_restarts_only_on_a_detection_of_another_size():
+    """confirm_scale: a decayed track is restarted on a confirming detection only when the detection's size differs
+    from the box's by more than the factor (the scale SiamFC did not follow); a same-size one only confirms it."""
+    cfg = ManagerConfig(track_window_s=5.0, confirm_quality=0.8, confirm_interval_s=0.0, confirm_scale=1.1)
+    m = Manager(cfg)
+    m.on_detections(0.0, [det(10, 10, w=20, h=40)])
+    assert m.on_tracker(0.1, (10, 10, 20, 40), 0.7).request_detections
+    assert m.on_detections(0.1, [det(11, 10, 0.9, w=20, h=41)]) is None         # 1.01x: confirmed, kept
+    assert m.on_tracker(0.2, (10, 10, 20, 40), 0.7).request_detections
+    cmd = m.on_detections(0.2, [det(10, 10, 0.9, w=23, h=46)])                   # 1.15x larger: restarted on it
+    assert cmd is not None and cmd.reason == 'refresh' and cmd.box == (10, 10, 23, 46)
+    m.on_tracker(0.3, (10, 10, 23, 46), 0.7)
+    cmd = m.on_detections(0.3, [det(12, 12, 0.9, w=20, h=40)])                   # 1.15x smaller: restarted too
+    assert cmd is not None and cmd.box == (12, 12, 20, 40)

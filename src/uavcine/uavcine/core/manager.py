@@ -12,7 +12,8 @@ the manager asks for detections again: a fresh detection of the same target
 same track id. A TRACKING frame whose quality has decayed below ``confirm_quality`` (the box
 no longer fits a target that grows or turns, while still above the weak threshold) asks the
 detector too, at most every ``confirm_interval_s``; a detection that then confirms the track
-restarts the tracker on the detection's fresh box. A LOST track keeps the tracker searching around its held box
+restarts the tracker on the detection's fresh box when its size differs from the box's by more
+than ``confirm_scale`` (SiamFC's scale search lags a target that grows as the drone closes in). A LOST track keeps the tracker searching around its held box
 (it recovers by itself if the target reappears there) while the detector looks
 for it; after ``max_lost_s`` the manager gives the track up (DETECTING, no box).
 
@@ -26,6 +27,7 @@ about which one is meant).
 No images here: the caller runs the tracker and the detector and passes boxes,
 qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
 """
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -66,6 +68,8 @@ class ManagerConfig:
                                       # then restarts the tracker on its box instead of only re-arming the window
                                       # (0 = off: only the window's end asks)
     confirm_interval_s: float = 1.0   # ... seconds between two such checks
+    confirm_scale: float = 1.0        # ... and only when the detection's size (sqrt of its area) differs from the box's
+                                      # by more than this factor: the scale change SiamFC did not follow (1 = any size)
     min_appearance: float = 0.5       # appearance similarity (when given) for a detection to be the same target
     gate: float = 3.0                 # re-acquisition gate: centre distance <= gate * max(w, h) of the last box
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
@@ -227,6 +231,11 @@ class Manager:
             return False
         return 0.0 < iou(d.box, self.box) < self.cfg.refresh_iou
 
+    def _rescaled(self, d: Detection) -> bool:
+        """Does the detection's size differ from the tracked box's by more than ``confirm_scale`` (either way)?"""
+        ratio = math.sqrt((d.box[2] * d.box[3]) / max(1e-9, self.box[2] * self.box[3]))
+        return max(ratio, 1.0 / max(ratio, 1e-9)) > self.cfg.confirm_scale
+
     def on_detections(self, t: float, dets: Sequence[Detection],
                       image_size: Optional[Tuple[int, int]] = None) -> Optional[InitCommand]:
         """Detections of the image at time ``t`` (``image_size`` = (width, height), used by acquire='centre').
@@ -241,7 +250,8 @@ class Manager:
                     and (iou(d.box, self.box) >= self.cfg.reinit_iou or self._contradicts(d))]
             if same:
                 best = max(same, key=lambda d: iou(d.box, self.box))
-                if self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou and not self.decayed():
+                if (self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou
+                        and not (self.decayed() and self._rescaled(best))):
                     self.t_confirm = t  # a confident track the detector confirms: re-employ the tracker
                     self.class_score = float(best.score)
                     return None
