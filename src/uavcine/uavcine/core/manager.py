@@ -13,9 +13,10 @@ same track id. A TRACKING frame whose quality has decayed below ``confirm_qualit
 no longer fits a target that grows or turns, while still above the weak threshold) asks the
 detector too, at most every ``confirm_interval_s``; a detection that then confirms the track
 restarts the tracker on the detection's fresh box when its size differs from the box's by more
-than ``confirm_scale`` (SiamFC's scale search lags a target that grows as the drone closes in). A LOST track keeps the tracker searching around its held box
-(it recovers by itself if the target reappears there) while the detector looks
-for it; after ``max_lost_s`` the manager gives the track up (DETECTING, no box).
+than ``confirm_scale`` (SiamFC's scale search lags a target that grows as the drone closes in).
+A LOST track keeps the tracker searching around its held box (it recovers by itself if the
+target reappears there) while the detector looks for it; after ``max_lost_s`` the manager gives
+the track up (DETECTING, no box).
 
 Target choice, in order: the class filter, then the detection closest to the
 previous track (within a gate, and like it in appearance when that is known),

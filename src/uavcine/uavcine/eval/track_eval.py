@@ -391,8 +391,8 @@ def main(argv=None) -> int:
     ap.add_argument('--confirm-interval', type=float, default=M.ManagerConfig.confirm_interval_s,
                     help="the manager's confirm_interval_s: seconds between two detector checks of a decayed track")
     ap.add_argument('--confirm-scale', type=float, default=M.ManagerConfig.confirm_scale,
-                    help="the manager's confirm_scale: a decayed track is restarted on a confirming detection only when "
-                         "the sizes differ by more than this factor")
+                    help="the manager's confirm_scale: a decayed track is restarted on a confirming detection only "
+                         'when the sizes differ by more than this factor')
     ap.add_argument('--hold-quality', type=float, default=M.ManagerConfig.hold_quality,
                     help="the manager's hold threshold (a weak frame holds the box only below it)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
