@@ -370,3 +370,28 @@ def test_target_filter_keeps_the_gps_bias_in_its_covariance_and_skips_weak_bound
     out = f.update(6.1, e)
     assert out.skipped and not out.accepted
     np.testing.assert_allclose(f.kf.position, before, atol=0.5)  # only the prediction moved it
+
+
+# --- the box's fit to the target (the tracker's quality) ------------------------------
+
+
+def test_box_fit_sigma_follows_the_quality_as_the_edge_shift_of_that_iou():
+    """A box the tracker predicts at IoU q may have its bottom off by h (1 - q) / (1 + q) (a same-size box shifted
+    that far has IoU q): the range sigma of source box_fit is the range change of that shift; q = 1 adds nothing."""
+    g = Geopositioner(CAM, exact(box_fit_sigma=1.0))
+    tel = Telemetry([0.0, 0.0, 30.0], (0.0, 0.0, NORTH), SEED_GIMBAL, 30.0)
+    w, h, v = 30.0, 100.0, 300.0
+    sure = g.estimate(Box(320.0 - w / 2, v - h, w, h, '', 1.0), tel)
+    assert sure.ok and 'box_fit' not in sure.cov_sources and np.all(sure.cov_enu == 0.0)
+    for q in (0.9, 0.6):
+        shift = h * (1 - q) / (1 + q)
+        e = g.estimate(Box(320.0 - w / 2, v - h, w, h, '', q), tel)
+        up = g.estimate(Box(320.0 - w / 2, v - h - shift, w, h, '', 1.0), tel)
+        down = g.estimate(Box(320.0 - w / 2, v - h + shift, w, h, '', 1.0), tel)
+        range_sigma = math.sqrt(e.cov_sources['box_fit'][1, 1])  # the drone looks north: range is ENU y
+        assert range_sigma == pytest.approx((up.range_m - down.range_m) / 2, rel=0.1)
+        assert e.range_sigma_m == pytest.approx(range_sigma, rel=1e-6)  # the only source here
+    assert g.estimate(Box(300.0, 200.0, w, h, '', 0.6), tel).range_sigma_m > \
+        g.estimate(Box(300.0, 200.0, w, h, '', 0.9), tel).range_sigma_m
+    off = Geopositioner(CAM, exact(box_fit_sigma=0.0)).estimate(Box(300.0, 200.0, w, h, '', 0.3), tel)
+    assert 'box_fit' not in off.cov_sources

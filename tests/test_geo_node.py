@@ -28,6 +28,7 @@ class FlightParams:
     speed: float = param(6.0, 'Drone speed north, m/s')
     noise: bool = param(False, 'Add white attitude noise')
     class_id: str = param('thing', 'Class of the tracked box')
+    quality: float = param(0.9, "The track's quality (predicted IoU)", min=0.0, max=1.0)
 
 
 class Flight(Node):
@@ -73,7 +74,8 @@ class Flight(Node):
         foot, head = CAM.project(world_to_camera(np.array([TARGET, TARGET + [0, 0, 1.75]]), veh, R))
         box = (min(foot[0], head[0]) - 5, head[1], abs(foot[0] - head[0]) + 10, foot[1] - head[1])
         self.track.publish(self.new('uavcine_interfaces/msg/Track', header=msgs.header(self, t, 'camera_optical'),
-                                    track_id=1, class_id=self.p.class_id, bbox=msgs.bbox_fields(*box), state=2, quality=0.9))
+                                    track_id=1, class_id=self.p.class_id, bbox=msgs.bbox_fields(*box), state=2,
+                                    quality=self.p.quality))
         if self.n == self.p.frames:
             self.request_shutdown('done')
 
@@ -118,6 +120,16 @@ def test_exact_boxes_give_the_target_on_all_three_topics():
     assert pt.header.frame_id == 'map' and pt.point.y == pytest.approx(120.0, abs=1e-3)
 
 
+def test_gps_altitude_source_keeps_the_box_height():
+    """altitude_source gps over flat ground at flat_ground_alt_m: the ground's height must not replace the box's
+    (it did: the box then had the plane's height, here 0 px, and every estimate was refused)."""
+    node, caps = run(geo={'kalman': False, 'altitude_source': 'gps', 'flat_ground_alt_m': ORIGIN.alt0,
+                          'sigma_gps_v_m': 0.0})
+    assert len(caps['/target/geo']) == 30 and not node.rejected
+    _, g = caps['/target/geo'][-1]
+    np.testing.assert_allclose([g.position_enu.x, g.position_enu.y], TARGET[:2], atol=0.05)
+
+
 def test_origin_from_first_fix():
     node, caps = run(geo={'kalman': False, 'origin_from_first_fix': True})
     first = ORIGIN.to_geodetic([0.0, 6.0 / 10.0, 30.0])  # the first fix
@@ -146,13 +158,29 @@ def test_default_white_shares_half_of_gps_and_attitude_are_averaged():
     keep the other half of the GPS's variance as a bias on the output: less than the whole GPS, more than half."""
     node, _ = run({'frames': 3}, {'kalman': True})
     assert node.correlated == {'gps': 0.5, 'attitude': 0.5, 'box_shape': 1.0, 'class_height': 1.0,
-                               'class_depth': 1.0}
+                               'class_depth': 1.0, 'box_fit': 1.0}
     assert node.filter.correlated == node.correlated
     _, bias = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05, 'correlated_fractions': [1.0]})
     _, half = run({'frames': 60}, {'kalman': True, 'accel_sigma': 0.05})
     eig = lambda cap: np.linalg.eigvalsh(np.asarray(cap['/target/geo'][-1][1].covariance_enu_xy).reshape(2, 2))
     assert np.all(eig(half) >= 0.5 * 1.5 ** 2 * 0.99)      # the drifting half stays
     assert np.all(eig(half) < eig(bias))                    # the white half is averaged down
+
+
+def test_a_less_sure_box_gives_a_wider_ellipse_kept_as_a_bias():
+    """The track's quality (predicted IoU) sets the box_fit source: a lower quality, a wider published covariance;
+    the tracker's misfit persists from frame to frame, so the filter does not average it down (a correlated source)."""
+    area = lambda cap: np.linalg.det(np.asarray(cap['/target/geo'][-1][1].covariance_enu_xy).reshape(2, 2))
+    _, sure = run({'frames': 40, 'quality': 1.0}, {'kalman': True})
+    _, unsure = run({'frames': 40, 'quality': 0.6}, {'kalman': True})
+    _, off = run({'frames': 40, 'quality': 0.6}, {'kalman': True, 'box_fit_sigma': 0.0})
+    assert area(unsure) > 1.3 * area(sure)  # a person 100 m away: a few px of misfit, ~1.5x the area
+    assert area(off) == pytest.approx(area(sure), rel=1e-6)
+    # fused as white noise instead, 40 frames would average the misfit down
+    _, white = run({'frames': 40, 'quality': 0.6}, {'kalman': True, 'correlated_fractions': [0.5, 0.5, 1.0, 1.0, 1.0],
+                                                    'correlated_sources': ['gps', 'attitude', 'box_shape',
+                                                                           'class_height', 'class_depth']})
+    assert area(white) < area(sure) + 0.5 * (area(unsure) - area(sure))
 
 
 def test_process_noise_is_picked_by_the_tracks_class():

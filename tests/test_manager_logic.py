@@ -217,3 +217,47 @@ def test_a_weak_frame_holds_only_below_hold_quality():
     assert m.holds(0.2) and m.holds(float('nan'))
     out = m.on_tracker(0.1, (12, 10, 20, 10), 0.4)
     assert out.state == M.OCCLUDED and out.request_detections  # weak: the detector is asked all the same
+
+
+def test_a_decayed_track_asks_the_detector_and_takes_the_confirming_box():
+    """confirm_quality: a TRACKING frame below it asks the detector (at most every confirm_interval_s, long before
+    the window's end), and a confirming detection (IoU >= refresh_iou) then restarts the tracker on its box: the
+    box of a target that grew keeps up with it."""
+    m = Manager(ManagerConfig(track_window_s=5.0, confirm_quality=0.8, confirm_interval_s=1.0))
+    m.on_detections(0.0, [det(10, 10, w=20, h=40)])
+    assert not m.on_tracker(0.5, (10, 10, 20, 40), 0.7).request_detections  # the start's box is fresh
+    assert not m.on_tracker(1.0, (10, 10, 20, 40), 0.9).request_detections  # above confirm_quality
+    assert m.on_tracker(1.1, (10, 10, 20, 40), 0.7).request_detections      # decayed: asks
+    assert not m.on_tracker(1.2, (10, 10, 20, 40), 0.7).request_detections  # not again within the interval
+    assert m.on_tracker(2.1, (10, 10, 20, 40), 0.7).request_detections      # again after it
+    assert m.state == M.TRACKING
+    # the target grew: the detection overlaps the box enough to confirm it (IoU 0.67) but is larger
+    cmd = m.on_detections(2.1, [det(10, 10, 0.9, w=24, h=50)])
+    assert cmd is not None and cmd.reason == 'refresh' and cmd.box == (10, 10, 24, 50) and cmd.track_id == 1
+    # after the restart the new box's quality is high again: no asking until it decays
+    assert not m.on_tracker(3.5, (10, 10, 24, 50), 0.95).request_detections
+    # a confident track is only confirmed, as before
+    assert m.on_detections(3.5, [det(10, 10, 0.9, w=24, h=52)]) is None
+
+
+def test_confirm_quality_off_keeps_the_window_rule():
+    m = Manager(ManagerConfig(track_window_s=5.0))  # confirm_quality 0: the default
+    m.on_detections(0.0, [det(10, 10, w=20, h=40)])
+    assert not any(m.on_tracker(0.1 * k, (10, 10, 20, 40), 0.55).request_detections for k in range(1, 40))
+    assert m.on_detections(3.9, [det(10, 10, 0.9, w=24, h=50)]) is None  # confirmed only
+
+
+def test_confirm_scale_restarts_only_on_a_detection_of_another_size():
+    """confirm_scale: a decayed track is restarted on a confirming detection only when the detection's size differs
+    from the box's by more than the factor (the scale SiamFC did not follow); a same-size one only confirms it."""
+    cfg = ManagerConfig(track_window_s=5.0, confirm_quality=0.8, confirm_interval_s=0.0, confirm_scale=1.1)
+    m = Manager(cfg)
+    m.on_detections(0.0, [det(10, 10, w=20, h=40)])
+    assert m.on_tracker(0.1, (10, 10, 20, 40), 0.7).request_detections
+    assert m.on_detections(0.1, [det(11, 10, 0.9, w=20, h=41)]) is None         # 1.01x: confirmed, kept
+    assert m.on_tracker(0.2, (10, 10, 20, 40), 0.7).request_detections
+    cmd = m.on_detections(0.2, [det(10, 10, 0.9, w=23, h=46)])                   # 1.15x larger: restarted on it
+    assert cmd is not None and cmd.reason == 'refresh' and cmd.box == (10, 10, 23, 46)
+    m.on_tracker(0.3, (10, 10, 23, 46), 0.7)
+    cmd = m.on_detections(0.3, [det(12, 12, 0.9, w=20, h=40)])                   # 1.15x smaller: restarted too
+    assert cmd is not None and cmd.box == (12, 12, 20, 40)

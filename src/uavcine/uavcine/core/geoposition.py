@@ -69,7 +69,7 @@ CHI2_2DOF_95 = 5.991464547107979
 
 #: Noise sources of the propagated covariance (keys of GeoEstimate.cov_sources).
 SOURCES = ('gps', 'altitude', 'attitude', 'gimbal', 'pixel', 'box_shape', 'class_height', 'class_depth',
-           'truncation')
+           'truncation', 'box_fit')
 
 # The perturbed inputs of the Jacobian, in order, with their source and finite-difference step.
 _PARAM_NAMES = ('gps_e', 'gps_n', 'gps_u', 'agl', 'roll', 'pitch', 'yaw',
@@ -161,6 +161,7 @@ class Box:
     w: float
     h: float
     class_id: str = ''
+    quality: float = 1.0  # the tracker's quality: its predicted IoU of the box with the target (1 = exact)
 
 
 @dataclass
@@ -213,6 +214,9 @@ class GeoConfig:
     sigma_axis_frac: float = 0.05      # the object's axis vs the box's centre column, sigma as a share of box width
     terrain_step_m: Optional[float] = None  # march step of the ray-terrain intersection (None: half a cell)
     vertical_axis: bool = True         # take the foot on the image of the object's vertical axis (see axis_column)
+    box_fit_sigma: float = 1.0         # box edges off by the box's predicted IoU q (Box.quality): sigma of each edge =
+                                       # this x the box side x (1 - q) / (1 + q), the shift of one edge of a same-size
+                                       # box that gives IoU q (source 'box_fit'; 0 = off)
 
     def __post_init__(self):
         if self.altitude_source not in ('agl', 'gps'):
@@ -420,13 +424,15 @@ class Geopositioner:
         dx, dy = p[0] - vehicle[0], p[1] - vehicle[1]
         return np.array([p[0], p[1], p[2], math.hypot(dx, dy), compass_bearing(dx, dy)]), ''
 
-    def _propagate(self, x: np.ndarray, sigma: np.ndarray, mode: str):
-        """Nominal solution and its first-order covariance per source (central differences)."""
+    def _propagate(self, x: np.ndarray, sigma: np.ndarray, mode: str, fit: Optional[np.ndarray] = None):
+        """Nominal solution and its first-order covariance per source (central differences); ``fit``: the sigmas of
+        the box's fit to the target (source 'box_fit', on the same inputs as ``sigma``), when given."""
         y0, reason = self._solve(x, mode)
         if y0 is None:
             return None, None, reason
         J = np.zeros((5, x.size))
-        for k in np.nonzero(sigma > 0)[0]:
+        fit = np.zeros_like(sigma) if fit is None else fit
+        for k in np.nonzero((sigma > 0) | (fit > 0))[0]:
             step = np.zeros_like(x)
             step[k] = _FD_STEP[k]
             yp, _ = self._solve(x + step, mode)
@@ -446,6 +452,8 @@ class Geopositioner:
             cols = [k for k, s in enumerate(_PARAM_SOURCE) if s == src]
             Js = J[:, cols]
             per_source[src] = Js @ np.diag(sigma[cols] ** 2) @ Js.T
+        if np.any(fit > 0):
+            per_source['box_fit'] = J @ np.diag(fit ** 2) @ J.T
         return y0, per_source, ''
 
     # --- public -----------------------------------------------------------------------
@@ -503,9 +511,13 @@ class Geopositioner:
                           gim, gim, gim, sig_u, cfg.sigma_pixel, 0.0, sig_depth, cfg.sigma_pixel / 2.0,
                           cfg.sigma_axis_frac * box.w])
         flags = FLAG_TERRAIN if self.ground.is_terrain else 0
+        fit = np.zeros_like(sigma)
+        q = min(1.0, max(0.0, float(box.quality))) if math.isfinite(box.quality) else 0.0
+        f = cfg.box_fit_sigma * (1.0 - q) / (1.0 + q)
+        fit[10], fit[11] = f * box.w, f * box.h  # the foot's column and row (or the top row: the height prior)
 
         if not bottom_cut:
-            y, cov, reason = self._propagate(x, sigma, 'bottom')
+            y, cov, reason = self._propagate(x, sigma, 'bottom', fit)
             if y is None:
                 return failed(reason, flags)
             if side_cut:
@@ -519,7 +531,9 @@ class Geopositioner:
         xb[11] = H
         sb = sigma.copy()
         sb[11] = 0.0  # the image border is exact
-        ym, covm, reason_b = self._propagate(xb, sb, 'border_mid')
+        fb = fit.copy()
+        fb[11] = 0.0
+        ym, covm, reason_b = self._propagate(xb, sb, 'border_mid', fb)
         if ym is not None:
             d_border = 2.0 * ym[3]
             # Uniform on [0, d_border] along the bearing: variance d_border^2 / 12.
@@ -533,7 +547,7 @@ class Geopositioner:
             xa[10], xa[11], xa[12] = u_bottom, box.y, height_prior[0]
             sa = sigma.copy()
             sa[12] = height_prior[1]
-            ya, cova, reason_a = self._propagate(xa, sa, 'top_prior')
+            ya, cova, reason_a = self._propagate(xa, sa, 'top_prior', fit)
             if ya is not None and (ym is None or ya[3] <= 2.0 * ym[3] + 2.0 * math.sqrt(cova_rr(cova))):
                 candidates.append(self._result(ya, cova, flags | FLAG_CLASS_PRIOR, 'top_prior', vehicle))
         if not candidates:

@@ -9,9 +9,14 @@ more than ``max_weak_frames`` weak frames in a row make it LOST and the manager
 goes back to DETECTING. When the window runs out, or while the track is weak,
 the manager asks for detections again: a fresh detection of the same target
 (IoU with the tracked box, or appearance) re-initialises the tracker under the
-same track id. A LOST track keeps the tracker searching around its held box
-(it recovers by itself if the target reappears there) while the detector looks
-for it; after ``max_lost_s`` the manager gives the track up (DETECTING, no box).
+same track id. A TRACKING frame whose quality has decayed below ``confirm_quality`` (the box
+no longer fits a target that grows or turns, while still above the weak threshold) asks the
+detector too, at most every ``confirm_interval_s``; a detection that then confirms the track
+restarts the tracker on the detection's fresh box when its size differs from the box's by more
+than ``confirm_scale`` (SiamFC's scale search lags a target that grows as the drone closes in).
+A LOST track keeps the tracker searching around its held box (it recovers by itself if the
+target reappears there) while the detector looks for it; after ``max_lost_s`` the manager gives
+the track up (DETECTING, no box).
 
 Target choice, in order: the class filter, then the detection closest to the
 previous track (within a gate, and like it in appearance when that is known),
@@ -23,6 +28,7 @@ about which one is meant).
 No images here: the caller runs the tracker and the detector and passes boxes,
 qualities and times (seconds) in. Boxes are (x, y, w, h) pixels. Python 3.8.
 """
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
@@ -57,6 +63,14 @@ class ManagerConfig:
     refresh_iou: float = 0.5          # ... and a confident track it overlaps this much is only confirmed, not restarted
     reanchor_score: float = 0.7       # a detection this confident, of the track's class, overlapping the tracked box
                                       # only partly (0 < IoU < refresh_iou) contradicts it and re-anchors it (0 = off)
+    confirm_quality: float = 0.0      # a TRACKING frame below this quality (the predicted IoU has decayed: a box that
+                                      # no longer fits a growing or turning target) asks the detector, at most every
+                                      # confirm_interval_s, and a detection that confirms the track (IoU >= refresh_iou)
+                                      # then restarts the tracker on its box instead of only re-arming the window
+                                      # (0 = off: only the window's end asks)
+    confirm_interval_s: float = 1.0   # ... seconds between two such checks
+    confirm_scale: float = 1.0        # ... and only when the detection's size (sqrt of its area) differs from the box's
+                                      # by more than this factor: the scale change SiamFC did not follow (1 = any size)
     min_appearance: float = 0.5       # appearance similarity (when given) for a detection to be the same target
     gate: float = 3.0                 # re-acquisition gate: centre distance <= gate * max(w, h) of the last box
     gate_growth_per_s: float = 1.0    # ... plus this many box sizes per second since the last good box
@@ -117,6 +131,8 @@ class Manager:
         self.t_confirm = None  # type: Optional[float]  # start of the current tracking time window
         self.t_good = None  # type: Optional[float]   last time the box was trusted (tracking or detection)
         self.last_good_box = None  # type: Optional[Box]
+        self.t_check = None  # type: Optional[float]  # last time a decayed track asked the detector (confirm_quality)
+        self.check_due = False  # this frame's decayed track asks the detector
 
     # --- helpers -----------------------------------------------------------------
     def _age(self, t: float) -> float:
@@ -131,7 +147,11 @@ class Manager:
             return True
         if self.state == OCCLUDED and self.cfg.detect_while_weak:
             return True
-        return self._window_over(t)
+        return self.check_due or self._window_over(t)
+
+    def decayed(self) -> bool:
+        """Has a TRACKING track's quality fallen below ``confirm_quality`` (a box worth checking with the detector)?"""
+        return self.state == TRACKING and self.quality < self.cfg.confirm_quality
 
     def output(self, t: float) -> ManagerOutput:
         has_box = self.state in (TRACKING, OCCLUDED, LOST) and self.box is not None and self.t_init is not None
@@ -151,6 +171,7 @@ class Manager:
 
     def on_tracker(self, t: float, box: Optional[Box], quality: float, failed: bool = False) -> ManagerOutput:
         """The tracker's output for the image at time ``t``; ``failed`` = the tracker was reset (bad input)."""
+        self.check_due = False
         if self.state not in (TRACKING, OCCLUDED, LOST):
             return self.output(t)
         if failed or box is None:  # the tracker was reset: LOST for this frame, then the detector takes over
@@ -162,6 +183,9 @@ class Manager:
             self.state = TRACKING
             self.t_good = t
             self.last_good_box = self.box
+            if self.decayed() and (self.t_check is None or t - self.t_check >= self.cfg.confirm_interval_s):
+                self.check_due = True
+                self.t_check = t
         else:
             self.weak += 1
             if self.weak > self.cfg.max_weak_frames:
@@ -208,6 +232,11 @@ class Manager:
             return False
         return 0.0 < iou(d.box, self.box) < self.cfg.refresh_iou
 
+    def _rescaled(self, d: Detection) -> bool:
+        """Does the detection's size differ from the tracked box's by more than ``confirm_scale`` (either way)?"""
+        ratio = math.sqrt((d.box[2] * d.box[3]) / max(1e-9, self.box[2] * self.box[3]))
+        return max(ratio, 1.0 / max(ratio, 1e-9)) > self.cfg.confirm_scale
+
     def on_detections(self, t: float, dets: Sequence[Detection],
                       image_size: Optional[Tuple[int, int]] = None) -> Optional[InitCommand]:
         """Detections of the image at time ``t`` (``image_size`` = (width, height), used by acquire='centre').
@@ -222,7 +251,8 @@ class Manager:
                     and (iou(d.box, self.box) >= self.cfg.reinit_iou or self._contradicts(d))]
             if same:
                 best = max(same, key=lambda d: iou(d.box, self.box))
-                if self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou:
+                if (self.state == TRACKING and iou(best.box, self.box) >= self.cfg.refresh_iou
+                        and not (self.decayed() and self._rescaled(best))):
                     self.t_confirm = t  # a confident track the detector confirms: re-employ the tracker
                     self.class_score = float(best.score)
                     return None
@@ -261,6 +291,8 @@ class Manager:
         self.t_init = t
         self.t_confirm = t
         self.t_good = t
+        self.t_check = t
+        self.check_due = False
         self.last_good_box = self.box
         return InitCommand(self.box, self.track_id, self.class_id, self.class_score, reason)
 

@@ -141,7 +141,7 @@ def load_run(path) -> RunData:
 
 
 # ---------------------------------------------------------------------- metrics
-def _target_truth(run: RunData, stamp: int, box=None):
+def target_truth(run: RunData, stamp: int, box=None):
     """The truth of the target being filmed at an image stamp.
 
     Among the shot's targets (not distractors) visible enough to count: the one the box
@@ -174,7 +174,7 @@ def tracking_metrics(run: RunData) -> dict:
     for tr in run.tracks:
         has_box = tr['box'] is not None and tr['state'] in (2, 3)
         box = tr['box'] if has_box else (np.nan,) * 4
-        gt = _target_truth(run, tr['stamp'], box)
+        gt = target_truth(run, tr['stamp'], box)
         if gt is None:
             continue
         ious.append(float(iou_xywh(box, gt['box'])[0]))
@@ -214,7 +214,7 @@ def geo_metrics(run: RunData) -> dict:
     boxes = {t['stamp']: t['box'] for t in run.tracks if t['box'] is not None}
     for g in run.geos:
         box = boxes.get(g['stamp'])  # the box this estimate was made from (same image stamp)
-        gt = _target_truth(run, g['stamp'], box) if box is not None else None
+        gt = target_truth(run, g['stamp'], box) if box is not None else None
         cam = run.camera_enu.get(g['stamp'])
         if gt is None:
             continue

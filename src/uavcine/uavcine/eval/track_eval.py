@@ -385,6 +385,14 @@ def main(argv=None) -> int:
                     help="the manager's weak threshold (quality below it is a weak frame)")
     ap.add_argument('--init-shift', default='0,0', metavar='DX,DY', help='real sequences: start on the first true '
                     'box shifted by this many px (OTB spatial robustness: how much a score moves by chance)')
+    ap.add_argument('--confirm-quality', type=float, default=M.ManagerConfig.confirm_quality,
+                    help="the manager's confirm_quality (the manager + detector row): a tracking frame below it asks "
+                         'the detector and a confirming detection restarts the tracker on its box (0 = off)')
+    ap.add_argument('--confirm-interval', type=float, default=M.ManagerConfig.confirm_interval_s,
+                    help="the manager's confirm_interval_s: seconds between two detector checks of a decayed track")
+    ap.add_argument('--confirm-scale', type=float, default=M.ManagerConfig.confirm_scale,
+                    help="the manager's confirm_scale: a decayed track is restarted on a confirming detection only "
+                         'when the sizes differ by more than this factor')
     ap.add_argument('--hold-quality', type=float, default=M.ManagerConfig.hold_quality,
                     help="the manager's hold threshold (a weak frame holds the box only below it)")
     ap.add_argument('--backend', default='onnxruntime', choices=['torch', 'onnxruntime'],
@@ -435,7 +443,8 @@ def main(argv=None) -> int:
     out_json = {}
     # acquire='score': the setting the model card's numbers were measured with (the node's default is 'centre')
     mcfg = M.ManagerConfig(acquire='score', max_hold_frames=a.max_hold_frames, quality_threshold=a.quality_threshold,
-                           hold_quality=a.hold_quality)
+                           hold_quality=a.hold_quality, confirm_quality=a.confirm_quality,
+                           confirm_interval_s=a.confirm_interval, confirm_scale=a.confirm_scale)
     for f in (f for f in a.calib_extra.split(',') if f and not Path(f).is_file()):
         print('error: no such file: %s (make it with uavcine.train.siamfc_train collect)' % f, file=sys.stderr)
         return 2

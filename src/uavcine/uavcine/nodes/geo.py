@@ -98,6 +98,9 @@ class GeoParams:
     class_depths_m: list = param([0.3, 1.5, 3.8], "Per class: from the object's nearest ground point (its box's "
                                                   'bottom) to its centre along the view, m')
     class_depth_sigmas_m: list = param([0.1, 0.6, 0.4], 'Sigma of each class depth prior, m')
+    box_fit_sigma: float = param(1.0, "How far the box's edges may be off the target, from the tracker's quality q "
+                                      '(its predicted IoU): sigma of each edge = this x the box side x (1 - q) / '
+                                      "(1 + q), one edge's shift that gives IoU q (source box_fit; 0 = off)", min=0.0)
     vertical_axis: bool = param(True, "Take the foot on the image of the object's vertical axis (nadir vanishing "
                                       "point), not straight below the box centre")
     accept_occluded: bool = param(False, 'Also geoposition boxes the tracker only predicts (state OCCLUDED)')
@@ -112,12 +115,12 @@ class GeoParams:
     max_consecutive_outliers: int = param(5, 'Restart the filter after this many gated measurements in a row',
                                           min=1)
     max_gap_s: float = param(10.0, 'Restart the filter after this long without an update, s', min=0.0)
-    correlated_sources: list = param(['gps', 'attitude', 'box_shape', 'class_height', 'class_depth'],
+    correlated_sources: list = param(['gps', 'attitude', 'box_shape', 'class_height', 'class_depth', 'box_fit'],
                                      'Noise sources that drift slowly or repeat every frame (biases): kept out of '
                                      "the filter's averaging, added to its covariance (of: %s)" % ', '.join(SOURCES))
     publish_camera_pose: bool = param(True, 'Publish /camera/pose_enu (the camera in the local ENU frame) at each '
                                             "track's stamp whose telemetry pairs")
-    correlated_fractions: list = param([0.5, 0.5, 1.0, 1.0, 1.0],
+    correlated_fractions: list = param([0.5, 0.5, 1.0, 1.0, 1.0, 1.0],
                                        "Share of each correlated source's variance that drifts (the rest is white "
                                        'and averaged); one value for all or one per source ([0.0]: treat every '
                                        'source as white). Default: the simulator\'s sensors (GPS 1.0 m white + 1.0 m '
@@ -184,7 +187,7 @@ class GeoNode(Node):
             sigma_axis_frac=p.sigma_axis_frac,
             class_heights={n: (h, s) for n, h, s in zip(p.class_names, p.class_heights_m, p.class_height_sigmas_m)},
             class_depths={n: (d, s) for n, d, s in zip(p.class_names, p.class_depths_m, p.class_depth_sigmas_m)},
-            vertical_axis=p.vertical_axis)
+            vertical_axis=p.vertical_axis, box_fit_sigma=p.box_fit_sigma)
         self.kcfg = KalmanConfig(accel_sigma=p.accel_sigma, gate_chi2=p.gate_chi2,
                                  max_consecutive_outliers=p.max_consecutive_outliers, max_gap_s=p.max_gap_s)
         self.class_accel = dict(zip(p.class_names, p.class_accel_sigmas))
@@ -344,13 +347,13 @@ class GeoNode(Node):
         # this frame's inputs: flat ground at flat_ground_alt_m (ellipsoid) in this ENU frame, and the fix's own
         # sigma in a per-frame copy of the config (the node's own stays as its parameters made it)
         if self.p.altitude_source == 'gps' and self.terrain is None:
-            h = self.p.flat_ground_alt_m - self.frame.alt0
-            if h != self._flat_ground_h:  # the plane is the Geopositioner's ground: a new height, a new one
-                self._flat_ground_h = h
+            ground_h = self.p.flat_ground_alt_m - self.frame.alt0  # (not ``h``: that is the box's height)
+            if ground_h != self._flat_ground_h:  # the plane is the Geopositioner's ground: a new height, a new one
+                self._flat_ground_h = ground_h
                 self._set_camera(self.camera)
         self.geo.cfg = dataclasses.replace(self.cfg, sigma_gps_h_m=sigma_h if sigma_h is not None
                                            else self.p.sigma_gps_h_m)
-        est = self.geo.estimate(Box(x, y, w, h, str(msg.class_id)), tel)
+        est = self.geo.estimate(Box(x, y, w, h, str(msg.class_id), float(msg.quality)), tel)
         self.last_estimate = est
         if not est.ok:
             self._reject(est.reason)

@@ -88,6 +88,14 @@ class TrackerParams:
                                min=0.0, max=1.0)
     reanchor_score: float = param(_M.reanchor_score, 'A detection of the track\'s class this confident that overlaps '
                                   'the tracked box only partly re-anchors the track (0 = off)', min=0.0, max=1.0)
+    confirm_quality: float = param(_M.confirm_quality, 'A tracking frame below this quality asks the detector (at '
+                                   'most every confirm_interval_s) and a confirming detection restarts the tracker on '
+                                   'its box (0 = off: only the tracking window asks)', min=0.0, max=1.0)
+    confirm_interval_s: float = param(_M.confirm_interval_s, 'Seconds between two detector checks of a decayed track '
+                                      '(confirm_quality)', min=0.0)
+    confirm_scale: float = param(_M.confirm_scale, 'A decayed track (confirm_quality) is restarted on a confirming '
+                                 "detection only when the detection's size differs from the box's by more than this "
+                                 'factor (1 = any size)', min=1.0, max=10.0)
     use_appearance: bool = param(True, 'Compare detections with the target exemplar before re-initialising')
     min_appearance: float = param(_M.min_appearance, 'Appearance similarity (0..1) for a detection to be the same target',
                                   min=0.0, max=1.0)
