@@ -45,9 +45,10 @@ def test_the_refiner_maps_three_images_and_a_camera_to_a_view_and_starts_as_a_bl
     cam = torch.randn(2, 16)
     out = ref(src, rec, dec, cam)
     assert out.shape == (2, 3, 48, 64) and out.abs().max() <= 1
+    m = torch.sigmoid(torch.tensor(RefinerConfig().mask_init))     # it starts near copying the source
     with torch.no_grad():
-        ref.out.weight.zero_()        # mask logit 0 and no residual: the even blend of source and decoded view
-    torch.testing.assert_close(ref(src, rec, dec, cam), (src + dec) / 2)
+        ref.out.weight.zero_()        # no residual: the blend of source and decoded view by the initial mask
+    torch.testing.assert_close(ref(src, rec, dec, cam), m * src + (1 - m) * dec)
     with torch.no_grad():
         ref.out.bias[0] = 30.0       # mask 1: the source, whatever the decoded view
     torch.testing.assert_close(ref(src, rec, dec, cam), src, atol=1e-6, rtol=0)
