@@ -4,8 +4,9 @@ onnxruntime with the static-cache step graph), model size and peak memory.
 Each configuration runs in its own process (so its peak resident memory, VmHWM, is its own): it loads the
 model, generates one warm-up shot, then ``--repeats`` shots of 5 views (ORBIT, greedy) from a test-like
 image; the median time of a shot / 5 is the time per view. A model with a refiner (stage 3) runs it in every shot
-(``synthesize(..., refiner)``, ``nvs_refiner.onnx``), and its own cost per view is timed apart (the refiner alone on
-the shot's 5 token-only views, median of ``--repeats``).
+(``synthesize(..., refiner)``, ``nvs_refiner.onnx``), and its own cost per view is timed apart (median of
+``--repeats``; torch: ``refine`` on the shot's 5 token-only views, with its plane warps and the tokenizer's pass
+over the source; onnxruntime: the refiner graph alone).
 Run: python bench/bench_nvs.py [--model models/nvs_geogpt_sim.pt] [--repeats 3]
 """
 import argparse
@@ -33,17 +34,18 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
         from uavcine.core.views.synthesis import from_checkpoint, refine, synthesize
         torch.set_num_threads(threads)
         vq, gpt, ref = from_checkpoint(torch.load(model, map_location='cpu', weights_only=False), with_refiner=True)
-        run = lambda: synthesize(vq, gpt, src, poses, K, refiner=ref)  # noqa: E731
-        if ref is not None:
+        run = lambda: synthesize(vq, gpt, src, poses, K, refiner=ref, plane_z=0.0)  # noqa: E731
+        if ref is not None:   # the refiner with its plane warps and the source through the tokenizer
             tok = synthesize(vq, gpt, src, poses, K)[None]
-            refine_only = lambda: refine(vq, ref, src[None], tok, poses[None], K)  # noqa: E731
+            refine_only = lambda: refine(vq, ref, src[None], tok, poses[None], K, [0.0])  # noqa: E731
     else:
         from uavcine.runtime.nvs_onnx import NvsOnnx   # no torch in this process
         m = NvsOnnx(onnx_dir, threads)
-        run = lambda: m.synthesize(src, poses, K)  # noqa: E731
-        if m.refiner is not None:
+        run = lambda: m.synthesize(src, poses, K, plane_z=0.0)  # noqa: E731
+        if m.refiner is not None:   # the refiner graph alone (its plane warp not counted)
             x = (src.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-            feed = {'source': x, 'source_rec': x, 'decoded': x, 'cam': np.zeros((1, 16), np.float32)}
+            feed = {'source': x, 'source_rec': x, 'decoded': x, 'warped': x,
+                    'valid': np.ones((1, 1, 48, 64), np.float32), 'cam': np.zeros((1, 16), np.float32)}
             refine_only = lambda: [m.refiner.run(None, feed) for _ in range(5)]  # noqa: E731
     ref_s = None
     if refine_only is not None:

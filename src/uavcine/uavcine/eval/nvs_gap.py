@@ -12,7 +12,9 @@ inpainted before scoring); the same model with the null camera (trained with cam
 this is the model without camera conditioning); copying the source *through the tokenizer* (the source
 encoded and decoded: what a model that only copies tokens, the copy prior's starting point, would give);
 for a model with a refiner (stage 3, core/views/refiner.py) the ``model`` row is the refined views and
-``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3);
+``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3); the
+refiner's ground plane passes through the source's central ray at the simulator's depth of its central pixels
+(the data stores no target position; the service uses the target's height);
 and, as a ceiling, the true view through the tokenizer (encode + decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
 network weights (AlexNet/VGG) that cannot be downloaded here: not reported.
 
@@ -35,6 +37,7 @@ from tqdm import tqdm
 from ..core.views.reprojection import reproject
 from ..core.views.synthesis import from_checkpoint, refine, synthesize, to_images, to_tensor
 from ..errors import UserError
+from ..train.nvs_refine import episode_plane_z
 
 METHODS = ('model', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
 REFINED = ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
@@ -58,6 +61,7 @@ def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int
     E = len(data['gap']) if not limit else min(limit, len(data['gap']))
     K = data['K']
     methods = METHODS if refiner is None else REFINED
+    plane_z = episode_plane_z(data, E)     # the refiner's plane: the target's height, from the source's depth
     preds = {m: np.zeros((E, 5, 48, 64, 3), np.uint8) for m in methods}
     holes = np.zeros((E, 5))
     t0 = time.time()
@@ -67,7 +71,7 @@ def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int
         preds['model'][sl] = synthesize(vq, gpt, src, poses, K)
         if refiner is not None:   # the same tokens, refined: what synthesize(..., refiner=refiner) gives
             preds['token_only'][sl] = preds['model'][sl]
-            preds['model'][sl] = refine(vq, refiner, src, preds['token_only'][sl], poses, K)
+            preds['model'][sl] = refine(vq, refiner, src, preds['token_only'][sl], poses, K, plane_z[sl])
         preds['no_camera'][sl] = synthesize(vq, gpt, src, poses, K, conditioned=False)
         # the best the model could do: the true view through the tokenizer (encode, decode)
         true = data['images'][sl, 1:]

@@ -290,7 +290,8 @@ class ViewSynthesisNode(Node):
         from ..core.views.synthesis import synthesize  # lazy: imports torch
         gen = torch.Generator().manual_seed(int(self.p.seed))
         views = synthesize(vq, gpt, small, np.concatenate([T_src[None], poses]), K_net,
-                           temperature=self.p.temperature, top_k=self.p.top_k, generator=gen, refiner=refiner)
+                           temperature=self.p.temperature, top_k=self.p.top_k, generator=gen, refiner=refiner,
+                           plane_z=float(pos[2]))   # the refiner's ground plane: the target's height
         crop = (slice(lb.pad_y, lb.pad_y + lb.new_h), slice(lb.pad_x, lb.pad_x + lb.new_w))
         steps = max(2, int(math.floor(duration_s / self.p.path_step_s + 1e-9)) + 1)
         pt = np.linspace(0.0, duration_s, steps)

@@ -11,8 +11,9 @@ a numpy loop that runs them with onnxruntime.
   predicts (``vocab`` where it predicts none: the source's steps, each view's last);
 - ``nvs_decoder.onnx``: tokens (1, 6, 8) -> image (1, 3, 48, 64);
 - ``nvs_refiner.onnx``, only for a model with a refiner (stage 3, core/views/refiner.py): source, source through
-  the tokenizer, decoded view (each (1, 3, 48, 64), 8-bit values in [-1, 1]) and the view's camera features
-  (1, 16) -> the refined view (1, 3, 48, 64).
+  the tokenizer, decoded view, plane-warped source (each (1, 3, 48, 64), 8-bit values in [-1, 1]), the warp's
+  valid mask (1, 1, 48, 64) and the view's camera features (1, 16) -> the refined view (1, 3, 48, 64). The warp
+  itself (core/views/plane.py, OpenCV) runs before the graph.
 
 ``NvsOnnx.synthesize`` is ``core.views.synthesis.synthesize`` (greedy) on these graphs: same camera
 features (core/views/cameras.py), same order of steps. Python 3.8; export needs torch and onnx.
@@ -25,6 +26,7 @@ from typing import Dict
 import numpy as np
 
 from ..core.views.cameras import shot_features
+from ..core.views.plane import plane_warp
 
 FILES = ('nvs_encoder.onnx', 'nvs_step.onnx', 'nvs_decoder.onnx')
 REFINER_FILE = 'nvs_refiner.onnx'   # written only for a model with a refiner
@@ -129,8 +131,9 @@ def export(vq, gpt, out_dir: str, opset: int = 16, refiner=None) -> Dict[str, li
             os.remove(ref_path)
         return ops
     img = torch.zeros(1, 3, 48, 64)
-    ops[REFINER_FILE] = export_onnx(refiner.eval(), [img, img, img, torch.zeros(1, 16)], ref_path,
-                                    ['source', 'source_rec', 'decoded', 'cam'], ['image'], opset,
+    ops[REFINER_FILE] = export_onnx(refiner.eval(), [img, img, img, img, torch.zeros(1, 1, 48, 64), torch.zeros(1, 16)],
+                                    ref_path, ['source', 'source_rec', 'decoded', 'warped', 'valid', 'cam'], ['image'],
+                                    opset,
                                     dict(meta, refiner=dict(refiner.cfg.__dict__)))
     return ops
 
@@ -151,10 +154,14 @@ class NvsOnnx:
         self.refiner = (ort.InferenceSession(ref, so, providers=['CPUExecutionProvider']) if os.path.isfile(ref)
                         else None)
 
-    def synthesize(self, source: np.ndarray, poses: np.ndarray, K: np.ndarray, conditioned: bool = True) -> np.ndarray:
-        """(48, 64, 3) uint8 source, (N+1, 4, 4) poses, K -> (N, 48, 64, 3) uint8 views."""
+    def synthesize(self, source: np.ndarray, poses: np.ndarray, K: np.ndarray, conditioned: bool = True,
+                   plane_z: float = None) -> np.ndarray:
+        """(48, 64, 3) uint8 source, (N+1, 4, 4) poses, K -> (N, 48, 64, 3) uint8 views; ``plane_z`` (m, world
+        height of the refiner's plane: the target's) is needed when there is a refiner graph."""
         m = self.meta
         n = len(poses) - 1
+        if self.refiner is not None and plane_z is None:
+            raise ValueError('a model with a refiner needs plane_z, the height of the plane it warps the source by')
         if not 1 <= n <= m['max_views'] - 1:
             raise ValueError('the model generates 1..%d views, asked for %d' % (m['max_views'] - 1, n))
         enc, step, dec = self.sess
@@ -195,8 +202,13 @@ class NvsOnnx:
         out = [_to_image(dec.run(None, {'tokens': v})[0][0]) for v in views]
         if self.refiner is not None:   # stage 3 on 8-bit images, as synthesis.refine
             rec = _to_net(_to_image(dec.run(None, {'tokens': src.reshape(1, *m['tokens'])})[0][0]))
-            out = [_to_image(self.refiner.run(None, {'source': x, 'source_rec': rec, 'decoded': _to_net(o),
-                                                     'cam': cams[k + 1][None]})[0][0]) for k, o in enumerate(out)]
+            refined = []
+            for k, o in enumerate(out):
+                warped, valid = plane_warp(source, K, poses[0], poses[k + 1], float(plane_z))
+                refined.append(_to_image(self.refiner.run(None, {
+                    'source': x, 'source_rec': rec, 'decoded': _to_net(o), 'warped': _to_net(warped),
+                    'valid': valid[None, None], 'cam': cams[k + 1][None]})[0][0]))
+            out = refined
         return np.stack(out)
 
 

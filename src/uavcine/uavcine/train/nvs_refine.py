@@ -35,8 +35,9 @@ from tqdm import tqdm
 
 from ..core.views.cameras import shot_features
 from ..core.views.geogpt import count_parameters
+from ..core.views.plane import central_plane_z
 from ..core.views.refiner import Refiner, RefinerConfig, refine_loss
-from ..core.views.synthesis import from_checkpoint, synthesize, to_images, to_tensor
+from ..core.views.synthesis import from_checkpoint, plane_warps, refine_views, synthesize, to_images, to_tensor
 from .nvs_data import load
 
 KINDS = ('tf', 'sample', 'greedy')
@@ -93,8 +94,20 @@ def cached_inputs(vq, gpt, data: dict, path: Path, kind: str, limit: int = 0) ->
     return d
 
 
+def episode_plane_z(data: dict, limit: int = 0) -> np.ndarray:
+    """(E,) the height of the plane the refiner warps each episode's source by: the point of the source's central
+    ray at the median simulator depth of its central 4 x 4 pixels (refiner.central_plane_z; the data stores no
+    target position, the service is given it)."""
+    E = len(data['gap']) if not limit else min(limit, len(data['gap']))
+    H, W = data['images'].shape[2:4]
+    mid = data['depth'][:E, 0, H // 2 - 2:H // 2 + 2, W // 2 - 2:W // 2 + 2].reshape(E, -1)
+    mid = np.where(np.isfinite(mid), mid, np.nan)
+    depth = np.nan_to_num(np.nanmedian(mid, axis=1), nan=1e4)     # the sky at the centre: a plane far below
+    return np.array([central_plane_z(data['poses'][e, 0], data['K'], float(depth[e])) for e in range(E)])
+
+
 class Pairs:
-    """(episode, view) pairs of one split with one kind of decoded input, as tensors for the refiner."""
+    """(episode, view) pairs of one split with one kind of decoded input, as arrays for the refiner."""
 
     def __init__(self, data: dict, inputs: dict):
         E = len(inputs['decoded'])
@@ -103,14 +116,18 @@ class Pairs:
         H, W = self.images.shape[2:4]
         self.cams = np.stack([shot_features(P, data['K'], W, H) for P in data['poses'][:E]])[:, 1:].astype(np.float32)
         self.gap = data['gap'][:E]
+        self.plane_z = episode_plane_z(data, E)
+        self.warped, self.valid = plane_warps(self.images[:, 0], data['poses'][:E], data['K'], self.plane_z)
+        self.valid = self.valid.astype(np.uint8)
 
     def __len__(self):
         return len(self.dec) * 5
 
     def batch(self, idx):
+        """(source, source through the tokenizer, decoded, warped, valid, camera) arrays and the true views."""
         e, k = np.asarray(idx) // 5, np.asarray(idx) % 5
-        return (to_tensor(self.images[e, 0]), to_tensor(self.rec[e]), to_tensor(self.dec[e, k]),
-                torch.as_tensor(self.cams[e, k]), to_tensor(self.images[e, k + 1]))
+        return ((self.images[e, 0], self.rec[e], self.dec[e, k], self.warped[e, k], self.valid[e, k], self.cams[e, k]),
+                self.images[e, k + 1])
 
 
 def psnr_uint8(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -127,9 +144,9 @@ def evaluate(model: Refiner, pairs: Pairs, batch: int = 100) -> dict:
     base = np.zeros(len(pairs))
     for s in range(0, len(pairs), batch):
         idx = np.arange(s, min(len(pairs), s + batch))
-        src, rec, dec, cam, true = pairs.batch(idx)
-        out[idx] = psnr_uint8(to_images(model(src, rec, dec, cam)), to_images(true))
-        base[idx] = psnr_uint8(to_images(dec), to_images(true))
+        x, true = pairs.batch(idx)
+        out[idx] = psnr_uint8(to_images(refine_views(model, *x)), true)
+        base[idx] = psnr_uint8(x[2], true)
     gaps = np.repeat(pairs.gap, 5)
     res = {'psnr': float(out.mean()), 'token_only': float(base.mean())}
     for g in sorted(set(gaps.tolist())):
@@ -176,8 +193,8 @@ def train_refine(a, out: Path) -> None:
         model.train()
         per = [a.batch // len(train_sets) + (1 if i < a.batch % len(train_sets) else 0) for i in range(len(train_sets))]
         parts = [p.batch(rng.integers(0, len(p), n)) for p, n in zip(train_sets, per) if n]
-        src, rec, dec, cam, true = [torch.cat(t) for t in zip(*parts)]
-        loss = refine_loss(model(src, rec, dec, cam), true)
+        x = [np.concatenate(t) for t in zip(*[q[0] for q in parts])]
+        loss = refine_loss(refine_views(model, *x), to_tensor(np.concatenate([q[1] for q in parts])))
         opt.zero_grad()
         loss.backward()
         opt.step()
