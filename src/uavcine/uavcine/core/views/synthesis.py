@@ -4,9 +4,9 @@
 the source, then generate view 1's tokens autoregressively, then view 2's conditioned on the source
 and view 1, and so on (one token per step through the key/value cache), and decode each view. A model with the
 copy prior (geogpt.py) gets the source's tokens as the previous view of view 1 and each generated view
-as that of the next. A model with a refiner (stage 3, refiner.py: ours) decodes each view
-together with the source's pixels; without one (the files before it) the token-only decoder's output is the
-view, bit for bit as before.
+as that of the next. A model with a refiner (stage 3, refiner.py: ours) decodes each view together with the
+source's pixels and their ground-plane warp (plane.py); without one (the files before it) the token-only
+decoder's output is the view, bit for bit as before.
 Greedy decoding (``temperature`` = 0) by default: it gives the most likely view, which is what a
 preview wants; ``temperature`` > 0 with ``top_k`` samples.
 Python 3.8, numpy + torch.
@@ -51,7 +51,8 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
     """(H, W, 3) uint8 source, (N+1, 4, 4) camera-to-world poses (poses[0] = the source's), K of the
     (H, W) image -> (N, H, W, 3) uint8 views. A batch of shots works alike: (B, H, W, 3) and
     (B, N+1, 4, 4) -> (B, N, H, W, 3). ``conditioned=False`` gives the model the null camera; ``refiner``
-    (stage 3) decodes each view with the source's pixels (its camera is the true one either way)."""
+    (stage 3) decodes each view with the source's pixels and their warp by the horizontal plane at world height
+    ``plane_z`` (m; a number, or (B,) for a batch: the target's height), its camera the true one either way."""
     cfg = gpt.cfg
     single = source.ndim == 3
     source, poses = (source[None], np.asarray(poses)[None]) if single else (source, np.asarray(poses))
@@ -85,7 +86,7 @@ def synthesize(vq: VQModel, gpt: GeoGPT, source: np.ndarray, poses: np.ndarray, 
 
 def plane_warps(source: np.ndarray, poses: np.ndarray, K: np.ndarray, plane_z) -> tuple:
     """(B, H, W, 3) uint8 sources, (B, n+1, 4, 4) poses, (B,) plane heights -> the sources warped to each view by
-    the plane, (B, n, H, W, 3) uint8, and the warps' valid masks (B, n, H, W) float32 (refiner.plane_warp)."""
+    the plane, (B, n, H, W, 3) uint8, and the warps' valid masks (B, n, H, W) float32 (plane.plane_warp)."""
     B, n = poses.shape[0], poses.shape[1] - 1
     out = [plane_warp(source[b], K, poses[b, 0], poses[b, k + 1], float(plane_z[b]))
            for b in range(B) for k in range(n)]
