@@ -8,14 +8,14 @@ card's round 3). The detail the tokens lose is in the source's pixels: this netw
 view *together with* the source image.
 
 **The ground-plane warp (no depth).** The drone has no depth at run time, but it knows where the shot looks:
-the gimbal is locked on the target, whose position the request carries. ``plane.plane_warp`` moves the source's pixels
-to the target camera as if the scene were the horizontal plane at the target's height ``plane_z_m`` (the
+the gimbal is locked on the target, whose position the request carries. ``plane.plane_warp`` moves the source's
+pixels to the target camera as if the scene were the horizontal plane at the target's height ``plane_z_m`` (the
 plane-induced homography ``K (R + t n^T / d) K^-1``), and says which target pixels see that plane in front of
 both cameras (``valid``). The data (train/nvs_data.py) stores no target position: there the plane passes through
-the point of the source's central ray at the simulator's depth of the central pixels (``central_plane_z``), the
-target or the ground beside it, one number per shot standing for the target the service is given. Flat ground,
-roads and fields move right; trees, buildings and the target's own height do not: that is what the network
-corrects.
+the point of the source's central ray at the simulator's depth of the central pixels (``plane.central_plane_z``),
+the target or the ground beside it, one number per shot standing for the target the service is given. Flat
+ground, roads and fields move right; trees, buildings and the target's own height do not: that is what the
+network has to correct (the model card shows how far it does).
 
 **What.** A small U-Net (two 2x downsamplings) on the source image, the source through the tokenizer, the
 decoded generated view, the plane-warped source (12 channels in [-1, 1]) and the warp's valid mask (1), 48 x 64,
