@@ -3,7 +3,10 @@ onnxruntime with the static-cache step graph), model size and peak memory.
 
 Each configuration runs in its own process (so its peak resident memory, VmHWM, is its own): it loads the
 model, generates one warm-up shot, then ``--repeats`` shots of 5 views (ORBIT, greedy) from a test-like
-image; the median time of a shot / 5 is the time per view.
+image; the median time of a shot / 5 is the time per view. A model with a refiner (stage 3) runs it in every shot
+(``synthesize(..., refiner)``, ``nvs_refiner.onnx``), and its own cost per view is timed apart (median of
+``--repeats``; torch: ``refine`` on the shot's 5 token-only views, with its plane warps and the tokenizer's pass
+over the source; onnxruntime: the refiner graph alone).
 Run: python bench/bench_nvs.py [--model models/nvs_geogpt_sim.pt] [--repeats 3]
 """
 import argparse
@@ -25,16 +28,34 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
     src = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     poses, _ = plan_shot(ShotPlan(type='ORBIT', distance_m=30.0, altitude_m=20.0), [0, 0, 0], [0, 0, 0],
                          [0, 2, 4, 6, 8, 10])
+    refine_only = None
     if backend == 'torch':
         import torch
-        from uavcine.core.views.synthesis import from_checkpoint, synthesize
+        from uavcine.core.views.synthesis import from_checkpoint, refine, synthesize
         torch.set_num_threads(threads)
-        vq, gpt = from_checkpoint(torch.load(model, map_location='cpu', weights_only=False))
-        run = lambda: synthesize(vq, gpt, src, poses, K)  # noqa: E731
+        vq, gpt, ref = from_checkpoint(torch.load(model, map_location='cpu', weights_only=False), with_refiner=True)
+        run = lambda: synthesize(vq, gpt, src, poses, K, refiner=ref, plane_z=0.0)  # noqa: E731
+        if ref is not None:   # the refiner with its plane warps and the source through the tokenizer
+            tok = synthesize(vq, gpt, src, poses, K)[None]
+            refine_only = lambda: refine(vq, ref, src[None], tok, poses[None], K, [0.0])  # noqa: E731
     else:
         from uavcine.runtime.nvs_onnx import NvsOnnx   # no torch in this process
         m = NvsOnnx(onnx_dir, threads)
-        run = lambda: m.synthesize(src, poses, K)  # noqa: E731
+        run = lambda: m.synthesize(src, poses, K, plane_z=0.0)  # noqa: E731
+        if m.refiner is not None:   # the refiner graph alone (its plane warp not counted)
+            x = (src.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+            feed = {'source': x, 'source_rec': x, 'decoded': x, 'warped': x,
+                    'valid': np.ones((1, 1, 48, 64), np.float32), 'cam': np.zeros((1, 16), np.float32)}
+            refine_only = lambda: [m.refiner.run(None, feed) for _ in range(5)]  # noqa: E731
+    ref_s = None
+    if refine_only is not None:
+        refine_only()
+        rt = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            refine_only()
+            rt.append(time.perf_counter() - t)
+        ref_s = statistics.median(rt) / 5
     run()
     times = []
     for _ in range(repeats):
@@ -42,6 +63,7 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
         run()
         times.append(time.perf_counter() - t)
     return {'backend': backend, 'threads': threads, 's_per_view': statistics.median(times) / 5,
+            'refiner_s_per_view': ref_s,
             'torch_loaded': 'torch' in sys.modules,
             'peak_rss_mb': peak_rss_mb()}
 
@@ -69,11 +91,15 @@ def main() -> int:
         return 0
     import torch
     from uavcine.core.views.synthesis import from_checkpoint
-    from uavcine.runtime.nvs_onnx import FILES, export
+    from uavcine.runtime.nvs_onnx import FILES, REFINER_FILE, export
     onnx_dir = tempfile.mkdtemp(prefix='nvs_onnx_')
-    export(*from_checkpoint(torch.load(a.model, map_location='cpu', weights_only=False)), onnx_dir)
-    sizes = {'torch checkpoint (fp16)': os.path.getsize(a.model) / 1e6,
-             'onnx (3 graphs, fp32)': sum(os.path.getsize(os.path.join(onnx_dir, f)) for f in FILES) / 1e6}
+    vq, gpt, ref = from_checkpoint(torch.load(a.model, map_location='cpu', weights_only=False), with_refiner=True)
+    export(vq, gpt, onnx_dir, refiner=ref)
+    files = FILES + ((REFINER_FILE,) if ref is not None else ())
+    onnx_mb = sum(os.path.getsize(os.path.join(onnx_dir, f)) for f in files) / 1e6
+    sizes = {'torch checkpoint (fp16)': os.path.getsize(a.model) / 1e6, 'onnx (%d graphs, fp32)' % len(files): onnx_mb}
+    if ref is not None:
+        sizes['of which the refiner graph'] = os.path.getsize(os.path.join(onnx_dir, REFINER_FILE)) / 1e6
     rows = []
     for backend in ('torch', 'onnxruntime'):
         for threads in (1, 2):
@@ -81,11 +107,12 @@ def main() -> int:
                                   backend, str(threads), onnx_dir], capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print('model size: ' + ', '.join('%s %.2f MB' % kv for kv in sizes.items()))
-    print('| backend | threads | s / generated view | peak RSS (MB) | torch in the process |')
-    print('|---|---:|---:|---:|---|')
+    print('| backend | threads | s / generated view | of which the refiner | peak RSS (MB) | torch in the process |')
+    print('|---|---:|---:|---:|---:|---|')
     for r in rows:
-        print('| %s | %d | %.3f | %.0f | %s |' % (r['backend'], r['threads'], r['s_per_view'], r['peak_rss_mb'],
-                                                'yes' if r['torch_loaded'] else 'no'))
+        rs = '-' if r['refiner_s_per_view'] is None else '%.4f' % r['refiner_s_per_view']
+        print('| %s | %d | %.3f | %s | %.0f | %s |' % (r['backend'], r['threads'], r['s_per_view'], rs,
+                                                     r['peak_rss_mb'], 'yes' if r['torch_loaded'] else 'no'))
     return 0
 
 

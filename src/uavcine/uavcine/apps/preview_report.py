@@ -180,8 +180,8 @@ def section_html(shot: str, bag: Path, run_dir: Path) -> tuple:
     esc = html.escape
     head = ('<h2>Preview vs flown (%s)</h2><p><code>view_synthesis</code> in topic mode previewed the shot from the '
             'first frame with a camera pose and a geolocated target; below, the frames the simulator rendered when '
-            'the drone got there. The shipped model loses to copying the source at every gap of its test set '
-            '(<code>models/MODEL_CARD_nvs_geogpt.md</code>).</p>' % esc(shot))
+            'the drone got there. The shipped model against copying the source and the other peers on its test set: '
+            '<code>models/MODEL_CARD_nvs_geogpt.md</code>.</p>' % esc(shot))
     try:
         pre = read_preview(bag)
     except Exception as exc:  # a damaged bag must not lose the rest of the report

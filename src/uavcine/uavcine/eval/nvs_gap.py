@@ -11,6 +11,10 @@ geometric peer, core/views/reprojection.py; the fraction of hole pixels is repor
 inpainted before scoring); the same model with the null camera (trained with camera dropout, so
 this is the model without camera conditioning); copying the source *through the tokenizer* (the source
 encoded and decoded: what a model that only copies tokens, the copy prior's starting point, would give);
+for a model with a refiner (stage 3, core/views/refiner.py) the ``model`` row is the refined views and
+``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3); the
+refiner's ground plane passes through the source's central ray at the simulator's depth of its central pixels
+(the data stores no target position; the service uses the target's height);
 and, as a ceiling, the true view through the tokenizer (encode + decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
 network weights (AlexNet/VGG) that cannot be downloaded here: not reported.
 
@@ -31,10 +35,17 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from ..core.views.reprojection import reproject
-from ..core.views.synthesis import from_checkpoint, synthesize, to_images, to_tensor
+from ..core.views.synthesis import from_checkpoint, refine, synthesize, to_images, to_tensor
 from ..errors import UserError
+from ..train.nvs_refine import episode_plane_z
 
 METHODS = ('model', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
+REFINED = ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
+
+
+def methods_of(psnr: dict):
+    """The rows of a study: with ``token_only`` when the model has a refiner."""
+    return REFINED if 'token_only' in psnr else METHODS
 SHOTS = ('ORBIT', 'FLYBY', 'FLYOVER', 'CHASE', 'LATERAL')
 
 
@@ -46,16 +57,21 @@ def scores(pred: np.ndarray, true: np.ndarray):
 
 def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int = 1):
     torch.set_num_threads(threads)
-    vq, gpt = from_checkpoint(ck)
+    vq, gpt, refiner = from_checkpoint(ck, with_refiner=True)
     E = len(data['gap']) if not limit else min(limit, len(data['gap']))
     K = data['K']
-    preds = {m: np.zeros((E, 5, 48, 64, 3), np.uint8) for m in METHODS}
+    methods = METHODS if refiner is None else REFINED
+    plane_z = episode_plane_z(data, E)     # the refiner's plane: the target's height, from the source's depth
+    preds = {m: np.zeros((E, 5, 48, 64, 3), np.uint8) for m in methods}
     holes = np.zeros((E, 5))
     t0 = time.time()
     for s in tqdm(range(0, E, batch), desc='generating', unit='batch'):
         sl = slice(s, min(E, s + batch))
         src, poses = data['images'][sl, 0], data['poses'][sl]
         preds['model'][sl] = synthesize(vq, gpt, src, poses, K)
+        if refiner is not None:   # the same tokens, refined: what synthesize(..., refiner=refiner) gives
+            preds['token_only'][sl] = preds['model'][sl]
+            preds['model'][sl] = refine(vq, refiner, src, preds['token_only'][sl], poses, K, plane_z[sl])
         preds['no_camera'][sl] = synthesize(vq, gpt, src, poses, K, conditioned=False)
         # the best the model could do: the true view through the tokenizer (encode, decode)
         true = data['images'][sl, 1:]
@@ -70,9 +86,9 @@ def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int
         for k in range(5):
             preds['reprojection'][e, k], holes[e, k] = reproject(data['images'][e, 0], data['depth'][e, 0], K,
                                                                  data['poses'][e, 0], data['poses'][e, k + 1])
-    psnr = {m: np.zeros((E, 5)) for m in METHODS}
-    ssim = {m: np.zeros((E, 5)) for m in METHODS}
-    for m in METHODS:
+    psnr = {m: np.zeros((E, 5)) for m in methods}
+    ssim = {m: np.zeros((E, 5)) for m in methods}
+    for m in methods:
         for e in range(E):
             for k in range(5):
                 psnr[m][e, k], ssim[m][e, k] = scores(preds[m][e, k], data['images'][e, k + 1])
@@ -86,7 +102,7 @@ def summarize(data, psnr, ssim, holes) -> dict:
     for g in sorted(set(gaps.tolist())):
         sel = gaps == g
         row = {'episodes': int(sel.sum()), 'holes': float(holes[sel].mean())}
-        for m in METHODS:
+        for m in methods_of(psnr):
             row[m] = {'psnr': float(psnr[m][sel].mean()), 'ssim': float(ssim[m][sel].mean()),
                       'psnr_per_view': psnr[m][sel].mean(0).round(3).tolist(),
                       'ssim_per_view': ssim[m][sel].mean(0).round(4).tolist()}
@@ -100,18 +116,20 @@ def summarize(data, psnr, ssim, holes) -> dict:
     for i, name in enumerate(SHOTS):
         sel = shots == i
         if sel.any():
-            out['shots'][name] = {m: float(psnr[m][sel].mean()) for m in METHODS}
+            out['shots'][name] = {m: float(psnr[m][sel].mean()) for m in methods_of(psnr)}
     return out
 
 
 def table(summary: dict) -> str:
-    lines = ['| gap | model PSNR / SSIM | no camera | copy source | copy through the tokenizer | '
-             'depth reprojection (holes) | tokenizer ceiling |', '|---:|---|---|---|---|---|---|']
+    refined = any('token_only' in r for r in summary['gaps'].values())
+    lines = ['| gap | model PSNR / SSIM | %sno camera | copy source | copy through the tokenizer | '
+             'depth reprojection (holes) | tokenizer ceiling |' % ('token-only (no refiner) | ' if refined else ''),
+             '|---:|---|---|---|---|---|---|' + ('---|' if refined else '')]
     for g, r in summary['gaps'].items():
         cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
-        lines.append('| %s | %s | %s | %s | %s | %s (%.1f %%) | %s |' % (
-            g, cell('model'), cell('no_camera'), cell('copy'), cell('copy_tokenized'), cell('reprojection'),
-            100 * r['holes'], cell('tokenizer_ceiling')))
+        lines.append('| %s | %s | %s%s | %s | %s | %s (%.1f %%) | %s |' % (
+            g, cell('model'), (cell('token_only') + ' | ') if refined else '', cell('no_camera'), cell('copy'),
+            cell('copy_tokenized'), cell('reprojection'), 100 * r['holes'], cell('tokenizer_ceiling')))
     lines += ['', 'PSNR (dB) of the model per generated view (1..5):', '',
               '| gap | view 1 | view 2 | view 3 | view 4 | view 5 |', '|---:|---|---|---|---|---|']
     for g, r in summary['gaps'].items():
@@ -121,12 +139,12 @@ def table(summary: dict) -> str:
     for g, r in summary['gaps'].items():
         d = r['disoccluded']
         lines.append('| %s | %.1f %% | %.2f | %.2f |' % (g, 100 * d['holes'], d['model_psnr'], d['reprojection_psnr']))
+    cols = [m for m in ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection')
+            if refined or m != 'token_only']
     lines += ['', 'PSNR (dB) per shot type, all gaps:', '',
-              '| shot | model | no camera | copy | copy through the tokenizer | reprojection |',
-              '|---|---|---|---|---|---|']
+              '| shot | ' + ' | '.join(m.replace('_', ' ') for m in cols) + ' |', '|---|' + '---|' * len(cols)]
     for s, r in summary['shots'].items():
-        lines.append('| %s | %.2f | %.2f | %.2f | %.2f | %.2f |' % (s, r['model'], r['no_camera'], r['copy'],
-                                                                   r['copy_tokenized'], r['reprojection']))
+        lines.append('| %s | %s |' % (s, ' | '.join('%.2f' % r[m] for m in cols)))
     return '\n'.join(lines) + '\n'
 
 
@@ -137,7 +155,7 @@ def figures(summary: dict, data, preds, out: Path) -> None:
     import cv2  # lazy: only the sample strip needs it
     gaps = list(summary['gaps'])
     fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
-    for m in METHODS:
+    for m in [m for m in REFINED if m in summary['gaps'][gaps[0]]]:
         style = 'k--' if m == 'tokenizer_ceiling' else 'o-'    # the ceiling: no generated view can beat it
         ax[0].plot(gaps, [summary['gaps'][g][m]['psnr'] for g in gaps], style, label=m.replace('_', ' '))
         ax[1].plot(gaps, [summary['gaps'][g][m]['ssim'] for g in gaps], style, label=m.replace('_', ' '))
@@ -156,7 +174,7 @@ def figures(summary: dict, data, preds, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out / 'gap_study.png', dpi=72)
     plt.close(fig)
-    # one episode per gap (ORBIT of the first test scene): source | generated x5 / true x5 below
+    # one episode per gap (ORBIT of the first test scene): source | generated x5 / (token-only x5) / true x5
     rows = []
     E = len(preds['model'])
     for g in gaps:
@@ -164,9 +182,11 @@ def figures(summary: dict, data, preds, out: Path) -> None:
         if not idx:
             continue
         e = idx[0]
+        blank = np.full_like(data['images'][e, 0], 255)
         gen = np.concatenate([data['images'][e, 0]] + list(preds['model'][e]), 1)
-        tru = np.concatenate([np.full_like(data['images'][e, 0], 255)] + list(data['images'][e, 1:]), 1)
-        rows += [gen, tru, np.full((4, gen.shape[1], 3), 255, np.uint8)]
+        tok = [np.concatenate([blank] + list(preds['token_only'][e]), 1)] if 'token_only' in preds else []
+        tru = np.concatenate([blank] + list(data['images'][e, 1:]), 1)
+        rows += [gen] + tok + [tru, np.full((4, gen.shape[1], 3), 255, np.uint8)]
     if rows:
         img = cv2.resize(np.concatenate(rows, 0), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
         cv2.imwrite(str(out / 'samples.png'), img[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])

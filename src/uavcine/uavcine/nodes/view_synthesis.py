@@ -130,7 +130,7 @@ class ViewSynthesisNode(Node):
 
     def setup(self):
         self.create_service(SRV, 'view_synthesis/synthesize_shot', self.on_synthesize)
-        self._model = None  # type: Optional[Tuple[Any, Any]]
+        self._model = None  # type: Optional[Tuple[Any, Any, Any]]
         self._model_key = None  # type: Optional[Tuple[str, float]]
         self._size = (64, 48)  # the model's image (width, height), from its checkpoint
         # topic mode: the newest inputs
@@ -169,7 +169,8 @@ class ViewSynthesisNode(Node):
 
     # --- the model ---------------------------------------------------------------------
     def model(self):
-        """(vq, gpt), loaded on first use and again when the ``model`` parameter or the file changes."""
+        """(vq, gpt, refiner or None), loaded on first use and again when the ``model`` parameter or the file
+        changes (a file with a stage-3 refiner, core/views/refiner.py, decodes the views with the source's pixels)."""
         path = paths.resolve(self.p.model)
         if not path or not os.path.isfile(path):
             raise RequestError('model not found: %s (parameter model)' % self.p.model)
@@ -179,7 +180,7 @@ class ViewSynthesisNode(Node):
             from ..core.views.synthesis import from_checkpoint  # lazy: imports torch
             try:
                 ck = torch.load(path, map_location='cpu', weights_only=False)
-                self._model = from_checkpoint(ck)
+                self._model = from_checkpoint(ck, with_refiner=True)
                 self._size = tuple(int(v) for v in ck.get('image_size', (64, 48)))   # (width, height)
             except Exception as exc:  # a damaged or foreign file: the reason goes to the client
                 raise RequestError('cannot load model %s: %s' % (path, str(exc).splitlines()[0] if str(exc) else
@@ -276,7 +277,7 @@ class ViewSynthesisNode(Node):
                  image_frame: str) -> dict:
         """N views of ``plan`` from the source image and pose, over ``duration_s``: images, poses, times_s and the
         planned path (fields of the service's response; the topic mode publishes the same)."""
-        vq, gpt = self.model()
+        vq, gpt, refiner = self.model()
         import torch  # lazy, as in model(): loaded by then
         torch.set_num_threads(self.p.threads)
         h, w = img.shape[:2]
@@ -289,7 +290,8 @@ class ViewSynthesisNode(Node):
         from ..core.views.synthesis import synthesize  # lazy: imports torch
         gen = torch.Generator().manual_seed(int(self.p.seed))
         views = synthesize(vq, gpt, small, np.concatenate([T_src[None], poses]), K_net,
-                           temperature=self.p.temperature, top_k=self.p.top_k, generator=gen)
+                           temperature=self.p.temperature, top_k=self.p.top_k, generator=gen, refiner=refiner,
+                           plane_z=float(pos[2]))   # the refiner's ground plane: the target's height
         crop = (slice(lb.pad_y, lb.pad_y + lb.new_h), slice(lb.pad_x, lb.pad_x + lb.new_w))
         steps = max(2, int(math.floor(duration_s / self.p.path_step_s + 1e-9)) + 1)
         pt = np.linspace(0.0, duration_s, steps)

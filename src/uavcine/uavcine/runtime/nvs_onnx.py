@@ -9,7 +9,11 @@ a numpy loop that runs them with onnxruntime.
   and the one-hot write keeps to Mul/Add (no ScatterND on a growing tensor). A model with the copy prior
   (core/views/geogpt.py) has one more input, ``prev``: the previous view's token at the position the step
   predicts (``vocab`` where it predicts none: the source's steps, each view's last);
-- ``nvs_decoder.onnx``: tokens (1, 6, 8) -> image (1, 3, 48, 64).
+- ``nvs_decoder.onnx``: tokens (1, 6, 8) -> image (1, 3, 48, 64);
+- ``nvs_refiner.onnx``, only for a model with a refiner (stage 3, core/views/refiner.py): source, source through
+  the tokenizer, decoded view, plane-warped source (each (1, 3, 48, 64), 8-bit values in [-1, 1]), the warp's
+  valid mask (1, 1, 48, 64) and the view's camera features (1, 16) -> the refined view (1, 3, 48, 64). The warp
+  itself (core/views/plane.py, OpenCV) runs before the graph.
 
 ``NvsOnnx.synthesize`` is ``core.views.synthesis.synthesize`` (greedy) on these graphs: same camera
 features (core/views/cameras.py), same order of steps. Python 3.8; export needs torch and onnx.
@@ -22,8 +26,20 @@ from typing import Dict
 import numpy as np
 
 from ..core.views.cameras import shot_features
+from ..core.views.plane import plane_warp
 
 FILES = ('nvs_encoder.onnx', 'nvs_step.onnx', 'nvs_decoder.onnx')
+REFINER_FILE = 'nvs_refiner.onnx'   # written only for a model with a refiner
+
+
+def _to_net(img: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float32 in [-1, 1] (synthesis.to_tensor)."""
+    return (img.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+
+
+def _to_image(x: np.ndarray) -> np.ndarray:
+    """(3, H, W) in [-1, 1] -> (H, W, 3) uint8 (synthesis.to_images)."""
+    return ((x.transpose(1, 2, 0).clip(-1, 1) + 1.0) * 127.5 + 0.5).astype(np.uint8)
 
 
 def _modules(vq, gpt):
@@ -83,8 +99,9 @@ def _modules(vq, gpt):
     return Encoder().eval(), Step().eval(), Decoder().eval()
 
 
-def export(vq, gpt, out_dir: str, opset: int = 16) -> Dict[str, list]:
-    """Write the three graphs into ``out_dir``; returns the operators each uses (all TensorRT-8.5 ones)."""
+def export(vq, gpt, out_dir: str, opset: int = 16, refiner=None) -> Dict[str, list]:
+    """Write the three graphs (four with a ``refiner``) into ``out_dir``; returns the operators each uses (all
+    TensorRT-8.5 ones). Without a refiner a stale ``nvs_refiner.onnx`` there is removed."""
     import torch  # lazy: export only
     from .onnx_export import export_onnx  # lazy: imports onnx (export only)
     os.makedirs(out_dir, exist_ok=True)
@@ -108,6 +125,16 @@ def export(vq, gpt, out_dir: str, opset: int = 16) -> Dict[str, list]:
                                 ['logits', 'new_cache_k', 'new_cache_v'], opset, meta)
     ops[FILES[2]] = export_onnx(dec, [torch.zeros(1, 6, 8, dtype=torch.long)], os.path.join(out_dir, FILES[2]),
                                 ['tokens'], ['image'], opset, meta)
+    ref_path = os.path.join(out_dir, REFINER_FILE)
+    if refiner is None:
+        if os.path.exists(ref_path):
+            os.remove(ref_path)
+        return ops
+    img = torch.zeros(1, 3, 48, 64)
+    ops[REFINER_FILE] = export_onnx(refiner.eval(), [img, img, img, img, torch.zeros(1, 1, 48, 64), torch.zeros(1, 16)],
+                                    ref_path, ['source', 'source_rec', 'decoded', 'warped', 'valid', 'cam'], ['image'],
+                                    opset,
+                                    dict(meta, refiner=dict(refiner.cfg.__dict__)))
     return ops
 
 
@@ -123,15 +150,22 @@ class NvsOnnx:
         self.sess = [ort.InferenceSession(os.path.join(model_dir, f), so, providers=['CPUExecutionProvider'])
                      for f in FILES]
         self.meta = read_metadata(os.path.join(model_dir, FILES[1]))
+        ref = os.path.join(model_dir, REFINER_FILE)
+        self.refiner = (ort.InferenceSession(ref, so, providers=['CPUExecutionProvider']) if os.path.isfile(ref)
+                        else None)
 
-    def synthesize(self, source: np.ndarray, poses: np.ndarray, K: np.ndarray, conditioned: bool = True) -> np.ndarray:
-        """(48, 64, 3) uint8 source, (N+1, 4, 4) poses, K -> (N, 48, 64, 3) uint8 views."""
+    def synthesize(self, source: np.ndarray, poses: np.ndarray, K: np.ndarray, conditioned: bool = True,
+                   plane_z: float = None) -> np.ndarray:
+        """(48, 64, 3) uint8 source, (N+1, 4, 4) poses, K -> (N, 48, 64, 3) uint8 views; ``plane_z`` (m, world
+        height of the refiner's plane: the target's) is needed when there is a refiner graph."""
         m = self.meta
         n = len(poses) - 1
+        if self.refiner is not None and plane_z is None:
+            raise ValueError('a model with a refiner needs plane_z, the height of the plane it warps the source by')
         if not 1 <= n <= m['max_views'] - 1:
             raise ValueError('the model generates 1..%d views, asked for %d' % (m['max_views'] - 1, n))
         enc, step, dec = self.sess
-        x = (source.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        x = _to_net(source)
         src = enc.run(None, {'image': x})[0].reshape(-1)
         cams = shot_features(poses, K, source.shape[1], source.shape[0]).astype(np.float32)
         shape = (m['n_layer'], 1, m['n_head'], m['block'], m['head_dim'])
@@ -165,8 +199,17 @@ class NvsOnnx:
                 logits = run(t, k, j + 1, prev)
             prev = toks
             views.append(np.asarray(toks, np.int64).reshape(1, *m['tokens']))
-        out = [dec.run(None, {'tokens': v})[0][0] for v in views]
-        return np.stack([((o.transpose(1, 2, 0).clip(-1, 1) + 1.0) * 127.5 + 0.5).astype(np.uint8) for o in out])
+        out = [_to_image(dec.run(None, {'tokens': v})[0][0]) for v in views]
+        if self.refiner is not None:   # stage 3 on 8-bit images, as synthesis.refine
+            rec = _to_net(_to_image(dec.run(None, {'tokens': src.reshape(1, *m['tokens'])})[0][0]))
+            refined = []
+            for k, o in enumerate(out):
+                warped, valid = plane_warp(source, K, poses[0], poses[k + 1], float(plane_z))
+                refined.append(_to_image(self.refiner.run(None, {
+                    'source': x, 'source_rec': rec, 'decoded': _to_net(o), 'warped': _to_net(warped),
+                    'valid': valid[None, None], 'cam': cams[k + 1][None]})[0][0]))
+            out = refined
+        return np.stack(out)
 
 
 def main(argv=None) -> int:
@@ -181,8 +224,8 @@ def main(argv=None) -> int:
     if not os.path.isfile(a.model):
         print('error: %s not found' % a.model)
         return 2
-    vq, gpt = from_checkpoint(torch.load(a.model, map_location='cpu', weights_only=False))
-    print(json.dumps(export(vq, gpt, a.out), indent=1))
+    vq, gpt, refiner = from_checkpoint(torch.load(a.model, map_location='cpu', weights_only=False), with_refiner=True)
+    print(json.dumps(export(vq, gpt, a.out, refiner=refiner), indent=1))
     return 0
 
 

@@ -4,6 +4,11 @@
     python -m uavcine.train.nvs_train --stage gpt --train data/nvs/train.npz --dev data/nvs/dev.npz --out runs/nvs --max-minutes 40
     python -m uavcine.train.nvs_train --stage pack --out runs/nvs --model models/nvs_geogpt_sim.pt
 
+Stage 3, the residual decoder on a packed model (train/nvs_refine.py says how its inputs are made):
+
+    python -m uavcine.train.nvs_train --stage refine --base models/nvs_geogpt_sim.pt --out runs/nvs_ref --inputs tf
+    python -m uavcine.train.nvs_train --stage pack-refine --base models/nvs_geogpt_sim.pt --out runs/nvs_ref
+
 Stage 2 with the copy prior on the shipped tokenizer (no stage 1; the card's second round):
 
     python -m uavcine.train.nvs_train --stage gpt --copy-prior --vq-from models/nvs_geogpt_sim.pt --out runs/nvs_cp --max-minutes 50
@@ -34,6 +39,7 @@ from ..core.views.geogpt import GeoGPT, GeoGPTConfig, count_parameters
 from ..core.views.synthesis import to_checkpoint, to_tensor
 from ..core.views.vqgan import VQConfig, VQModel, reconstruction_loss
 from .nvs_data import load
+from .nvs_refine import KINDS, pack_refine, train_refine
 
 
 def lr_at(frac: float, base: float) -> float:
@@ -253,7 +259,7 @@ def pack(out: Path, model_path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--stage', choices=['vq', 'gpt', 'pack', 'plot'], required=True)
+    ap.add_argument('--stage', choices=['vq', 'gpt', 'pack', 'plot', 'refine', 'pack-refine'], required=True)
     ap.add_argument('--train', default='data/nvs/train.npz')
     ap.add_argument('--dev', default='data/nvs/dev.npz')
     ap.add_argument('--out', default='runs/nvs')
@@ -271,19 +277,39 @@ def main(argv=None) -> int:
                     help='stage 2: add the previous view\'s token at each predicted position (core/views/geogpt.py)')
     ap.add_argument('--vq-from', default=None,
                     help='stage 2: take the tokenizer from this packed model (writes <out>/vq.pt) instead of stage 1')
+    ap.add_argument('--base', default=None, help='refine, pack-refine: the packed model whose stages 1-2 are used')
+    ap.add_argument('--inputs', default='tf',
+                    help='refine: how its decoded inputs are made, a comma list of %s (train/nvs_refine.py)'
+                    % ', '.join(KINDS))
+    ap.add_argument('--greedy-episodes', type=int, default=600, help='refine: training episodes generated greedily')
+    ap.add_argument('--cache', default='runs/nvs_ref_cache', help='refine: where its decoded inputs are kept')
+    ap.add_argument('--refiner-width', type=int, default=16, help='refine: channels at full resolution')
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    for f in ([a.train, a.dev] if a.stage in ('vq', 'gpt') else []):
+    for f in ([a.train, a.dev] if a.stage in ('vq', 'gpt', 'refine') else []):
         if not Path(f).exists():
             print('error: %s not found (make it with python -m uavcine.train.nvs_data)' % f, file=sys.stderr)
             return 2
     if a.vq_from and not Path(a.vq_from).is_file():
         print('error: --vq-from %s: no such model file' % a.vq_from, file=sys.stderr)
         return 2
-    if a.stage == 'vq':
+    if a.stage in ('refine', 'pack-refine'):
+        if not a.base or not Path(a.base).is_file():
+            print('error: --base %s: no such model file' % a.base, file=sys.stderr)
+            return 2
+        bad = [k for k in a.inputs.split(',') if k.strip() not in KINDS]
+        if bad:
+            print('error: --inputs: unknown %s (one of %s)' % (', '.join(bad), ', '.join(KINDS)), file=sys.stderr)
+            return 2
+    if a.stage == 'refine':
+        a.batch, a.lr = a.batch or 32, a.lr or 1e-3
+        train_refine(a, out)
+    elif a.stage == 'pack-refine':
+        pack_refine(Path(a.base), out, Path(a.model))
+    elif a.stage == 'vq':
         a.batch, a.lr = a.batch or 32, a.lr or 1e-3
         train_vq(a, out)
     elif a.stage == 'gpt':
