@@ -44,12 +44,14 @@ KINDS = ('tf', 'sample', 'greedy')
 
 
 def save(path: Path, **state):
+    """A checkpoint written whole or not at all (a killed run leaves the previous one); all three stages use it."""
     tmp = path.with_suffix('.tmp')
     torch.save(state, tmp)
     tmp.replace(path)
 
 
 def lr_at(frac: float, base: float) -> float:
+    """All three stages' schedule: linear warm-up over the first 2 % of the time budget, then cosine to 5 %."""
     if frac < 0.02:
         return base * frac / 0.02
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))

@@ -39,19 +39,7 @@ from ..core.views.geogpt import GeoGPT, GeoGPTConfig, count_parameters
 from ..core.views.synthesis import to_checkpoint, to_tensor
 from ..core.views.vqgan import VQConfig, VQModel, reconstruction_loss
 from .nvs_data import load
-from .nvs_refine import KINDS, pack_refine, train_refine
-
-
-def lr_at(frac: float, base: float) -> float:
-    if frac < 0.02:
-        return base * frac / 0.02
-    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
-
-def save(path: Path, **state):
-    tmp = path.with_suffix('.tmp')
-    torch.save(state, tmp)
-    tmp.replace(path)
+from .nvs_refine import KINDS, lr_at, pack_refine, save, train_refine
 
 
 def train_vq(a, out: Path) -> None:
