@@ -9,7 +9,7 @@ from uavcine.core.views.plane import central_plane_z, plane_homography, plane_wa
 from uavcine.core.views.refiner import Refiner, RefinerConfig
 from uavcine.core.views.synthesis import from_checkpoint, load_refiner, refine, synthesize
 
-from test_view_synthesis import K64, serve, tiny_checkpoint
+from test_view_synthesis import K64, serve, tiny_checkpoint, write_tiny_splits
 
 
 def with_refiner(path, out):
@@ -146,12 +146,7 @@ def test_the_service_runs_a_file_with_a_refiner(paths):
 def test_the_refine_stage_trains_resumes_and_packs(paths, tmp_path):
     from uavcine.train import nvs_train
     base, _ = paths
-    rng = np.random.default_rng(6)
-    poses = np.stack([plan_shot(ShotPlan(type='ORBIT', distance_m=20.0), [0, 0, 0], [0, 0, 0],
-                                [0, g, 2 * g, 3 * g, 4 * g, 5 * g])[0] for g in (1, 10, 1, 10)])
-    for name in ('tr', 'dv'):
-        np.savez(tmp_path / (name + '.npz'), images=rng.integers(0, 255, (4, 6, 48, 64, 3), dtype=np.uint8),
-                 poses=poses, gap=np.array([1, 10, 1, 10]), K=K64, depth=np.full((4, 1, 48, 64), 30.0, np.float32))
+    write_tiny_splits(tmp_path, seed=6)
     args = ['--stage', 'refine', '--base', str(base), '--train', str(tmp_path / 'tr.npz'), '--dev',
             str(tmp_path / 'dv.npz'), '--out', str(tmp_path / 'run'), '--cache', str(tmp_path / 'cache'),
             '--inputs', 'tf,sample,greedy', '--greedy-episodes', '2', '--max-minutes', '0.02', '--batch', '6',

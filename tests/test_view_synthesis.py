@@ -384,3 +384,30 @@ def test_stage_two_can_take_the_tokenizer_of_a_packed_model(model_path, tmp_path
     got = load_vq(tmp_path / 'vq.pt').state_dict()
     want = from_checkpoint(torch.load(model_path, weights_only=False))[0].state_dict()
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+
+
+def write_tiny_splits(folder, seed):
+    """``folder``/tr.npz and dv.npz in nvs_data's layout: 4 ORBIT episodes of 6 random 64 x 48 views each, at
+    gaps 1 and 10, with a flat 30 m depth."""
+    rng = np.random.default_rng(seed)
+    poses = np.stack([plan_shot(ShotPlan(type='ORBIT', distance_m=20.0), [0, 0, 0], [0, 0, 0],
+                                [0, g, 2 * g, 3 * g, 4 * g, 5 * g])[0] for g in (1, 10, 1, 10)])
+    for name in ('tr', 'dv'):
+        np.savez(folder / (name + '.npz'), images=rng.integers(0, 255, (4, 6, 48, 64, 3), dtype=np.uint8),
+                 poses=poses, gap=np.array([1, 10, 1, 10]), K=K64, depth=np.full((4, 1, 48, 64), 30.0, np.float32))
+
+def test_stages_one_and_two_train_within_their_budget_and_resume(tmp_path):
+    """nvs_train --stage vq / gpt (the shared loop of train/nvs_loop.py): a few seconds of each stage write a
+    checkpoint with a curve, and --resume continues it (more steps, the curve extended, the minutes counted on)."""
+    from uavcine.train import nvs_train
+    write_tiny_splits(tmp_path, seed=0)
+    common = ['--train', str(tmp_path / 'tr.npz'), '--dev', str(tmp_path / 'dv.npz'), '--out', str(tmp_path / 'run'),
+              '--batch', '4', '--eval-minutes', '0.005']
+    for stage, extra in (('vq', []), ('gpt', ['--layers', '2', '--width', '32', '--heads', '2'])):
+        assert nvs_train.main(['--stage', stage, '--max-minutes', '0.02'] + common + extra) == 0
+        first = torch.load(tmp_path / 'run' / (stage + '.pt'), weights_only=False)['state']
+        assert first['step'] >= 2 and len(first['curve']) >= 1 and first['curve'][0]['step'] == 1
+        assert nvs_train.main(['--stage', stage, '--max-minutes', '0.04', '--resume'] + common + extra) == 0
+        second = torch.load(tmp_path / 'run' / (stage + '.pt'), weights_only=False)['state']
+        assert second['step'] > first['step'] and len(second['curve']) > len(first['curve'])
+        assert first['minutes'] >= 0.02 and second['minutes'] >= 0.04

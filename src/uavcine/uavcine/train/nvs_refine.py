@@ -24,8 +24,6 @@ learning rate, a curve (``<out>/refine_curve.png``), one thread.
 from __future__ import annotations
 
 import hashlib
-import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,22 +37,9 @@ from ..core.views.plane import central_plane_z
 from ..core.views.refiner import Refiner, RefinerConfig, refine_loss
 from ..core.views.synthesis import from_checkpoint, plane_warps, refine_views, synthesize, to_images, to_tensor
 from .nvs_data import load
+from .nvs_loop import budget_steps, resumed, save
 
 KINDS = ('tf', 'sample', 'greedy')
-
-
-def save(path: Path, **state):
-    """A checkpoint written whole or not at all (a killed run leaves the previous one); all three stages use it."""
-    tmp = path.with_suffix('.tmp')
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def lr_at(frac: float, base: float) -> float:
-    """All three stages' schedule: linear warm-up over the first 2 % of the time budget, then cosine to 5 %."""
-    if frac < 0.02:
-        return base * frac / 0.02
-    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
 @torch.no_grad()
@@ -98,7 +83,7 @@ def cached_inputs(vq, gpt, data: dict, path: Path, kind: str, limit: int = 0) ->
 
 def episode_plane_z(data: dict, limit: int = 0) -> np.ndarray:
     """(E,) the height of the plane the refiner warps each episode's source by: the point of the source's central
-    ray at the median simulator depth of its central 4 x 4 pixels (refiner.central_plane_z; the data stores no
+    ray at the median simulator depth of its central 4 x 4 pixels (plane.central_plane_z; the data stores no
     target position, the service is given it)."""
     E = len(data['gap']) if not limit else min(limit, len(data['gap']))
     H, W = data['images'].shape[2:4]
@@ -174,24 +159,16 @@ def train_refine(a, out: Path) -> None:
     model = Refiner(RefinerConfig(width=a.refiner_width))
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     path = out / 'refine.pt'
-    state = {'step': 0, 'minutes': 0.0, 'curve': [], 'best': -1.0, 'inputs': kinds, 'base': str(a.base)}
-    if a.resume and path.exists():
-        s = torch.load(path, map_location='cpu', weights_only=False)
-        model.load_state_dict(s['model'])
-        opt.load_state_dict(s['opt'])
-        state = s['state']
+    state = resumed(path, model, opt, {'step': 0, 'minutes': 0.0, 'curve': [], 'best': -1.0, 'inputs': kinds,
+                                       'base': str(a.base)}, a.resume)
     print('refiner: %d parameters; train pairs %s; dev %d greedy views (token-only dev PSNR %.2f dB)' % (
         count_parameters(model), ', '.join('%s %d' % (k, len(p)) for k, p in zip(kinds, train_sets)), len(dev),
         evaluate(model, dev)['token_only']))
     rng = np.random.default_rng(2000 + state['step'])
-    t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
-    bar = tqdm(total=int(a.max_minutes * 60), unit='s', desc='stage 3 refiner', initial=int(60 * state['minutes']))
-    while True:
-        el = (time.time() - t0) / 60
-        if el >= a.max_minutes:
-            break
-        for g in opt.param_groups:
-            g['lr'] = lr_at(el / a.max_minutes, a.lr)
+    checkpoint = lambda: save(path, model=model.state_dict(), opt=opt.state_dict(), state=state,  # noqa: E731
+                              cfg=asdict(model.cfg))
+    for el, eval_due, bar in budget_steps(state, opt, a.lr, a.max_minutes, a.eval_minutes, 'stage 3 refiner',
+                                          checkpoint):
         model.train()
         per = [a.batch // len(train_sets) + (1 if i < a.batch % len(train_sets) else 0) for i in range(len(train_sets))]
         parts = [p.batch(rng.integers(0, len(p), n)) for p, n in zip(train_sets, per) if n]
@@ -200,9 +177,7 @@ def train_refine(a, out: Path) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        state['step'] += 1
-        if el - last_eval >= a.eval_minutes or state['step'] == 1:
-            last_eval = el
+        if eval_due:
             ev = evaluate(model, dev)
             state['curve'].append(dict(step=state['step'], minutes=el, train_loss=loss.item(), **ev))
             bar.set_postfix(loss='%.4f' % loss.item(), dev_psnr='%.2f' % ev['psnr'])
@@ -210,15 +185,6 @@ def train_refine(a, out: Path) -> None:
                 state['best'] = ev['psnr']
                 save(out / 'refine_best.pt', model=model.state_dict(), cfg=asdict(model.cfg), step=state['step'],
                      dev=ev)
-        bar.n = int(60 * el)
-        bar.refresh()
-        if time.time() - last_save > 120:
-            state['minutes'] = el
-            save(path, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
-            last_save = time.time()
-    state['minutes'] = (time.time() - t0) / 60
-    save(path, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
-    bar.close()
     best = torch.load(out / 'refine_best.pt', map_location='cpu', weights_only=False)
     print('stage 3 done: %d steps, best dev PSNR %.2f dB at step %d: %s' % (
         state['step'], state['best'], best['step'],

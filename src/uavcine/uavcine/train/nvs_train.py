@@ -26,20 +26,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..core.views.cameras import shot_features
 from ..core.views.geogpt import GeoGPT, GeoGPTConfig, count_parameters
 from ..core.views.synthesis import to_checkpoint, to_tensor
 from ..core.views.vqgan import VQConfig, VQModel, reconstruction_loss
 from .nvs_data import load
-from .nvs_refine import KINDS, lr_at, pack_refine, save, train_refine
+from .nvs_loop import budget_steps, resumed, save
+from .nvs_refine import KINDS, pack_refine, train_refine
 
 
 def train_vq(a, out: Path) -> None:
@@ -48,22 +47,12 @@ def train_vq(a, out: Path) -> None:
     ck = out / 'vq.pt'
     model = VQModel(VQConfig())
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    state = {'step': 0, 'minutes': 0.0, 'curve': []}
-    if a.resume and ck.exists():
-        s = torch.load(ck, map_location='cpu', weights_only=False)
-        model.load_state_dict(s['model'])
-        opt.load_state_dict(s['opt'])
-        state = s['state']
+    state = resumed(ck, model, opt, {'step': 0, 'minutes': 0.0, 'curve': []}, a.resume)
     print('VQ tokenizer: %d parameters, %d train / %d dev images' % (count_parameters(model), len(tr), len(dev)))
     rng = np.random.default_rng(state['step'])
-    t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
-    bar = tqdm(total=int(a.max_minutes * 60), unit='s', desc='stage 1 VQ', initial=int(60 * state['minutes']))
-    while True:
-        el = (time.time() - t0) / 60
-        if el >= a.max_minutes:
-            break
-        for g in opt.param_groups:
-            g['lr'] = lr_at(el / a.max_minutes, a.lr)
+    checkpoint = lambda: save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state,  # noqa: E731
+                              cfg=asdict(model.cfg))
+    for el, eval_due, bar in budget_steps(state, opt, a.lr, a.max_minutes, a.eval_minutes, 'stage 1 VQ', checkpoint):
         model.train()
         x = to_tensor(tr[rng.integers(0, len(tr), a.batch)])
         x_hat, idx, commit = model(x)
@@ -72,9 +61,7 @@ def train_vq(a, out: Path) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        state['step'] += 1
-        if el - last_eval >= a.eval_minutes or state['step'] == 1:
-            last_eval = el
+        if eval_due:
             model.eval()
             with torch.no_grad():
                 xd = to_tensor(dev)
@@ -85,15 +72,6 @@ def train_vq(a, out: Path) -> None:
             state['curve'].append({'step': state['step'], 'minutes': el, 'train_loss': float(rec), 'dev_psnr': psnr,
                                    'codes_used': used})
             bar.set_postfix(rec='%.4f' % float(rec), dev_psnr='%.2f' % psnr, codes=used)
-        bar.n = int(60 * el)
-        bar.refresh()
-        if time.time() - last_save > 120:
-            state['minutes'] = el
-            save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
-            last_save = time.time()
-    state['minutes'] = (time.time() - t0) / 60
-    save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(model.cfg))
-    bar.close()
     print('stage 1 done: %d steps, dev PSNR %.2f dB, %d codes used' % (
         state['step'], state['curve'][-1]['dev_psnr'], state['curve'][-1]['codes_used']))
 
@@ -152,24 +130,14 @@ def train_gpt(a, out: Path) -> None:
     other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and 'pos' not in n and 'view' not in n)]
     opt = torch.optim.AdamW([{'params': decay, 'weight_decay': 0.05}, {'params': other, 'weight_decay': 0.0}],
                             lr=a.lr, betas=(0.9, 0.95))
-    state = {'step': 0, 'minutes': 0.0, 'curve': [], 'best': float('inf')}
-    if a.resume and ck.exists():
-        s = torch.load(ck, map_location='cpu', weights_only=False)
-        model.load_state_dict(s['model'])
-        opt.load_state_dict(s['opt'])
-        state = s['state']
+    state = resumed(ck, model, opt, {'step': 0, 'minutes': 0.0, 'curve': [], 'best': float('inf')}, a.resume)
     print('GeoGPT: %d layers, width %d, %d parameters, sequence %d, copy prior %s' % (
         cfg.n_layer, cfg.n_embd, count_parameters(model), cfg.block, 'on' if cfg.copy_prior else 'off'))
     dv_x, dv_c = episode_batch(dv_tok, dv['poses'], K, range(0, len(dv_tok), 2))   # half the dev episodes: eval stays cheap
     rng = np.random.default_rng(1000 + state['step'])
-    t0, last_eval, last_save = time.time() - 60 * state['minutes'], -1.0, time.time()
-    bar = tqdm(total=int(a.max_minutes * 60), unit='s', desc='stage 2 GPT', initial=int(60 * state['minutes']))
-    while True:
-        el = (time.time() - t0) / 60
-        if el >= a.max_minutes:
-            break
-        for g in opt.param_groups:
-            g['lr'] = lr_at(el / a.max_minutes, a.lr)
+    checkpoint = lambda: save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state,  # noqa: E731
+                              cfg=asdict(cfg))
+    for el, eval_due, bar in budget_steps(state, opt, a.lr, a.max_minutes, a.eval_minutes, 'stage 2 GPT', checkpoint):
         model.train()
         x, c = episode_batch(tr_tok, tr['poses'], K, rng.integers(0, len(tr_tok), a.batch), rng)
         uncond = torch.as_tensor(rng.random(a.batch) < cfg.p_uncond)
@@ -178,9 +146,7 @@ def train_gpt(a, out: Path) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        state['step'] += 1
-        if el - last_eval >= a.eval_minutes or state['step'] == 1:
-            last_eval = el
+        if eval_due:
             model.eval()
             with torch.no_grad():
                 dl = float(model.loss(dv_x, dv_c))
@@ -191,15 +157,6 @@ def train_gpt(a, out: Path) -> None:
             if dl < state['best']:
                 state['best'] = dl
                 save(out / 'gpt_best.pt', model=model.state_dict(), cfg=asdict(cfg), step=state['step'], dev_loss=dl)
-        bar.n = int(60 * el)
-        bar.refresh()
-        if time.time() - last_save > 120:
-            state['minutes'] = el
-            save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(cfg))
-            last_save = time.time()
-    state['minutes'] = (time.time() - t0) / 60
-    save(ck, model=model.state_dict(), opt=opt.state_dict(), state=state, cfg=asdict(cfg))
-    bar.close()
     print('stage 2 done: %d steps, best dev loss %.3f' % (state['step'], state['best']))
 
 
