@@ -47,25 +47,22 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
             feed = {'source': x, 'source_rec': x, 'decoded': x, 'warped': x,
                     'valid': np.ones((1, 1, 48, 64), np.float32), 'cam': np.zeros((1, 16), np.float32)}
             refine_only = lambda: [m.refiner.run(None, feed) for _ in range(5)]  # noqa: E731
-    ref_s = None
-    if refine_only is not None:
-        refine_only()
-        rt = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            refine_only()
-            rt.append(time.perf_counter() - t)
-        ref_s = statistics.median(rt) / 5
-    run()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t)
-    return {'backend': backend, 'threads': threads, 's_per_view': statistics.median(times) / 5,
+    ref_s = median_s(refine_only, repeats) / 5 if refine_only is not None else None
+    return {'backend': backend, 'threads': threads, 's_per_view': median_s(run, repeats) / 5,
             'refiner_s_per_view': ref_s,
             'torch_loaded': 'torch' in sys.modules,
             'peak_rss_mb': peak_rss_mb()}
+
+
+def median_s(fn, repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls, after one call to warm up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def peak_rss_mb() -> float:
