@@ -170,3 +170,18 @@ def test_missing_model_is_one_clear_error(tmp_path):
         host.add_node(TrackerNode, params={'model_path': str(tmp_path / 'none.pt')})
     assert isinstance(err.value.__cause__, ValueError)
     host.close()
+
+
+def test_best_hypotheses_keeps_each_detections_most_confident_class():
+    """msgs.best_hypotheses (the tracker node's and shot_diag's reading of a Detection2DArray): per detection its
+    box and its most confident hypothesis; a detection without results is left out."""
+    from types import SimpleNamespace as N
+
+    def det(box, results):
+        x, y, w, h = box
+        return N(bbox=N(center=N(position=N(x=x + w / 2, y=y + h / 2)), size_x=w, size_y=h),
+                 results=[N(hypothesis=N(class_id=c, score=s)) for c, s in results])
+    arr = N(detections=[det((10, 20, 30, 40), [('car', 0.4), ('person', 0.7)]), det((0, 0, 5, 5), []),
+                        det((1, 2, 3, 4), [('tower', 0.9)])])
+    assert msgs.best_hypotheses(arr) == [((10.0, 20.0, 30.0, 40.0), 0.7, 'person'),
+                                         ((1.0, 2.0, 3.0, 4.0), 0.9, 'tower')]

@@ -45,12 +45,7 @@ def read_bag(bag: Path, images: bool = False):
             if topic == '/camera/image_raw':
                 frames[stamp] = msgs.image_to_numpy(msg)
                 continue
-            out = []
-            for d in msg.detections:
-                if d.results:
-                    best = max(d.results, key=lambda r: float(r.hypothesis.score))
-                    out.append((msgs.bbox_xywh(d.bbox), float(best.hypothesis.score), str(best.hypothesis.class_id)))
-            dets[stamp] = out
+            dets[stamp] = msgs.best_hypotheses(msg)
     finally:
         reader.close()
     return run, dets, frames

@@ -5,7 +5,7 @@ are numpy arrays in one and array.array in the other; ``np.asarray`` takes both)
 Building goes through ``node.new`` so each host makes its own message class.
 Python 3.8.
 """
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -98,6 +98,17 @@ def bbox_xywh(bbox: Any) -> Tuple[float, float, float, float]:
     """vision_msgs/BoundingBox2D (Humble: center.position.x) -> (x_min, y_min, width, height)."""
     w, h = float(bbox.size_x), float(bbox.size_y)
     return float(bbox.center.position.x) - w / 2, float(bbox.center.position.y) - h / 2, w, h
+
+
+def best_hypotheses(msg: Any) -> List[Tuple[Tuple[float, float, float, float], float, str]]:
+    """vision_msgs/Detection2DArray -> per detection with a result: its box (x_min, y_min, width, height) and its
+    most confident hypothesis's score and class id (detections without a result are left out)."""
+    out = []
+    for d in msg.detections:
+        if d.results:
+            best = max(d.results, key=lambda r: float(r.hypothesis.score))
+            out.append((bbox_xywh(d.bbox), float(best.hypothesis.score), str(best.hypothesis.class_id)))
+    return out
 
 
 def bbox_fields(x: float, y: float, w: float, h: float) -> Dict[str, Any]:

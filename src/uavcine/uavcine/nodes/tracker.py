@@ -193,15 +193,10 @@ class TrackerNode(Node):
 
     def _detections(self, msg) -> List[Any]:
         dets = []
-        for d in msg.detections:
-            if not d.results:
-                continue
-            best = max(d.results, key=lambda r: float(r.hypothesis.score))
-            cid = str(best.hypothesis.class_id)
-            x, y, w, h = msgs.bbox_xywh(d.bbox)
+        for (x, y, w, h), score, cid in msgs.best_hypotheses(msg):
             if not all(np.isfinite([x, y, w, h])) or w <= 0 or h <= 0:
                 continue
-            dets.append(Detection((x, y, w, h), float(best.hypothesis.score), self.labels.get(cid, cid)))
+            dets.append(Detection((x, y, w, h), score, self.labels.get(cid, cid)))
         return dets
 
     def on_detections(self, msg):
