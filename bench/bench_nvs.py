@@ -39,11 +39,11 @@ def one(backend: str, threads: int, model: str, onnx_dir: str, repeats: int) -> 
             tok = synthesize(vq, gpt, src, poses, K)[None]
             refine_only = lambda: refine(vq, ref, src[None], tok, poses[None], K, [0.0])  # noqa: E731
     else:
-        from uavcine.runtime.nvs_onnx import NvsOnnx   # no torch in this process
+        from uavcine.runtime.nvs_onnx import NvsOnnx, _to_net   # no torch in this process
         m = NvsOnnx(onnx_dir, threads)
         run = lambda: m.synthesize(src, poses, K, plane_z=0.0)  # noqa: E731
         if m.refiner is not None:   # the refiner graph alone (its plane warp not counted)
-            x = (src.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+            x = _to_net(src)
             feed = {'source': x, 'source_rec': x, 'decoded': x, 'warped': x,
                     'valid': np.ones((1, 1, 48, 64), np.float32), 'cam': np.zeros((1, 16), np.float32)}
             refine_only = lambda: [m.refiner.run(None, feed) for _ in range(5)]  # noqa: E731
