@@ -165,3 +165,30 @@ def test_the_refine_stage_trains_resumes_and_packs(paths, tmp_path):
     ck = torch.load(out, weights_only=False)
     assert ck['refiner_cfg']['width'] == 4 and ck['curves']['refiner'] and load_refiner(ck) is not None
     assert all(v.dtype == torch.float16 for v in ck['refiner'].values())
+
+
+def test_the_gap_study_of_a_refined_model_ablates_the_plane_and_the_transformer(paths, tmp_path):
+    """eval-nvs on a file with a refiner adds the plane warp alone and the refiner fed the source's tokens (what the
+    transformer adds is the model minus that row), and tables them."""
+    from uavcine.core.views.synthesis import plane_warps, to_images, to_tensor
+    from uavcine.eval.nvs_gap import evaluate, summarize, table
+    from uavcine.train.nvs_refine import episode_plane_z
+    _, refined = paths
+    rng = np.random.default_rng(5)
+    poses = np.stack([plan_shot(ShotPlan(type='FLYBY', distance_m=20.0), [0, 0, 0], [0, 0, 0],
+                                [0, g, 2 * g, 3 * g, 4 * g, 5 * g])[0] for g in (1, 5)])
+    d = dict(images=rng.integers(0, 255, (2, 6, 48, 64, 3), dtype=np.uint8),
+             depth=np.full((2, 6, 48, 64), 30.0, np.float32), poses=poses, seed=np.array([1, 1]), shot=np.array([1, 1]),
+             gap=np.array([1, 5]), K=K64)
+    ck = torch.load(refined, weights_only=False)
+    preds, psnr, ssim, holes, _ = evaluate(ck, d)
+    pz = episode_plane_z(d, 2)
+    np.testing.assert_array_equal(preds['plane_warp'], plane_warps(d['images'][:, 0], poses, K64, pz)[0])
+    vq, _, ref = from_checkpoint(ck, with_refiner=True)
+    with torch.no_grad():
+        rec = to_images(vq.decode(vq.encode(to_tensor(d['images'][:, 0]))))
+    want = refine(vq, ref, d['images'][:, 0], np.repeat(rec[:, None], 5, axis=1), poses, K64, pz)
+    np.testing.assert_array_equal(preds['refined_source_tokens'], want)
+    assert not np.array_equal(preds['refined_source_tokens'], preds['model'])     # the tokens do reach the refiner
+    md = table(summarize(d, psnr, ssim, holes))
+    assert 'refiner without the transformer' in md and md.count('\n| 5 |') >= 3

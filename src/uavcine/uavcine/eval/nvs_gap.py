@@ -12,7 +12,11 @@ inpainted before scoring); the same model with the null camera (trained with cam
 this is the model without camera conditioning); copying the source *through the tokenizer* (the source
 encoded and decoded: what a model that only copies tokens, the copy prior's starting point, would give);
 for a model with a refiner (stage 3, core/views/refiner.py) the ``model`` row is the refined views and
-``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3); the
+``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3), and two
+ablations say what each part of the refined model gives: ``plane_warp``, the source warped by the ground plane alone
+(the refiner's geometric input, as it gets it: edges replicated, rays that miss the plane too), and ``refined_source_tokens``, the
+refiner fed the source's own tokens in place of the transformer's (stage 3 without stage 2: what the transformer's
+views add is ``model`` minus this row); the
 refiner's ground plane passes through the source's central ray at the simulator's depth of its central pixels
 (the data stores no target position; the service uses the target's height);
 and, as a ceiling, the true view through the tokenizer (encode + decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
@@ -35,12 +39,14 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from ..core.views.reprojection import reproject
-from ..core.views.synthesis import from_checkpoint, refine, synthesize, to_images, to_tensor
+from ..core.views.synthesis import from_checkpoint, plane_warps, refine, synthesize, to_images, to_tensor
 from ..errors import UserError
 from ..train.nvs_refine import episode_plane_z
 
 METHODS = ('model', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
-REFINED = ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling')
+REFINED = ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection', 'tokenizer_ceiling',
+           'plane_warp', 'refined_source_tokens')
+ABLATIONS = ('plane_warp', 'refined_source_tokens')
 
 
 def methods_of(psnr: dict):
@@ -80,6 +86,10 @@ def evaluate(ck: dict, data: dict, batch: int = 20, limit: int = 0, threads: int
             src_rec = to_images(vq.decode(vq.encode(to_tensor(src))))            # the source through the tokenizer
         preds['tokenizer_ceiling'][sl] = to_images(rec).reshape(true.shape)
         preds['copy_tokenized'][sl] = src_rec[:, None]
+        if refiner is not None:   # the ablations: the plane alone; the refiner without the transformer's tokens
+            preds['plane_warp'][sl] = plane_warps(src, poses, K, plane_z[sl])[0]
+            preds['refined_source_tokens'][sl] = refine(vq, refiner, src, np.repeat(src_rec[:, None], 5, axis=1),
+                                                        poses, K, plane_z[sl])
     gen_s = time.time() - t0
     for e in range(E):
         preds['copy'][e] = data['images'][e, 0]
@@ -139,6 +149,16 @@ def table(summary: dict) -> str:
     for g, r in summary['gaps'].items():
         d = r['disoccluded']
         lines.append('| %s | %.1f %% | %.2f | %.2f |' % (g, 100 * d['holes'], d['model_psnr'], d['reprojection_psnr']))
+    if refined:
+        lines += ['', 'What each part of the refined model gives, PSNR / SSIM (the plane warp alone; the refiner fed the '
+                  "source's tokens instead of the transformer's; the model):", '',
+                  '| gap | plane warp alone | refiner without the transformer | model | the transformer adds (dB) |',
+                  '|---:|---|---|---|---:|']
+        for g, r in summary['gaps'].items():
+            cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
+            lines.append('| %s | %s | %s | %s | %+.2f |' % (g, cell('plane_warp'), cell('refined_source_tokens'),
+                                                          cell('model'), r['model']['psnr'] -
+                                                          r['refined_source_tokens']['psnr']))
     cols = [m for m in ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection')
             if refined or m != 'token_only']
     lines += ['', 'PSNR (dB) per shot type, all gaps:', '',
@@ -154,11 +174,12 @@ def figures(summary: dict, data, preds, out: Path) -> None:
     import matplotlib.pyplot as plt  # lazy: after choosing the Agg backend
     import cv2  # lazy: only the sample strip needs it
     gaps = list(summary['gaps'])
-    fig, ax = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, ax = plt.subplots(1, 3, figsize=(12, 4.2))
     for m in [m for m in REFINED if m in summary['gaps'][gaps[0]]]:
-        style = 'k--' if m == 'tokenizer_ceiling' else 'o-'    # the ceiling: no generated view can beat it
-        ax[0].plot(gaps, [summary['gaps'][g][m]['psnr'] for g in gaps], style, label=m.replace('_', ' '))
-        ax[1].plot(gaps, [summary['gaps'][g][m]['ssim'] for g in gaps], style, label=m.replace('_', ' '))
+        style = 'k--' if m == 'tokenizer_ceiling' else ('x:' if m in ABLATIONS else 'o-')   # ceiling; ablations
+        label = 'refiner without the transformer' if m == 'refined_source_tokens' else m.replace('_', ' ')
+        ax[0].plot(gaps, [summary['gaps'][g][m]['psnr'] for g in gaps], style, label=label)
+        ax[1].plot(gaps, [summary['gaps'][g][m]['ssim'] for g in gaps], style)
     for g in gaps:
         ax[2].plot(range(1, 6), summary['gaps'][g]['model']['psnr_per_view'], 'o-', label='gap %s' % g)
     for a, t in zip(ax, ('PSNR (dB) per gap', 'SSIM per gap', 'model PSNR (dB) per generated view')):
@@ -169,9 +190,9 @@ def figures(summary: dict, data, preds, out: Path) -> None:
     ax[0].set_xlabel('gap (positions)')
     ax[1].set_xlabel('gap (positions)')
     ax[2].set_xlabel('view index')
-    ax[0].legend(fontsize=8)
     ax[2].legend(fontsize=8)
-    fig.tight_layout()
+    fig.legend(*ax[0].get_legend_handles_labels(), loc='lower center', ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(out / 'gap_study.png', dpi=72)
     plt.close(fig)
     # one episode per gap (ORBIT of the first test scene): source | generated x5 / (token-only x5) / true x5
