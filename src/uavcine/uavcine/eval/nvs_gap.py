@@ -14,12 +14,12 @@ encoded and decoded: what a model that only copies tokens, the copy prior's star
 for a model with a refiner (stage 3, core/views/refiner.py) the ``model`` row is the refined views and
 ``token_only`` the same generated tokens through the tokenizer's decoder alone (the model before stage 3), and two
 ablations say what each part of the refined model gives: ``plane_warp``, the source warped by the ground plane alone
-(the refiner's geometric input, as it gets it: edges replicated, rays that miss the plane too), and ``refined_source_tokens``, the
-refiner fed the source's own tokens in place of the transformer's (stage 3 without stage 2: what the transformer's
-views add is ``model`` minus this row); the
-refiner's ground plane passes through the source's central ray at the simulator's depth of its central pixels
-(the data stores no target position; the service uses the target's height);
-and, as a ceiling, the true view through the tokenizer (encode + decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
+(the refiner's geometric input, as it gets it: edges replicated, rays that miss the plane too), and
+``refined_source_tokens``, the refiner fed the source's own tokens in place of the transformer's (stage 3
+without stage 2: what the transformer's views add is ``model`` minus this row); the refiner's ground plane passes
+through the source's central ray at the simulator's depth of its central pixels (the data stores no target
+position; the service uses the target's height); and, as a ceiling, the true view through the tokenizer (encode +
+decode: no generated view can beat it). LPIPS, the seed's other metric, needs pretrained
 network weights (AlexNet/VGG) that cannot be downloaded here: not reported.
 
 Writes ``gap_study.json`` (every number), ``gap_study.md`` (the tables), ``gap_study.png`` (PSNR/SSIM per
@@ -150,8 +150,8 @@ def table(summary: dict) -> str:
         d = r['disoccluded']
         lines.append('| %s | %.1f %% | %.2f | %.2f |' % (g, 100 * d['holes'], d['model_psnr'], d['reprojection_psnr']))
     if refined:
-        lines += ['', 'What each part of the refined model gives, PSNR / SSIM (the plane warp alone; the refiner fed the '
-                  "source's tokens instead of the transformer's; the model):", '',
+        lines += ['', 'What each part of the refined model gives, PSNR / SSIM (the plane warp alone; the refiner '
+                  "fed the source's tokens instead of the transformer's; the model):", '',
                   '| gap | plane warp alone | refiner without the transformer | model | the transformer adds (dB) |',
                   '|---:|---|---|---|---:|']
         for g, r in summary['gaps'].items():
