@@ -109,7 +109,7 @@ from tqdm import tqdm
 from ..core.gestures import body as B
 from ..core.gestures import skeleton as K
 from ..core.gestures.ddnet import DDNet, DDNetConfig
-from ..core.gestures.mmgr import UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, from_checkpoint, skeleton_dim
+from ..core.gestures.mmgr import POOLS, UAV_GESTURE_LABELS, GestureLSTM, MMGRConfig, from_checkpoint, skeleton_dim
 from ..runtime.onnx_export import export_onnx
 from . import gesture_eval as E
 from . import gesture_pair
@@ -390,7 +390,8 @@ def main(argv=None) -> int:
     r.add_argument('--threads', type=int, default=1)
     r.add_argument('--no-velocity', dest='velocity', action='store_false',
                    help='LSTM features: the joints only (default: the joints and their full-rate velocities)')
-    r.add_argument('--pool', default='mean', choices=['last', 'mean'], help='LSTM output the FC layers see')
+    r.add_argument('--pool', default='mean', choices=list(POOLS),
+                   help="LSTM output the FC layers see: the last state, or the outputs' mean / max / both over time")
     r.add_argument('--none', type=float, default=0.0, metavar='P',
                    help='add a "none" class: each sample is, with probability P, a simulated person not signalling '
                    '(idle / walking, core.gestures.body; 0: the 13 UAV-GESTURE classes only)')
