@@ -71,3 +71,20 @@ def test_pooled_checkpoints_reload_and_export_to_onnx_with_parity(tmp_path, pool
     res = G.export(dest, tmp_path / 'ens.onnx', None)
     assert 'ReduceMax' in res['ops']
     assert res['windows'] == 100 and res['argmax_agree'] == 100 and res['max_abs_prob_diff'] < 1e-5
+
+
+def test_p2_flips_lists_the_videos_the_prefix_breaks_and_fixes_with_the_prefix_gesture():
+    """``ensemble``'s P-II diagnostic (used to ask whether a pool makes the LSTM less sensitive to the prefix)."""
+    from uavcine.train import gesture_eval as E
+    from uavcine.train.uav_gesture import Video
+    z = np.zeros((10, 18, 2))
+    videos = {n: Video(n, n.split('_')[0], lab, z) for n, lab in [
+        ('S1_a', 'all_clear'), ('S1_b', 'hover'), ('S1_c', 'land'), ('S2_a', 'all_clear'), ('S2_b', 'hover')]}
+    test = ['S1_a', 'S1_b', 'S1_c', 'S2_a']
+    r = {'test_videos': test,
+         'P-I': {'true': ['all_clear', 'hover', 'land', 'all_clear'], 'pred': ['all_clear', 'hover', 'hover', 'land']},
+         'P-II': {'true': ['all_clear', 'hover', 'land', 'all_clear'], 'pred': ['not_clear', 'hover', 'land', 'land']}}
+    out = E.p2_flips(videos, {1: r})
+    # S1_a: next gesture after all_clear that S1 shows in the test split is hover; S2_a's prefix is outside it
+    assert out['broken'] == [{'video': 'S1_a', 'true': 'all_clear', 'pred': 'not_clear', 'prefix': 'hover'}]
+    assert out['fixed'] == [{'video': 'S1_c', 'true': 'land', 'pred': 'land', 'prefix': 'all_clear'}]
