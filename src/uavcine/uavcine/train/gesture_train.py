@@ -69,6 +69,9 @@ trained on the full training subjects (seeds 0, 1, 2) and measured on the test s
 ``idle-eval``, ``node-eval``); it replaces the shipped model only if its test P-I mean beats 88.9 % with a P-II
 no worse than 86.9 % and no more idle false commands a minute (0.00 seen / 0.40 unseen motions). If no
 candidate beats the dev criterion, none is measured on the test subjects.
+Outcome (models/MODEL_CARD_gesture.md, round five): dev criterion --pool max 90.0, --pool meanmax 89.2 (strict P-I
+80.7 both; the shipped recipe re-run here 93.6, round four's 92.7): neither goes to the test subjects, nothing
+changes in what ships. Max pooling made P-II's prefix break more dev videos (3 and 4 against 1), not fewer.
 
 Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
 restarts from its last checkpoint; ``--budget-min`` stops cleanly):
