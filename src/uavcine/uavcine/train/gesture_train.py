@@ -72,7 +72,7 @@ candidate beats the dev criterion, none is measured on the test subjects.
 Outcome (models/MODEL_CARD_gesture.md, round five): dev criterion --pool max 90.0, --pool meanmax 89.2 (strict P-I
 80.7 both; the shipped recipe re-run here 93.6, round four's 92.7): neither goes to the test subjects, nothing
 changes in what ships. Max pooling did not lessen P-II's prefix effect: as ensembles it broke 3 and 4 dev
-videos against mean pooling's 1 (members summed: 5, 8 against 7).
+videos against mean pooling's 1 (members summed: 5 and 8 broken, 2 and 1 fixed, against 7 and 1).
 
 Commands (one thread; resumable: a finished (model, split) is skipped, an unfinished one
 restarts from its last checkpoint; ``--budget-min`` stops cleanly):

@@ -13,8 +13,8 @@ distances (``distances``) and the arms' angles and head offset (``angles``); ``m
 averages the class probabilities of a few such recognisers trained with different seeds (one file, one
 forward pass for the node).
 
-Only LSTM, ReduceMean / ReduceMax, Linear and ReLU (with mirror averaging or an ensemble also Gather, Mul, Softmax, Log): ONNX
-opset 13 ops that TensorRT 8.5 supports.
+Only LSTM, ReduceMean / ReduceMax, Linear and ReLU (with mirror averaging or an ensemble also Gather, Mul,
+Softmax, Log): ONNX opset 13 ops that TensorRT 8.5 supports.
 
 Python 3.8; torch.
 """
