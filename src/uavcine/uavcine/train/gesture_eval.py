@@ -134,6 +134,7 @@ def ensemble_eval(run_dirs: list[Path], data: Path, mirror_tta: bool = False) ->
         r = evaluate(model, videos, infos[0]['test_videos'], model.cfg.frames)
         r['members'] = {proto: [i[proto]['accuracy'] for i in infos] for proto in ('P-I', 'P-II')}
         r['dev'] = infos[0]['dev']
+        r['test_videos'] = list(infos[0]['test_videos'])
         res['splits'][k] = r
     for proto in ('P-I', 'P-II'):
         acc = [res['splits'][k][proto]['accuracy'] for k in (1, 2, 3)]
@@ -148,7 +149,29 @@ def ensemble_eval(run_dirs: list[Path], data: Path, mirror_tta: bool = False) ->
               'members alone: %s (mean %%)' % (
                   proto, ' / '.join('%.1f' % (100 * a) for a in acc), 100 * np.mean(acc), 100 * np.mean(merged),
                   len(pair), sum(pair), ' / '.join('%.1f' % (100 * m) for m in mem)))
+    res['p2_flips'] = p2_flips(videos, res['splits'])
+    print('P-II prefix: %d videos right under P-I turn wrong, %d wrong turn right; turned wrong: %s' % (
+        len(res['p2_flips']['broken']), len(res['p2_flips']['fixed']),
+        ', '.join('%s -> %s (prefix %s)' % (v['true'], v['pred'], v['prefix']) for v in res['p2_flips']['broken'])
+        or 'none'))
     return res
+
+
+def p2_flips(videos: dict[str, U.Video], splits: dict) -> dict:
+    """What P-II's prefix does, per video: those right under P-I and wrong under P-II ('broken', with the
+    prediction and the prefixed video's gesture) and the reverse ('fixed'), over the splits of ``evaluate``
+    results that hold 'test_videos' (the order of 'pred' and 'true')."""
+    out = {'broken': [], 'fixed': []}
+    for r in splits.values():
+        test = r['test_videos']
+        for i, name in enumerate(test):
+            ok1 = r['P-I']['pred'][i] == r['P-I']['true'][i]
+            ok2 = r['P-II']['pred'][i] == r['P-II']['true'][i]
+            if ok1 != ok2:
+                out['broken' if ok1 else 'fixed'].append(
+                    {'video': name, 'true': r['P-II']['true'][i], 'pred': r['P-II']['pred'][i],
+                     'prefix': U.p2_prefix_source(videos, videos[name], test).label})
+    return out
 
 
 def node_eval(out: Path, data: Path, window_s: float = 5.0, fps: float = 10.0, every_s: float = 0.5,

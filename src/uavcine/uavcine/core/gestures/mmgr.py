@@ -4,8 +4,8 @@ f_G is "a simple LSTM and two fully-connected layers". Its input, per frame, is 
 (concatenation) of the skeleton features P~ (the M = 7 normalised joints, 14 numbers) and,
 when the appearance branch is used, the hand-patch features H~. The sequence is a fixed
 number of frames sampled evenly over the window (``skeleton.sample_indices``); the LSTM's
-last hidden state (or its mean over the window, ``pool``) goes through FC -> ReLU -> dropout
--> FC to the class logits.
+last hidden state (or, ``pool``, its outputs' mean or maximum over the window, or both concatenated) goes
+through FC -> ReLU -> dropout -> FC to the class logits.
 
 Skeleton features per frame (``window_features``): the 7 joints (optionally centred on each frame's
 shoulder midpoint, ``frame_centre``), their full-rate velocities (``velocity``) and DD-Net's joint
@@ -13,8 +13,8 @@ distances (``distances``) and the arms' angles and head offset (``angles``); ``m
 averages the class probabilities of a few such recognisers trained with different seeds (one file, one
 forward pass for the node).
 
-Only LSTM, Linear and ReLU (with mirror averaging or an ensemble also Gather, Mul, Softmax, Log): ONNX
-opset 13 ops that TensorRT 8.5 supports.
+Only LSTM, ReduceMean / ReduceMax, Linear and ReLU (with mirror averaging or an ensemble also Gather, Mul,
+Softmax, Log): ONNX opset 13 ops that TensorRT 8.5 supports.
 
 Python 3.8; torch.
 """
@@ -45,7 +45,10 @@ class MMGRConfig:
     hidden: int = 128             # LSTM hidden size
     fc: int = 64                  # width of the first fully connected layer
     dropout: float = 0.3
-    pool: str = 'last'            # what the FC layers see: the LSTM's 'last' hidden state or the 'mean' over time
+    pool: str = 'last'            # what the FC layers see: the LSTM's 'last' hidden state, or its outputs' 'mean',
+    #                               'max' or both ('meanmax', concatenated: FC 2 * hidden -> fc) over time
+
+POOLS = ('last', 'mean', 'max', 'meanmax')
 
 
 def mirrored_classes(labels) -> np.ndarray:
@@ -96,8 +99,10 @@ class GestureLSTM(nn.Module):
         super().__init__()
         cfg = cfg or MMGRConfig()
         self.cfg = cfg
+        if cfg.pool not in POOLS:
+            raise ValueError('unknown pool %r (choose from %s)' % (cfg.pool, ', '.join(POOLS)))
         self.lstm = nn.LSTM(cfg.skeleton_dim + cfg.appearance_dim, cfg.hidden, batch_first=True)
-        self.fc1 = nn.Linear(cfg.hidden, cfg.fc)
+        self.fc1 = nn.Linear(cfg.hidden * (2 if cfg.pool == 'meanmax' else 1), cfg.fc)
         self.drop = nn.Dropout(cfg.dropout)
         self.fc2 = nn.Linear(cfg.fc, len(cfg.labels))
         if cfg.mirror_tta:
@@ -111,9 +116,20 @@ class GestureLSTM(nn.Module):
             self.register_buffer('mirror_sign', torch.from_numpy(sign), persistent=False)
             self.register_buffer('mirror_classes', torch.from_numpy(mirrored_classes(cfg.labels)), persistent=False)
 
+    def pooled(self, out: torch.Tensor) -> torch.Tensor:
+        """The LSTM's outputs (B, T, hidden) -> what the FC layers see (B, hidden or 2 * hidden)."""
+        pool = self.cfg.pool
+        if pool == 'mean':
+            return out.mean(dim=1)
+        if pool == 'max':
+            return out.amax(dim=1)  # amax, not max: no indices (ONNX ReduceMax alone, no ArgMax)
+        if pool == 'meanmax':
+            return torch.cat([out.mean(dim=1), out.amax(dim=1)], dim=-1)
+        return out[:, -1]
+
     def f_g(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)
-        h = out.mean(dim=1) if self.cfg.pool == 'mean' else out[:, -1]
+        h = self.pooled(out)
         return self.fc2(self.drop(torch.relu(self.fc1(h))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
