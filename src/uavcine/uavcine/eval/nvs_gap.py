@@ -130,13 +130,18 @@ def summarize(data, psnr, ssim, holes) -> dict:
     return out
 
 
+def _cell(row: dict, method: str) -> str:
+    """One method's 'PSNR / SSIM' cell of a gap's summary row."""
+    return '%.2f / %.3f' % (row[method]['psnr'], row[method]['ssim'])
+
+
 def table(summary: dict) -> str:
     refined = any('token_only' in r for r in summary['gaps'].values())
     lines = ['| gap | model PSNR / SSIM | %sno camera | copy source | copy through the tokenizer | '
              'depth reprojection (holes) | tokenizer ceiling |' % ('token-only (no refiner) | ' if refined else ''),
              '|---:|---|---|---|---|---|---|' + ('---|' if refined else '')]
     for g, r in summary['gaps'].items():
-        cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
+        cell = lambda m: _cell(r, m)  # noqa: E731
         lines.append('| %s | %s | %s%s | %s | %s | %s (%.1f %%) | %s |' % (
             g, cell('model'), (cell('token_only') + ' | ') if refined else '', cell('no_camera'), cell('copy'),
             cell('copy_tokenized'), cell('reprojection'), 100 * r['holes'], cell('tokenizer_ceiling')))
@@ -155,10 +160,9 @@ def table(summary: dict) -> str:
                   '| gap | plane warp alone | refiner without the transformer | model | the transformer adds (dB) |',
                   '|---:|---|---|---|---:|']
         for g, r in summary['gaps'].items():
-            cell = lambda m: '%.2f / %.3f' % (r[m]['psnr'], r[m]['ssim'])  # noqa: E731
-            lines.append('| %s | %s | %s | %s | %+.2f |' % (g, cell('plane_warp'), cell('refined_source_tokens'),
-                                                          cell('model'), r['model']['psnr'] -
-                                                          r['refined_source_tokens']['psnr']))
+            lines.append('| %s | %s | %s | %s | %+.2f |' % (
+                g, _cell(r, 'plane_warp'), _cell(r, 'refined_source_tokens'), _cell(r, 'model'),
+                r['model']['psnr'] - r['refined_source_tokens']['psnr']))
     cols = [m for m in ('model', 'token_only', 'no_camera', 'copy', 'copy_tokenized', 'reprojection')
             if refined or m != 'token_only']
     lines += ['', 'PSNR (dB) per shot type, all gaps:', '',
