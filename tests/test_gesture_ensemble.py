@@ -6,12 +6,13 @@ from uavcine.core.gestures.mmgr import GestureEnsemble, classify_window, from_ch
 from uavcine.train import gesture_train as G
 
 
-def fake_run(d, seed, **kw):
-    """A run directory as ``gesture_train run`` leaves it (untrained models of one recipe, seed ``seed``)."""
+def fake_run(d, seed, pool='mean', **kw):
+    """A run directory as ``gesture_train run`` leaves it (untrained models of one recipe, seed ``seed``; split k's
+    model drawn after ``torch.manual_seed(seed * 10 + k)``)."""
     d.mkdir()
     for k in (1, 2, 3):
         torch.manual_seed(seed * 10 + k)
-        m = G.make_model('lstm', 32, velocity=True, pool='mean', none=True, **kw)
+        m = G.make_model('lstm', 32, velocity=True, pool=pool, none=True, **kw)
         torch.save({'kind': 'lstm', 'config': dict(m.cfg.__dict__), 'model': m.state_dict()}, d / ('lstm_split%d.pt' % k))
     return d
 

@@ -6,6 +6,8 @@ import torch
 from uavcine.core.gestures.mmgr import POOLS, GestureLSTM, MMGRConfig, from_checkpoint
 from uavcine.train import gesture_train as G
 
+from test_gesture_ensemble import fake_run
+
 
 def lstm(pool, seed=0, **kw):
     torch.manual_seed(seed)
@@ -53,20 +55,14 @@ def test_max_pool_changes_the_decision_input_and_an_unknown_pool_is_refused():
 def test_pooled_checkpoints_reload_and_export_to_onnx_with_parity(tmp_path, pool):
     """A packed 3-member ensemble of a new pool: checkpoint round trip, and ``export``'s ONNX (TensorRT 8.5 ops,
     ReduceMax in the graph) agrees with torch on random windows."""
-    runs = []
-    for s in range(3):
-        d = tmp_path / ('r%d' % s)
-        d.mkdir()
-        m = lstm(pool, seed=s)
-        torch.save({'kind': 'lstm', 'config': dict(m.cfg.__dict__), 'model': m.state_dict()}, d / 'lstm_split1.pt')
-        runs.append(d)
+    runs = [fake_run(tmp_path / ('r%d' % s), s, pool=pool) for s in range(3)]
     dest = tmp_path / 'ens.pt'
     assert G.main(['pack', *map(str, runs), '--dest', str(dest), '--data', str(tmp_path / 'nodata')]) == 0
     ens = from_checkpoint(torch.load(dest, weights_only=False))
     assert ens.cfg.pool == pool and ens.members[0].fc1.in_features == (256 if pool == 'meanmax' else 128)
     x = torch.randn(1, 32, 28)
     with torch.no_grad():
-        want = np.mean([torch.softmax(lstm(pool, seed=s)(x), -1).numpy() for s in range(3)], axis=0)
+        want = np.mean([torch.softmax(lstm(pool, seed=s * 10 + 1)(x), -1).numpy() for s in range(3)], axis=0)
         assert np.allclose(torch.softmax(ens(x), -1).numpy(), want, atol=1e-6)
     res = G.export(dest, tmp_path / 'ens.onnx', None)
     assert 'ReduceMax' in res['ops']
